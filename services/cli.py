@@ -1,0 +1,190 @@
+"""``huike``: run the embedded default, serve one service, migrate, operate tenants.
+
+    huike run                      every service in one process, with embedded PostgreSQL and NATS
+                                   unless HUIKE_DATABASE_URL and HUIKE_NATS_URL point elsewhere
+    huike serve identity [...]     the named services only, against external servers
+    huike migrate [service ...]    apply migrations as the owning role (the Helm hook runs this)
+    huike tenants list|suspend|reactivate|delete ...
+                                   platform operator commands, through the operator API
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from shared.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("huike.cli")
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"huike: {message}", file=sys.stderr)
+    return code
+
+
+async def _serve(settings: Settings, service_names: list[str], *, migrate_first: bool) -> None:
+    import uvicorn
+
+    from services.registry import ALL_SERVICES, BY_NAME, migrate_all
+    from shared.http import create_app
+    from shared.runtime import Runtime
+    from shared.telemetry import setup_logging, setup_tracing
+
+    setup_logging(settings.log_level, settings.log_format)
+    specs = tuple(BY_NAME[n] for n in service_names) if service_names else ALL_SERVICES
+    setup_tracing(settings.service_name if len(specs) > 1 else f"huike-{specs[0].name}", settings.otlp_endpoint)
+    if migrate_first:
+        await migrate_all(settings, specs)
+    runtime = Runtime(settings, specs)
+    app = create_app(runtime)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_config=None, lifespan="on",
+        timeout_graceful_shutdown=20, proxy_headers=False, server_header=False,
+    )
+    server = uvicorn.Server(config)
+    print(f"huike: serving {', '.join(s.name for s in specs)} on http://{settings.host}:{settings.port}", file=sys.stderr)
+    await server.serve()
+    if not server.started:
+        raise RuntimeError(f"could not serve on {settings.host}:{settings.port}")
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from shared.embedded import EmbeddedError, EmbeddedServers, port_is_free
+
+    # SIGTERM stops us like Ctrl-C does, so the finally below always stops the embedded servers.
+    signal.signal(signal.SIGTERM, _interrupt)
+    settings = load_settings()
+    if not port_is_free(settings.host, settings.port):
+        return _fail(f"port {settings.port} on {settings.host} is already in use; stop what uses it or set HUIKE_PORT")
+    servers: EmbeddedServers | None = None
+    try:
+        if settings.embedded:
+            servers = EmbeddedServers(settings.data_dir)
+            servers.start()
+            overrides: dict[str, Any] = {
+                "database_url": servers.postgres.app_url,
+                "database_owner_url": servers.postgres.owner_url,
+                "nats_url": servers.nats.url,
+                "jwt_secret": settings.jwt_secret or servers.secrets.jwt_secret,
+                "operator_token": settings.operator_token or servers.secrets.operator_token,
+            }
+            settings = load_settings(**overrides)
+            print(f"huike: embedded PostgreSQL and NATS running, data in {servers.data_dir}", file=sys.stderr)
+        elif not settings.jwt_secret:
+            return _fail("HUIKE_JWT_SECRET must be set when running against external servers")
+        asyncio.run(_serve(settings, [], migrate_first=True))
+        return 0
+    except EmbeddedError as exc:
+        return _fail(str(exc), 1)
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - one clear line, then exit non-zero
+        return _fail(f"{type(exc).__name__}: {exc}", 1)
+    finally:
+        if servers is not None:
+            servers.stop()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from services.registry import BY_NAME
+
+    unknown = [n for n in args.services if n not in BY_NAME]
+    if unknown:
+        return _fail(f"unknown service {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
+    settings = load_settings()
+    if settings.embedded:
+        return _fail("huike serve needs HUIKE_DATABASE_URL and HUIKE_NATS_URL (use `huike run` for the embedded default)")
+    if not settings.jwt_secret:
+        return _fail("HUIKE_JWT_SECRET must be set")
+    try:
+        asyncio.run(_serve(settings, args.services, migrate_first=args.migrate))
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # noqa: BLE001
+        return _fail(f"{type(exc).__name__}: {exc}", 1)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from services.registry import ALL_SERVICES, BY_NAME, migrate_all
+
+    settings = load_settings()
+    if not settings.database_owner_url:
+        return _fail("HUIKE_DATABASE_OWNER_URL must be set to migrate")
+    specs = tuple(BY_NAME[n] for n in args.services) if args.services else ALL_SERVICES
+    applied = asyncio.run(migrate_all(settings, specs))
+    print(f"huike: applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}", file=sys.stderr)
+    return 0
+
+
+def _operator_client(settings: Settings, url: str | None) -> Any:
+    import httpx
+
+    token = settings.operator_token
+    secrets_file = settings.data_dir / "secrets.json"
+    if not token and secrets_file.exists():
+        token = json.loads(secrets_file.read_text())["operator_token"]
+    if not token:
+        raise SettingsError("HUIKE_OPERATOR_TOKEN is not set (and no embedded secrets found)")
+    base = url or os.environ.get("HUIKE_URL") or f"http://{settings.host}:{settings.port}"
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def cmd_tenants(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with _operator_client(settings, args.url) as http:
+        base = "/api/v1/operator/tenants"
+        if args.action == "list":
+            response = http.get(base, params={"limit": 200})
+        elif args.action == "suspend":
+            response = http.post(f"{base}/{args.tenant}/suspend", json={"reason": args.reason or ""})
+        elif args.action == "reactivate":
+            response = http.post(f"{base}/{args.tenant}/reactivate")
+        else:
+            response = http.delete(f"{base}/{args.tenant}")
+    print(json.dumps(response.json(), indent=2, ensure_ascii=False) if response.content else response.status_code)
+    return 0 if response.is_success else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="huike", description="Huike CRM")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run everything in one process (embedded PostgreSQL and NATS by default)")
+    serve = commands.add_parser("serve", help="serve the named services against external servers")
+    serve.add_argument("services", nargs="+")
+    serve.add_argument("--migrate", action="store_true", help="apply migrations before serving")
+    migrate = commands.add_parser("migrate", help="apply migrations (all services unless named)")
+    migrate.add_argument("services", nargs="*")
+    tenants = commands.add_parser("tenants", help="platform operator commands")
+    tenants.add_argument("action", choices=["list", "suspend", "reactivate", "delete"])
+    tenants.add_argument("tenant", nargs="?", help="tenant id")
+    tenants.add_argument("--reason", default="")
+    tenants.add_argument("--url", default=None, help="base URL of the API (default http://HUIKE_HOST:HUIKE_PORT)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "tenants" and args.action != "list" and not args.tenant:
+        return _fail(f"huike tenants {args.action} needs a tenant id")
+    handlers = {"run": cmd_run, "serve": cmd_serve, "migrate": cmd_migrate, "tenants": cmd_tenants}
+    try:
+        return handlers[args.command](args)
+    except SettingsError as exc:
+        return _fail(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

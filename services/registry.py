@@ -1,0 +1,25 @@
+"""The services of Huike, for the composition roots (the CLI, the embedded default, tests)."""
+
+from __future__ import annotations
+
+from shared.db.migrations import migrate
+from shared.service import ServiceSpec
+from shared.settings import Settings
+
+from services.identity.app import service as identity
+
+ALL_SERVICES: tuple[ServiceSpec, ...] = (identity,)
+BY_NAME: dict[str, ServiceSpec] = {s.name: s for s in ALL_SERVICES}
+
+
+def app_role_of(settings: Settings) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(settings.database_url).username or "huike_app"
+
+
+async def migrate_all(settings: Settings, services: tuple[ServiceSpec, ...] = ALL_SERVICES) -> list[str]:
+    applied: list[str] = []
+    for spec in services:
+        applied += await migrate(settings.database_owner_url, spec.schema, spec.migrations_dir, app_role_of(settings))
+    return applied

@@ -1,0 +1,324 @@
+"""Authentication of requests: JWT access tokens and API keys become a ``Principal``.
+
+Tokens are verified locally (signature, expiry); API keys are checked for their checksum before
+any look-up, so a mistyped or forged key costs nothing. What a credential may do *now* (is the user
+active, what roles and permissions, is the tenant suspended, was the key revoked or the session
+logged out) comes from the identity service over NATS request/reply, cached per process and
+dropped as soon as identity publishes any change for that tenant. So permission changes apply on
+every service within moments, without waiting for tokens to expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+import uuid
+import zlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jwt
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from shared.errors import Forbidden, Problem, Unauthorized
+from shared.events.envelope import Actor
+from shared.tenancy import TenantScope, scope_from_credential
+
+log = logging.getLogger("huike.auth")
+
+RESOLVE_SUBJECT = "huike.rpc.identity.resolve"
+IDENTITY_EVENTS = "crm.identity.*.>"
+JWT_ISSUER = "huike"
+JWT_AUDIENCE = "huike-api"
+
+Action = Literal["read", "create", "update", "delete", "export", "import", "merge", "transfer"]
+ACTIONS: tuple[str, ...] = ("read", "create", "update", "delete", "export", "import", "merge", "transfer")
+DataScope = Literal["own", "department", "all"]
+DATA_SCOPES: tuple[str, ...] = ("own", "department", "all")
+FieldRule = Literal["hidden", "read_only"]
+
+
+# --- permissions --------------------------------------------------------------------------------
+
+
+class EntityGrant(msgspec.Struct, frozen=True):
+    actions: list[str]
+    scope: str = "own"  # own | department | all
+
+
+class Permissions(msgspec.Struct, frozen=True):
+    """Effective permissions: per entity the allowed actions and data scope, plus field rules."""
+
+    entities: dict[str, EntityGrant] = msgspec.field(default_factory=dict)
+    fields: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
+
+    def allows(self, entity: str, action: str) -> bool:
+        grant = self.entities.get(entity) or self.entities.get("*")
+        return grant is not None and (action in grant.actions or "*" in grant.actions)
+
+    def data_scope(self, entity: str) -> str | None:
+        grant = self.entities.get(entity) or self.entities.get("*")
+        return grant.scope if grant else None
+
+    def field_rule(self, entity: str, field: str) -> str | None:
+        return self.fields.get(entity, {}).get(field)
+
+
+class PrincipalData(msgspec.Struct, frozen=True, kw_only=True):
+    """What identity says a credential may do, as sent over NATS and cached."""
+
+    tenant_id: uuid.UUID
+    tenant_slug: str
+    user_id: uuid.UUID
+    email: str
+    name: str = ""
+    department_id: uuid.UUID | None = None
+    roles: list[str] = msgspec.field(default_factory=list)
+    permissions: Permissions = msgspec.field(default_factory=Permissions)
+    api_key_id: uuid.UUID | None = None
+    scopes: list[str] | None = None  # an API key's scopes ("customer:read", "*"); None for sessions
+
+
+class ResolveRequest(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    kind: str  # "session" | "api_key"
+    tenant_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+    key_hash: str | None = None
+
+
+class ResolveResponse(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    ok: bool
+    status: int = 200
+    kind: str = ""
+    reason: str = ""
+    principal: PrincipalData | None = None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The verified caller of a request."""
+
+    data: PrincipalData
+    scope: TenantScope
+    session_id: uuid.UUID | None = None
+
+    @property
+    def tenant_id(self) -> uuid.UUID:
+        return self.data.tenant_id
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        return self.data.user_id
+
+    @property
+    def actor(self) -> Actor:
+        if self.data.api_key_id is not None:
+            return Actor(kind="api_key", id=str(self.data.api_key_id))
+        return Actor(kind="user", id=str(self.data.user_id))
+
+    def can(self, entity: str, action: str) -> bool:
+        if not self.data.permissions.allows(entity, action):
+            return False
+        if self.data.scopes is None:
+            return True
+        wanted = {"*", f"{entity}:*", f"{entity}:{action}", f"*:{action}"}
+        return any(s in wanted for s in self.data.scopes)
+
+    def require(self, entity: str, action: str) -> None:
+        if not self.can(entity, action):
+            raise Forbidden(
+                f"Your role does not allow '{action}' on '{entity}'"
+                + (" with this API key's scopes" if self.data.scopes is not None else ""),
+                kind="permission-denied",
+                extra={"entity": entity, "action": action},
+            )
+
+
+# --- credentials --------------------------------------------------------------------------------
+
+API_KEY_PREFIX = "huike_"
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_KEY_BODY = 32
+_KEY_CHECK = 6
+
+
+def _base62(number: int, width: int) -> str:
+    out = []
+    for _ in range(width):
+        number, rest = divmod(number, 62)
+        out.append(_BASE62[rest])
+    return "".join(reversed(out))
+
+
+def _checksum(body: str) -> str:
+    return _base62(zlib.crc32(body.encode()), _KEY_CHECK)
+
+
+def new_api_key() -> str:
+    """``huike_`` + 32 random base62 characters + a 6-character CRC32 checksum (secret-scanner friendly)."""
+    body = "".join(secrets.choice(_BASE62) for _ in range(_KEY_BODY))
+    return API_KEY_PREFIX + body + _checksum(body)
+
+
+def api_key_is_well_formed(key: str) -> bool:
+    """Offline check: prefix, length, alphabet and checksum. No database needed."""
+    if not key.startswith(API_KEY_PREFIX) or len(key) != len(API_KEY_PREFIX) + _KEY_BODY + _KEY_CHECK:
+        return False
+    rest = key[len(API_KEY_PREFIX):]
+    if any(c not in _BASE62 for c in rest):
+        return False
+    return secrets.compare_digest(_checksum(rest[:_KEY_BODY]), rest[_KEY_BODY:])
+
+
+def hash_api_key(key: str) -> str:
+    """Keys are random with 190 bits of entropy, so a plain SHA-256 is the right hash (no salt, no KDF)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def issue_access_token(
+    secret: str, *, tenant_id: uuid.UUID, user_id: uuid.UUID, session_id: uuid.UUID, ttl_seconds: int
+) -> tuple[str, int]:
+    now = int(time.time())
+    claims = {
+        "iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "typ": "access", "iat": now, "exp": now + ttl_seconds,
+        "sub": str(user_id), "tid": str(tenant_id), "sid": str(session_id), "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, secret, algorithm="HS256"), ttl_seconds
+
+
+def decode_access_token(secret: str, token: str) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    """Return (tenant_id, user_id, session_id) or raise Unauthorized."""
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=["HS256"], audience=JWT_AUDIENCE, issuer=JWT_ISSUER,
+            options={"require": ["exp", "sub", "tid", "sid"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("The access token has expired; refresh it or log in again", kind="token-expired") from None
+    except jwt.PyJWTError:
+        raise Unauthorized("The access token is invalid", kind="invalid-token") from None
+    if claims.get("typ") != "access":
+        raise Unauthorized("This is not an access token", kind="invalid-token")
+    try:
+        return uuid.UUID(claims["tid"]), uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])
+    except ValueError:
+        raise Unauthorized("The access token is invalid", kind="invalid-token") from None
+
+
+# --- the per-process directory of principals ----------------------------------------------------
+
+
+class PrincipalDirectory:
+    """Cache of resolved credentials, filled from identity over NATS, emptied by identity events."""
+
+    def __init__(self, nc: Any, jwt_secret: str, ttl_seconds: float = 30.0, timeout: float = 2.0) -> None:
+        self.nc = nc
+        self.jwt_secret = jwt_secret
+        self.ttl = ttl_seconds
+        self.timeout = timeout
+        self._entries: dict[tuple[Any, ...], tuple[float, ResolveResponse]] = {}
+        self._by_tenant: dict[uuid.UUID, set[tuple[Any, ...]]] = {}
+        self._subscription: Any = None
+        self._encoder = msgspec.json.Encoder()
+        self._decoder = msgspec.json.Decoder(ResolveResponse)
+
+    async def start(self) -> None:
+        self._subscription = await self.nc.subscribe(IDENTITY_EVENTS, cb=self._on_identity_event)
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+            self._subscription = None
+
+    async def _on_identity_event(self, msg: Any) -> None:
+        parts = msg.subject.split(".")
+        try:
+            self.forget_tenant(uuid.UUID(parts[2]))
+        except (IndexError, ValueError):
+            self.clear()
+
+    def forget_tenant(self, tenant_id: uuid.UUID) -> None:
+        for key in self._by_tenant.pop(tenant_id, set()):
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._by_tenant.clear()
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise Unauthorized("Send Authorization: Bearer <access token or API key>", kind="missing-credentials")
+        scheme, _, credential = authorization.partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != "bearer" or not credential:
+            raise Unauthorized("Use the Bearer scheme: Authorization: Bearer <token>", kind="invalid-credentials")
+        if credential.startswith(API_KEY_PREFIX):
+            if not api_key_is_well_formed(credential):
+                raise Unauthorized("The API key is malformed (bad checksum)", kind="invalid-api-key")
+            request = ResolveRequest(kind="api_key", key_hash=hash_api_key(credential))
+            answer = await self._resolve(("key", request.key_hash), request)
+            session_id = None
+        else:
+            tenant_id, user_id, session_id = decode_access_token(self.jwt_secret, credential)
+            request = ResolveRequest(kind="session", tenant_id=tenant_id, user_id=user_id, session_id=session_id)
+            answer = await self._resolve(("session", tenant_id, user_id, session_id), request)
+        if not answer.ok or answer.principal is None:
+            problem = Forbidden if answer.status == 403 else Unauthorized
+            raise problem(answer.reason or "The credential is not valid", kind=answer.kind or None)
+        return Principal(answer.principal, scope_from_credential(answer.principal.tenant_id), session_id)
+
+    async def _resolve(self, key: tuple[Any, ...], request: ResolveRequest) -> ResolveResponse:
+        cached = self._entries.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            msg = await self.nc.request(RESOLVE_SUBJECT, self._encoder.encode(request), timeout=self.timeout)
+        except asyncio.TimeoutError:
+            raise Problem(
+                "The identity service did not answer; try again shortly", status_code=503,
+                kind="identity-unavailable", title="Service unavailable",
+            ) from None
+        except Exception as exc:  # nats errors: no responders, connection closed
+            log.warning("identity resolve failed: %s", exc)
+            raise Problem(
+                "The identity service is unavailable; try again shortly", status_code=503,
+                kind="identity-unavailable", title="Service unavailable",
+            ) from None
+        answer = self._decoder.decode(msg.data)
+        # Cache answers that name a tenant, so that tenant's identity events can drop them.
+        tenant_id = answer.principal.tenant_id if answer.principal else request.tenant_id
+        if tenant_id is not None:
+            self._entries[key] = (now + self.ttl, answer)
+            self._by_tenant.setdefault(tenant_id, set()).add(key)
+        return answer
+
+
+class AuthMiddleware(AbstractAuthenticationMiddleware):
+    """Authenticates every route except those marked ``exclude_from_auth=True``."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        directory: PrincipalDirectory = connection.app.state.runtime.principals
+        principal = await directory.authenticate(connection.headers.get("authorization"))
+        return AuthenticationResult(user=principal, auth=principal)
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """Dependency: the verified caller (routes behind AuthMiddleware only)."""
+    user = connection.scope.get("user")
+    if not isinstance(user, Principal):
+        raise Unauthorized("Authentication required", kind="missing-credentials")
+    return user
+
+
+__all__ = [
+    "ACTIONS", "DATA_SCOPES", "AuthMiddleware", "EntityGrant", "Permissions", "Principal", "PrincipalData",
+    "PrincipalDirectory", "RESOLVE_SUBJECT", "ResolveRequest", "ResolveResponse", "api_key_is_well_formed",
+    "decode_access_token", "hash_api_key", "issue_access_token", "new_api_key", "principal_of", "Problem",
+]

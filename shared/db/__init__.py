@@ -1,0 +1,135 @@
+"""The database layer: one asyncpg pool per process, tenant-scoped units of work, migrations.
+
+Services connect as a runtime role that owns nothing and cannot bypass row-level security. Every
+unit of work is one transaction; a tenant unit sets ``app.tenant_id`` with ``set_config(..., true)``
+so the setting dies with the transaction and a pooled connection never carries a tenant over.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from shared.events.envelope import Actor, Event, encode_event, new_event
+from shared.tenancy import TenantScope
+
+__all__ = ["Database", "ServiceDatabase", "Unit", "SystemUnit"]
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+class Database:
+    """The process-wide pool. Services get a view of it with ``for_service``."""
+
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+        self.pool = pool
+        self.url = url
+
+    @classmethod
+    async def connect(cls, url: str, *, min_size: int = 2, max_size: int = 10) -> "Database":
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection)
+        return cls(pool, url)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    def for_service(self, service: str, schema: str | None = None) -> "ServiceDatabase":
+        return ServiceDatabase(self, service, schema or service)
+
+    async def ping(self) -> bool:
+        try:
+            async with self.pool.acquire(timeout=2) as conn:
+                return await conn.fetchval("SELECT 1") == 1
+        except Exception:  # noqa: BLE001 - readiness reports, never raises
+            return False
+
+
+@dataclass
+class SystemUnit:
+    """A transaction with no tenant: sees only tables without row-level security."""
+
+    conn: asyncpg.Connection
+    service: str
+    schema: str
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return await self.conn.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        return await self.conn.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self.conn.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        return await self.conn.execute(sql, *args)
+
+
+@dataclass
+class Unit(SystemUnit):
+    """A transaction bound to one tenant. Events emitted here commit or roll back with it."""
+
+    scope: TenantScope = field(kw_only=True)
+    events: list[Event] = field(default_factory=list, kw_only=True)
+
+    @property
+    def tenant_id(self):  # noqa: ANN201 - uuid.UUID
+        return self.scope.tenant_id
+
+    async def emit(
+        self,
+        entity: str,
+        action: str,
+        entity_id: Any,
+        *,
+        actor: Actor,
+        data: dict[str, Any] | None = None,
+        version: int = 1,
+    ) -> Event:
+        """Write an event to this service's outbox, in this transaction."""
+        event = new_event(
+            service=self.service, tenant_id=self.scope.tenant_id, entity=entity, action=action,
+            entity_id=entity_id, actor=actor, data=data, version=version,
+        )
+        from shared.telemetry import current_trace_headers  # local: telemetry imports nothing of db
+
+        await self.conn.execute(
+            f"INSERT INTO {self.schema}.outbox (id, tenant_id, subject, payload, headers) VALUES ($1, $2, $3, $4, $5)",
+            event.id, event.tenant_id, event.subject, encode_event(event), current_trace_headers(),
+        )
+        self.events.append(event)
+        return event
+
+
+class ServiceDatabase:
+    """One service's view of the pool: its schema, its outbox, its units of work."""
+
+    def __init__(self, database: Database, service: str, schema: str) -> None:
+        self.database = database
+        self.service = service
+        self.schema = schema
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.database.pool
+
+    @asynccontextmanager
+    async def tenant_unit(self, scope: TenantScope) -> AsyncIterator[Unit]:
+        if not isinstance(scope, TenantScope):
+            raise TypeError("tenant_unit needs a TenantScope from shared.tenancy")
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(scope.tenant_id))
+            yield Unit(conn, self.service, self.schema, scope=scope)
+
+    @asynccontextmanager
+    async def system_unit(self) -> AsyncIterator[SystemUnit]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield SystemUnit(conn, self.service, self.schema)

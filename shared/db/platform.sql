@@ -1,0 +1,38 @@
+-- Platform objects every service schema relies on. Idempotent: applied before each migration run.
+CREATE SCHEMA IF NOT EXISTS huike;
+GRANT USAGE ON SCHEMA huike TO PUBLIC;
+
+-- The tenant of the current transaction. NULLIF: a pooled connection that has once seen the
+-- setting reads it back as '' (not NULL) after the transaction ends; a bare ::uuid would fail.
+-- STABLE so the planner evaluates it once per query and keeps tenant_id index scans.
+CREATE OR REPLACE FUNCTION huike.current_tenant() RETURNS uuid
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid $$;
+
+-- Turn on forced row-level security for a tenant-owned table (tenant_id column required).
+CREATE OR REPLACE FUNCTION huike.enable_tenant_rls(target regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', target);
+  EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', target);
+  EXECUTE format('DROP POLICY IF EXISTS tenant_isolation ON %s', target);
+  EXECUTE format(
+    'CREATE POLICY tenant_isolation ON %s USING (tenant_id = (SELECT huike.current_tenant())) '
+    'WITH CHECK (tenant_id = (SELECT huike.current_tenant()))', target);
+END $$;
+
+-- Append-only tables (audit logs): no UPDATE or DELETE by anyone, the owner included.
+CREATE OR REPLACE FUNCTION huike.reject_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION '% is append-only', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME
+    USING ERRCODE = 'insufficient_privilege';
+END $$;
+
+-- Wake the outbox relay of a schema when its transaction commits (NOTIFY is transactional).
+CREATE OR REPLACE FUNCTION huike.notify_outbox() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('huike_outbox', TG_TABLE_SCHEMA);
+  RETURN NULL;
+END $$;

@@ -1,0 +1,27 @@
+-- Tables every service schema has, owned by the platform: the outbox and the consumer inbox.
+-- {schema} is replaced by the service's schema name.
+
+-- Outbox: written in the same transaction as the change, drained by the relay. Not tenant-scoped
+-- by RLS: the relay publishes every tenant's events; rows carry tenant_id and live only seconds.
+CREATE TABLE IF NOT EXISTS {schema}.outbox (
+  seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id          uuid        NOT NULL UNIQUE,
+  tenant_id   uuid        NOT NULL,
+  subject     text        NOT NULL,
+  payload     bytea       NOT NULL,
+  headers     jsonb       NOT NULL DEFAULT '{}',
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+DROP TRIGGER IF EXISTS outbox_notify ON {schema}.outbox;
+CREATE TRIGGER outbox_notify AFTER INSERT ON {schema}.outbox
+  FOR EACH STATEMENT EXECUTE FUNCTION huike.notify_outbox();
+
+-- Inbox: which events each consumer has already applied, so a redelivery changes nothing twice.
+CREATE TABLE IF NOT EXISTS {schema}.inbox (
+  tenant_id    uuid        NOT NULL,
+  consumer     text        NOT NULL,
+  event_id     uuid        NOT NULL,
+  processed_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, consumer, event_id)
+);
+SELECT huike.enable_tenant_rls('{schema}.inbox');

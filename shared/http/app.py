@@ -1,0 +1,120 @@
+"""The Litestar app factory shared by every service and by the embedded all-in-one process.
+
+``create_app(runtime)`` serves the routes of every service in ``runtime.services`` behind one
+port: one OpenAPI document, one error model, one authentication middleware, health endpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+
+from shared.auth import AuthMiddleware, principal_of
+from shared.errors import Problem, problem_from_exception, problem_response
+from shared.runtime import Runtime
+
+API_PREFIX = "/api/v1"
+_JSON_METHODS = {"POST", "PUT", "PATCH"}
+
+
+@get("/healthz", exclude_from_auth=True, include_in_schema=True, tags=["operations"], sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    """Liveness: the process is up."""
+    return {"status": "ok"}
+
+
+@get("/readyz", exclude_from_auth=True, tags=["operations"])
+async def readyz(request: Request[Any, Any, Any]) -> Any:
+    """Readiness: 200 only when the database, NATS and every service of this process are ready."""
+    runtime: Runtime = request.app.state.runtime
+    checks = await runtime.readiness()
+    if all(checks.values()):
+        return {"status": "ready", "checks": checks}
+    failing = ", ".join(name for name, ok in checks.items() if not ok)
+    return problem_response(503, "not-ready", "Not ready", f"Not ready: {failing}", extra={"checks": checks})
+
+
+async def _require_json_body(request: Request[Any, Any, Any]) -> None:
+    """415 for a body that is not JSON on a JSON route (routes may declare opt accepts=...)."""
+    if request.method not in _JSON_METHODS:
+        return
+    if request.headers.get("content-length") in (None, "0") and "transfer-encoding" not in request.headers:
+        return
+    accepts = request.route_handler.opt.get("accepts", "application/json")
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if accepts == "application/json":
+        ok = media_type == "application/json" or media_type.endswith("+json")
+    else:
+        ok = media_type == accepts
+    if not ok:
+        raise Problem(
+            f"Send this body as {accepts} (got {media_type or 'no Content-Type'})",
+            status_code=415, kind="unsupported-media-type", title="Unsupported media type",
+        )
+
+
+def _runtime_dependency(request: Request[Any, Any, Any]) -> Runtime:
+    return request.app.state.runtime
+
+
+def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
+    """Build the app. With ``manage_runtime`` the app's lifespan starts and stops the runtime."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if manage_runtime:
+            await runtime.start()
+        try:
+            yield
+        finally:
+            if manage_runtime:
+                await runtime.stop()
+
+    handlers: list[Any] = [healthz, readyz]
+    for spec in runtime.services:
+        handlers.extend(spec.route_handlers)
+
+    settings = runtime.settings
+    names = ", ".join(s.name for s in runtime.services)
+    return Litestar(
+        route_handlers=handlers,
+        lifespan=[lifespan],
+        state=State({"runtime": runtime}),
+        dependencies={"principal": Provide(principal_of, sync_to_thread=False),
+                      "runtime": Provide(_runtime_dependency, sync_to_thread=False)},
+        middleware=[DefineMiddleware(AuthMiddleware, exclude=["/schema", "/healthz", "/readyz"])],
+        before_request=_require_json_body,
+        exception_handlers={Exception: problem_from_exception},
+        request_max_body_size=settings.max_request_bytes,
+        plugins=[OpenTelemetryPlugin(OpenTelemetryConfig())],
+        openapi_config=OpenAPIConfig(
+            title="Huike CRM API",
+            version="1.0.0",
+            description=f"The Huike (汇客) CRM API. Services in this process: {names}.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http", scheme="bearer",
+                        description="An access token from /api/v1/auth/login or an API key (huike_...)",
+                    )
+                }
+            ),
+            security=[{"bearer": []}],
+        ),
+        debug=False,
+    )
+
+
+__all__ = ["API_PREFIX", "create_app", "MediaType"]

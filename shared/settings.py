@@ -1,0 +1,107 @@
+"""Settings from environment variables, all under one prefix: ``HUIKE_``.
+
+Validated once at start-up; a bad value stops the process with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "HUIKE_"
+
+
+class SettingsError(RuntimeError):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_request_bytes: int = Field(1_048_576, ge=1024, description="largest accepted request body")
+    public_url: str = ""
+
+    # Where the embedded default keeps its data (PostgreSQL, NATS, secrets).
+    data_dir: Path = Path(".huike")
+
+    # External servers. Empty means "start the embedded ones".
+    database_url: str = Field("", description="PostgreSQL URL of the runtime role (owns nothing, no BYPASSRLS)")
+    database_owner_url: str = Field("", description="PostgreSQL URL of the role that owns the schemas; runs migrations")
+    db_pool_min: int = Field(2, ge=1)
+    db_pool_max: int = Field(10, ge=1)
+    nats_url: str = ""
+    nats_stream_replicas: int = Field(1, ge=1, le=5)
+    meilisearch_url: str = ""
+    meilisearch_key: str = ""
+
+    # Secrets. The embedded default generates them under data_dir when left empty.
+    jwt_secret: str = ""
+    operator_token: str = ""
+
+    # Authentication
+    access_token_ttl_seconds: int = Field(900, ge=30, le=86_400)
+    refresh_token_ttl_seconds: int = Field(30 * 86_400, ge=300)
+    invitation_ttl_seconds: int = Field(7 * 86_400, ge=300)
+    password_reset_ttl_seconds: int = Field(3_600, ge=60)
+    tenant_deletion_grace_days: int = Field(30, ge=0)
+    principal_cache_ttl_seconds: float = Field(30.0, gt=0)
+
+    # Events
+    event_max_deliveries: int = Field(5, ge=1, le=100)
+    event_duplicate_window_seconds: int = Field(2 * 3_600, ge=60)
+
+    # Telemetry and logs
+    otlp_endpoint: str = Field("", description="OTLP/HTTP endpoint; empty exports nothing")
+    service_name: str = "huike"
+    log_level: str = "INFO"
+    log_format: str = Field("json", pattern="^(json|text)$")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value
+
+    @field_validator("database_url", "database_owner_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if value and not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_url(cls, value: str) -> str:
+        if value and not value.startswith(("nats://", "tls://", "ws://", "wss://")):
+            raise ValueError("must be a nats:// URL")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """True when no external PostgreSQL or NATS is configured."""
+        return not self.database_url or not self.nats_url
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings; raise SettingsError with one clear line per bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']} (got {error.get('input')!r})")
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

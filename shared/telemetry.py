@@ -1,0 +1,87 @@
+"""OpenTelemetry traces and JSON logs that carry the trace id.
+
+One trace follows a request from HTTP through SQL (asyncpg instrumentation) and NATS (W3C trace
+context in message headers, stored in the outbox row when the event is created) into every
+consumer. Spans are exported over OTLP/HTTP when an endpoint is configured, and nowhere otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagate import extract, inject
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from pythonjsonlogger.json import JsonFormatter
+
+_configured = False
+
+
+def tracer(name: str = "huike") -> trace.Tracer:
+    return trace.get_tracer(name)
+
+
+def setup_tracing(service_name: str, otlp_endpoint: str = "", extra_processor: SpanProcessor | None = None) -> None:
+    """Install the tracer provider once per process (and asyncpg instrumentation)."""
+    global _configured
+    if _configured:
+        if extra_processor is not None:
+            provider = trace.get_tracer_provider()
+            if isinstance(provider, TracerProvider):
+                provider.add_span_processor(extra_processor)
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces")))
+    if extra_processor is not None:
+        provider.add_span_processor(extra_processor)
+    trace.set_tracer_provider(provider)
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+    AsyncPGInstrumentor().instrument()
+    _configured = True
+
+
+def current_trace_headers() -> dict[str, str]:
+    """The W3C trace context of the current span, as message headers (``traceparent``...)."""
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    return carrier
+
+
+def context_from_headers(headers: Mapping[str, str] | None) -> otel_context.Context:
+    return extract(dict(headers or {}))
+
+
+class _TraceIds(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            record.trace_id = format(span_context.trace_id, "032x")
+            record.span_id = format(span_context.span_id, "016x")
+        return True
+
+
+def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
+    """JSON lines on stderr, each with trace_id and span_id when inside a span."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(
+            JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                          rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_TraceIds())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("uvicorn.access",):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -225,6 +225,8 @@ class PrincipalDirectory:
         self._entries: dict[tuple[Any, ...], tuple[float, ResolveResponse]] = {}
         self._by_tenant: dict[uuid.UUID, set[tuple[Any, ...]]] = {}
         self._subscription: Any = None
+        # Bumped by every invalidation: an answer fetched while one happened may be stale.
+        self._invalidations = 0
         self._encoder = msgspec.json.Encoder()
         self._decoder = msgspec.json.Decoder(ResolveResponse)
 
@@ -244,10 +246,12 @@ class PrincipalDirectory:
             self.clear()
 
     def forget_tenant(self, tenant_id: uuid.UUID) -> None:
+        self._invalidations += 1
         for key in self._by_tenant.pop(tenant_id, set()):
             self._entries.pop(key, None)
 
     def clear(self) -> None:
+        self._invalidations += 1
         self._entries.clear()
         self._by_tenant.clear()
 
@@ -278,6 +282,7 @@ class PrincipalDirectory:
         now = time.monotonic()
         if cached is not None and cached[0] > now:
             return cached[1]
+        invalidations = self._invalidations
         try:
             msg = await self.nc.request(RESOLVE_SUBJECT, self._encoder.encode(request), timeout=self.timeout)
         except asyncio.TimeoutError:
@@ -292,9 +297,10 @@ class PrincipalDirectory:
                 kind="identity-unavailable", title="Service unavailable",
             ) from None
         answer = self._decoder.decode(msg.data)
-        # Cache answers that name a tenant, so that tenant's identity events can drop them.
+        # Cache answers that name a tenant, so that tenant's identity events can drop them; never
+        # cache identity's own failures, nor an answer that raced an invalidation.
         tenant_id = answer.principal.tenant_id if answer.principal else request.tenant_id
-        if tenant_id is not None:
+        if tenant_id is not None and answer.status < 500 and invalidations == self._invalidations:
             self._entries[key] = (now + self.ttl, answer)
             self._by_tenant.setdefault(tenant_id, set()).add(key)
         return answer
@@ -309,9 +315,10 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=principal, auth=principal)
 
 
-def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
-    """Dependency: the verified caller (routes behind AuthMiddleware only)."""
-    user = connection.scope.get("user")
+def principal_of(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """Dependency: the verified caller (routes behind AuthMiddleware only). The parameter must be
+    called ``request``: Litestar injects the connection only under its reserved names."""
+    user = request.scope.get("user")
     if not isinstance(user, Principal):
         raise Unauthorized("Authentication required", kind="missing-credentials")
     return user

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
 log = logging.getLogger("huike.errors")
 
@@ -139,6 +139,8 @@ def problem_response(
 # --- framework errors -------------------------------------------------------------------------
 
 _MSGSPEC_PATH = re.compile(r"\s*-\s*at `\$(?P<path>[^`]*)`\s*$")
+# msgspec names a missing or unknown key in the message, not in the path.
+_NAMED_FIELD = re.compile(r"^Object (?P<what>missing required|contains unknown) field `(?P<name>[^`]+)`")
 _FRAMEWORK_KINDS = {
     400: ("bad-request", "Bad request"),
     401: ("unauthorized", "Authentication required"),
@@ -173,10 +175,21 @@ def _validation_errors(exc: ValidationException) -> list[FieldError]:
             field, message = _field_from_msgspec(message, None if key == "data" else key)
         else:
             field = str(key)
-        if message.startswith("Object missing required field"):
-            message = "is required"
+        named = _NAMED_FIELD.match(message)
+        if named:
+            prefix = "" if field in ("body", "") else field + "."
+            field = prefix + named.group("name")
+            message = "is required" if named.group("what") == "missing required" else "is not a known field"
         errors.append(FieldError(field, message, code=str(source) if source else None))
     return errors
+
+
+def _malformed_body(request: Request[Any, Any, Any]) -> Response[bytes]:
+    return problem_response(
+        400, "malformed-body", "Malformed request body",
+        "The request body is not valid JSON; send a JSON object with Content-Type: application/json",
+        instance=request.url.path,
+    )
 
 
 def problem_from_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -191,15 +204,13 @@ def problem_from_exception(request: Request[Any, Any, Any], exc: Exception) -> R
         detail = exc.detail
         if detail.startswith("Validation failed for") and errors:
             detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
-        if "JSON" in exc.detail or "decode" in exc.detail.lower() or "malformed" in exc.detail.lower():
-            return problem_response(
-                400, "malformed-body", "Malformed request body",
-                "The request body is not valid JSON; send a JSON object with Content-Type: application/json",
-                instance=request.url.path,
-            )
+        if isinstance(exc.__cause__, SerializationException) or "JSON" in exc.detail or "malformed" in exc.detail.lower():
+            return _malformed_body(request)
         return problem_response(
             422 if errors else 400, "validation-error", "Invalid input", detail, errors=errors, instance=request.url.path
         )
+    if isinstance(exc, SerializationException) or isinstance(exc.__cause__, SerializationException):
+        return _malformed_body(request)
     if isinstance(exc, HTTPException):
         status = exc.status_code
         kind, title = _FRAMEWORK_KINDS.get(status, ("http-error", HTTPStatus(status).phrase))

@@ -39,7 +39,9 @@ class Runtime:
         s = self.settings
         self.database = await Database.connect(s.database_url, min_size=s.db_pool_min, max_size=s.db_pool_max)
         self.bus = await Bus.connect(s.nats_url, name=f"huike-{'+'.join(x.name for x in self.services)}")
-        await self.bus.ensure_dead_letter_stream()
+        await self.bus.ensure_dead_letter_stream(
+            replicas=s.nats_stream_replicas, duplicate_window_seconds=s.event_duplicate_window_seconds
+        )
         self.principals = PrincipalDirectory(self.bus.nc, s.jwt_secret, ttl_seconds=s.principal_cache_ttl_seconds)
         await self.principals.start()
         for spec in self.services:
@@ -57,11 +59,12 @@ class Runtime:
     async def stop(self) -> None:
         """Stop background work first (it finishes what it holds), then the bus and the pool."""
         self.started.clear()
-        for item in reversed(self._background):
-            try:
-                await asyncio.wait_for(item.stop(), timeout=15)
-            except Exception:  # noqa: BLE001 - keep stopping the rest
-                log.exception("stopping %r failed", item)
+        results = await asyncio.gather(
+            *(asyncio.wait_for(item.stop(), timeout=15) for item in self._background), return_exceptions=True
+        )
+        for item, result in zip(self._background, results):
+            if isinstance(result, BaseException):  # keep stopping the rest, but say which one failed
+                log.error("stopping %r failed", item, exc_info=result)
         self._background.clear()
         if self.principals is not None:
             await self.principals.stop()

@@ -86,8 +86,9 @@ def _containers() -> Iterator[Infra]:
 
 
 @pytest.fixture(scope="session")
-def settings(infra: Infra) -> Settings:
+def settings(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return load_settings(
+        data_dir=tmp_path_factory.mktemp("data"),
         database_url=infra.app_url,
         database_owner_url=infra.owner_url,
         nats_url=infra.nats_url,

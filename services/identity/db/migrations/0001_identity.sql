@@ -16,6 +16,8 @@ CREATE TABLE identity.tenants (
   version               integer NOT NULL DEFAULT 1
 );
 
+CREATE INDEX tenants_created ON identity.tenants (created_at, id);
+
 CREATE TABLE identity.departments (
   tenant_id   uuid NOT NULL,
   id          uuid NOT NULL,
@@ -132,6 +134,7 @@ CREATE TABLE identity.api_keys (
   FOREIGN KEY (tenant_id, user_id) REFERENCES identity.users (tenant_id, id) ON DELETE CASCADE
 );
 CREATE INDEX api_keys_created ON identity.api_keys (tenant_id, created_at, id);
+CREATE INDEX api_keys_user ON identity.api_keys (tenant_id, user_id);
 -- As for refresh tokens: an API key is looked up by its hash before its tenant is known.
 CREATE TABLE identity.api_key_index (
   key_hash  text PRIMARY KEY,
@@ -155,6 +158,7 @@ CREATE TABLE identity.invitations (
   PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX invitations_email ON identity.invitations (tenant_id, email);
+CREATE INDEX invitations_created ON identity.invitations (tenant_id, created_at, id);
 CREATE TABLE identity.invitation_index (
   token_hash text PRIMARY KEY,
   tenant_id  uuid NOT NULL
@@ -170,6 +174,7 @@ CREATE TABLE identity.password_resets (
   PRIMARY KEY (tenant_id, token_hash),
   FOREIGN KEY (tenant_id, user_id) REFERENCES identity.users (tenant_id, id) ON DELETE CASCADE
 );
+CREATE INDEX password_resets_user ON identity.password_resets (tenant_id, user_id);
 CREATE TABLE identity.password_reset_index (
   token_hash text PRIMARY KEY,
   tenant_id  uuid NOT NULL
@@ -181,6 +186,7 @@ CREATE TABLE identity.login_failures (
   key          text PRIMARY KEY,        -- "account:<tenant>:<email>" or "ip:<address>"
   failures     integer NOT NULL DEFAULT 0,
   first_failed_at timestamptz NOT NULL DEFAULT now(),
+  last_failed_at  timestamptz NOT NULL DEFAULT now(),
   locked_until timestamptz
 );
 

@@ -1,0 +1,38 @@
+"""The tenant's security audit log, read-only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from litestar import get
+from litestar.params import FromQuery, QueryParameter
+
+from services.identity.api.common import AnyRequest, PrincipalDep, RuntimeDep
+from services.identity.api.schemas import AuditEntryOut, audit_out
+from services.identity.db import audit
+from shared.errors import ValidationProblem
+from shared.pagination import Page, check_limit, decode_cursor, page_of
+
+
+@get("/audit-log", tags=["audit"])
+async def audit_log(
+    principal: PrincipalDep, request: AnyRequest, runtime: RuntimeDep,
+    action: Annotated[
+        str | None, QueryParameter(max_length=100, description="exact action, or a prefix like login.*")
+    ] = None,
+    limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,
+) -> Page[AuditEntryOut]:
+    """Security-relevant actions, newest first: logins, sessions, passwords, keys, roles, users,
+    invitations, tenant lifecycle. Entries can be read, never changed."""
+    principal.require("audit_log", "read")
+    size = check_limit(limit)
+    after = None
+    if (parts := decode_cursor(cursor, 2)) is not None:
+        try:
+            after = datetime.fromisoformat(str(parts[0])), int(parts[1])
+        except ValueError:
+            raise ValidationProblem.one("cursor", "is not a cursor from a previous page", "invalid") from None
+    async with runtime.db("identity").tenant_unit(principal.scope) as unit:
+        rows = await audit.page(unit, action=action, after=after, limit=size)
+    return page_of([audit_out(r) for r in rows], size, lambda e: [e.occurred_at, e.id])

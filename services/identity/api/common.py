@@ -1,0 +1,58 @@
+"""Small helpers the identity controllers share: who is calling, ETags, cursors."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, TypeVar
+
+from litestar import Request, Response
+
+from services.identity.domain.context import Caller, Origin
+from shared.auth import Principal
+from shared.errors import Forbidden, ValidationProblem
+from shared.http.conditional import etag_for
+from shared.pagination import decode_cursor
+from shared.http import AnyRequest, PrincipalDep, RuntimeDep
+
+T = TypeVar("T")
+
+
+
+def origin_of(request: AnyRequest) -> Origin:
+    """Where a request came from. The direct peer address: running behind a proxy needs the
+    server's forwarded-header handling (uvicorn --proxy-headers with trusted addresses)."""
+    return Origin(source_ip=request.client.host if request.client else None,
+                  user_agent=request.headers.get("user-agent"))
+
+
+def caller_of(principal: Principal, request: AnyRequest) -> Caller:
+    return Caller(scope=principal.scope, actor=principal.actor, user_id=principal.user_id, origin=origin_of(request))
+
+
+def require_session(principal: Principal, what: str) -> uuid.UUID:
+    """Some things only a person who logged in may do, never a program holding an API key."""
+    if principal.session_id is None:
+        raise Forbidden(f"{what} needs a logged-in user; API keys cannot do it", kind="session-required")
+    return principal.session_id
+
+
+def with_etag(content: T, version: int, status_code: int = 200) -> Response[T]:
+    return Response(content, status_code=status_code, headers={"ETag": etag_for(version)})
+
+
+def time_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """Decode a ``[created_at, id]`` cursor."""
+    parts = decode_cursor(cursor, 2)
+    if parts is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(parts[0])), uuid.UUID(str(parts[1]))
+    except ValueError:
+        raise ValidationProblem.one(
+            "cursor", "is not a cursor from a previous page; omit it to start over", "invalid"
+        ) from None
+
+
+def created_key(item: Any) -> tuple[datetime, uuid.UUID]:
+    return item.created_at, item.id

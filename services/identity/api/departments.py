@@ -1,0 +1,73 @@
+"""Departments: the tree that "department and below" data scopes follow."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from services.identity.api.common import AnyRequest, PrincipalDep, RuntimeDep, caller_of, with_etag
+from services.identity.api.schemas import DepartmentCreate, DepartmentOut, DepartmentPatch, department_out
+from services.identity.domain import departments as domain
+from shared.http.conditional import expected_version
+from shared.pagination import Page, check_limit, decode_cursor, page_of
+
+
+class DepartmentsController(Controller):
+    path = "/departments"
+    tags = ["departments"]
+
+    @get()
+    async def list_departments(
+        self, principal: PrincipalDep, request: AnyRequest, runtime: RuntimeDep,
+        limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,
+    ) -> Page[DepartmentOut]:
+        """Every department, each after its parent (``path`` lists the ids from the root)."""
+        principal.require("department", "read")
+        size = check_limit(limit)
+        after = decode_cursor(cursor, 1)
+        rows = await domain.list_departments(runtime.db("identity"), caller_of(principal, request),
+                                             after_path=str(after[0]) if after else None, limit=size)
+        return page_of([department_out(r) for r in rows], size, lambda d: ["/".join(map(str, d.path))])
+
+    @post(status_code=201)
+    async def create_department(
+        self, data: JSONBody[DepartmentCreate], principal: PrincipalDep, request: AnyRequest, runtime: RuntimeDep
+    ) -> Response[DepartmentOut]:
+        principal.require("department", "create")
+        row = await domain.create_department(runtime.db("identity"), caller_of(principal, request),
+                                             name=data.name, parent_id=data.parent_id)
+        return with_etag(department_out(row), row["version"], status_code=201)
+
+    @get("/{department_id:uuid}")
+    async def get_department(
+        self, department_id: FromPath[uuid.UUID], principal: PrincipalDep, request: AnyRequest, runtime: RuntimeDep
+    ) -> Response[DepartmentOut]:
+        principal.require("department", "read")
+        row = await domain.get_department(runtime.db("identity"), caller_of(principal, request), department_id)
+        return with_etag(department_out(row), row["version"])
+
+    @patch("/{department_id:uuid}")
+    async def update_department(
+        self, department_id: FromPath[uuid.UUID], data: JSONBody[DepartmentPatch], principal: PrincipalDep,
+        request: AnyRequest,
+        runtime: RuntimeDep,
+    ) -> Response[DepartmentOut]:
+        """Rename or move a department (``parent_id``; null makes it a root). Moving it under
+        itself or a sub-department answers 409. Honours If-Match (412 when stale)."""
+        principal.require("department", "update")
+        row = await domain.update_department(
+            runtime.db("identity"), caller_of(principal, request), department_id, name=data.name,
+            parent_id=data.parent_id, expected_version=expected_version(request),
+        )
+        return with_etag(department_out(row), row["version"])
+
+    @delete("/{department_id:uuid}", status_code=204)
+    async def delete_department(
+        self, department_id: FromPath[uuid.UUID], principal: PrincipalDep, request: AnyRequest, runtime: RuntimeDep
+    ) -> None:
+        """Delete an empty department (no sub-departments, no users); otherwise 409."""
+        principal.require("department", "delete")
+        await domain.delete_department(runtime.db("identity"), caller_of(principal, request), department_id,
+                                       expected_version=expected_version(request))

@@ -1,0 +1,224 @@
+"""Roles, permissions and the effective permissions of a user.
+
+A role grants, per entity, a set of actions (read, create, update, delete, export, import, merge,
+transfer) and a data scope: ``own`` (records the user owns), ``department`` (records owned by
+anyone in the user's department and the departments below it) or ``all`` (the whole tenant). The
+entity ``*`` stands for every entity. A role may also restrict single fields of an entity as
+``hidden`` or ``read_only``.
+
+Default roles, made for every new tenant (CRM = customer, contact, interaction, objection, task,
+opportunity):
+
+* ``admin``     every action on every entity (``*``), scope all. Built in: it can be renamed but
+                never deleted nor have its permissions changed, so a tenant always has a way in.
+* ``manager``   every action on the CRM entities, scope department; reads users, departments,
+                roles and the tenant; manages their own API keys.
+* ``sales``     read, create, update on the CRM entities, scope own (export, delete, merge and
+                transfer are for managers); reads users, departments; manages their own API keys.
+* ``support``   read customers and contacts, read and create interactions, read/create/update
+                objections, all scope all (support must see every customer who complains);
+                read/create/update their own tasks; no opportunities.
+* ``read_only`` read the CRM entities, scope all; read users and departments.
+
+No default role has field rules; tenants add them for sensitive fields (e.g. hide
+``customer.phone`` from support).
+
+Effective permissions of a user are the union of their roles: actions are unioned, the widest
+scope wins, and a role's ``*`` grant counts for every entity. A field is restricted only if every
+role that grants ``read`` on that entity restricts it (a role that grants read without a rule
+means the user may see it); when all do, ``read_only`` wins over ``hidden`` (the least restrictive
+of the restrictions).
+
+Identity's own entities use the scope like this: ``api_key`` own = the user's own keys, all = every
+key of the tenant; ``user``, ``department``, ``role`` and ``audit_log`` ignore the scope (the user
+directory is tenant-wide).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from shared.auth import ACTIONS, DATA_SCOPES, EntityGrant, Permissions
+from shared.errors import FieldError, ValidationProblem
+
+CRM_ENTITIES = ("customer", "contact", "interaction", "objection", "task", "opportunity")
+IDENTITY_ENTITIES = ("user", "role", "department", "api_key", "audit_log", "tenant")
+# Entities of services still to come; listed so roles can already grant them. Add new ones here.
+OTHER_ENTITIES = ("pipeline", "custom_field", "tag", "workflow", "webhook", "report", "notification")
+KNOWN_ENTITIES = frozenset((*CRM_ENTITIES, *IDENTITY_ENTITIES, *OTHER_ENTITIES))
+FIELD_RULES = ("hidden", "read_only")
+_SCOPE_RANK = {scope: rank for rank, scope in enumerate(DATA_SCOPES)}  # own < department < all
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+ROLE_KEY = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+ADMIN = "admin"
+ALL_ACTIONS = list(ACTIONS)
+_RCU = ["read", "create", "update"]
+
+
+def _grants(entities: Iterable[str], actions: list[str], scope: str) -> dict[str, dict[str, Any]]:
+    return {entity: {"actions": list(actions), "scope": scope} for entity in entities}
+
+
+DEFAULT_ROLES: dict[str, dict[str, Any]] = {
+    "admin": {
+        "name": "Administrator",
+        "description": "Everything, including users, roles, API keys, the audit log and the tenant",
+        "permissions": _grants(["*"], ALL_ACTIONS, "all"),
+    },
+    "manager": {
+        "name": "Manager",
+        "description": "All CRM work of their department and the departments below it",
+        "permissions": {
+            **_grants(CRM_ENTITIES, ALL_ACTIONS, "department"),
+            **_grants(["user", "department", "role", "tenant"], ["read"], "all"),
+            **_grants(["api_key"], ["read", "create", "delete"], "own"),
+        },
+    },
+    "sales": {
+        "name": "Sales",
+        "description": "Their own customers, contacts, interactions, objections, tasks and opportunities",
+        "permissions": {
+            **_grants(CRM_ENTITIES, _RCU, "own"),
+            **_grants(["user", "department"], ["read"], "all"),
+            **_grants(["api_key"], ["read", "create", "delete"], "own"),
+        },
+    },
+    "support": {
+        "name": "Support",
+        "description": "Handles objections and complaints of every customer",
+        "permissions": {
+            **_grants(["customer", "contact"], ["read"], "all"),
+            **_grants(["interaction"], ["read", "create"], "all"),
+            **_grants(["objection"], _RCU, "all"),
+            **_grants(["task"], _RCU, "own"),
+            **_grants(["user", "department"], ["read"], "all"),
+        },
+    },
+    "read_only": {
+        "name": "Read only",
+        "description": "Reads the CRM records of the whole tenant, changes nothing",
+        "permissions": {
+            **_grants(CRM_ENTITIES, ["read"], "all"),
+            **_grants(["user", "department"], ["read"], "all"),
+        },
+    },
+}
+DEFAULT_INVITED_ROLE = "read_only"  # least privilege when an invitation names no role
+
+
+# --- validation of what a client sends ------------------------------------------------------------
+
+
+def validate_permissions(permissions: Mapping[str, Any], field: str = "permissions") -> dict[str, dict[str, Any]]:
+    """Check entity names, actions and scopes; return the normalised form, or raise 422."""
+    errors: list[FieldError] = []
+    clean: dict[str, dict[str, Any]] = {}
+    for entity, grant in permissions.items():
+        where = f"{field}.{entity}"
+        if entity != "*" and entity not in KNOWN_ENTITIES:
+            known = ", ".join(sorted(KNOWN_ENTITIES))
+            errors.append(FieldError(where, f"unknown entity '{entity}'; known: {known}", "unknown_entity"))
+            continue
+        actions: list[str] = list(grant.get("actions", []))
+        scope: str = grant.get("scope", "own")
+        for index, action in enumerate(actions):
+            if action not in ACTIONS and action != "*":
+                message = f"unknown action '{action}'; use one of {', '.join(ACTIONS)}"
+                errors.append(FieldError(f"{where}.actions[{index}]", message, "unknown_action"))
+        if scope not in DATA_SCOPES:
+            errors.append(FieldError(f"{where}.scope", f"unknown scope '{scope}'; use one of {', '.join(DATA_SCOPES)}",
+                                     "unknown_scope"))
+        expanded = ALL_ACTIONS if "*" in actions else [a for a in ACTIONS if a in actions]
+        clean[entity] = {"actions": expanded, "scope": scope}
+    if errors:
+        raise ValidationProblem(errors)
+    return clean
+
+
+def validate_field_rules(
+    rules: Mapping[str, Mapping[str, str]], field: str = "field_rules"
+) -> dict[str, dict[str, str]]:
+    errors: list[FieldError] = []
+    for entity, fields in rules.items():
+        if entity not in KNOWN_ENTITIES:
+            errors.append(FieldError(f"{field}.{entity}", f"unknown entity '{entity}'", "unknown_entity"))
+            continue
+        for name, rule in fields.items():
+            if not _FIELD_NAME.match(name):
+                errors.append(FieldError(f"{field}.{entity}.{name}", "is not a field name (lower_snake_case)",
+                                         "invalid"))
+            elif rule not in FIELD_RULES:
+                errors.append(FieldError(f"{field}.{entity}.{name}", f"unknown rule '{rule}'; use hidden or read_only",
+                                         "unknown_rule"))
+    if errors:
+        raise ValidationProblem(errors)
+    return {entity: dict(fields) for entity, fields in rules.items() if fields}
+
+
+def validate_scopes(scopes: list[str], field: str = "scopes") -> list[str]:
+    """API key scopes: ``*``, ``<entity>:<action>``, ``<entity>:*`` or ``*:<action>``."""
+    errors: list[FieldError] = []
+    for index, scope in enumerate(scopes):
+        if scope == "*":
+            continue
+        entity, sep, action = scope.partition(":")
+        entity_ok = entity == "*" or entity in KNOWN_ENTITIES
+        action_ok = action == "*" or action in ACTIONS
+        if not sep or not entity_ok or not action_ok or scope == "*:*":
+            errors.append(FieldError(
+                f"{field}[{index}]",
+                f"'{scope}' is not a scope; use '*', 'entity:action' (e.g. customer:read), 'entity:*' or '*:action'",
+                "invalid_scope",
+            ))
+    if errors:
+        raise ValidationProblem(errors)
+    return sorted(set(scopes))
+
+
+# --- effective permissions ----------------------------------------------------------------------
+
+
+def _wider(a: str, b: str) -> str:
+    return a if _SCOPE_RANK.get(a, 0) >= _SCOPE_RANK.get(b, 0) else b
+
+
+def effective_permissions(roles: Iterable[Mapping[str, Any]]) -> Permissions:
+    """Union of roles (each with ``permissions`` and ``field_rules`` dicts); see the module doc."""
+    roles = list(roles)
+    entities: set[str] = set()
+    for role in roles:
+        entities.update(role["permissions"])
+        entities.update(role.get("field_rules") or {})  # restricted via a "*" grant
+    merged: dict[str, EntityGrant] = {}
+    readers: dict[str, list[Mapping[str, Any]]] = {}
+    for entity in entities:
+        actions: set[str] = set()
+        scope: str | None = None
+        for role in roles:
+            perms = role["permissions"]
+            # A role's "*" grant applies to every entity, alongside its specific grant.
+            for grant in (perms.get(entity), perms.get("*") if entity != "*" else None):
+                if not grant or not grant.get("actions"):
+                    continue
+                actions.update(grant["actions"])
+                scope = grant.get("scope", "own") if scope is None else _wider(scope, grant.get("scope", "own"))
+                reading = readers.setdefault(entity, [])
+                if "read" in grant["actions"] and not any(r is role for r in reading):
+                    reading.append(role)
+        if actions:
+            merged[entity] = EntityGrant(actions=[a for a in ACTIONS if a in actions], scope=scope or "own")
+    fields: dict[str, dict[str, str]] = {}
+    for entity, reading_roles in readers.items():
+        if entity == "*" or not reading_roles:
+            continue
+        candidates: set[str] = set()
+        for role in reading_roles:
+            candidates.update((role.get("field_rules") or {}).get(entity, {}))
+        for name in sorted(candidates):
+            rules = [(role.get("field_rules") or {}).get(entity, {}).get(name) for role in reading_roles]
+            if all(rules):  # every role that lets the user read the entity restricts this field
+                fields.setdefault(entity, {})[name] = "read_only" if "read_only" in rules else "hidden"
+    return Permissions(entities=dict(sorted(merged.items())), fields=fields)

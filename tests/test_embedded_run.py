@@ -1,0 +1,106 @@
+"""`huike run` (what `make run` starts), driven from outside as an operator would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from shared.embedded import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _start(data_dir: Path, port: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "HUIKE_PORT": str(port), "HUIKE_DATA_DIR": str(data_dir), "HUIKE_LOG_LEVEL": "WARNING"}
+    for name in ("HUIKE_DATABASE_URL", "HUIKE_NATS_URL", "HUIKE_DATABASE_OWNER_URL"):
+        env.pop(name, None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=Path(__file__).parents[1],
+    )
+
+
+def _wait_ready(proc: subprocess.Popen[str], base: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"huike run exited early ({proc.returncode}): {proc.stderr.read()}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("huike run did not become ready")
+
+
+def _servers_using(data_dir: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(data_dir) in cmdline and ("postgres" in cmdline or "nats-server" in cmdline):
+            found.append(proc)
+    return found
+
+
+def _stop(proc: subprocess.Popen[str], sig: int) -> int:
+    proc.send_signal(sig)
+    return proc.wait(60)
+
+
+def test_run_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(data_dir, port)
+    try:
+        _wait_ready(proc, base)
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        assert httpx.get(f"{base}/schema/openapi.json").json()["paths"]["/api/v1/signup"]
+        signup = httpx.post(f"{base}/api/v1/signup", json={
+            "company_name": "持久化测试有限公司", "admin_email": "ops@example.com",
+            "admin_password": "Correct-Horse-Battery-9", "admin_name": "运维",
+        })
+        assert signup.status_code == 201, signup.text
+        slug = signup.json()["tenant"]["slug"]
+        assert _stop(proc, signal.SIGTERM) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _servers_using(data_dir) == []
+
+    proc = _start(data_dir, port)
+    try:
+        _wait_ready(proc, base)
+        login = httpx.post(f"{base}/api/v1/auth/login", json={
+            "tenant": slug, "email": "ops@example.com", "password": "Correct-Horse-Battery-9"})
+        assert login.status_code == 200, login.text
+        me = httpx.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"})
+        assert me.json()["tenant"]["slug"] == slug
+        assert _stop(proc, signal.SIGINT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _servers_using(data_dir) == []
+
+
+def test_port_in_use_is_one_clear_line_and_no_orphans(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _start(tmp_path / "data", port)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"port {port}" in lines[0], err
+    assert _servers_using(tmp_path / "data") == []

@@ -20,6 +20,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
 bench: $(STAMP)
 	$(BIN)/python -m bench.auth_throughput
 

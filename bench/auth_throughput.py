@@ -194,7 +194,7 @@ def main() -> int:
 
     print(f"\nHuike embedded default, {psutil.cpu_count()} cores, load by {generator}, "
           f"{args.connections} connections, {args.seconds} s per endpoint\n")
-    print(f"| endpoint | requests/s | p50 ms | p99 ms | errors |\n| --- | ---: | ---: | ---: | ---: |")
+    print("| endpoint | requests/s | p50 ms | p99 ms | errors |\n| --- | ---: | ---: | ---: | ---: |")
     for r in results:
         print(f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |")
     health = results[0].rps

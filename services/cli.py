@@ -17,7 +17,6 @@ import logging
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 from shared.settings import Settings, SettingsError, load_settings

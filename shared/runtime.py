@@ -62,7 +62,7 @@ class Runtime:
         results = await asyncio.gather(
             *(asyncio.wait_for(item.stop(), timeout=15) for item in self._background), return_exceptions=True
         )
-        for item, result in zip(self._background, results):
+        for item, result in zip(self._background, results, strict=True):
             if isinstance(result, BaseException):  # keep stopping the rest, but say which one failed
                 log.error("stopping %r failed", item, exc_info=result)
         self._background.clear()

@@ -8,16 +8,20 @@ from litestar import Controller, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from services.identity.api.common import (
-    AnyRequest,
-    PrincipalDep,
-    RuntimeDep,
     caller_of,
     created_key,
     require_session,
     time_cursor,
 )
-from services.identity.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, api_key_created, api_key_out
+from services.identity.api.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    api_key_created,
+    api_key_out,
+)
 from services.identity.domain import api_keys as domain
+from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.pagination import Page, check_limit, page_of
 
 

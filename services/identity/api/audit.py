@@ -8,10 +8,10 @@ from typing import Annotated
 from litestar import get
 from litestar.params import FromQuery, QueryParameter
 
-from services.identity.api.common import AnyRequest, PrincipalDep, RuntimeDep
 from services.identity.api.schemas import AuditEntryOut, audit_out
 from services.identity.db import audit
 from shared.errors import ValidationProblem
+from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.pagination import Page, check_limit, decode_cursor, page_of
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Controller, post
 from litestar.params import JSONBody
 
-from services.identity.api.common import AnyRequest, PrincipalDep, RuntimeDep, origin_of, require_session
+from services.identity.api.common import origin_of, require_session
 from services.identity.api.schemas import (
     LoginRequest,
     PasswordChangeRequest,
@@ -20,6 +20,7 @@ from services.identity.api.schemas import (
 )
 from services.identity.domain import accounts, sessions
 from services.identity.domain.sessions import TokenPair
+from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 
 
 def token_out(tokens: TokenPair) -> TokenOut:

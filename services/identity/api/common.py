@@ -6,14 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Any, TypeVar
 
-from litestar import Request, Response
+from litestar import Response
 
 from services.identity.domain.context import Caller, Origin
 from shared.auth import Principal
 from shared.errors import Forbidden, ValidationProblem
+from shared.http import AnyRequest
 from shared.http.conditional import etag_for
 from shared.pagination import decode_cursor
-from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 
 T = TypeVar("T")
 

@@ -7,9 +7,15 @@ import uuid
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from services.identity.api.common import AnyRequest, PrincipalDep, RuntimeDep, caller_of, with_etag
-from services.identity.api.schemas import DepartmentCreate, DepartmentOut, DepartmentPatch, department_out
+from services.identity.api.common import caller_of, with_etag
+from services.identity.api.schemas import (
+    DepartmentCreate,
+    DepartmentOut,
+    DepartmentPatch,
+    department_out,
+)
 from services.identity.domain import departments as domain
+from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.http.conditional import expected_version
 from shared.pagination import Page, check_limit, decode_cursor, page_of
 

@@ -15,10 +15,16 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from services.identity.api.common import RuntimeDep, created_key, time_cursor
-from services.identity.api.schemas import ScheduledDeletionOut, SuspendRequest, TenantOut, tenant_out
+from services.identity.api.common import created_key, time_cursor
+from services.identity.api.schemas import (
+    ScheduledDeletionOut,
+    SuspendRequest,
+    TenantOut,
+    tenant_out,
+)
 from services.identity.domain import tenants as domain
 from shared.errors import NotFound, Unauthorized
+from shared.http import RuntimeDep
 from shared.pagination import Page, check_limit, page_of
 from shared.runtime import Runtime
 

@@ -7,17 +7,17 @@ import uuid
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from services.identity.api.common import (
-    AnyRequest,
-    PrincipalDep,
-    RuntimeDep,
-    caller_of,
-    created_key,
-    time_cursor,
-    with_etag,
+from services.identity.api.common import caller_of, created_key, time_cursor, with_etag
+from services.identity.api.schemas import (
+    UNSET,
+    RoleCreate,
+    RoleOut,
+    RolePatch,
+    grants_to_dicts,
+    role_out,
 )
-from services.identity.api.schemas import UNSET, RoleCreate, RoleOut, RolePatch, grants_to_dicts, role_out
 from services.identity.domain import roles as domain
+from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.http.conditional import expected_version
 from shared.pagination import Page, check_limit, page_of
 

@@ -96,6 +96,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
         before_request=_require_json_body,
         exception_handlers={Exception: problem_from_exception},
         request_max_body_size=settings.max_request_bytes,
+        logging_config=None,  # shared.telemetry.setup_logging owns logging: JSON lines with trace ids
         plugins=[OpenTelemetryPlugin(OpenTelemetryConfig())],
         openapi_config=OpenAPIConfig(
             title="Huike CRM API",

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench lint clean
+.PHONY: run test install bench bench-records lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.auth_throughput
+
+# 1,000,000 customers and 3,000,000 interactions; smaller with BENCH_ARGS="--customers 20000 --interactions 60000".
+bench-records: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench.records_bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

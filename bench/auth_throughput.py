@@ -16,32 +16,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@dataclass
-class Result:
-    name: str
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
+from bench.load import EmbeddedStack, Result, http_load, http_request
 
 
 def stack_rss_mib(pid: int) -> float:
@@ -93,44 +78,10 @@ def run_wrk(name: str, url: str, headers: dict[str, str], seconds: int, connecti
     return Result(name, rps, p50, p99, errors)
 
 
-async def _connection_load(
-    host: str, port: int, request: bytes, deadline: float, latencies: list[float]
-) -> int:
-    """One keep-alive HTTP/1.1 connection sending requests back to back. A raw socket loop, not an
-    HTTP client library: httpx would spend more CPU than the server it measures."""
-    reader, writer = await asyncio.open_connection(host, port)
-    errors = 0
-    try:
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = re.search(rb"(?i)content-length:\s*(\d+)", head)
-            await reader.readexactly(int(length.group(1)) if length else 0)
-            latencies.append((time.perf_counter() - started) * 1000)
-            errors += not head.startswith(b"HTTP/1.1 2")
-    finally:
-        writer.close()
-    return errors
-
-
-async def _python_load(url: str, headers: dict[str, str], seconds: int, connections: int) -> tuple[list[float], int]:
-    parts = httpx.URL(url)
-    lines = [f"GET {parts.raw_path.decode()} HTTP/1.1", f"Host: {parts.host}:{parts.port}",
-             *(f"{k}: {v}" for k, v in headers.items())]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    errors = await asyncio.gather(
-        *(_connection_load(parts.host, parts.port or 80, request, deadline, latencies) for _ in range(connections))
-    )
-    return latencies, sum(errors)
-
-
 def run_python(name: str, url: str, headers: dict[str, str], seconds: int, connections: int) -> Result:
-    latencies, errors = asyncio.run(_python_load(url, headers, seconds, connections))
-    cuts = statistics.quantiles(latencies, n=100)
-    return Result(name, len(latencies) / seconds, cuts[49], cuts[98], errors)
+    parts = httpx.URL(url)
+    request = http_request("GET", parts.raw_path.decode(), parts.port or 80, headers)
+    return asyncio.run(http_load(name, parts.host, parts.port or 80, lambda: request, seconds, connections))
 
 
 def main() -> int:
@@ -139,25 +90,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
 
-    sock = __import__("socket").socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    base = f"http://127.0.0.1:{port}"
-    data_dir = Path(tempfile.mkdtemp(prefix="huike-bench-"))
-    env = {**os.environ, "HUIKE_PORT": str(port), "HUIKE_DATA_DIR": str(data_dir), "HUIKE_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "run"], env=env, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit("the embedded stack did not become ready")
-            time.sleep(0.3)
+    with EmbeddedStack() as stack:
+        base = stack.base
         answer = httpx.post(f"{base}/api/v1/signup", json={
             "company_name": "基准测试有限公司", "admin_email": "bench@example.com",
             "admin_password": "Orchid-Lantern-Quartz-58", "admin_name": "Bench"})
@@ -169,11 +103,11 @@ def main() -> int:
                          json={"name": "bench", "scopes": ["*"]}).json()["key"]
         key_headers = {"Authorization": f"Bearer {key}"}
         time.sleep(2)
-        at_rest = stack_rss_mib(proc.pid)
+        at_rest = stack_rss_mib(stack.proc.pid)
 
         load = run_wrk if shutil.which("wrk") else run_python
         generator = "wrk" if shutil.which("wrk") else "a raw-socket asyncio client (on the same 2 cores as the server)"
-        sampler = PeakSampler(proc.pid)
+        sampler = PeakSampler(stack.proc.pid)
         sampler.start()
         results = []
         for name, path, headers in (
@@ -184,13 +118,6 @@ def main() -> int:
             load(name, f"{base}{path}", headers, 2, args.connections)  # warm-up
             results.append(load(name, f"{base}{path}", headers, args.seconds, args.connections))
         peak = sampler.stop()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
     print(f"\nHuike embedded default, {psutil.cpu_count()} cores, load by {generator}, "
           f"{args.connections} connections, {args.seconds} s per endpoint\n")

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     max_request_bytes: int = Field(1_048_576, ge=1024, description="largest accepted request body")
+    import_max_bytes: int = Field(100 * 1_048_576, ge=1024, description="largest accepted import file (POST /api/v1/imports)")
     public_url: str = ""
 
     # Where the embedded default keeps its data (PostgreSQL, NATS, secrets).
@@ -39,6 +40,7 @@ class Settings(BaseSettings):
     nats_stream_replicas: int = Field(1, ge=1, le=5)
     meilisearch_url: str = ""
     meilisearch_key: str = ""
+    search_engine: str = Field("postgres", pattern="^(postgres|meilisearch)$", description="search engine")
 
     # Secrets. The embedded default generates them under data_dir when left empty.
     jwt_secret: str = ""

@@ -11,10 +11,12 @@ opportunity):
 
 * ``admin``     every action on every entity (``*``), scope all. Built in: it can be renamed but
                 never deleted nor have its permissions changed, so a tenant always has a way in.
-* ``manager``   every action on the CRM entities, scope department; reads users, departments,
-                roles and the tenant; manages their own API keys.
+* ``manager``   every action on the CRM entities, scope department; manages pipelines; reads
+                reports (department), users, departments, roles, custom fields and the tenant;
+                manages their own API keys.
 * ``sales``     read, create, update on the CRM entities, scope own (export, delete, merge and
-                transfer are for managers); reads users, departments; manages their own API keys.
+                transfer are for managers); reads reports (own), users, departments, pipelines
+                and custom fields; manages their own API keys.
 * ``support``   read customers and contacts, read and create interactions, read/create/update
                 objections, all scope all (support must see every customer who complains);
                 read/create/update their own tasks; no opportunities.
@@ -73,7 +75,9 @@ DEFAULT_ROLES: dict[str, dict[str, Any]] = {
         "description": "All CRM work of their department and the departments below it",
         "permissions": {
             **_grants(CRM_ENTITIES, ALL_ACTIONS, "department"),
-            **_grants(["user", "department", "role", "tenant"], ["read"], "all"),
+            **_grants(["pipeline"], ["read", "create", "update", "delete"], "all"),
+            **_grants(["report"], ["read"], "department"),
+            **_grants(["user", "department", "role", "tenant", "custom_field"], ["read"], "all"),
             **_grants(["api_key"], ["read", "create", "delete"], "own"),
         },
     },
@@ -82,7 +86,8 @@ DEFAULT_ROLES: dict[str, dict[str, Any]] = {
         "description": "Their own customers, contacts, interactions, objections, tasks and opportunities",
         "permissions": {
             **_grants(CRM_ENTITIES, _RCU, "own"),
-            **_grants(["user", "department"], ["read"], "all"),
+            **_grants(["report"], ["read"], "own"),
+            **_grants(["user", "department", "pipeline", "custom_field"], ["read"], "all"),
             **_grants(["api_key"], ["read", "create", "delete"], "own"),
         },
     },
@@ -94,7 +99,8 @@ DEFAULT_ROLES: dict[str, dict[str, Any]] = {
             **_grants(["interaction"], ["read", "create"], "all"),
             **_grants(["objection"], _RCU, "all"),
             **_grants(["task"], _RCU, "own"),
-            **_grants(["user", "department"], ["read"], "all"),
+            **_grants(["report"], ["read"], "all"),
+            **_grants(["user", "department", "custom_field"], ["read"], "all"),
         },
     },
     "read_only": {
@@ -102,7 +108,7 @@ DEFAULT_ROLES: dict[str, dict[str, Any]] = {
         "description": "Reads the CRM records of the whole tenant, changes nothing",
         "permissions": {
             **_grants(CRM_ENTITIES, ["read"], "all"),
-            **_grants(["user", "department"], ["read"], "all"),
+            **_grants(["user", "department", "pipeline", "report", "custom_field"], ["read"], "all"),
         },
     },
 }

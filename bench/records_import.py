@@ -1,0 +1,198 @@
+"""Bulk import and export benchmark of the records service.
+
+Starts the embedded PostgreSQL and NATS in a temporary directory and every service in this
+process (as the embedded default runs them), then for each size (default 100,000 and 1,000,000):
+
+1. writes a CSV of generated customers (Chinese and English names, phones, e-mails, tags), of
+   which 5 % repeat an earlier row's phone (duplicates, skipped) and 2 % have an invalid phone or
+   e-mail (failed rows);
+2. imports it through the API (multipart upload, background job, ``on_duplicate=skip``):
+   rows per second and the process's peak resident memory while the import runs;
+3. loads the same rows with a bare ``COPY`` into a plain table of the same columns (no validation,
+   no events, no duplicate keys): the floor the import compares with;
+
+and finally exports every customer of the tenant to CSV and reports the time.
+
+    python -m bench.records_import [--sizes 100000 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import random
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import psutil
+
+from services.records import jobs_bulk
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+CITIES = ["北京", "上海", "深圳", "杭州", "成都", "南京", "苏州", "武汉"]
+TRADES = ["科技", "贸易", "医药", "餐饮", "物流", "教育", "文化传媒", "电子"]
+LATIN = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell"]
+TAGS = ["vip", "渠道", "华东", "新客户", "展会"]
+
+
+def generate(path: Path, rows: int, seed: int = 7) -> list[tuple[str, str, str, str]]:
+    """Write the CSV and answer its rows (name, phone, email, tags) for the COPY baseline."""
+    rng = random.Random(seed)
+    out: list[tuple[str, str, str, str]] = []
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["客户名称", "手机", "邮箱", "标签"])
+        for i in range(rows):
+            if rng.random() < 0.5:
+                name = f"{rng.choice(CITIES)}{rng.choice(SURNAMES)}氏{rng.choice(TRADES)}有限公司{i}"
+            else:
+                name = f"{rng.choice(LATIN)} {rng.choice(TRADES)} Co., Ltd. {i}"
+            phone = f"13{i % 10}{i:08d}"[:11]
+            email = f"c{i}@example.com"
+            roll = rng.random()
+            if roll < 0.05 and i > 10:  # a duplicate: an earlier row's phone
+                phone = out[rng.randrange(len(out) // 2)][1]
+            elif roll < 0.07:  # invalid
+                phone, email = ("12345", email) if rng.random() < 0.5 else (phone, "not-an-email")
+            tags = ";".join(rng.sample(TAGS, rng.randint(0, 2)))
+            writer.writerow([name, phone, email, tags])
+            out.append((name, phone, email, tags))
+    return out
+
+
+class PeakMemory:
+    """Samples this process's resident memory every 50 ms."""
+
+    def __init__(self) -> None:
+        self.process = psutil.Process()
+        self.start = self.peak = self.process.memory_info().rss
+        self._task: asyncio.Task[None] | None = None
+
+    async def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            await asyncio.sleep(0.05)
+
+    def __enter__(self) -> PeakMemory:
+        self._task = asyncio.get_running_loop().create_task(self._sample())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+async def _wait(client: httpx.AsyncClient, headers: dict[str, str], url: str) -> dict[str, Any]:
+    while True:
+        state = (await client.get(url, headers=headers)).json()
+        if state["status"] in ("succeeded", "failed"):
+            return state
+        await asyncio.sleep(0.5)
+
+
+async def bench(sizes: list[int]) -> list[dict[str, Any]]:
+    from services.registry import ALL_SERVICES, migrate_all
+    from shared.embedded import EmbeddedServers
+    from shared.http import create_app
+    from shared.runtime import Runtime
+    from shared.settings import load_settings
+
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="huike-import-bench-") as tmp:
+        root = Path(tmp)
+        servers = EmbeddedServers(root / "embedded")
+        servers.start()
+        try:
+            settings = load_settings(
+                data_dir=root / "data", database_url=servers.postgres.app_url,
+                database_owner_url=servers.postgres.owner_url, nats_url=servers.nats.url,
+                jwt_secret="bench-" + uuid.uuid4().hex, operator_token="operator-" + uuid.uuid4().hex,
+                log_format="text", log_level="WARNING", db_pool_max=20, import_max_bytes=1024 * 1_048_576,
+            )
+            await migrate_all(settings)
+            runtime = Runtime(settings, ALL_SERVICES)
+            await runtime.start()
+            workers = await jobs_bulk.BulkJobs(runtime, workers=1).start()
+            app = create_app(runtime, manage_runtime=False)
+            transport = httpx.ASGITransport(app=app)
+            owner = await asyncpg.connect(servers.postgres.owner_url)
+            try:
+                async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=3600) as client:
+                    signed = (await client.post("/api/v1/signup", json={
+                        "company_name": "Bench Co", "admin_email": "bench@example.com",
+                        "admin_password": "Correct-Horse-Battery-9", "admin_name": "Bench"})).json()
+                    headers = {"Authorization": f"Bearer {signed['access_token']}"}
+                    for size in sizes:
+                        results.append(await _one(client, headers, owner, root, size))
+                    started = time.perf_counter()
+                    export = (await client.post("/api/v1/exports", headers=headers,
+                                                json={"entity": "customer", "format": "csv"})).json()
+                    done = await _wait(client, headers, f"/api/v1/exports/{export['id']}")
+                    results.append({"export_rows": done["rows_done"], "export_seconds": time.perf_counter() - started,
+                                    "export_mb": (done["file_bytes"] or 0) / 1_048_576})
+            finally:
+                await owner.close()
+                await workers.stop()
+                await runtime.stop()
+        finally:
+            servers.stop()
+    return results
+
+
+async def _one(client: httpx.AsyncClient, headers: dict[str, str], owner: asyncpg.Connection, root: Path,
+               size: int) -> dict[str, Any]:
+    path = root / f"customers-{size}.csv"
+    rows = generate(path, size)
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        with open(path, "rb") as handle:
+            answer = await client.post("/api/v1/imports", headers=headers,
+                                       data={"entity": "customer", "on_duplicate": "skip"},
+                                       files={"file": (path.name, handle, "text/csv")})
+        assert answer.status_code == 202, answer.text
+        state = await _wait(client, headers, f"/api/v1/imports/{answer.json()['id']}")
+        seconds = time.perf_counter() - started
+    await owner.execute("DROP TABLE IF EXISTS public.bench_copy")
+    await owner.execute("CREATE TABLE public.bench_copy (tenant_id uuid, id uuid, name text, primary_phone text, "
+                        "primary_email text, tags text[])")
+    tenant = uuid.uuid4()
+    copy_started = time.perf_counter()
+    await owner.copy_records_to_table("bench_copy", records=[
+        (tenant, uuid.uuid4(), n, p, e, t.split(";") if t else []) for n, p, e, t in rows])
+    copy_seconds = time.perf_counter() - copy_started
+    await owner.execute("DROP TABLE public.bench_copy")
+    return {
+        "rows": size, "status": state["status"], "created": state["rows_created"], "skipped": state["rows_skipped"],
+        "failed": state["rows_failed"], "seconds": seconds, "rows_per_second": size / seconds,
+        "peak_rss_mb": memory.peak / 1_048_576, "rss_growth_mb": (memory.peak - memory.start) / 1_048_576,
+        "copy_seconds": copy_seconds, "copy_rows_per_second": size / copy_seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    args = parser.parse_args()
+    results = asyncio.run(bench(args.sizes))
+    print("| rows | import rows/s | import s | created | skipped (dup) | failed | peak RSS MB | RSS growth MB "
+          "| bare COPY rows/s | COPY s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        if "rows" in r:
+            print(f"| {r['rows']:,} | {r['rows_per_second']:,.0f} | {r['seconds']:.1f} | {r['created']:,} "
+                  f"| {r['skipped']:,} | {r['failed']:,} | {r['peak_rss_mb']:.0f} | {r['rss_growth_mb']:.0f} "
+                  f"| {r['copy_rows_per_second']:,.0f} | {r['copy_seconds']:.1f} |")
+    for r in results:
+        if "export_rows" in r:
+            print(f"\nExport of {r['export_rows']:,} customers to CSV: {r['export_seconds']:.1f} s "
+                  f"({r['export_mb']:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()

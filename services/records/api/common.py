@@ -1,0 +1,247 @@
+"""What every records controller shares: the caller's ``RecordAccess``, the unit of work, request
+bodies that list every bad field, ETag / If-Match, list parameters, Idempotency-Key.
+
+A controller method typically looks like::
+
+    @post(status_code=201)
+    async def create(self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest,
+                     runtime: RuntimeDep) -> Response[dict[str, Any]]:
+        access.require("customer", "create")
+        body = decode_body(CustomerCreate, data)
+        return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import msgspec
+from litestar import Response
+from litestar.di import NamedDependency
+from litestar.params import SkipValidation
+
+from services.records.domain import idempotency
+from services.records.domain.access import RecordAccess, load_access
+from services.records.domain.history import jsonable
+from shared.db import Unit
+from shared.errors import FieldError, ValidationProblem
+from shared.http import AnyRequest, PrincipalDep, RuntimeDep
+from shared.http.conditional import etag_for, expected_version
+from shared.pagination import check_limit, decode_cursor, encode_cursor
+from shared.runtime import Runtime
+
+T = TypeVar("T")
+
+__all__ = [
+    "AccessDep", "AnyRequest", "ListParams", "PrincipalDep", "RuntimeDep", "Sort", "custom_field_filters",
+    "decode_body", "expected_version", "idempotent", "keyset", "list_params", "page", "provide_access",
+    "records_unit", "with_etag",
+]
+
+SERVICE = "records"
+
+# The ``access`` dependency (registered on the records router): the caller's RecordAccess.
+AccessDep = NamedDependency[SkipValidation[RecordAccess]]
+
+
+async def provide_access(principal: PrincipalDep, runtime: RuntimeDep) -> RecordAccess:
+    """Litestar dependency ``access``: built per request, so permission changes apply at once."""
+    needs_tree = principal.data.department_id is not None and any(
+        g.scope == "department" for g in principal.data.permissions.entities.values()
+    )
+    if not needs_tree:
+        return RecordAccess(principal)
+    async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
+        return await load_access(unit, principal)
+
+
+@asynccontextmanager
+async def records_unit(runtime: Runtime, access: RecordAccess) -> AsyncIterator[Unit]:
+    """The caller's tenant unit of work on the records schema (one transaction)."""
+    async with runtime.db(SERVICE).tenant_unit(access.scope) as unit:
+        yield unit
+
+
+def with_etag(body: Any, version: int, status_code: int = 200) -> Response[Any]:
+    """An answer with ``ETag: "<version>"``."""
+    return Response(body, status_code=status_code, headers={"ETag": etag_for(version)})
+
+
+# --- bodies ---------------------------------------------------------------------------------------
+
+
+def decode_body(kind: type[T], data: Any) -> T:
+    """Decode a JSON body into the Struct ``kind``, answering one 422 that lists every unknown,
+    missing or wrongly typed field, nested ones too (``stages[1].kind``); msgspec alone stops at
+    the first."""
+    if not isinstance(data, dict):
+        raise ValidationProblem.one("body", "must be a JSON object", "wrong_type")
+    errors: list[FieldError] = []
+    _collect(kind, data, "", errors)
+    if errors:
+        raise ValidationProblem(errors)
+    try:
+        return msgspec.convert(data, kind)
+    except msgspec.ValidationError as exc:  # a rule across fields
+        raise ValidationProblem.one("body", str(exc), "invalid") from None
+
+
+def _struct_of(annotation: Any) -> tuple[type[msgspec.Struct] | None, bool]:
+    """(Struct type, is a list of it) when ``annotation`` is a Struct or list[Struct] (optional or not)."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (annotation,)
+    for option in options:
+        if isinstance(option, type) and issubclass(option, msgspec.Struct):
+            return option, False
+        if typing.get_origin(option) is typing.Annotated:
+            option = typing.get_args(option)[0]
+        if typing.get_origin(option) is list:
+            (item,) = typing.get_args(option) or (None,)
+            if isinstance(item, type) and issubclass(item, msgspec.Struct):
+                return item, True
+    return None, False
+
+
+def _collect(kind: type[msgspec.Struct], data: dict[str, Any], prefix: str, errors: list[FieldError]) -> None:
+    hints = typing.get_type_hints(kind, include_extras=True)
+    fields = {f.encode_name: f for f in msgspec.structs.fields(kind)}
+    for name in data:
+        if name not in fields:
+            errors.append(FieldError(prefix + name, "is not a known field", "unknown_field"))
+    for name, field in fields.items():
+        where = prefix + name
+        if name not in data:
+            if field.required:
+                errors.append(FieldError(where, "is required", "required"))
+            continue
+        value = data[name]
+        annotation = hints.get(field.name, field.type)
+        nested, many = _struct_of(annotation)
+        if nested is not None and many and isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            for index, item in enumerate(value):
+                _collect(nested, item, f"{where}[{index}].", errors)
+            continue
+        if nested is not None and not many and isinstance(value, dict):
+            _collect(nested, value, f"{where}.", errors)
+            continue
+        try:
+            msgspec.convert(value, annotation)
+        except msgspec.ValidationError as exc:
+            message, _, path = str(exc).partition(" - at `$")
+            errors.append(FieldError(where + path.rstrip("`"), message, "wrong_type"))
+
+
+# --- lists ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sort:
+    """A sortable field: SQL over the alias ``{a}`` (the same expression as its index) and its type."""
+
+    expr: str
+    kind: str = "timestamptz"  # timestamptz | text
+
+
+@dataclass(frozen=True)
+class ListParams:
+    limit: int
+    sort: str
+    expr: str
+    kind: str
+    descending: bool
+    after: tuple[Any, uuid.UUID] | None
+
+
+def list_params(limit: int | None, cursor: str | None, sort: str | None, sorts: Mapping[str, Sort],
+                default: str = "-created_at") -> ListParams:
+    """Check ``limit`` (1..200, default 50), ``sort`` (``field`` or ``-field``) and the cursor."""
+    size = check_limit(limit)
+    wanted = sort or default
+    name = wanted.removeprefix("-")
+    if name not in sorts:
+        raise ValidationProblem.one("sort", f"must be one of {', '.join(sorted(sorts))}, optionally with a leading -",
+                                    "invalid")
+    spec = sorts[name]
+    parts = decode_cursor(cursor, 3)
+    after = None
+    if parts is not None:
+        try:
+            if parts[0] != wanted:
+                raise ValueError
+            value = datetime.fromisoformat(str(parts[1])) if spec.kind == "timestamptz" else str(parts[1])
+            after = (value, uuid.UUID(str(parts[2])))
+        except ValueError:
+            raise ValidationProblem.one("cursor", "is not a cursor of this list and sort; omit it to start over",
+                                        "invalid") from None
+    return ListParams(size, wanted, spec.expr, spec.kind, wanted.startswith("-"), after)
+
+
+def keyset(params: ListParams, alias: str, next_param: int) -> tuple[str, str, list[Any]]:
+    """``(where, order_by, args)`` for keyset paging: rows after the cursor, in the sort order.
+    Select ``<sort expr> AS sort_key`` and ``LIMIT params.limit + 1`` in the query, then ``page``."""
+    expr = params.expr.format(a=alias)
+    direction = "DESC" if params.descending else "ASC"
+    order = f"{expr} {direction}, {alias}.id {direction}"
+    if params.after is None:
+        return "TRUE", order, []
+    op = "<" if params.descending else ">"
+    where = f"({expr}, {alias}.id) {op} (${next_param}::{params.kind}, ${next_param + 1}::uuid)"
+    return where, order, [params.after[0], params.after[1]]
+
+
+def page(rows: Sequence[Mapping[str, Any]], params: ListParams,
+         to_out: Callable[[Mapping[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """``{"items": [...], "next_cursor": ...}`` from up to ``limit + 1`` rows with ``sort_key``."""
+    items = list(rows[: params.limit])
+    cursor = None
+    if len(rows) > params.limit and items:
+        last = items[-1]
+        cursor = encode_cursor([params.sort, last["sort_key"], str(last["id"])])
+    return {"items": [to_out(r) for r in items], "next_cursor": cursor}
+
+
+def custom_field_filters(request: AnyRequest) -> dict[str, str]:
+    """``cf.<key>=value`` query parameters as ``{key: value}``."""
+    return {k[3:]: v for k, v in request.query_params.items() if k.startswith("cf.") and len(k) > 3}
+
+
+# --- Idempotency-Key ------------------------------------------------------------------------------
+
+Write = Callable[[Unit], Awaitable[tuple[int, Any]]]
+
+
+async def idempotent(request: AnyRequest, access: RecordAccess, runtime: Runtime, write: Write) -> Response[Any]:
+    """Run ``write(unit)`` -> ``(status, body)`` in one records unit, honouring ``Idempotency-Key``:
+    a repeat of the same request replays the stored status and body (header ``Idempotent-Replayed:
+    true``), a different request with the key answers 422, a twin still running answers 409.
+    A body with ``version`` gets its ETag."""
+    key = request.headers.get("idempotency-key")
+    async with records_unit(runtime, access) as unit:
+        if key is None:
+            status, body = await write(unit)
+            return _answer(status, jsonable(body))
+        key = idempotency.check_key(key)
+        who = f"{access.actor.kind}:{access.actor.id}"
+        hashed = idempotency.request_hash(who, request.method, request.url.path, await request.body())
+        stored = await idempotency.begin(unit, key, who, hashed)
+        if stored is not None:
+            return _answer(stored.status, stored.body, replayed=True)
+        status, body = await write(unit)
+        body = jsonable(body)
+        await idempotency.finish(unit, key, who, hashed, status, body)
+        return _answer(status, body)
+
+
+def _answer(status: int, body: Any, *, replayed: bool = False) -> Response[Any]:
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    if isinstance(body, dict) and isinstance(body.get("version"), int):
+        headers["ETag"] = etag_for(body["version"])
+    return Response(body, status_code=status, headers=headers)

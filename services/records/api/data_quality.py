@@ -1,0 +1,174 @@
+"""Merge, transfer, handover and the public pool (公海).
+
+* ``POST /api/v1/customers/{id}/merge`` ``{"merge_ids", "fields"}`` (``customer:merge``) answers
+  ``{"merge_id", "customer", "merged_ids", "moved", "undo_until"}``;
+  ``POST /api/v1/merges/{merge_id}/undo`` reverses it within 30 days.
+* ``POST /api/v1/customers/transfer`` ``{"customer_ids", "to_user_id", "include_tasks",
+  "include_objections", "include_opportunities"}`` (``customer:transfer``).
+* ``POST /api/v1/handovers`` ``{"from_user_id", "to_user_id" | "to_pool": true}``
+  (``customer:transfer``; ``department`` scope: users of the caller's departments) answers the
+  report; ``GET /api/v1/handovers`` lists past handovers and transfers.
+* ``GET /api/v1/pool`` (``customer:read``) pooled customers; ``POST /api/v1/pool/{id}/claim``
+  (``customer:update``); ``POST /api/v1/customers/{id}/release``; ``GET|PATCH /api/v1/pool/rules``
+  (PATCH: ``tenant:update``); ``GET /api/v1/pool/preview``; ``GET /api/v1/pool/log``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from litestar import Controller, Response, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from services.records.api.common import (
+    AccessDep,
+    AnyRequest,
+    RuntimeDep,
+    decode_body,
+    idempotent,
+    records_unit,
+    with_etag,
+)
+from services.records.domain import customers as customers_domain
+from services.records.domain import merge, ownership, public_pool
+from services.records.domain.history import jsonable
+from shared.errors import ValidationProblem
+from shared.http.conditional import expected_version
+from shared.pagination import check_limit, decode_cursor, encode_cursor
+
+
+class DataQualityController(Controller):
+    path = "/"
+    tags = ["data quality"]
+
+    @post("/customers/{customer_id:uuid}/merge", status_code=200)
+    async def merge_customers(
+        self, customer_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        request: AnyRequest, runtime: RuntimeDep,
+    ) -> Response[Any]:
+        """Merge ``merge_ids`` into this customer; ``fields`` picks, per field, whose value survives."""
+        access.require("customer", "merge")
+        body = decode_body(merge.MergeBody, data)
+
+        async def write(unit: Any) -> tuple[int, Any]:
+            return 200, await merge.merge(unit, access, customer_id, body)
+
+        return await idempotent(request, access, runtime, write)
+
+    @post("/merges/{merge_id:uuid}/undo", status_code=200)
+    async def undo_merge(self, merge_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
+        access.require("customer", "merge")
+        async with records_unit(runtime, access) as unit:
+            return jsonable(await merge.undo(unit, access, merge_id))
+
+    @post("/customers/transfer", status_code=200)
+    async def transfer(self, data: JSONBody[dict[str, Any]], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
+        """Give customers (and optionally their open tasks, objections, opportunities) to another user."""
+        access.require("customer", "transfer")
+        body = decode_body(ownership.TransferBody, data)
+        async with records_unit(runtime, access) as unit:
+            return jsonable(await ownership.transfer(unit, access, body))
+
+    @post("/handovers", status_code=201)
+    async def handover(self, data: JSONBody[dict[str, Any]], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
+        """Move everything a (leaving) user owns to a successor or to the public pool, with a report."""
+        access.require("customer", "transfer")
+        body = decode_body(ownership.HandoverBody, data)
+        async with records_unit(runtime, access) as unit:
+            return jsonable(await ownership.handover_by_request(unit, access, body))
+
+    @get("/handovers")
+    async def list_handovers(self, access: AccessDep, runtime: RuntimeDep, limit: FromQuery[int | None] = None,
+                             cursor: FromQuery[str | None] = None) -> dict[str, Any]:
+        access.require("customer", "transfer")
+        size = check_limit(limit)
+        parts = decode_cursor(cursor, 2)
+        try:
+            before = (datetime.fromisoformat(str(parts[0])), uuid.UUID(str(parts[1]))) if parts else None
+        except ValueError:
+            raise ValidationProblem.one("cursor", "is not a cursor from a previous page", "invalid") from None
+        async with records_unit(runtime, access) as unit:
+            rows = await ownership.list_handovers(unit, size, before)
+        items = rows[:size]
+        next_cursor = encode_cursor([items[-1]["created_at"], str(items[-1]["id"])]) if len(rows) > size else None
+        return {"items": [jsonable(dict(r)) for r in items], "next_cursor": next_cursor}
+
+    # --- the public pool -----------------------------------------------------------------------------
+
+    @get("/pool")
+    async def pool(self, access: AccessDep, runtime: RuntimeDep, limit: FromQuery[int | None] = None,
+                   cursor: FromQuery[str | None] = None) -> dict[str, Any]:
+        """Customers in the public pool, newest arrivals first (anyone who may read customers)."""
+        access.require("customer", "read")
+        size = check_limit(limit)
+        parts = decode_cursor(cursor, 2)
+        try:
+            after = (datetime.fromisoformat(str(parts[0])), uuid.UUID(str(parts[1]))) if parts else None
+        except ValueError:
+            raise ValidationProblem.one("cursor", "is not a cursor from a previous page", "invalid") from None
+        async with records_unit(runtime, access) as unit:
+            rows = await public_pool.pool_page(unit, size, after)
+        items = rows[:size]
+        next_cursor = encode_cursor([items[-1]["pool_since"], str(items[-1]["id"])]) if len(rows) > size else None
+        return {"items": [{**customers_domain.out(access, r), "pool_since": jsonable(r["pool_since"])} for r in items],
+                "next_cursor": next_cursor}
+
+    @post("/pool/{customer_id:uuid}/claim", status_code=200)
+    async def claim(self, customer_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep) -> Response[Any]:
+        """Take a customer from the pool: 409 when someone else was first, a limit is reached or the
+        cooldown of its previous owner runs."""
+        access.require("customer", "update")
+        async with records_unit(runtime, access) as unit:
+            row = await public_pool.claim(unit, access, customer_id)
+        return with_etag(customers_domain.out(access, row), row["version"])
+
+    @post("/customers/{customer_id:uuid}/release", status_code=204)
+    async def release(self, customer_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep) -> None:
+        """Put a customer back into the public pool (its owner, or whoever may transfer it)."""
+        async with records_unit(runtime, access) as unit:
+            await public_pool.release(unit, access, customer_id)
+
+    @get("/pool/rules")
+    async def get_rules(self, access: AccessDep, runtime: RuntimeDep) -> Response[dict[str, Any]]:
+        async with records_unit(runtime, access) as unit:
+            current = await public_pool.rules(unit)
+        return with_etag(public_pool.rules_out(current), current.version)
+
+    @patch("/pool/rules")
+    async def patch_rules(self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest,
+                          runtime: RuntimeDep) -> Response[dict[str, Any]]:
+        """A new version of the pool rules (``tenant:update``; If-Match)."""
+        access.require("tenant", "update")
+        body = decode_body(public_pool.RulesPatch, data)
+        version = expected_version(request)
+        async with records_unit(runtime, access) as unit:
+            current = await public_pool.change_rules(unit, body, user_id=access.user_id, expected_version=version)
+            await unit.emit("pool_rules", "updated", access.tenant_id, actor=access.actor, version=current.version,
+                            data={"rules": public_pool.rules_out(current)})
+        return with_etag(public_pool.rules_out(current), current.version)
+
+    @get("/pool/preview")
+    async def preview(self, access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
+        """What the next run returns to the pool and whom it warns, with the reason of each."""
+        access.require("customer", "transfer")
+        async with records_unit(runtime, access) as unit:
+            return await public_pool.preview(unit)
+
+    @get("/pool/log")
+    async def pool_log(self, access: AccessDep, runtime: RuntimeDep, customer_id: FromQuery[uuid.UUID | None] = None,
+                       limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None) -> dict[str, Any]:
+        """Every claim, return, release and warning, newest first."""
+        access.require("customer", "transfer")
+        size = check_limit(limit)
+        parts = decode_cursor(cursor, 1)
+        try:
+            before = int(parts[0]) if parts else None
+        except ValueError:
+            raise ValidationProblem.one("cursor", "is not a cursor from a previous page", "invalid") from None
+        async with records_unit(runtime, access) as unit:
+            rows = await public_pool.log_page(unit, customer_id, size, before)
+        items = rows[:size]
+        return {"items": [jsonable(dict(r)) for r in items],
+                "next_cursor": encode_cursor([items[-1]["id"]]) if len(rows) > size else None}

@@ -1,0 +1,94 @@
+"""Duplicates: check a candidate without saving, the tenant's duplicate rules, background scans.
+
+* ``POST /api/v1/duplicates/check`` ``{"entity": "customer"|"contact", "record": {...},
+  "exclude_id"?}`` answers ``{"duplicates": [...], "blocked": bool}`` (needs ``<entity>:read``);
+* ``GET|PATCH /api/v1/duplicate-rules`` (PATCH needs ``tenant:update``, honours If-Match; every
+  change is a new version);
+* ``POST /api/v1/duplicate-scans`` (needs ``customer:merge``) answers 202 ``{"id", "status"}``;
+  ``GET /api/v1/duplicate-scans/{id}`` its progress (``total``, ``done``) and, when done, ``groups``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+from litestar import Controller, Response, get, patch, post
+from litestar.params import FromPath, JSONBody
+
+from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, decode_body, records_unit, with_etag
+from services.records.domain import duplicates as domain
+from services.records.domain import scans
+from services.records.domain import settings as settings_domain
+from shared.errors import ValidationProblem
+from shared.http.conditional import expected_version
+
+
+class CheckBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    entity: str = "customer"
+    record: dict[str, Any]
+    exclude_id: uuid.UUID | None = None
+
+
+class DuplicatesController(Controller):
+    path = "/"
+    tags = ["duplicates"]
+
+    @post("/duplicates/check", status_code=200)
+    async def check(self, data: JSONBody[dict[str, Any]], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
+        """The stored records a candidate (``name``, ``aliases``, ``phone``/``phones``,
+        ``email``/``emails``, ``uscc``) would duplicate, soft-deleted and merged ones included;
+        ``blocked`` tells whether creating it would answer 409. Nothing is saved."""
+        body = decode_body(CheckBody, data)
+        if body.entity not in domain.ENTITIES:
+            raise ValidationProblem.one("entity", f"must be one of {', '.join(domain.ENTITIES)}", "invalid")
+        access.require(body.entity, "read")
+        async with records_unit(runtime, access) as unit:
+            cfg = await settings_domain.get(unit)
+            rule_set = await domain.rules(unit)
+            found = await domain.find_duplicates(unit, body.entity, body.record,
+                                                 exclude=[body.exclude_id] if body.exclude_id else [])
+        return {"duplicates": domain.out(access, found),
+                "blocked": domain.blocking(found, rule_set, cfg.duplicate_rule)}
+
+    @get("/duplicate-rules")
+    async def get_rules(self, access: AccessDep, runtime: RuntimeDep) -> Response[dict[str, Any]]:
+        """The duplicate rules in force (any signed-in user: forms warn with them)."""
+        async with records_unit(runtime, access) as unit:
+            cfg = await settings_domain.get(unit)
+            current = await domain.rules(unit)
+        return with_etag(domain.rules_out(current, cfg), current.version)
+
+    @patch("/duplicate-rules")
+    async def patch_rules(
+        self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+    ) -> Response[dict[str, Any]]:
+        """Per rule (``phone``, ``email``, ``uscc``, ``name``): ``block``, ``warn`` or ``off``
+        (null for an exact rule: follow the records settings' ``duplicate_rule``), and
+        ``name_threshold`` (0.1-1.0 trigram similarity). Needs ``tenant:update``."""
+        access.require("tenant", "update")
+        body = decode_body(domain.RulesPatch, data)
+        version = expected_version(request)
+        async with records_unit(runtime, access) as unit:
+            current = await domain.change_rules(unit, body, user_id=access.user_id, expected_version=version)
+            cfg = await settings_domain.get(unit)
+            answer = domain.rules_out(current, cfg)
+            await unit.emit("duplicate_rules", "updated", access.tenant_id, actor=access.actor,
+                            version=current.version, data={"rules": answer})
+        return with_etag(answer, current.version)
+
+    @post("/duplicate-scans", status_code=202)
+    async def start_scan(self, access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
+        """Find groups of duplicate customers across the workspace, in the background."""
+        access.require("customer", "merge")
+        async with records_unit(runtime, access) as unit:
+            row = await scans.queue(unit, access.user_id)
+        scans.kick(access.tenant_id, row["id"])
+        return scans.out(row)
+
+    @get("/duplicate-scans/{scan_id:uuid}")
+    async def get_scan(self, scan_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
+        access.require("customer", "merge")
+        async with records_unit(runtime, access) as unit:
+            return scans.out(await scans.get(unit, scan_id))

@@ -1,0 +1,100 @@
+"""/api/v1/exports: export an entity's records (with the list filters) to CSV or XLSX in the
+background; read the job's status and download the file."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.params import FromPath, JSONBody
+from litestar.response import File
+
+from services.records import jobs_bulk
+from services.records.api.common import AccessDep, RuntimeDep, decode_body, records_unit
+from services.records.db import exports as store
+from services.records.db import imports as queue
+from services.records.domain import exports as domain
+from services.records.domain.access import RecordAccess
+from services.records.domain.history import jsonable
+from services.records.domain.imports import snapshot_of
+from services.records.storage import file_store
+from shared.errors import Conflict, NotFound, ValidationProblem
+
+
+class ExportCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    entity: str
+    format: str = "csv"
+    filters: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+def _out(row: Any) -> dict[str, Any]:
+    body = {k: row[k] for k in ("id", "entity", "format", "filters", "status", "rows_done", "file_bytes", "error",
+                                "created_at", "created_by", "started_at", "finished_at")}
+    if row["status"] == "succeeded":
+        body["file_url"] = f"/api/v1/exports/{row['id']}/file"
+    return jsonable(body)
+
+
+async def _own(unit: Any, access: RecordAccess, export_id: uuid.UUID) -> Any:
+    """Only the person who asked for an export reads it (it holds what their permissions showed)."""
+    row = await store.get(unit, export_id)
+    if row is None or row["created_by"] != access.user_id:
+        raise NotFound(f"No export {export_id}", kind="export-not-found")
+    return row
+
+
+class ExportsController(Controller):
+    path = "/exports"
+    tags = ["exports"]
+
+    @post(status_code=202)
+    async def create_export(self, data: JSONBody[dict[str, Any]], access: AccessDep, runtime: RuntimeDep
+                            ) -> dict[str, Any]:
+        """Export ``entity`` (customer, contact, interaction, objection, task, opportunity) as
+        ``format`` csv (UTF-8 with BOM) or xlsx, with ``filters`` = the entity's list filters
+        (e.g. ``{"lifecycle_stage": "lead", "cf.region": "east"}`` for customers). Needs the
+        ``export`` permission; rows outside the caller's data scope and hidden fields are left out.
+        Answers 202; follow ``GET /exports/{id}``."""
+        body = decode_body(ExportCreate, data)
+        errors = []
+        if body.entity not in domain.ENTITIES:
+            errors.append(ValidationProblem.one("entity", f"must be one of {', '.join(domain.ENTITIES)}", "invalid"))
+        if body.format not in domain.FORMATS:
+            errors.append(ValidationProblem.one("format", "must be csv or xlsx", "invalid"))
+        if errors:
+            raise ValidationProblem([e for p in errors for e in (p.errors or [])])
+        access.require(body.entity, "export")
+        filters, custom = domain.check_filters(body.entity, body.filters)
+        export_id = uuid.uuid4()
+        async with records_unit(runtime, access) as unit:
+            await domain.conditions(unit, access, body.entity, filters, custom)  # 422 before queueing
+            row = await store.insert(unit, {
+                "id": export_id, "created_by": access.user_id, "principal": snapshot_of(access),
+                "entity": body.entity, "format": body.format, "filters": body.filters,
+            })
+            await queue.enqueue(unit, "export", export_id)
+        jobs_bulk.wake()
+        return _out(row)
+
+    @get("/{export_id:uuid}")
+    async def get_export(self, export_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
+                         ) -> dict[str, Any]:
+        """Status (queued, running, succeeded, failed), rows written and, once succeeded, ``file_url``."""
+        async with records_unit(runtime, access) as unit:
+            return _out(await _own(unit, access, export_id))
+
+    @get("/{export_id:uuid}/file")
+    async def export_file(self, export_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep) -> File:
+        """The exported file (409 while the export is not finished)."""
+        async with records_unit(runtime, access) as unit:
+            row = await _own(unit, access, export_id)
+        if row["status"] != "succeeded":
+            raise Conflict(f"The export is {row['status']}; its file is ready when the status is succeeded",
+                           kind="export-not-ready")
+        files = file_store(runtime)
+        media = ("text/csv; charset=utf-8" if row["format"] == "csv"
+                 else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        with files.local_copy(row["file_key"]) as path:
+            return File(path=path, filename=f"{row['entity']}-export-{export_id}.{row['format']}", media_type=media)

@@ -1,0 +1,77 @@
+"""``/api/v1/reports/...``: JSON reports over the records the caller may read (``report:read``).
+
+See domain/reports.py for the figures and the scope each report applies.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from litestar import Controller, get
+from litestar.params import FromQuery, QueryParameter
+
+from services.records.api.common import AccessDep, RuntimeDep, records_unit
+from services.records.domain import reports as domain
+from shared.pagination import check_limit
+
+From = Annotated[date | None, QueryParameter(name="from", description="first day (YYYY-MM-DD), inclusive")]
+To = Annotated[date | None, QueryParameter(name="to", description="last day (YYYY-MM-DD), inclusive")]
+
+
+class ReportsController(Controller):
+    path = "/reports"
+    tags = ["reports"]
+
+    @get("/objections")
+    async def objections(self, access: AccessDep, runtime: RuntimeDep, start: From = None,
+                         end: To = None) -> dict[str, Any]:
+        """Objections created between ``from`` and ``to`` (optional) per category and status, per
+        category and overall: count, resolved, median and 90th percentile hours to resolve, and
+        the share of resolved ones (with a due time) resolved within their SLA."""
+        access.require("report", "read")
+        start, end = domain.date_range(start, end, default_weeks=None)
+        async with records_unit(runtime, access) as unit:
+            return await domain.objections(unit, access, start=start, end=end)
+
+    @get("/interactions")
+    async def interactions(self, access: AccessDep, runtime: RuntimeDep, start: From = None,
+                           end: To = None) -> dict[str, Any]:
+        """Interactions per ISO week (UTC, Monday first) per channel and per owner, between
+        ``from`` and ``to`` (default: the last 12 weeks; at most about two years)."""
+        access.require("report", "read")
+        first, last = domain.date_range(start, end, default_weeks=domain.DEFAULT_WEEKS)
+        assert first is not None and last is not None
+        async with records_unit(runtime, access) as unit:
+            return await domain.interactions(unit, access, start=first, end=last)
+
+    @get("/customers-without-interaction")
+    async def customers_without_interaction(
+        self, access: AccessDep, runtime: RuntimeDep,
+        days: Annotated[int, QueryParameter(ge=1, le=3650, description="days without an interaction")] = 30,
+        limit: FromQuery[int | None] = None,
+    ) -> dict[str, Any]:
+        """How many customers had no interaction in the last ``days`` days (customers never
+        contacted count from their creation), and the first ``limit`` of them, longest
+        unattended first."""
+        access.require("report", "read")
+        size = check_limit(limit)
+        async with records_unit(runtime, access) as unit:
+            return await domain.customers_without_interaction(unit, access, days=days, limit=size)
+
+    @get("/pipeline-value")
+    async def pipeline_value(self, access: AccessDep, runtime: RuntimeDep,
+                             pipeline_id: FromQuery[uuid.UUID | None] = None) -> dict[str, Any]:
+        """Per stage of a pipeline (default: the default one), per currency: opportunities, the
+        sum of their amounts and the probability-weighted sum; totals per currency."""
+        access.require("report", "read")
+        async with records_unit(runtime, access) as unit:
+            return await domain.pipeline_value(unit, access, pipeline_id=pipeline_id)
+
+    @get("/satisfaction")
+    async def satisfaction(self, access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
+        """Average satisfaction (1–5) of rated objections, overall and per category."""
+        access.require("report", "read")
+        async with records_unit(runtime, access) as unit:
+            return await domain.satisfaction(unit, access)

@@ -1,0 +1,45 @@
+"""GET/PATCH /api/v1/settings/records: the tenant's records settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Response, get, patch
+from litestar.params import JSONBody
+
+from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, decode_body, records_unit, with_etag
+from services.records.domain import settings as domain
+from shared.errors import PreconditionFailed
+from shared.http.conditional import expected_version
+
+
+def _out(cfg: domain.RecordsSettings) -> dict[str, Any]:
+    return msgspec.to_builtins(cfg)
+
+
+@get("/settings/records", tags=["settings"])
+async def get_records_settings(access: AccessDep, runtime: RuntimeDep) -> Response[dict[str, Any]]:
+    """The workspace's records settings (any signed-in user may read them: forms need them)."""
+    async with records_unit(runtime, access) as unit:
+        cfg = await domain.get(unit)
+    return with_etag(_out(cfg), cfg.version)
+
+
+@patch("/settings/records", tags=["settings"])
+async def patch_records_settings(
+    data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+) -> Response[dict[str, Any]]:
+    """Change the records settings (needs ``tenant:update``; honours If-Match)."""
+    access.require("tenant", "update")
+    changes = domain.validate_patch(decode_body(domain.SettingsPatch, data))
+    version = expected_version(request)
+    async with records_unit(runtime, access) as unit:
+        cfg = await domain.update(unit, changes, user_id=access.user_id, expected_version=version)
+        if cfg is None:
+            raise PreconditionFailed("The records settings changed since you read them; read them again",
+                                     kind="stale-version")
+        if changes:
+            await unit.emit("records_settings", "updated", access.tenant_id, actor=access.actor, version=cfg.version,
+                            data={"changes": sorted(changes)})
+    return with_etag(_out(cfg), cfg.version)

@@ -1,0 +1,19 @@
+"""The records service: customers and every trace of them (see README.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.records.api import router
+from services.records.directory import start_directory
+from services.records.jobs import start_purge
+from services.records.jobs_data_quality import start_data_quality
+from services.records.replay import start_replay
+from shared.service import ServiceSpec
+
+service = ServiceSpec(
+    name="records",
+    migrations_dir=Path(__file__).parent / "db" / "migrations",
+    route_handlers=[router()],
+    starters=[start_directory, start_purge, start_data_quality, start_replay],
+)

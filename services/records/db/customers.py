@@ -1,0 +1,127 @@
+"""records.customers: plain SQL, set-based, tenant filter explicit (RLS holds anyway)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from shared.db import Unit
+
+COLUMNS = (
+    "id, version, created_at, updated_at, created_by, updated_by, deleted_at, owner_id, department_id, name, aliases, "
+    "kind, uscc, phones, emails, primary_phone, primary_email, website, industry, address, source, lifecycle_stage, "
+    "tier, tags, custom_fields, last_interaction_at, next_follow_up_at, merged_into, owner_since, pool_since"
+)
+# Nullable times sort as year 1: the same expression as the indexes of 0001_core.sql.
+NULL_TIME = "'0001-01-01 00:00:00+00'::timestamptz"
+
+
+def prefixed(alias: str) -> str:
+    return ", ".join(f"{alias}.{c.strip()}" for c in COLUMNS.split(","))
+
+
+async def insert(unit: Unit, values: dict[str, Any]) -> asyncpg.Record:
+    columns = list(values)
+    placeholders = ", ".join(f"${i}" for i in range(2, len(columns) + 2))
+    return await unit.fetchrow(
+        f"INSERT INTO records.customers (tenant_id, {', '.join(columns)}) VALUES ($1, {placeholders}) RETURNING {COLUMNS}",
+        unit.tenant_id, *values.values(),
+    )
+
+
+async def get(unit: Unit, customer_id: uuid.UUID, *, deleted: bool = False, for_update: bool = False) -> asyncpg.Record | None:
+    """A live customer (``deleted=True``: a soft-deleted one instead)."""
+    state = "IS NOT NULL" if deleted else "IS NULL"
+    lock = " FOR UPDATE" if for_update else ""
+    return await unit.fetchrow(
+        f"SELECT {COLUMNS} FROM records.customers WHERE tenant_id = $1 AND id = $2 AND deleted_at {state}{lock}",
+        unit.tenant_id, customer_id,
+    )
+
+
+async def update(unit: Unit, customer_id: uuid.UUID, changes: dict[str, Any], *, custom_set: dict[str, Any],
+                 custom_clear: list[str], user_id: uuid.UUID) -> asyncpg.Record:
+    """Set only the changed columns (and merge custom values key by key), so concurrent updates of
+    different fields all land. The caller holds the row lock (``get(for_update=True)``)."""
+    sets = "".join(f", {column} = ${i}" for i, column in enumerate(changes, start=6))
+    return await unit.fetchrow(
+        f"""UPDATE records.customers
+            SET version = version + 1, updated_at = now(), updated_by = $3,
+                custom_fields = (custom_fields || $4::jsonb) - $5::text[]{sets}
+            WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}""",
+        unit.tenant_id, customer_id, user_id, custom_set, custom_clear, *changes.values(),
+    )
+
+
+async def set_deleted(unit: Unit, customer_id: uuid.UUID, *, deleted: bool, user_id: uuid.UUID) -> asyncpg.Record:
+    return await unit.fetchrow(
+        f"""UPDATE records.customers
+            SET deleted_at = CASE WHEN $3 THEN now() END, version = version + 1, updated_at = now(), updated_by = $4
+            WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}""",
+        unit.tenant_id, customer_id, deleted, user_id,
+    )
+
+
+async def touch_interaction(unit: Unit, customer_id: uuid.UUID, occurred_at: datetime,
+                            next_follow_up_at: datetime | None) -> asyncpg.Record | None:
+    """For interactions: ``last_interaction_at`` becomes the later of its value and
+    ``occurred_at``; ``next_follow_up_at`` is set when given (None leaves it). Bumps the version
+    (the ETag changes). Answers the customer row, or None if it is missing or deleted."""
+    return await unit.fetchrow(
+        f"""UPDATE records.customers
+            SET last_interaction_at = greatest(coalesce(last_interaction_at, $3), $3),
+                next_follow_up_at = coalesce($4, next_follow_up_at),
+                version = version + 1, updated_at = now()
+            WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING {COLUMNS}""",
+        unit.tenant_id, customer_id, occurred_at, next_follow_up_at,
+    )
+
+
+async def page(unit: Unit, *, conditions: list[str], args: list[Any], order: str, limit: int,
+               sort_expr: str) -> list[asyncpg.Record]:
+    """One page of live customers (alias ``c``): ``conditions`` use ``$2``.. with ``args``."""
+    where = " AND ".join(["c.tenant_id = $1", "c.deleted_at IS NULL", *conditions])
+    return await unit.fetch(
+        f"SELECT {prefixed('c')}, {sort_expr} AS sort_key FROM records.customers c WHERE {where} "
+        f"ORDER BY {order} LIMIT {int(limit) + 1}",
+        unit.tenant_id, *args,
+    )
+
+
+async def history_page(unit: Unit, customer_id: uuid.UUID, *, entities: list[str], hidden: list[str],
+                       after: tuple[datetime, int] | None, limit: int) -> list[asyncpg.Record]:
+    """Field history of a customer and its children, newest first; ``hidden`` lists
+    ``entity.field`` pairs the caller may not see."""
+    return await unit.fetch(
+        """SELECT id, entity, record_id, changed_at, actor_kind, actor_id, field, old, new
+           FROM records.field_history
+           WHERE tenant_id = $1 AND customer_id = $2 AND entity = ANY($3::text[])
+             AND NOT (entity || '.' || split_part(field, '.', 1)) = ANY($4::text[])
+             AND ($5::timestamptz IS NULL OR (changed_at, id) < ($5, $6::bigint))
+           ORDER BY changed_at DESC, id DESC LIMIT $7""",
+        unit.tenant_id, customer_id, entities, hidden, after[0] if after else None, after[1] if after else None,
+        limit + 1,
+    )
+
+
+async def directory_user(unit: Unit, user_id: uuid.UUID) -> asyncpg.Record | None:
+    return await unit.fetchrow(
+        "SELECT id, department_id, status FROM records.directory_users WHERE tenant_id = $1 AND id = $2",
+        unit.tenant_id, user_id,
+    )
+
+
+async def survivor_of(unit: Unit, customer_id: uuid.UUID) -> uuid.UUID | None:
+    """The live customer a merged one resolves to (following merges of survivors), or None."""
+    return await unit.fetchval(
+        """WITH RECURSIVE chain(id, merged_into, depth) AS (
+             SELECT id, merged_into, 0 FROM records.customers WHERE tenant_id = $1 AND id = $2 AND merged_into IS NOT NULL
+             UNION ALL
+             SELECT c.id, c.merged_into, chain.depth + 1 FROM chain
+             JOIN records.customers c ON c.tenant_id = $1 AND c.id = chain.merged_into WHERE chain.depth < 10)
+           SELECT id FROM chain WHERE merged_into IS NULL LIMIT 1""",
+        unit.tenant_id, customer_id,
+    )

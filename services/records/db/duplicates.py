@@ -1,0 +1,139 @@
+"""Match keys, duplicate rules and duplicate scans: plain SQL, set-based, tenant filter explicit."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from shared.db import Unit
+
+# What a match answer shows of a matched record (customers and contacts alike).
+_RECORD = {
+    "customer": """SELECT r.id, r.name, r.owner_id, r.department_id, r.deleted_at, r.merged_into, NULL::uuid AS customer_id,
+                          NULL::uuid AS customer_owner_id, NULL::uuid AS customer_department_id
+                   FROM records.customers r""",
+    "contact": """SELECT r.id, r.name, r.owner_id, r.department_id, r.deleted_at, NULL::uuid AS merged_into, r.customer_id,
+                         c.owner_id AS customer_owner_id, c.department_id AS customer_department_id
+                  FROM records.contacts r JOIN records.customers c ON c.tenant_id = r.tenant_id AND c.id = r.customer_id""",
+}
+
+
+async def replace_keys(unit: Unit, entity: str, record_id: uuid.UUID, keys: list[tuple[str, str]]) -> None:
+    """The record's match keys become ``keys`` ((kind, key) pairs): one DELETE, one INSERT."""
+    await unit.execute(
+        "DELETE FROM records.match_keys WHERE tenant_id = $1 AND entity = $2 AND record_id = $3",
+        unit.tenant_id, entity, record_id,
+    )
+    if keys:
+        await unit.execute(
+            """INSERT INTO records.match_keys (tenant_id, entity, record_id, kind, key)
+               SELECT $1, $2, $3, k.kind, k.key FROM unnest($4::text[], $5::text[]) AS k(kind, key)
+               ON CONFLICT DO NOTHING""",
+            unit.tenant_id, entity, record_id, [k for k, _ in keys], [v for _, v in keys],
+        )
+
+
+async def matches(unit: Unit, entity: str, indexes: list[int], kinds: list[str], keys: list[str], *,
+                  threshold: float, fuzzy: bool, exclude: list[uuid.UUID]) -> list[asyncpg.Record]:
+    """Every stored record matching any candidate key, in one query for a whole batch.
+
+    Candidate keys come as parallel arrays (candidate index, kind, key). Exact kinds match on
+    equality (btree), ``name`` by trigram similarity >= ``threshold`` (GIN, ``%`` operator).
+    Answers ``(idx, record_id, kind, key, score)`` plus the record's display columns."""
+    # The % operator uses this threshold, so the trigram index does the filtering.
+    await unit.execute("SELECT set_config('pg_trgm.similarity_threshold', $1, true)", str(threshold))
+    return await unit.fetch(
+        f"""WITH cand AS (SELECT * FROM unnest($3::int[], $4::text[], $5::text[]) AS c(idx, kind, key)),
+            hits AS (
+              SELECT c.idx, m.record_id, m.kind, m.key, 1.0::real AS score
+              FROM cand c JOIN records.match_keys m
+                ON m.tenant_id = $1 AND m.entity = $2 AND m.kind = c.kind AND m.key = c.key
+              WHERE c.kind <> 'name'
+              UNION ALL
+              SELECT c.idx, m.record_id, m.kind, m.key, similarity(m.key, c.key) AS score
+              FROM cand c JOIN records.match_keys m
+                ON m.tenant_id = $1 AND m.kind = 'name' AND m.key % c.key
+              WHERE c.kind = 'name' AND $6 AND m.entity = $2
+            )
+            SELECT h.idx, h.record_id, h.kind, h.key, h.score, r.*
+            FROM hits h JOIN ({_RECORD[entity]} WHERE r.tenant_id = $1) r ON r.id = h.record_id
+            WHERE NOT h.record_id = ANY($7::uuid[])
+            ORDER BY h.idx, h.score DESC""",
+        unit.tenant_id, entity, indexes, kinds, keys, fuzzy, exclude,
+    )
+
+
+async def keys_of_records(unit: Unit, entity: str, record_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+    return await unit.fetch(
+        """SELECT record_id, kind, key FROM records.match_keys
+           WHERE tenant_id = $1 AND entity = $2 AND record_id = ANY($3::uuid[])""",
+        unit.tenant_id, entity, record_ids,
+    )
+
+
+# --- rules -----------------------------------------------------------------------------------------
+
+
+async def current_rules(unit: Unit) -> asyncpg.Record | None:
+    return await unit.fetchrow(
+        """SELECT version, rules, created_at, created_by FROM records.duplicate_rules
+           WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1""",
+        unit.tenant_id,
+    )
+
+
+async def insert_rules(unit: Unit, version: int, rules: dict[str, Any], user_id: uuid.UUID) -> asyncpg.Record | None:
+    """A new version; None when ``version`` exists already (a concurrent change won)."""
+    return await unit.fetchrow(
+        """INSERT INTO records.duplicate_rules (tenant_id, version, rules, created_by) VALUES ($1, $2, $3, $4)
+           ON CONFLICT DO NOTHING RETURNING version, rules, created_at, created_by""",
+        unit.tenant_id, version, rules, user_id,
+    )
+
+
+# --- scans -----------------------------------------------------------------------------------------
+
+SCAN_COLUMNS = "id, status, total, done, groups, error, created_by, created_at, started_at, finished_at"
+
+
+async def insert_scan(unit: Unit, scan_id: uuid.UUID, user_id: uuid.UUID) -> asyncpg.Record:
+    return await unit.fetchrow(
+        f"""INSERT INTO records.duplicate_scans (tenant_id, id, created_by) VALUES ($1, $2, $3)
+            RETURNING {SCAN_COLUMNS}""",
+        unit.tenant_id, scan_id, user_id,
+    )
+
+
+async def get_scan(unit: Unit, scan_id: uuid.UUID) -> asyncpg.Record | None:
+    return await unit.fetchrow(
+        f"SELECT {SCAN_COLUMNS} FROM records.duplicate_scans WHERE tenant_id = $1 AND id = $2",
+        unit.tenant_id, scan_id,
+    )
+
+
+async def set_scan(unit: Unit, scan_id: uuid.UUID, **columns: Any) -> None:
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=3))
+    await unit.execute(
+        f"UPDATE records.duplicate_scans SET {sets} WHERE tenant_id = $1 AND id = $2",
+        unit.tenant_id, scan_id, *columns.values(),
+    )
+
+
+async def customer_page(unit: Unit, after: uuid.UUID, limit: int) -> list[asyncpg.Record]:
+    """Live customers in id order with their match keys, for the scan."""
+    return await unit.fetch(
+        """SELECT c.id, coalesce(array_agg(m.kind) FILTER (WHERE m.kind IS NOT NULL), '{}') AS kinds,
+                  coalesce(array_agg(m.key) FILTER (WHERE m.kind IS NOT NULL), '{}') AS keys
+           FROM records.customers c
+           LEFT JOIN records.match_keys m ON m.tenant_id = c.tenant_id AND m.entity = 'customer' AND m.record_id = c.id
+           WHERE c.tenant_id = $1 AND c.deleted_at IS NULL AND c.id > $2
+           GROUP BY c.id ORDER BY c.id LIMIT $3""",
+        unit.tenant_id, after, limit,
+    )
+
+
+async def count_live_customers(unit: Unit) -> int:
+    return int(await unit.fetchval(
+        "SELECT count(*) FROM records.customers WHERE tenant_id = $1 AND deleted_at IS NULL", unit.tenant_id))

@@ -1,0 +1,353 @@
+"""Duplicates (客户查重): match keys, the tenant's rules, and the finder used on create, update,
+the check endpoint, imports and the scan.
+
+Matching (customers and contacts):
+
+* exact on the normalised phone (E.164, every phone of the record), e-mail (lower-case) and, for
+  customers, the unified social credit code;
+* fuzzy on the company name and its aliases (customers): ``name_key`` strips full-width forms,
+  case, spacing and punctuation, legal suffixes (有限公司, 股份有限公司, Co., Ltd., Inc., GmbH ...)
+  and a leading province / city (深圳市, 广东省深圳市, ...) plus bracketed regions (（中国）);
+  two keys match when their trigram similarity reaches the rule's ``name_threshold``.
+
+Soft-deleted and merged records match too (``status`` ``deleted`` / ``merged`` with
+``merged_into``), so a returning customer is recognised instead of re-created.
+
+Rules (``records.duplicate_rules``, versioned): per rule ``phone``, ``email``, ``uscc``, ``name``
+the action ``block`` (409 with the candidates), ``warn`` (saved; the answer names them) or
+``off``. An exact rule left unset follows the records settings' ``duplicate_rule``; ``name``
+defaults to ``warn``.
+
+For imports: ``find_duplicates_batch(unit, entity, candidates)`` answers one list of
+``Duplicate`` per candidate with one query for the whole batch; ``find_duplicates`` is the same for
+one record.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+from cleanco import basename
+
+from services.records.db import duplicates as store
+from services.records.domain import normalise
+from services.records.domain import settings as settings_domain
+from services.records.domain.access import RecordAccess
+from shared.db import Unit
+from shared.errors import Conflict, FieldError, ValidationProblem
+from shared.http.conditional import check_version
+
+ENTITIES = ("customer", "contact")
+RULES = ("phone", "email", "uscc", "name")
+ACTIONS = ("block", "warn", "off")
+DEFAULT_NAME_THRESHOLD = 0.5
+
+# Chinese legal forms, longest first (a suffix is removed once, then the next is tried).
+_CN_SUFFIXES = (
+    "股份有限公司", "有限责任公司", "集团有限公司", "控股有限公司", "有限公司", "股份公司", "集团公司", "分公司", "总公司",
+    "公司", "有限合伙", "合伙企业", "个体工商户", "工作室", "事务所", "集团", "企业", "商行", "经营部", "门市部",
+)
+# Provinces and the larger cities: a leading one (with or without 省/市) is not part of a name.
+_PROVINCES = (
+    "北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江", "安徽", "福建", "江西", "山东",
+    "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州", "云南", "陕西", "甘肃", "青海", "台湾", "内蒙古", "广西", "西藏",
+    "宁夏", "新疆", "香港", "澳门",
+)
+_CITIES = (
+    "深圳", "广州", "东莞", "佛山", "珠海", "中山", "惠州", "汕头", "杭州", "宁波", "温州", "绍兴", "嘉兴", "金华", "台州",
+    "南京", "苏州", "无锡", "常州", "南通", "徐州", "扬州", "成都", "绵阳", "武汉", "长沙", "郑州", "洛阳", "西安", "济南",
+    "青岛", "烟台", "潍坊", "临沂", "合肥", "芜湖", "福州", "厦门", "泉州", "南昌", "沈阳", "大连", "长春", "哈尔滨",
+    "石家庄", "唐山", "保定", "太原", "昆明", "贵阳", "南宁", "柳州", "桂林", "海口", "三亚", "兰州", "西宁", "银川",
+    "乌鲁木齐", "拉萨", "呼和浩特", "包头",
+)
+_REGION = "|".join(sorted(_PROVINCES + _CITIES, key=len, reverse=True))
+_LEADING_PROVINCE = re.compile(rf"^(?:{'|'.join(sorted(_PROVINCES, key=len, reverse=True))})(?:省|市|自治区|特别行政区)?")
+_LEADING_CITY = re.compile(rf"^(?:{'|'.join(sorted(_CITIES, key=len, reverse=True))})市?")
+_BRACKETED_REGION = re.compile(rf"[(\[（【](?:{_REGION}|中国|china)(?:省|市)?[)\]）】]", re.IGNORECASE)
+_LATIN_PUNCT_GLUE = re.compile(r"([,.])(?=\S)")
+_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def name_key(name: str) -> str:
+    """The form company names are compared in: '深圳市腾讯计算机系统有限公司' -> '腾讯计算机系统',
+    'ＴＥＮＣＥＮＴ Co.,Ltd.' -> 'tencent'. May be '' for a name made only of a legal form."""
+    text = unicodedata.normalize("NFKC", name).strip()
+    text = _BRACKETED_REGION.sub("", text)
+    # cleanco knows the Latin legal forms of many countries; it needs "Co., Ltd." spaced.
+    latin = _LATIN_PUNCT_GLUE.sub(r"\1 ", text)
+    previous = None
+    while previous != latin and latin:
+        previous, latin = latin, basename(latin)
+    text = latin or text
+    compact = _NOT_WORD.sub("", text).lower()
+    for suffix in _CN_SUFFIXES:  # one legal form, then perhaps 集团 before it
+        if compact.endswith(suffix) and len(compact) > len(suffix):
+            compact = compact[: -len(suffix)]
+    for pattern in (_LEADING_PROVINCE, _LEADING_CITY):
+        compact = _strip_region(pattern, compact)
+    return compact
+
+
+def _strip_region(pattern: re.Pattern[str], text: str) -> str:
+    """``text`` without a leading region: with 省/市 when 2 characters remain (深圳市腾讯 -> 腾讯),
+    bare only when 4 remain (北京大学 stays, 深圳华强电子 -> 华强电子)."""
+    found = pattern.match(text)
+    if not found or not found.group(0):
+        return text
+    rest = text[found.end():]
+    marked = found.group(0)[-1] in "省市区"
+    return rest if len(rest) >= (2 if marked else 4) else text
+
+
+# --- keys -------------------------------------------------------------------------------------------
+
+
+def _values(single: Any, many: Any) -> list[str]:
+    """Phone or e-mail values of a record or candidate: the single value and every list entry
+    (entries may be strings or {value, ...})."""
+    out = [single] if isinstance(single, str) and single else []
+    for item in many or []:
+        value = item.get("value") if isinstance(item, Mapping) else item
+        if isinstance(value, str) and value:
+            out.append(value)
+    return out
+
+
+def _try(fn: Any, *args: Any) -> str | None:
+    try:
+        return fn(*args)
+    except normalise.Invalid:
+        return None
+
+
+def match_keys(entity: str, record: Mapping[str, Any], region: str) -> list[tuple[str, str]]:
+    """(kind, key) pairs of a record or candidate: normalised phones, e-mails, USCC and names.
+    Values that do not normalise are skipped (validation reports them elsewhere)."""
+    keys: list[tuple[str, str]] = []
+    for value in _values(record.get("phone"), record.get("phones")):
+        phone = _try(normalise.phone, value, region)
+        if phone:
+            keys.append(("phone", phone))
+    for value in _values(record.get("email"), record.get("emails")):
+        email = _try(normalise.email, value)
+        if email:
+            keys.append(("email", email))
+    if entity == "customer":
+        uscc = record.get("uscc")
+        if isinstance(uscc, str) and uscc.strip():
+            code = _try(normalise.uscc, uscc)
+            if code:
+                keys.append(("uscc", code))
+        names = [record.get("name"), *(record.get("aliases") or [])]
+        for name in names:
+            if isinstance(name, str) and name.strip():
+                key = name_key(name)
+                if key:
+                    keys.append(("name", key))
+    return list(dict.fromkeys(keys))
+
+
+async def store_keys(unit: Unit, entity: str, record: Mapping[str, Any], region: str) -> None:
+    """Write a record's match keys (call after every create and every change of a matched field)."""
+    await store.replace_keys(unit, entity, record["id"], match_keys(entity, record, region))
+
+
+# --- rules ------------------------------------------------------------------------------------------
+
+
+class DuplicateRules(msgspec.Struct, kw_only=True):
+    """Per rule: block, warn, off; None (exact rules only) follows settings' duplicate_rule."""
+
+    phone: str | None = None
+    email: str | None = None
+    uscc: str | None = None
+    name: str = "warn"
+    name_threshold: float = DEFAULT_NAME_THRESHOLD
+    version: int = 0
+
+    def action(self, rule: str, default: str) -> str:
+        value = getattr(self, rule)
+        return default if value is None else value
+
+
+class RulesPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    phone: str | None | msgspec.UnsetType = msgspec.UNSET
+    email: str | None | msgspec.UnsetType = msgspec.UNSET
+    uscc: str | None | msgspec.UnsetType = msgspec.UNSET
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    name_threshold: float | msgspec.UnsetType = msgspec.UNSET
+
+
+async def rules(unit: Unit) -> DuplicateRules:
+    row = await store.current_rules(unit)
+    if row is None:
+        return DuplicateRules()
+    return msgspec.convert({**row["rules"], "version": row["version"]}, DuplicateRules)
+
+
+def rules_out(current: DuplicateRules, settings: settings_domain.RecordsSettings) -> dict[str, Any]:
+    """The rules with every action resolved (``follows_settings`` lists the exact rules that take
+    the records settings' duplicate_rule)."""
+    return {
+        "version": current.version,
+        **{r: current.action(r, settings.duplicate_rule) for r in RULES},
+        "name_threshold": current.name_threshold,
+        "follows_settings": [r for r in ("phone", "email", "uscc") if getattr(current, r) is None],
+    }
+
+
+async def change_rules(unit: Unit, patch: RulesPatch, *, user_id: uuid.UUID,
+                       expected_version: int | None) -> DuplicateRules:
+    """A new version of the rules (422 listing every bad field; 412 when ``expected_version`` is stale)."""
+    errors: list[FieldError] = []
+    for rule in RULES:
+        value = getattr(patch, rule)
+        if value not in (msgspec.UNSET, None) and value not in ACTIONS:
+            errors.append(FieldError(rule, "must be block, warn or off", "invalid"))
+    if patch.name is None:
+        errors.append(FieldError("name", "must be block, warn or off", "invalid"))
+    threshold = patch.name_threshold
+    if threshold is not msgspec.UNSET and not 0.1 <= threshold <= 1.0:
+        errors.append(FieldError("name_threshold", "must be between 0.1 and 1.0", "out_of_range"))
+    if errors:
+        raise ValidationProblem(errors)
+    current = await rules(unit)
+    check_version(expected_version, current.version, "duplicate_rules")
+    merged = {**msgspec.to_builtins(current), **{k: v for k, v in msgspec.structs.asdict(patch).items()
+                                                  if v is not msgspec.UNSET}}
+    merged.pop("version", None)
+    row = await store.insert_rules(unit, current.version + 1, merged, user_id)
+    if row is None:
+        raise Conflict("The duplicate rules were changed at the same moment; read them and try again",
+                       kind="concurrent-change")
+    return msgspec.convert({**row["rules"], "version": row["version"]}, DuplicateRules)
+
+
+# --- finding ----------------------------------------------------------------------------------------
+
+
+class Duplicate(msgspec.Struct, kw_only=True):
+    """A stored record that matches a candidate."""
+
+    id: uuid.UUID
+    entity: str
+    name: str
+    rules: list[str]                 # which rules matched: phone, email, uscc, name
+    score: float                     # 1.0 for exact rules; the best name similarity otherwise
+    status: str                      # active | deleted | merged
+    merged_into: uuid.UUID | None
+    owner_id: uuid.UUID | None
+    department_id: uuid.UUID | None
+    customer_id: uuid.UUID | None    # contacts: their customer
+    customer_owner_id: uuid.UUID | None = None
+    customer_department_id: uuid.UUID | None = None
+
+
+async def find_duplicates_batch(unit: Unit, entity: str, candidates: Sequence[Mapping[str, Any]], *,
+                                exclude: Iterable[uuid.UUID] = (), region: str | None = None,
+                                rule_set: DuplicateRules | None = None) -> list[list[Duplicate]]:
+    """For each candidate (a dict with any of name, aliases, phone, phones, email, emails, uscc),
+    the stored records of ``entity`` that match it under the tenant's rules (rules set to ``off``
+    are skipped), best first. One query for the whole batch. ``exclude``: record ids never to
+    report (the record being updated)."""
+    if entity not in ENTITIES:
+        raise ValueError(f"duplicates are found for {', '.join(ENTITIES)}, not {entity}")
+    if not candidates:
+        return []
+    if region is None or rule_set is None:
+        cfg = await settings_domain.get(unit)
+        region = region or cfg.default_region
+        rule_set = rule_set or _resolved(await rules(unit), cfg.duplicate_rule)
+    active = {r for r in RULES if rule_set.action(r, "warn") != "off"}
+    indexes: list[int] = []
+    kinds: list[str] = []
+    keys: list[str] = []
+    for index, candidate in enumerate(candidates):
+        for kind, key in match_keys(entity, candidate, region):
+            if kind in active:
+                indexes.append(index)
+                kinds.append(kind)
+                keys.append(key)
+    answers: list[dict[uuid.UUID, Duplicate]] = [{} for _ in candidates]
+    if not keys:
+        return [[] for _ in candidates]
+    rows = await store.matches(unit, entity, indexes, kinds, keys, threshold=rule_set.name_threshold,
+                               fuzzy="name" in active, exclude=list(exclude))
+    for row in rows:
+        found = answers[row["idx"]]
+        hit = found.get(row["record_id"])
+        if hit is None:
+            status = "merged" if row["merged_into"] is not None else "deleted" if row["deleted_at"] else "active"
+            hit = found[row["record_id"]] = Duplicate(
+                id=row["record_id"], entity=entity, name=row["name"], rules=[], score=0.0, status=status,
+                merged_into=row["merged_into"], owner_id=row["owner_id"], department_id=row["department_id"],
+                customer_id=row["customer_id"], customer_owner_id=row["customer_owner_id"],
+                customer_department_id=row["customer_department_id"],
+            )
+        if row["kind"] not in hit.rules:
+            hit.rules.append(row["kind"])
+        hit.score = max(hit.score, float(row["score"]))
+    order = {"active": 0, "deleted": 1, "merged": 2}
+    return [sorted(found.values(), key=lambda d: (order[d.status], -len(d.rules), -d.score)) for found in answers]
+
+
+async def find_duplicates(unit: Unit, entity: str, candidate: Mapping[str, Any], *,
+                          exclude: Iterable[uuid.UUID] = ()) -> list[Duplicate]:
+    """The stored records of ``entity`` matching one candidate (see ``find_duplicates_batch``)."""
+    return (await find_duplicates_batch(unit, entity, [candidate], exclude=exclude))[0]
+
+
+def blocking(found: Sequence[Duplicate], rule_set: DuplicateRules, default: str) -> bool:
+    """Whether any match comes from a rule that blocks."""
+    return any(rule_set.action(r, default) == "block" for d in found for r in d.rules)
+
+
+def out(access: RecordAccess, found: Sequence[Duplicate]) -> list[dict[str, Any]]:
+    """Duplicates as answers show them: records outside the caller's scope only by id, status and
+    matched rules (the caller learns that the customer exists, not its details)."""
+    items = []
+    for d in found:
+        if d.entity == "contact":
+            parent = {"owner_id": d.customer_owner_id, "department_id": d.customer_department_id}
+            visible = access.visible("contact", msgspec.structs.asdict(d)) and access.visible("customer", parent)
+        else:
+            visible = access.visible("customer", msgspec.structs.asdict(d))
+        item: dict[str, Any] = {"id": str(d.id), "entity": d.entity, "rules": d.rules, "score": round(d.score, 3),
+                                "status": d.status, "visible": visible}
+        if d.merged_into is not None:
+            item["merged_into"] = str(d.merged_into)
+        if visible:
+            item["name"] = d.name
+            item["owner_id"] = str(d.owner_id) if d.owner_id else None
+            if d.customer_id is not None:
+                item["customer_id"] = str(d.customer_id)
+        items.append(item)
+    return items
+
+
+async def check_on_write(unit: Unit, access: RecordAccess, entity: str, record: Mapping[str, Any], *,
+                         region: str, default_action: str, exclude: uuid.UUID | None = None) -> list[dict[str, Any]]:
+    """Duplicates of a record about to be written: 409 (kind ``duplicate``, with ``duplicates``)
+    when a blocking rule matches; otherwise the warnings to put in the answer."""
+    rule_set = await rules(unit)
+    found = (await find_duplicates_batch(unit, entity, [record], exclude=[exclude] if exclude else [],
+                                         region=region, rule_set=_resolved(rule_set, default_action)))[0]
+    if not found:
+        return []
+    answer = out(access, found)
+    if blocking(found, rule_set, default_action):
+        raise Conflict(
+            f"This {entity} looks like an existing one ({len(found)} match(es)); the workspace's duplicate rule blocks it",
+            kind="duplicate", extra={"duplicates": answer},
+        )
+    return answer
+
+
+def _resolved(rule_set: DuplicateRules, default: str) -> DuplicateRules:
+    """The rules with exact rules following the settings resolved, so the finder needs no settings."""
+    return msgspec.structs.replace(rule_set, **{r: rule_set.action(r, default) for r in ("phone", "email", "uscc")})

@@ -1,0 +1,63 @@
+"""Reindex endpoints: a tenant administrator's, and the platform operator's (the operator command
+``python -m services.search reindex <tenant_id>`` calls the latter).
+
+* ``POST /api/v1/search/reindex`` (role ``admin``) → 202 with the run; ``GET /api/v1/search/reindex/{id}``.
+* ``POST /api/v1/operator/search/reindex/{tenant_id}`` (``Authorization: Bearer <HUIKE_OPERATOR_TOKEN>``)
+  → 202 with the run; 404 when no operator token is configured.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from typing import Any
+
+from litestar import Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+from litestar.params import FromPath
+
+from services.search.reindex import get_run, start_reindex
+from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.http import PrincipalDep, RuntimeDep
+from shared.runtime import Runtime
+
+
+def _require_admin(principal: Any) -> None:
+    if "admin" not in principal.data.roles or principal.data.scopes is not None:
+        raise Forbidden("Only a tenant administrator (signed in, not an API key) may reindex search",
+                        kind="permission-denied")
+
+
+@post("/search/reindex", status_code=202, tags=["search"])
+async def reindex(principal: PrincipalDep, runtime: RuntimeDep) -> dict[str, Any]:
+    """Rebuild this tenant's search index in the background (search keeps answering meanwhile)."""
+    _require_admin(principal)
+    return await start_reindex(runtime, principal.tenant_id, "admin")
+
+
+@get("/search/reindex/{run_id:uuid}", tags=["search"])
+async def reindex_status(run_id: FromPath[uuid.UUID], principal: PrincipalDep, runtime: RuntimeDep) -> dict[str, Any]:
+    """One reindex run of this tenant: status, records replayed, documents swept."""
+    _require_admin(principal)
+    run = await get_run(runtime, principal.scope, run_id)
+    if run is None:
+        raise NotFound(f"No reindex run {run_id}")
+    return run
+
+
+def operator_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    runtime: Runtime = connection.app.state.runtime
+    expected = runtime.settings.operator_token
+    if not expected:
+        raise NotFound(f"No resource at {connection.scope.get('method', 'GET')} {connection.url.path}")
+    scheme, _sep, token = (connection.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise Unauthorized("The operator API needs Authorization: Bearer <operator token>", kind="operator-only")
+
+
+@post("/operator/search/reindex/{tenant_id:uuid}", status_code=202, tags=["operator"], guards=[operator_only],
+      opt={"exclude_from_auth": True})
+async def operator_reindex(tenant_id: FromPath[uuid.UUID], runtime: RuntimeDep) -> Response[dict[str, Any]]:
+    """Rebuild one tenant's search index (platform operators)."""
+    return Response(await start_reindex(runtime, tenant_id, "operator"), status_code=202)

@@ -1,0 +1,19 @@
+"""The search service: the search index of every tenant, kept from events; the search API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.search.api import router
+from services.search.directory import start_directory
+from services.search.engines import start_engine
+from services.search.indexer import start_indexer
+from services.search.reindex import start_reconcile
+from shared.service import ServiceSpec
+
+service = ServiceSpec(
+    name="search",
+    migrations_dir=Path(__file__).parent / "db" / "migrations",
+    route_handlers=[router()],
+    starters=[start_engine, start_directory, start_indexer, start_reconcile],
+)

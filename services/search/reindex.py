@@ -1,0 +1,200 @@
+"""Full reindex of a tenant, in the background and without downtime, and periodic reconciliation.
+
+Reindex: a ``search.reindex_runs`` row (one running per tenant), then, page by page, the records
+service replays the tenant's live records over NATS (``huike.rpc.records.replay``); each page is
+written like events are (newest version wins, an equal version is rewritten: new settings apply)
+and marked as seen. Searches keep answering from the documents meanwhile. Afterwards every live
+document the replay did not see (and no event touched since the run began) is swept.
+
+Reconciliation (hourly): per tenant, records' live counts and ``id:version`` checksums per entity
+(``huike.rpc.records.counts``) against the index's; any difference starts a reindex of the tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from services.search.documents import TYPES, build
+from services.search.engines import Engine, engine_of
+from shared.tenancy import scope_for_system
+
+if TYPE_CHECKING:
+    from shared.runtime import Runtime
+
+log = logging.getLogger("huike.search.reindex")
+
+REPLAY_SUBJECT = "huike.rpc.records.replay"
+COUNTS_SUBJECT = "huike.rpc.records.counts"
+PAGE = 500
+RPC_TIMEOUT = 10.0
+RECONCILE_EVERY_SECONDS = 3600.0
+TOMBSTONE_DAYS = 7
+# A sum of hashes of "id:version" (the records service computes the same over its rows).
+CHECKSUM = "coalesce(sum(('x' || substr(md5(id::text || ':' || version), 1, 8))::bit(32)::int::bigint), 0)"
+
+_running: dict[uuid.UUID, asyncio.Task[None]] = {}
+
+
+class ReindexError(RuntimeError):
+    pass
+
+
+async def _request(runtime: Runtime, subject: str, body: dict[str, Any]) -> dict[str, Any]:
+    assert runtime.bus is not None
+    reply = await runtime.bus.nc.request(subject, msgspec.json.encode(body), timeout=RPC_TIMEOUT)
+    answer = msgspec.json.decode(reply.data)
+    if not isinstance(answer, dict) or "error" in answer:
+        raise ReindexError(f"records answered {subject} with an error: {answer.get('error') if isinstance(answer, dict) else answer}")
+    return answer
+
+
+def _ledger(engine: Engine) -> str:
+    return "documents" if engine.name == "postgres" else "meili_ledger"
+
+
+async def start_reindex(runtime: Runtime, tenant_id: uuid.UUID, reason: str) -> dict[str, Any]:
+    """Start a reindex of the tenant (or answer the one already running)."""
+    db = runtime.db("search")
+    async with db.tenant_unit(scope_for_system(tenant_id)) as unit:
+        row = await unit.fetchrow(
+            """INSERT INTO search.reindex_runs (tenant_id, id, reason) VALUES ($1, $2, $3)
+               ON CONFLICT (tenant_id) WHERE status = 'running' DO NOTHING RETURNING *""",
+            tenant_id, uuid.uuid4(), reason,
+        )
+        if row is None:
+            row = await unit.fetchrow(
+                "SELECT * FROM search.reindex_runs WHERE tenant_id = $1 AND status = 'running'", tenant_id)
+            assert row is not None
+            return run_out(row)
+    task = asyncio.create_task(_run(runtime, engine_of(runtime), tenant_id, row["id"], row["started_at"]),
+                               name=f"search-reindex:{tenant_id}")
+    _running[row["id"]] = task
+    task.add_done_callback(lambda _: _running.pop(row["id"], None))
+    return run_out(row)
+
+
+def run_out(row: Any) -> dict[str, Any]:
+    return {"id": str(row["id"]), "status": row["status"], "reason": row["reason"],
+            "started_at": row["started_at"].isoformat(),
+            "finished_at": row["finished_at"].isoformat() if row["finished_at"] else None,
+            "records": row["records"], "swept": row["swept"], "error": row["error"]}
+
+
+async def get_run(runtime: Runtime, scope: Any, run_id: uuid.UUID) -> dict[str, Any] | None:
+    async with runtime.db("search").tenant_unit(scope) as unit:
+        row = await unit.fetchrow("SELECT * FROM search.reindex_runs WHERE tenant_id = $1 AND id = $2",
+                                  scope.tenant_id, run_id)
+    return run_out(row) if row else None
+
+
+async def _run(runtime: Runtime, engine: Engine, tenant_id: uuid.UUID, run_id: uuid.UUID, started_at: Any) -> None:
+    db = runtime.db("search")
+    scope = scope_for_system(tenant_id)
+    records = swept = 0
+    try:
+        for entity in TYPES:
+            after: str | None = None
+            while True:
+                page = await _request(runtime, REPLAY_SUBJECT,
+                                      {"tenant_id": str(tenant_id), "entity": entity, "after": after, "limit": PAGE})
+                docs = [build(entity, r, version=int(r.get("version") or 1)) for r in page["records"]]
+                async with db.tenant_unit(scope) as unit:
+                    await engine.apply(unit, docs, replay=True)
+                records += len(docs)
+                after = page.get("next")
+                if not after:
+                    break
+        async with db.tenant_unit(scope) as unit:
+            swept = await engine.sweep(unit, started_at)
+            await unit.execute(
+                """UPDATE search.reindex_runs SET status = 'succeeded', finished_at = now(), records = $3, swept = $4
+                   WHERE tenant_id = $1 AND id = $2""", tenant_id, run_id, records, swept)
+        log.info("reindexed tenant %s: %d records, %d swept", tenant_id, records, swept)
+    except BaseException as exc:
+        log.warning("reindex of tenant %s failed: %s", tenant_id, exc)
+        with contextlib.suppress(Exception):
+            async with db.tenant_unit(scope) as unit:
+                await unit.execute(
+                    """UPDATE search.reindex_runs SET status = 'failed', finished_at = now(), records = $3, error = $4
+                       WHERE tenant_id = $1 AND id = $2""", tenant_id, run_id, records, str(exc)[:500] or type(exc).__name__)
+        if not isinstance(exc, Exception):
+            raise
+
+
+async def drift(runtime: Runtime, tenant_id: uuid.UUID) -> dict[str, Any]:
+    """Per entity where records and the index disagree: ``{entity: {"records": .., "index": ..}}``."""
+    theirs = await _request(runtime, COUNTS_SUBJECT, {"tenant_id": str(tenant_id)})
+    table = _ledger(engine_of(runtime))
+    async with runtime.db("search").tenant_unit(scope_for_system(tenant_id)) as unit:
+        rows = await unit.fetch(
+            f"""SELECT type, count(*) AS n, {CHECKSUM} AS checksum FROM search.{table}
+                WHERE tenant_id = $1 AND NOT deleted GROUP BY type""", tenant_id)
+    ours = {r["type"]: {"count": r["n"], "checksum": int(r["checksum"])} for r in rows}
+    empty = {"count": 0, "checksum": 0}
+    return {t: {"records": theirs.get(t, empty), "index": ours.get(t, empty)}
+            for t in TYPES if theirs.get(t, empty) != ours.get(t, empty)}
+
+
+async def reconcile(runtime: Runtime) -> int:
+    """Compare every known tenant; reindex those that drifted; purge old tombstones. Answers how
+    many reindexes started."""
+    table = _ledger(engine_of(runtime))
+    db = runtime.db("search")
+    started, after = 0, uuid.UUID(int=0)
+    while True:
+        async with db.system_unit() as unit:
+            tenants = [r["id"] for r in await unit.fetch(
+                "SELECT id FROM search.tenants WHERE id > $1 ORDER BY id LIMIT 500", after)]
+        for tenant_id in tenants:
+            try:
+                if await drift(runtime, tenant_id):
+                    await start_reindex(runtime, tenant_id, "reconciliation")
+                    started += 1
+                async with db.tenant_unit(scope_for_system(tenant_id)) as unit:
+                    await unit.execute(
+                        f"""DELETE FROM search.{table} WHERE tenant_id = $1 AND deleted
+                            AND indexed_at < now() - make_interval(days => $2)""", tenant_id, TOMBSTONE_DAYS)
+            except Exception:  # noqa: BLE001 - one tenant's failure must not stop the others
+                log.exception("reconciling tenant %s failed", tenant_id)
+        if len(tenants) < 500:
+            return started
+        after = tenants[-1]
+
+
+class ReconcileJob:
+    def __init__(self, runtime: Runtime, interval: float = RECONCILE_EVERY_SECONDS) -> None:
+        self.runtime = runtime
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                started = await reconcile(self.runtime)
+                log.info("search reconciliation: %d tenant(s) reindexed", started)
+            except Exception:  # noqa: BLE001 - try again next time
+                log.exception("search reconciliation failed")
+
+    async def start(self) -> ReconcileJob:
+        self._task = asyncio.create_task(self._loop(), name="search-reconcile")
+        return self
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *_running.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._task = None
+
+
+async def start_reconcile(runtime: Runtime) -> ReconcileJob:
+    return await ReconcileJob(runtime).start()

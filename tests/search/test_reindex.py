@@ -1,0 +1,97 @@
+"""Full reindex of a tenant (admin endpoint, operator endpoint) and reconciliation of drift."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from services.records.replay import start_replay
+from services.search.documents import build
+from services.search.engines import engine_of
+from services.search.reindex import drift
+from shared.tenancy import scope_for_system
+from tests.identity.conftest import eventually
+from tests.search.conftest import ids
+
+
+@pytest.fixture
+async def replay(runtime: Any) -> AsyncIterator[None]:
+    """The records replay responder (records starts it in its app; started here until it does)."""
+    responder = await start_replay(runtime)
+    yield
+    await responder.stop()
+
+
+async def _finished(client, headers: dict[str, str], run_id: str) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+
+    async def done() -> bool:
+        nonlocal result
+        response = await client.get(f"/api/v1/search/reindex/{run_id}", headers=headers)
+        assert response.status_code == 200, response.text
+        result = response.json()
+        return result["status"] != "running"
+
+    await eventually(done, timeout=10)
+    return result
+
+
+async def test_reindex_repairs_lost_and_stale_documents(client, signup, customer, found, search, runtime,
+                                                         replay, invite) -> None:
+    tenant = await signup()
+    kept = await customer(tenant, name="Reindex Keeper 保留")
+    lost = await customer(tenant, name="Reindex Lost 丢失")
+    await found(tenant, "reindex", lost["id"])
+    tenant_id = uuid.UUID(tenant.id)
+    # Drift: one document lost, one document of a record that does not exist.
+    ghost_id = uuid.uuid4()
+    async with runtime.db("search").tenant_unit(scope_for_system(tenant_id)) as unit:
+        await unit.execute("DELETE FROM search.documents WHERE tenant_id = $1 AND id = $2", tenant_id,
+                           uuid.UUID(lost["id"]))
+        await engine_of(runtime).apply(unit, [build("customer", {"id": ghost_id, "name": "Reindex Ghost"}, version=1)])
+    assert set(ids(await search(tenant, "reindex"))) == {kept["id"], str(ghost_id)}
+    assert set(await drift(runtime, tenant_id)) == {"customer"}
+
+    member = await invite(tenant, roles=["sales"])
+    assert (await client.post("/api/v1/search/reindex", headers=member.headers)).status_code == 403
+    started = await client.post("/api/v1/search/reindex", headers=tenant.headers)
+    assert started.status_code == 202, started.text
+    run = await _finished(client, tenant.headers, started.json()["id"])
+    assert run["status"] == "succeeded" and run["records"] == 2 and run["swept"] == 1, run
+    assert set(ids(await search(tenant, "reindex"))) == {kept["id"], lost["id"]}
+    assert await drift(runtime, tenant_id) == {}
+    # Another tenant cannot read the run.
+    other = await signup()
+    assert (await client.get(f"/api/v1/search/reindex/{run['id']}", headers=other.headers)).status_code == 404
+
+
+async def test_operator_reindex_needs_the_operator_token(client, signup, customer, settings, replay) -> None:
+    tenant = await signup()
+    await customer(tenant, name="Operator Reindexed")
+    path = f"/api/v1/operator/search/reindex/{tenant.id}"
+    assert (await client.post(path, headers=tenant.headers)).status_code == 401
+    started = await client.post(path, headers={"Authorization": f"Bearer {settings.operator_token}"})
+    assert started.status_code == 202, started.text
+    run = await _finished(client, tenant.headers, started.json()["id"])
+    assert run["status"] == "succeeded" and run["reason"] == "operator"
+
+
+async def test_reconciliation_finds_drift_and_repairs_it(signup, customer, found, runtime, replay) -> None:
+    from services.search.reindex import reconcile
+
+    tenant = await signup()
+    made = await customer(tenant, name="Reconciled Record")
+    await found(tenant, "reconciled", made["id"])
+    tenant_id = uuid.UUID(tenant.id)
+    async with runtime.db("search").tenant_unit(scope_for_system(tenant_id)) as unit:
+        await unit.execute("UPDATE search.documents SET version = 0 WHERE tenant_id = $1", tenant_id)
+    assert set(await drift(runtime, tenant_id)) == {"customer"}
+    assert await reconcile(runtime) >= 1
+
+    async def repaired() -> bool:
+        return await drift(runtime, tenant_id) == {}
+
+    await eventually(repaired, timeout=10)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
-import pytest
-
 
 async def test_settings_have_defaults_and_patch_validates_every_field(client, signup) -> None:
     tenant = await signup()

@@ -11,6 +11,8 @@ from services.records.api.custom_fields import CustomFieldsController
 from services.records.api.customers import CustomersController
 from services.records.api.data_quality import DataQualityController
 from services.records.api.duplicates import DuplicatesController
+from services.records.api.exports import ExportsController
+from services.records.api.imports import ImportsController
 from services.records.api.interactions import InteractionsController
 from services.records.api.objections import ObjectionsController
 from services.records.api.opportunities import OpportunitiesController
@@ -18,8 +20,6 @@ from services.records.api.pipelines import PipelinesController
 from services.records.api.reports import ReportsController
 from services.records.api.settings import get_records_settings, patch_records_settings
 from services.records.api.tasks import TasksController
-from services.records.api.imports import ImportsController
-from services.records.api.exports import ExportsController
 from services.records.api.timeline import customer_timeline
 from shared.http.app import API_PREFIX
 

@@ -89,8 +89,11 @@ def decode_body(kind: type[T], data: Any) -> T:
         raise ValidationProblem(errors)
     try:
         return msgspec.convert(data, kind)
-    except msgspec.ValidationError as exc:  # a rule across fields
-        raise ValidationProblem.one("body", str(exc), "invalid") from None
+    except msgspec.ValidationError as exc:  # a constraint the per-field pass could not see, or a cross-field rule
+        message, at, path = str(exc).rpartition(" - at `$")
+        if not at:
+            raise ValidationProblem.one("body", str(exc), "invalid") from None
+        raise ValidationProblem.one(path.rstrip("`").lstrip(".") or "body", message, "invalid") from None
 
 
 def _struct_of(annotation: Any) -> tuple[type[msgspec.Struct] | None, bool]:

@@ -9,7 +9,13 @@ from litestar import Controller, Response, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from services.records.api.common import (
-    AccessDep, AnyRequest, RuntimeDep, decode_body, expected_version, records_unit, with_etag,
+    AccessDep,
+    AnyRequest,
+    RuntimeDep,
+    decode_body,
+    expected_version,
+    records_unit,
+    with_etag,
 )
 from services.records.db import custom_fields as store
 from services.records.domain import custom_fields as domain

@@ -10,8 +10,19 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from services.records.api.common import (
-    AccessDep, AnyRequest, RuntimeDep, Sort, custom_field_filters, decode_body, expected_version, idempotent,
-    keyset, list_params, page, records_unit, with_etag,
+    AccessDep,
+    AnyRequest,
+    RuntimeDep,
+    Sort,
+    custom_field_filters,
+    decode_body,
+    expected_version,
+    idempotent,
+    keyset,
+    list_params,
+    page,
+    records_unit,
+    with_etag,
 )
 from services.records.db import customers as store
 from services.records.domain import customers as domain

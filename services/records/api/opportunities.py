@@ -14,6 +14,7 @@ from services.records.api.common import (
     AnyRequest,
     RuntimeDep,
     Sort,
+    decode_body,
     expected_version,
     idempotent,
     list_params,
@@ -21,7 +22,6 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
-from services.records.api.pipelines import decode
 from services.records.db import opportunities as store
 from services.records.domain import opportunities as domain
 from services.records.domain.normalise import Errors
@@ -79,7 +79,7 @@ class OpportunitiesController(Controller):
         ``won_reason``, ``lost_reason``, ``description``, ``custom_fields``. Honours
         Idempotency-Key."""
         access.require(domain.ENTITY, "create")
-        body = decode(domain.OpportunityCreate, data)
+        body = decode_body(domain.OpportunityCreate, data)
         given = set(data)
 
         async def write(unit: Any) -> tuple[int, Any]:
@@ -104,7 +104,7 @@ class OpportunitiesController(Controller):
         """Change the fields sent. Moving ``stage`` (or ``pipeline_id``) follows the stage rules;
         ``probability: null`` follows the stage again. Honours If-Match (412 when stale)."""
         access.require(domain.ENTITY, "update")
-        body = decode(domain.OpportunityPatch, data)
+        body = decode_body(domain.OpportunityPatch, data)
         version = expected_version(request)
         async with records_unit(runtime, access) as unit:
             record = await domain.update(unit, access, opportunity_id, body, expected_version=version)

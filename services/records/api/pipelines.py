@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Response, delete, get, patch, post, put
@@ -30,7 +30,6 @@ from services.records.domain.access import RecordAccess
 from shared.errors import FieldError, Forbidden, ValidationProblem
 from shared.pagination import Page, check_limit, decode_cursor, page_of
 
-T = TypeVar("T")
 UNSET: Any = msgspec.UNSET
 StageName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 PipelineName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -103,29 +102,13 @@ def pipeline_out(row: Any) -> PipelineOut:
     return msgspec.convert(domain.pipeline_answer(row), PipelineOut)
 
 
-def _located(error: FieldError) -> FieldError:
-    """``body: Expected `int` <= 100 - at `$.probability``` -> ``probability: Expected `int` <= 100``."""
-    message, at, path = error.message.rpartition(" - at `$")
-    if error.field != "body" or not at:
-        return error
-    return FieldError(path.rstrip("`").lstrip("."), message, error.code)
-
-
-def decode(kind: type[T], data: Any) -> T:
-    """``decode_body``, naming the field when a constraint (range, length) fails rather than ``body``."""
-    try:
-        return decode_body(kind, data)
-    except ValidationProblem as problem:
-        raise ValidationProblem([_located(e) for e in problem.errors or []]) from None
-
-
 def stages_of(items: list[Any]) -> list[StageIn]:
     """Each stage decoded; one 422 naming ``stages[i].<field>`` for every bad field of every stage."""
     stages: list[StageIn] = []
     errors: list[FieldError] = []
     for index, item in enumerate(items):
         try:
-            stages.append(decode(StageIn, item))
+            stages.append(decode_body(StageIn, item))
         except ValidationProblem as problem:
             errors += [FieldError(f"stages[{index}]" + ("" if e.field == "body" else f".{e.field}"), e.message, e.code)
                        for e in problem.errors or []]
@@ -182,7 +165,7 @@ class PipelinesController(Controller):
         be filled to enter it)}``. ``is_default: true`` makes it the tenant's default. Honours
         Idempotency-Key."""
         access.require("pipeline", "create")
-        body = decode(PipelineCreate, data)
+        body = decode_body(PipelineCreate, data)
         stages = stages_of(body.stages)
 
         async def write(unit: Any) -> tuple[int, Any]:
@@ -207,7 +190,7 @@ class PipelinesController(Controller):
     ) -> Response[PipelineOut]:
         """Rename it or make it the default. Honours If-Match (412 when stale)."""
         access.require("pipeline", "update")
-        body = decode(PipelinePatch, data)
+        body = decode_body(PipelinePatch, data)
         async with records_unit(runtime, access) as unit:
             row = await domain.update_pipeline(
                 unit, access, pipeline_id, name=None if body.name is UNSET else body.name,
@@ -233,7 +216,7 @@ class PipelinesController(Controller):
         """Add a stage at ``position`` (1-based, default last). Answers the pipeline. Honours
         If-Match and Idempotency-Key."""
         access.require("pipeline", "update")
-        body = decode(StageCreate, data)
+        body = decode_body(StageCreate, data)
         spec = domain.stage_spec(body.name, body.probability, body.kind, body.required_fields, "")
         version = expected_version(request)
 
@@ -252,7 +235,7 @@ class PipelinesController(Controller):
         """Rename, change probability, required fields or position; ``kind`` only while the
         stage holds no opportunities (409). Answers the pipeline."""
         access.require("pipeline", "update")
-        body = decode(StagePatch, data)
+        body = decode_body(StagePatch, data)
         changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
         async with records_unit(runtime, access) as unit:
             row = await domain.update_stage(unit, access, pipeline_id, stage_id, changes=changes,
@@ -266,7 +249,7 @@ class PipelinesController(Controller):
     ) -> Response[PipelineOut]:
         """Reorder: ``stage_ids`` lists every stage of the pipeline once, in the new order."""
         access.require("pipeline", "update")
-        body = decode(StageOrder, data)
+        body = decode_body(StageOrder, data)
         async with records_unit(runtime, access) as unit:
             row = await domain.reorder_stages(unit, access, pipeline_id, stage_ids=body.stage_ids,
                                               expected_version=expected_version(request))

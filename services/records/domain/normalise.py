@@ -130,7 +130,7 @@ def url(value: str) -> str:
 
 def uscc_check_character(first17: str) -> str:
     """The GB 32100-2015 check character of the first 17 characters."""
-    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS))
+    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 

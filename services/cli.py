@@ -157,6 +157,15 @@ def cmd_tenants(args: argparse.Namespace) -> int:
     return 0 if response.is_success else 1
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    """Rebuild one tenant's search index in the background (the running system does the work)."""
+    settings = load_settings()
+    with _operator_client(settings, args.url) as http:
+        response = http.post(f"/api/v1/operator/search/reindex/{args.tenant}")
+    print(json.dumps(response.json(), indent=2, ensure_ascii=False) if response.content else response.status_code)
+    return 0 if response.is_success else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="huike", description="Huike CRM")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -171,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     tenants.add_argument("tenant", nargs="?", help="tenant id")
     tenants.add_argument("--reason", default="")
     tenants.add_argument("--url", default=None, help="base URL of the API (default http://HUIKE_HOST:HUIKE_PORT)")
+    search = commands.add_parser("search", help="search index operator commands")
+    search.add_argument("action", choices=["reindex"])
+    search.add_argument("tenant", help="tenant id")
+    search.add_argument("--url", default=None, help="base URL of the API (default http://HUIKE_HOST:HUIKE_PORT)")
     return parser
 
 
@@ -178,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "tenants" and args.action != "list" and not args.tenant:
         return _fail(f"huike tenants {args.action} needs a tenant id")
-    handlers = {"run": cmd_run, "serve": cmd_serve, "migrate": cmd_migrate, "tenants": cmd_tenants}
+    handlers = {"run": cmd_run, "serve": cmd_serve, "migrate": cmd_migrate, "tenants": cmd_tenants,
+                "search": cmd_search}
     try:
         return handlers[args.command](args)
     except SettingsError as exc:

@@ -52,6 +52,12 @@ def _servers_using(data_dir: Path) -> list[psutil.Process]:
     return found
 
 
+def _huike(data_dir: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HUIKE_DATA_DIR": str(data_dir), "HUIKE_PORT": str(port)}
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
 def _stop(proc: subprocess.Popen[str], sig: int) -> int:
     proc.send_signal(sig)
     return proc.wait(60)
@@ -71,7 +77,12 @@ def test_run_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
             "admin_password": "Correct-Horse-Battery-9", "admin_name": "运维",
         })
         assert signup.status_code == 201, signup.text
-        slug = signup.json()["tenant"]["slug"]
+        slug, tenant_id = signup.json()["tenant"]["slug"], signup.json()["tenant"]["id"]
+        # The operator commands talk to the running system with the embedded operator token.
+        listed = _huike(data_dir, port, "tenants", "list")
+        assert listed.returncode == 0 and slug in listed.stdout, listed.stderr
+        reindex = _huike(data_dir, port, "search", "reindex", tenant_id)
+        assert reindex.returncode == 0, reindex.stdout + reindex.stderr
         assert _stop(proc, signal.SIGTERM) == 0
     finally:
         if proc.poll() is None:

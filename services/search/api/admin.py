@@ -1,5 +1,5 @@
 """Reindex endpoints: a tenant administrator's, and the platform operator's (the operator command
-``python -m services.search reindex <tenant_id>`` calls the latter).
+``huike search reindex <tenant_id>`` calls the latter).
 
 * ``POST /api/v1/search/reindex`` (role ``admin``) → 202 with the run; ``GET /api/v1/search/reindex/{id}``.
 * ``POST /api/v1/operator/search/reindex/{tenant_id}`` (``Authorization: Bearer <HUIKE_OPERATOR_TOKEN>``)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench bench-records lint clean
+.PHONY: run test install bench bench-records bench-search lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ bench: $(STAMP)
 bench-records: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench.records_bench $(BENCH_ARGS)
+
+# Search at the same sizes; smaller with BENCH_ARGS="--customers 20000 --interactions 60000 --sample 4000",
+# or on a data directory kept by bench-records --keep with BENCH_ARGS="--reuse /tmp/huike-bench-…".
+bench-search: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench.search_bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -7,6 +7,7 @@ from pathlib import Path
 from services.records.api import router
 from services.records.directory import start_directory
 from services.records.jobs import start_purge
+from services.records.jobs_bulk import start_bulk_jobs
 from services.records.jobs_data_quality import start_data_quality
 from services.records.replay import start_replay
 from shared.service import ServiceSpec
@@ -15,5 +16,5 @@ service = ServiceSpec(
     name="records",
     migrations_dir=Path(__file__).parent / "db" / "migrations",
     route_handlers=[router()],
-    starters=[start_directory, start_purge, start_data_quality, start_replay],
+    starters=[start_directory, start_purge, start_data_quality, start_replay, start_bulk_jobs],
 )

@@ -303,13 +303,26 @@ async def test_member_without_import_permission_is_refused(client, signup, invit
     assert (await client.get(f"{API}/{mine.json()['id']}/errors", headers=other.headers)).status_code == 404
 
 
+@pytest.fixture
+async def quiet(runtime: Any) -> AsyncIterator[None]:
+    """Pause the workers the records service runs (when app.py starts them), so the crash tests
+    drive their own worker alone."""
+    running = [b for b in getattr(runtime, "_background", []) if isinstance(b, jobs_bulk.BulkJobs)]
+    for jobs in running:
+        await jobs.stop()
+    yield
+    for jobs in running:
+        await jobs.start()
+
+
 async def drain(worker: jobs_bulk.BulkJobs) -> None:
     """Finish jobs other tests left queued, so the next claim is this test's job."""
     while await worker.run_once():
         pass
 
 
-async def test_crash_mid_import_resumes_without_importing_a_row_twice(client, signup, runtime, monkeypatch) -> None:
+async def test_crash_mid_import_resumes_without_importing_a_row_twice(client, signup, runtime, monkeypatch,
+                                                                      quiet) -> None:
     tenant = await signup()
     worker = jobs_bulk.BulkJobs(runtime, workers=1, poll_seconds=0.1)
     await drain(worker)
@@ -348,7 +361,7 @@ async def test_crash_mid_import_resumes_without_importing_a_row_twice(client, si
     assert [r[0] for r in report[1:]] == ["24"]
 
 
-async def test_job_that_keeps_crashing_fails_cleanly(client, signup, runtime, monkeypatch) -> None:
+async def test_job_that_keeps_crashing_fails_cleanly(client, signup, runtime, monkeypatch, quiet) -> None:
     tenant = await signup()
     worker = jobs_bulk.BulkJobs(runtime, workers=1)
     await drain(worker)

@@ -249,3 +249,19 @@ async def insert_match_keys(unit: Unit, entity: str, keys: Sequence[tuple[uuid.U
            ON CONFLICT DO NOTHING""",
         unit.tenant_id, entity, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
     )
+
+
+async def live_customers_by_name_key(unit: Unit, keys: Sequence[str]) -> dict[str, uuid.UUID]:
+    """Live customers whose name (or alias) key is one of ``keys`` (exact, on the match_keys_exact
+    index): the import's same-name duplicates, without the cost of fuzzy matching a whole batch."""
+    if not keys:
+        return {}
+    rows = await unit.fetch(
+        """SELECT DISTINCT ON (m.key) m.key, m.record_id FROM records.match_keys m
+           JOIN records.customers c ON c.tenant_id = m.tenant_id AND c.id = m.record_id
+           WHERE m.tenant_id = $1 AND m.entity = 'customer' AND m.kind = 'name' AND m.key = ANY($2::text[])
+             AND c.deleted_at IS NULL
+           ORDER BY m.key, c.created_at""",
+        unit.tenant_id, list(set(keys)),
+    )
+    return {r["key"]: r["record_id"] for r in rows}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import csv
 import io
 import logging
@@ -557,32 +558,41 @@ def _candidate(row: Row) -> dict[str, Any]:
     return {k: cols.get(k) for k in ("name", "aliases", "uscc", "phones", "emails")}
 
 
-def _is_duplicate(found: Sequence[duplicates.Duplicate]) -> duplicates.Duplicate | None:
-    """The live record a row duplicates: an exact match (phone, e-mail, USCC) or the same name."""
-    for d in found:
-        if d.status == "active" and (set(d.rules) - {"name"} or d.score >= 0.999):
-            return d
-    return None
-
-
 async def _duplicates(unit: Unit, target: Target, rows: list[Row], cfg: RecordsSettings
                       ) -> dict[int, uuid.UUID | int]:
-    """For each valid row that duplicates a stored record (its id) or an earlier row of this
-    batch (that row's number): row number -> what it duplicates. One finder query per batch."""
+    """For each valid row that duplicates a live stored record (its id) or an earlier row of this
+    batch (that row's number): row number -> what it duplicates. A duplicate is an exact match
+    under the tenant's rules that are not off (phone, e-mail, USCC) or the same company name key
+    (名称 without legal form and city: 杭州西湖茶叶有限公司 = 西湖茶叶); fuzzy name similarity only
+    warns on single writes and is not used here. One finder query per batch, one name query."""
     valid = [r for r in rows if r.columns is not None]
-    found = await duplicates.find_duplicates_batch(unit, target.entity, [_candidate(r) for r in valid])
+    stored_rules = await duplicates.rules(unit)
+    exact_only = msgspec.structs.replace(
+        stored_rules, name="off", **{r: stored_rules.action(r, cfg.duplicate_rule) for r in ("phone", "email", "uscc")})
+    found = await duplicates.find_duplicates_batch(unit, target.entity, [_candidate(r) for r in valid],
+                                                   region=cfg.default_region, rule_set=exact_only)
+    active = {r for r in duplicates.RULES if exact_only.action(r, "warn") != "off"}
+    if stored_rules.name != "off":
+        active.add("name")
+    keys = {row.number: [k for k in duplicates.match_keys(target.entity, _candidate(row), cfg.default_region)
+                         if k[0] in active] for row in valid}
+    by_name: dict[str, uuid.UUID] = {}
+    if target is CUSTOMER and "name" in active:
+        by_name = await store.live_customers_by_name_key(
+            unit, [key for row_keys in keys.values() for kind, key in row_keys if kind == "name"])
     answer: dict[int, uuid.UUID | int] = {}
     seen: dict[tuple[str, str], int] = {}
     for row, matches in zip(valid, found, strict=True):
-        hit = _is_duplicate(matches)
-        keys = duplicates.match_keys(target.entity, _candidate(row), cfg.default_region)
-        earlier = next((seen[k] for k in keys if k in seen), None)
+        hit = next((d.id for d in matches if d.status == "active"), None)
+        if hit is None:
+            hit = next((by_name[key] for kind, key in keys[row.number] if kind == "name" and key in by_name), None)
+        earlier = next((seen[k] for k in keys[row.number] if k in seen), None)
         if hit is not None:
-            answer[row.number] = hit.id
+            answer[row.number] = hit
         elif earlier is not None:
             answer[row.number] = earlier
         else:
-            for key in keys:
+            for key in keys[row.number]:
                 seen[key] = row.number
     return answer
 
@@ -741,19 +751,35 @@ async def _run(db: ServiceDatabase, files: FileStore, job: Mapping[str, Any], pr
                 await store.start(unit, job["id"], total)
         last_row = job["last_row"]
         reader = data_rows(path, info, last_row)
-        while batch := await asyncio.to_thread(_next_batch, reader, target, columns, defs, cfg):
-            async with db.tenant_unit(scope) as unit:
-                outcome = await process_batch(unit, access, job, batch, cfg, defs)
-                failed = [(r.number, r.cells, r.reason) for r in batch if r.reason is not None]
-                await store.add_errors(unit, job["id"], failed)
-                moved = await store.checkpoint(
-                    unit, job["id"], from_row=last_row, to_row=batch[-1].number, done=len(batch), failed=len(failed),
-                    created=outcome.created, updated=outcome.updated, skipped=outcome.skipped)
-                if not moved:
-                    raise LostLease(str(job["id"]))
-                await store.renew(unit, unit.tenant_id, "import", job["id"], lease_seconds)
-            last_row = batch[-1].number
+        # Read and validate the next batch in a thread while this one is written (a pipeline of two).
+        upcoming = asyncio.ensure_future(asyncio.to_thread(_next_batch, reader, target, columns, defs, cfg))
+        try:
+            while batch := await upcoming:
+                upcoming = asyncio.ensure_future(asyncio.to_thread(_next_batch, reader, target, columns, defs, cfg))
+                last_row = await _commit_batch(db, scope, access, job, batch, cfg, defs, last_row, lease_seconds)
+        finally:
+            if not upcoming.done():
+                upcoming.cancel()
+                with contextlib.suppress(BaseException):
+                    await upcoming
     await _end(db, files, job, principal, "succeeded")
+
+
+async def _commit_batch(db: ServiceDatabase, scope: Any, access: RecordAccess, job: Mapping[str, Any],
+                        batch: list[Row], cfg: RecordsSettings, defs: Sequence[custom_fields.Definition],
+                        last_row: int, lease_seconds: float) -> int:
+    """Write one batch with its failed rows and the checkpoint, in one transaction; the new checkpoint."""
+    async with db.tenant_unit(scope) as unit:
+        outcome = await process_batch(unit, access, job, batch, cfg, defs)
+        failed = [(r.number, r.cells, r.reason) for r in batch if r.reason is not None]
+        await store.add_errors(unit, job["id"], failed)
+        moved = await store.checkpoint(
+            unit, job["id"], from_row=last_row, to_row=batch[-1].number, done=len(batch), failed=len(failed),
+            created=outcome.created, updated=outcome.updated, skipped=outcome.skipped)
+        if not moved:
+            raise LostLease(str(job["id"]))
+        await store.renew(unit, unit.tenant_id, "import", job["id"], lease_seconds)
+    return batch[-1].number
 
 
 async def _end(db: ServiceDatabase, files: FileStore, job: Mapping[str, Any], principal: Principal, status: str,

@@ -108,6 +108,29 @@ class Unit(SystemUnit):
         self.events.append(event)
         return event
 
+    async def emit_many(
+        self, entity: str, action: str, items: list[tuple[Any, int, dict[str, Any]]], *, actor: Actor,
+    ) -> list[Event]:
+        """``emit`` for many records at once: ``items`` are ``(entity_id, version, data)``; one INSERT."""
+        events = [
+            new_event(service=self.service, tenant_id=self.scope.tenant_id, entity=entity, action=action,
+                      entity_id=entity_id, actor=actor, data=data, version=version)
+            for entity_id, version, data in items
+        ]
+        if not events:
+            return []
+        from shared.telemetry import current_trace_headers  # local: telemetry imports nothing of db
+
+        await self.conn.execute(
+            f"""INSERT INTO {self.schema}.outbox (id, tenant_id, subject, payload, headers)
+                SELECT i, $1, s, p, $5 FROM unnest($2::uuid[], $3::text[], $4::bytea[]) WITH ORDINALITY AS t(i, s, p, n)
+                ORDER BY n""",
+            self.scope.tenant_id, [e.id for e in events], [e.subject for e in events],
+            [encode_event(e) for e in events], current_trace_headers(),
+        )
+        self.events.extend(events)
+        return events
+
 
 class ServiceDatabase:
     """One service's view of the pool: its schema, its outbox, its units of work."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from services.records.db import activity_sql, contacts, interactions, objections, opportunities, tasks
 from services.records.db.customers import COLUMNS
 from shared.db import Unit
 
@@ -22,6 +23,19 @@ OPEN = {
 }
 TABLES = {"interaction": "interactions", "objection": "objections", "task": "tasks", "opportunity": "opportunities",
           "contact": "contacts"}
+ASSIGNABLE = frozenset({"task", "objection"})
+# What a move changes, kept as ``old_<field>`` for events and field history.
+MOVED_FIELDS = {e: ("customer_id", "owner_id", "department_id", *(("assignee_id",) if e in ASSIGNABLE else ()))
+                for e in TABLES}
+# Each child's answer columns over alias ``o`` (as its own module reads them) and the join they need.
+SHAPES: dict[str, tuple[str, str]] = {
+    "contact": (contacts.prefixed("o"), ""),
+    "interaction": (activity_sql.prefixed(interactions.COLUMNS, "o"), ""),
+    "objection": (activity_sql.prefixed(objections.COLUMNS, "o"), ""),
+    "task": (activity_sql.prefixed(tasks.COLUMNS, "o"), ""),
+    "opportunity": (opportunities.COLUMNS,
+                    "JOIN records.pipeline_stages s ON s.tenant_id = o.tenant_id AND s.id = o.stage_id"),
+}
 
 
 async def lock_customers(unit: Unit, ids: list[uuid.UUID]) -> list[asyncpg.Record]:
@@ -41,8 +55,9 @@ async def customers_of(unit: Unit, owner_id: uuid.UUID) -> list[asyncpg.Record]:
 
 
 async def set_owner(unit: Unit, ids: list[uuid.UUID], owner_id: uuid.UUID | None, department_id: uuid.UUID | None,
-                    user_id: uuid.UUID | None) -> list[asyncpg.Record]:
-    """New owner of these customers (None: the public pool) and their contacts; one UPDATE each."""
+                    user_id: uuid.UUID | None) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """New owner of these customers (None: the public pool) and their contacts: (customer rows,
+    contact rows that changed, with ``old_*``), one UPDATE each."""
     rows = await unit.fetch(
         f"""UPDATE records.customers
             SET owner_id = $3, department_id = $4, owner_since = CASE WHEN $3::uuid IS NULL THEN NULL ELSE now() END,
@@ -51,51 +66,77 @@ async def set_owner(unit: Unit, ids: list[uuid.UUID], owner_id: uuid.UUID | None
             WHERE tenant_id = $1 AND id = ANY($2::uuid[]) RETURNING {COLUMNS}""",
         unit.tenant_id, ids, owner_id, department_id, user_id,
     )
-    await unit.execute(
-        "UPDATE records.contacts SET owner_id = $3, department_id = $4 WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])",
-        unit.tenant_id, ids, owner_id, department_id,
+    contacts = await follow_owner(unit, ids, owner_id, department_id, user_id)
+    return rows, contacts
+
+
+async def follow_owner(unit: Unit, customer_ids: list[uuid.UUID], owner_id: uuid.UUID | None,
+                       department_id: uuid.UUID | None, user_id: uuid.UUID | None) -> list[asyncpg.Record]:
+    """Contacts of these customers take the new owner (data scopes read the contact's own columns)."""
+    return await move_rows(
+        unit, "contact", sets="owner_id = $3, department_id = $4",
+        where="y.customer_id = ANY($5::uuid[]) AND (y.owner_id, y.department_id) IS DISTINCT FROM ($3, $4)",
+        args=[owner_id, department_id, customer_ids], user_id=user_id)
+
+
+async def move_rows(unit: Unit, entity: str, *, sets: str, where: str, args: list[Any],
+                    user_id: uuid.UUID | None) -> list[asyncpg.Record]:
+    """One set-based move of ``entity`` rows: those matching ``where`` (over the row ``y`` and its
+    customer ``c``; parameters from ``$3``) are locked, get ``sets`` (over the row ``x`` and the
+    locked ``p``: ``p.c_owner_id`` / ``p.c_department_id`` are the customer's), a new version and
+    ``updated_by`` = ``user_id`` when given. Answers every moved row in its entity's answer shape
+    (soft-deleted ones too), plus ``old_customer_id``, ``old_owner_id``, ``old_department_id`` and,
+    for tasks and objections, ``old_assignee_id``, so events and history can say what changed."""
+    table = TABLES[entity]
+    columns, join = SHAPES[entity]
+    tracked = MOVED_FIELDS[entity]
+    olds = ", ".join(f"y.{f}" for f in tracked)
+    returned = ", ".join(f"p.{f} AS old_{f}" for f in tracked)
+    return await unit.fetch(
+        f"""WITH moved AS (
+              UPDATE records.{table} x SET {sets}, version = x.version + 1, updated_at = now(),
+                     updated_by = coalesce($2, x.updated_by)
+              FROM (SELECT y.id, {olds}, c.owner_id AS c_owner_id, c.department_id AS c_department_id
+                    FROM records.{table} y
+                    JOIN records.customers c ON c.tenant_id = y.tenant_id AND c.id = y.customer_id
+                    WHERE y.tenant_id = $1 AND {where} ORDER BY y.id FOR UPDATE OF y) p
+              WHERE x.tenant_id = $1 AND x.id = p.id
+              RETURNING x.*, {returned})
+            SELECT {columns}, {", ".join(f"o.old_{f}" for f in tracked)} FROM moved o {join}""",
+        unit.tenant_id, user_id, *args,
     )
-    return rows
 
 
 async def move_open_work(unit: Unit, entity: str, customer_ids: list[uuid.UUID], from_owner: dict[uuid.UUID, Any],
-                         to_user: uuid.UUID | None, department_id: uuid.UUID | None) -> int:
+                         to_user: uuid.UUID | None, department_id: uuid.UUID | None,
+                         user_id: uuid.UUID | None) -> list[asyncpg.Record]:
     """Open ``entity`` rows of these customers follow the new owner: owner_id, and assignee_id when
     it was the customer's previous owner. ``from_owner`` maps customer id -> previous owner."""
-    assignee = ", assignee_id = CASE WHEN x.assignee_id = p.prev THEN $3 ELSE x.assignee_id END" \
-        if entity in ("task", "objection") else ""
-    status = await unit.execute(
-        f"""UPDATE records.{TABLES[entity]} x
-            SET owner_id = $3, department_id = $4, version = x.version + 1, updated_at = now(){assignee}
-            FROM unnest($2::uuid[], $5::uuid[]) AS p(customer_id, prev)
-            WHERE x.tenant_id = $1 AND x.customer_id = p.customer_id AND x.deleted_at IS NULL AND x.{OPEN[entity]}""",
-        unit.tenant_id, customer_ids, to_user, department_id,
-        [from_owner.get(c) for c in customer_ids],
-    )
-    return int(status.split()[-1])
+    assignee = ", assignee_id = CASE WHEN x.assignee_id = pr.prev THEN $3 ELSE x.assignee_id END" \
+        if entity in ASSIGNABLE else ""
+    # The customer's previous owner, looked up per moved row (the customer already has its new owner).
+    prev = "(SELECT u.prev FROM unnest($5::uuid[], $6::uuid[]) AS u(customer_id, prev) WHERE u.customer_id = x.customer_id)"
+    return await move_rows(
+        unit, entity, sets=f"owner_id = $3, department_id = $4{assignee.replace('pr.prev', prev)}",
+        where=f"y.customer_id = ANY($5::uuid[]) AND y.deleted_at IS NULL AND y.{OPEN[entity]}",
+        args=[to_user, department_id, customer_ids, [from_owner.get(c) for c in customer_ids]], user_id=user_id)
 
 
 async def move_user_rows(unit: Unit, entity: str, from_user: uuid.UUID, to_user: uuid.UUID | None,
-                         department_id: uuid.UUID | None) -> int:
+                         department_id: uuid.UUID | None, user_id: uuid.UUID | None) -> list[asyncpg.Record]:
     """Handover: every row of ``entity`` the user owns, and open rows assigned to them, to ``to_user``
     (None: the row's customer's owner, itself None for pooled customers)."""
-    table = TABLES[entity]
-    assignable = entity in ("task", "objection")
-    owner = "coalesce($3, c.owner_id)"
-    department = "CASE WHEN $3::uuid IS NULL THEN c.department_id ELSE $4 END"
-    sets = [f"owner_id = CASE WHEN x.owner_id = $2 THEN {owner} ELSE x.owner_id END",
-            f"department_id = CASE WHEN x.owner_id = $2 THEN {department} ELSE x.department_id END"]
-    where = "x.owner_id = $2"
-    if assignable:
-        sets.append(f"assignee_id = CASE WHEN x.assignee_id = $2 AND x.{OPEN[entity]} THEN {owner} ELSE x.assignee_id END")
-        where = f"(x.owner_id = $2 OR (x.assignee_id = $2 AND x.{OPEN[entity]}))"
-    status = await unit.execute(
-        f"""UPDATE records.{table} x SET {', '.join(sets)}, version = x.version + 1, updated_at = now()
-            FROM records.customers c
-            WHERE x.tenant_id = $1 AND c.tenant_id = $1 AND c.id = x.customer_id AND {where}""",
-        unit.tenant_id, from_user, to_user, department_id,
-    )
-    return int(status.split()[-1])
+    owner = "coalesce($4::uuid, p.c_owner_id)"
+    department = "CASE WHEN $4::uuid IS NULL THEN p.c_department_id ELSE $5 END"
+    sets = [f"owner_id = CASE WHEN p.owner_id = $3 THEN {owner} ELSE x.owner_id END",
+            f"department_id = CASE WHEN p.owner_id = $3 THEN {department} ELSE x.department_id END"]
+    where = "y.owner_id = $3"
+    if entity in ASSIGNABLE:
+        sets.append(f"assignee_id = CASE WHEN x.assignee_id = $3 AND x.{OPEN[entity]} THEN {owner} "
+                    "ELSE x.assignee_id END")
+        where = f"(y.owner_id = $3 OR (y.assignee_id = $3 AND y.{OPEN[entity]}))"
+    return await move_rows(unit, entity, sets=", ".join(sets), where=where,
+                           args=[from_user, to_user, department_id], user_id=user_id)
 
 
 async def directory_user(unit: Unit, user_id: uuid.UUID) -> asyncpg.Record | None:

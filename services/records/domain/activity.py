@@ -131,14 +131,15 @@ def split_custom(custom: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 
 async def delete(unit: Unit, access: RecordAccess, entity: Entity, record_id: uuid.UUID,
-                 expected_version: int | None, settings: RecordsSettings) -> None:
-    """Soft delete: hidden from every read, restorable for 30 days, then purged."""
+                 expected_version: int | None, settings: RecordsSettings) -> asyncpg.Record:
+    """Soft delete: hidden from every read, restorable for 30 days, then purged. Answers the deleted row."""
     current = await load(unit, access, entity, record_id, for_update=True)
     check_version(expected_version, current["version"], entity.name)
     row = await entity.store.set_deleted(unit, record_id, deleted=True, user_id=access.user_id)
     await history.publish(unit, entity.name, "deleted", entity.record_of(row), actor=access.actor, settings=settings,
                           changes={"deleted_at": {"old": None, "new": history.jsonable(row["deleted_at"])}},
                           customer_id=row["customer_id"])
+    return row
 
 
 async def restore(unit: Unit, access: RecordAccess, entity: Entity, record_id: uuid.UUID,

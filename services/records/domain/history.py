@@ -110,6 +110,54 @@ async def publish(
     await unit.emit(entity, action, record_id, actor=actor, version=int(record.get("version") or 1), data=data)
 
 
+class Published(msgspec.Struct, frozen=True):
+    """One record of a bulk change for ``publish_many``: the record after the change and its changes."""
+
+    record: Mapping[str, Any]
+    changes: Mapping[str, Mapping[str, Any]]
+    customer_id: uuid.UUID | None = None
+    extra: Mapping[str, Any] | None = None  # members added to this record's ``data``
+
+
+async def publish_many(
+    unit: Unit, entity: str, action: str, items: list[Published], *, actor: Actor, settings: RecordsSettings,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """``publish`` for records changed in bulk (a merge, transfer, handover...): the field history
+    rows of all of them in one INSERT, their events in one outbox INSERT; ``data`` exactly as
+    ``publish`` builds it."""
+    if not items:
+        return
+    rows = [{"r": str(item.record["id"]), "c": None if item.customer_id is None else str(item.customer_id),
+             "f": name, "o": jsonable(change.get("old")), "n": jsonable(change.get("new"))}
+            for item in items for name, change in item.changes.items()]
+    if rows:
+        await unit.execute(
+            """INSERT INTO records.field_history (tenant_id, entity, record_id, customer_id, actor_kind, actor_id,
+                                                  field, old, new)
+               SELECT $1, $2, (e->>'r')::uuid, (e->>'c')::uuid, $3, $4, e->>'f', e->'o', e->'n'
+               FROM jsonb_array_elements($5::jsonb) AS e""",
+            unit.tenant_id, entity, actor.kind, actor.id, rows,
+        )
+    events = []
+    for item in items:
+        record = item.record
+        data: dict[str, Any] = {
+            "record": jsonable(dict(record)),
+            "owner_id": jsonable(record.get("owner_id")),
+            "department_id": jsonable(record.get("department_id")),
+            "sensitive_fields": sensitive_present(settings, entity, record),
+            "changes": jsonable(dict(item.changes)),
+        }
+        if item.customer_id is not None:
+            data["customer_id"] = str(item.customer_id)
+        for more in (extra, item.extra):
+            if more:
+                data.update(jsonable(dict(more)))
+        events.append((record["id"], int(record.get("version") or 1), data))
+    await unit.emit_many(entity, action, events, actor=actor)
+
+
 async def audit(
     unit: Unit, action: str, entity: str, record_id: uuid.UUID | None, *, actor: Actor,
     details: Mapping[str, Any] | None = None,

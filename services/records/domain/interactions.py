@@ -1,21 +1,32 @@
 """Interactions (沟通记录): one communication with a customer.
 
-Writing one (create or update) moves the customer's ``last_interaction_at`` forward to its
-``occurred_at`` (the latest wins) and sets the customer's ``next_follow_up_at`` when the
-interaction names one, in the same transaction.
+The customer's ``last_interaction_at`` and ``next_follow_up_at`` follow its live interactions, in
+the same transaction as every interaction create, update, delete and restore (and a merge):
+
+* ``last_interaction_at`` is the latest ``occurred_at`` of its live interactions (null when none),
+  so deleting the latest interaction or moving its date back moves it back too.
+* ``next_follow_up_at``: writing a follow-up time on an interaction sets it (the plan just made
+  wins). When a follow-up goes away or changes (its interaction is deleted, restored or its time
+  changed or cleared) the customer's follow-up, if it came from interactions (it is empty, or is
+  the time of a live interaction or of the plan just removed), becomes the plan of the latest live
+  interaction (by ``occurred_at``) that names one, or empty. An overdue plan stays (the customer
+  is then listed by ``overdue_follow_up``). A time set by hand on the customer, which no
+  interaction planned, stays until an interaction plans a new one.
+
+A change of either field bumps the customer's version and publishes ``customer.updated`` with
+field history, like any change of a customer.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import asyncpg
 import msgspec
 
-from services.records.db import customers as customers_db
 from services.records.db import interactions as store
 from services.records.domain import activity, custom_fields, history, normalise
 from services.records.domain import customers as customers_domain
@@ -23,7 +34,9 @@ from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess
 from services.records.domain.activity import UNSET, AwareDatetime, LongText, Participants, ShortText, U
 from services.records.domain.normalise import Errors
+from services.records.domain.settings import RecordsSettings
 from shared.db import Unit
+from shared.events.envelope import Actor
 from shared.http.conditional import check_version
 
 ENTITY = "interaction"
@@ -120,8 +133,22 @@ async def _participants(unit: Unit, errors: Errors, customer_id: uuid.UUID, cols
     await activity.check_users(unit, errors, "user_ids", cols.get("user_ids") or [])
 
 
-async def _touch_customer(unit: Unit, row: Mapping[str, Any]) -> None:
-    await customers_db.touch_interaction(unit, row["customer_id"], row["occurred_at"], row["next_follow_up_at"])
+async def refresh_customers(unit: Unit, customer_ids: list[uuid.UUID], *, actor: Actor, settings: RecordsSettings,
+                            old_plans: Sequence[tuple[uuid.UUID, Any]] = (),
+                            written: Sequence[tuple[uuid.UUID, Any]] = (),
+                            follow_up: bool = True) -> list[asyncpg.Record]:
+    """Recompute the customers' interaction fields (rule above) and publish ``customer.updated``
+    for those that changed; answers their rows."""
+    rows = await store.refresh_customers(unit, customer_ids, old_plans=old_plans, written=written,
+                                         follow_up=follow_up)
+    fields = ("last_interaction_at", "next_follow_up_at")
+    items = []
+    for row in rows:
+        after = customers_domain.record_of(row)
+        before = {**after, **{f: row[f"old_{f}"] for f in fields}}
+        items.append(history.Published(after, history.diff(before, after, fields), row["id"]))
+    await history.publish_many(unit, "customer", "updated", items, actor=actor, settings=settings)
+    return rows
 
 
 async def create(unit: Unit, access: RecordAccess, body: InteractionCreate) -> tuple[int, dict[str, Any]]:
@@ -148,9 +175,10 @@ async def create(unit: Unit, access: RecordAccess, body: InteractionCreate) -> t
         "created_by": access.user_id, "updated_by": access.user_id,
     })
     await custom_fields.claim_unique_values(unit, defs, ENTITY, interaction_id, custom)
-    await _touch_customer(unit, row)
     await history.publish(unit, ENTITY, "created", record_of(row), actor=access.actor, settings=cfg,
                           customer_id=row["customer_id"])
+    await refresh_customers(unit, [row["customer_id"]], actor=access.actor, settings=cfg,
+                            written=[(row["customer_id"], row["next_follow_up_at"])])
     return 201, out(access, row)
 
 
@@ -189,19 +217,29 @@ async def update(unit: Unit, access: RecordAccess, interaction_id: uuid.UUID, bo
     row = await store.update(unit, interaction_id, changed, custom_set=custom_set, custom_clear=custom_clear,
                              user_id=access.user_id)
     await custom_fields.claim_unique_values(unit, defs, ENTITY, interaction_id, custom)
-    if "occurred_at" in changed or "next_follow_up_at" in changed:
-        await _touch_customer(unit, row)
     await history.publish(unit, ENTITY, "updated", record_of(row), actor=access.actor, settings=cfg,
                           changes=history.diff(record_of(current), record_of(row)), customer_id=row["customer_id"])
+    if "occurred_at" in changed or "next_follow_up_at" in changed:
+        await refresh_customers(unit, [row["customer_id"]], actor=access.actor, settings=cfg,
+                                old_plans=[(row["customer_id"], current["next_follow_up_at"])],
+                                written=[(row["customer_id"], changed.get("next_follow_up_at"))])
     return row
 
 
 async def delete(unit: Unit, access: RecordAccess, interaction_id: uuid.UUID, expected_version: int | None) -> None:
-    await activity.delete(unit, access, KIND, interaction_id, expected_version, await settings_domain.get(unit))
+    cfg = await settings_domain.get(unit)
+    row = await activity.delete(unit, access, KIND, interaction_id, expected_version, cfg)
+    await refresh_customers(unit, [row["customer_id"]], actor=access.actor, settings=cfg,
+                            old_plans=[(row["customer_id"], row["next_follow_up_at"])])
 
 
 async def restore(unit: Unit, access: RecordAccess, interaction_id: uuid.UUID) -> tuple[int, dict[str, Any]]:
-    return await activity.restore(unit, access, KIND, interaction_id, await settings_domain.get(unit))
+    cfg = await settings_domain.get(unit)
+    status, body = await activity.restore(unit, access, KIND, interaction_id, cfg)
+    row = await store.get(unit, interaction_id)  # the answer may hide customer_id from the caller
+    assert row is not None
+    await refresh_customers(unit, [row["customer_id"]], actor=access.actor, settings=cfg)
+    return status, body
 
 
 # --- lists ------------------------------------------------------------------------------------------

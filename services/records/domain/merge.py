@@ -5,7 +5,11 @@
   takes the first merged record's when its own is empty; lists (``aliases``, ``tags``, ``phones``,
   ``emails``) are joined, and the merged records' names become aliases (so they are still found).
 * Every contact, interaction, objection, task and opportunity of the merged records (soft-deleted
-  ones too) moves to the survivor, with its field history and stage history.
+  ones too) moves to the survivor, with its field history and stage history; each moved one gets
+  a new version, a ``customer_id`` history row and its own ``<entity>.updated`` event (so search
+  finds it under the survivor). The survivor's ``last_interaction_at`` / ``next_follow_up_at``
+  are recomputed from the interactions it now has (``domain/interactions.py``); undo does the same
+  the other way.
 * Merged records are soft-deleted with ``merged_into``: reading one answers the survivor, the
   duplicate finder reports them as ``merged``.
 * The merge is in field history (survivor's changes), the audit log (``customer.merged``) and
@@ -25,7 +29,7 @@ import msgspec
 from services.records.db import customers as customers_store
 from services.records.db import ownership as ownership_store
 from services.records.db.custom_fields import release_unique
-from services.records.domain import custom_fields, duplicates, history
+from services.records.domain import custom_fields, duplicates, history, interactions, ownership
 from services.records.domain import customers as customers_domain
 from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess
@@ -152,7 +156,7 @@ async def merge(unit: Unit, access: RecordAccess, survivor_id: uuid.UUID, body: 
     others = [locked[cid] for cid in ids]
     cols, custom = _merged_values(survivor, others, body.fields, locked)
     before = customers_domain.record_of(survivor)
-    moved = await _move_children(unit, ids, survivor)
+    moved, moved_rows = await _move_children(unit, ids, survivor, access.user_id)
     # The merged records' unique custom values pass to the survivor.
     await release_unique(unit, ENTITY, ids)
     custom_clear = [k for k in survivor["custom_fields"] if k not in custom]
@@ -181,28 +185,35 @@ async def merge(unit: Unit, access: RecordAccess, survivor_id: uuid.UUID, body: 
                               settings=cfg, customer_id=merged["id"],
                               changes={"merged_into": {"old": None, "new": str(survivor_id)}},
                               extra={"merge_id": merge_id, "merged_into": survivor_id})
+    await _publish_children(unit, moved_rows, access, cfg)
+    # The survivor's interaction fields now count the moved interactions (an explicit choice of
+    # next_follow_up_at stands).
+    refreshed = await interactions.refresh_customers(unit, [survivor_id], actor=access.actor, settings=cfg,
+                                                     follow_up="next_follow_up_at" not in body.fields)
+    row = refreshed[0] if refreshed else row
     await history.audit(unit, "customer.merged", ENTITY, survivor_id, actor=access.actor,
                         details={"merge_id": merge_id, "merged_ids": ids, "fields": body.fields, "moved": counts})
     return {"merge_id": merge_id, "customer": customers_domain.out(access, row), "merged_ids": ids, "moved": counts,
             "undo_until": datetime.now(UTC) + timedelta(days=UNDO_DAYS)}
 
 
-async def _move_children(unit: Unit, ids: list[uuid.UUID], survivor: asyncpg.Record) -> dict[str, dict[str, list[str]]]:
-    """Every child of the merged records moves to the survivor: {entity: {old customer: [child ids]}}."""
+async def _move_children(unit: Unit, ids: list[uuid.UUID], survivor: asyncpg.Record,
+                         user_id: uuid.UUID) -> tuple[dict[str, dict[str, list[str]]], dict[str, list[asyncpg.Record]]]:
+    """Every child of the merged records moves to the survivor (contacts also take its owner):
+    ({entity: {old customer: [child ids]}}, {entity: moved rows})."""
     moved: dict[str, dict[str, list[str]]] = {}
-    for entity, table in CHILDREN.items():
-        follow = ", owner_id = $4, department_id = $5" if entity == "contact" else ""
-        rows = await unit.fetch(
-            f"""UPDATE records.{table} x SET customer_id = $3{follow}
-                FROM (SELECT id, customer_id AS old FROM records.{table}
-                      WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) FOR UPDATE) o
-                WHERE x.tenant_id = $1 AND x.id = o.id RETURNING x.id, o.old""",
-            unit.tenant_id, ids, survivor["id"], *((survivor["owner_id"], survivor["department_id"])
-                                                    if entity == "contact" else ()))
+    rows_of: dict[str, list[asyncpg.Record]] = {}
+    for entity in CHILDREN:
+        follow = ", owner_id = $5, department_id = $6" if entity == "contact" else ""
+        rows = await ownership_store.move_rows(
+            unit, entity, sets=f"customer_id = $4{follow}", where="y.customer_id = ANY($3::uuid[])",
+            args=[ids, survivor["id"], *((survivor["owner_id"], survivor["department_id"]) if follow else ())],
+            user_id=user_id)
         per: dict[str, list[str]] = {}
         for r in rows:
-            per.setdefault(str(r["old"]), []).append(str(r["id"]))
+            per.setdefault(str(r["old_customer_id"]), []).append(str(r["id"]))
         moved[entity] = per
+        rows_of[entity] = rows
     await unit.execute(
         "UPDATE records.opportunity_stage_history SET customer_id = $3 WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])",
         unit.tenant_id, ids, survivor["id"])
@@ -210,7 +221,13 @@ async def _move_children(unit: Unit, ids: list[uuid.UUID], survivor: asyncpg.Rec
         """UPDATE records.field_history SET customer_id = $3
            WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) AND entity <> 'customer'""",
         unit.tenant_id, ids, survivor["id"])
-    return moved
+    return moved, rows_of
+
+
+async def _publish_children(unit: Unit, rows_of: dict[str, list[asyncpg.Record]], access: RecordAccess,
+                            cfg: settings_domain.RecordsSettings) -> None:
+    for entity, rows in rows_of.items():
+        await ownership.publish_moved(unit, entity, rows, actor=access.actor, settings=cfg)
 
 
 async def undo(unit: Unit, access: RecordAccess, merge_id: uuid.UUID) -> dict[str, Any]:
@@ -241,14 +258,17 @@ async def undo(unit: Unit, access: RecordAccess, merge_id: uuid.UUID) -> dict[st
         unit, survivor["id"], cols, custom_set=snapshot["custom_fields"],
         custom_clear=[k for k in survivor["custom_fields"] if k not in snapshot["custom_fields"]],
         user_id=access.user_id)
+    owners = {r["id"]: r for r in present}
+    moved_back: dict[str, list[asyncpg.Record]] = {}
     for entity, per in done["moved"].items():
         for old, child_ids in per.items():
-            follow = (", owner_id = c.owner_id, department_id = c.department_id" if entity == "contact" else "")
-            await unit.execute(
-                f"""UPDATE records.{CHILDREN[entity]} x SET customer_id = $2{follow}
-                    FROM records.customers c WHERE c.tenant_id = $1 AND c.id = $2
-                    AND x.tenant_id = $1 AND x.id = ANY($3::uuid[])""",
-                unit.tenant_id, uuid.UUID(old), [uuid.UUID(i) for i in child_ids])
+            home = owners[uuid.UUID(old)]
+            follow = ", owner_id = $5, department_id = $6" if entity == "contact" else ""
+            moved_back.setdefault(entity, []).extend(await ownership_store.move_rows(
+                unit, entity, sets=f"customer_id = $4{follow}", where="y.id = ANY($3::uuid[])",
+                args=[[uuid.UUID(i) for i in child_ids], home["id"],
+                      *((home["owner_id"], home["department_id"]) if follow else ())],
+                user_id=access.user_id))
             await unit.execute(
                 "UPDATE records.field_history SET customer_id = $2 WHERE tenant_id = $1 AND entity = $4 AND record_id = ANY($3::uuid[])",
                 unit.tenant_id, uuid.UUID(old), [uuid.UUID(i) for i in child_ids], entity)
@@ -278,6 +298,10 @@ async def undo(unit: Unit, access: RecordAccess, merge_id: uuid.UUID) -> dict[st
                               settings=cfg, customer_id=record["id"],
                               changes={"merged_into": {"old": str(row["id"]), "new": None}},
                               extra={"merge_id": merge_id})
+    await _publish_children(unit, moved_back, access, cfg)
+    refreshed = {r["id"]: r for r in await interactions.refresh_customers(
+        unit, [row["id"], *ids], actor=access.actor, settings=cfg)}
+    row = refreshed.get(row["id"], row)
     await history.audit(unit, "customer.merge_undone", ENTITY, row["id"], actor=access.actor,
                         details={"merge_id": merge_id, "merged_ids": ids})
     return {"merge_id": merge_id, "customer": customers_domain.out(access, row),

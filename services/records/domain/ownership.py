@@ -4,6 +4,8 @@
   contacts always, their open tasks, open objections and open opportunities when asked. Each
   customer's owner change is in field history and emits ``customer.transferred``; the transfer is
   audited (``customer.transferred``).
+* Every contact, task, objection, opportunity and interaction a move changes gets a new version,
+  field history and its own ``<entity>.updated`` event (``publish_moved``), set-based.
 * ``handover``: everything a user owns (customers, soft-deleted ones too; interactions, tasks,
   objections, opportunities) and every open task and objection assigned to them moves to a
   successor, or to the public pool (customers lose their owner; children follow their customer's
@@ -16,17 +18,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import asyncpg
 import msgspec
 
 from services.records.db import ownership as store
+from services.records.domain import contacts, history, interactions, objections, opportunities, tasks
 from services.records.domain import customers as customers_domain
-from services.records.domain import history
 from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess
+from services.records.domain.settings import RecordsSettings
 from shared.db import Unit
 from shared.errors import FieldError, Forbidden, ValidationProblem
 from shared.events.envelope import Actor, Event
@@ -58,18 +61,40 @@ async def _active_user(unit: Unit, user_id: uuid.UUID, field: str) -> asyncpg.Re
     return user
 
 
+# How each child entity becomes the record its events carry.
+RECORD_OF: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+    "contact": contacts.record_of, "interaction": interactions.record_of, "objection": objections.record_of,
+    "task": tasks.record_of, "opportunity": opportunities.answer,
+}
+PLURAL = {"contact": "contacts", "interaction": "interactions", "objection": "objections", "task": "tasks",
+          "opportunity": "opportunities"}
+
+
+async def publish_moved(unit: Unit, entity: str, rows: list[asyncpg.Record], *, actor: Actor,
+                        settings: RecordsSettings) -> None:
+    """``<entity>.updated`` and field history for rows a bulk move changed (``store.move_rows``
+    answers them with their ``old_*`` values), exactly as a PATCH of each would publish them."""
+    record_of = RECORD_OF[entity]
+    fields = store.MOVED_FIELDS[entity]
+    items = []
+    for row in rows:
+        after = record_of(row)
+        before = {**after, **{f: row[f"old_{f}"] for f in fields}}
+        items.append(history.Published(after, history.diff(before, after, fields), row["customer_id"]))
+    await history.publish_many(unit, entity, "updated", items, actor=actor, settings=settings)
+
+
 async def _publish_owner_changes(unit: Unit, before: Mapping[uuid.UUID, asyncpg.Record], after: list[asyncpg.Record],
                                  action: str, actor: Actor, extra: Mapping[str, Any]) -> None:
     cfg = await settings_domain.get(unit)
+    items = []
     for row in after:
         old = before[row["id"]]
-        changes = {"owner_id": {"old": history.jsonable(old["owner_id"]), "new": history.jsonable(row["owner_id"])},
-                   "department_id": {"old": history.jsonable(old["department_id"]),
-                                     "new": history.jsonable(row["department_id"])}}
-        changes = {k: v for k, v in changes.items() if v["old"] != v["new"]}
-        await history.publish(unit, "customer", action, customers_domain.record_of(row), actor=actor, settings=cfg,
-                              changes=changes, customer_id=row["id"],
-                              extra={**extra, "previous_owner_id": old["owner_id"]})
+        changes = history.diff({"owner_id": old["owner_id"], "department_id": old["department_id"]},
+                               {"owner_id": row["owner_id"], "department_id": row["department_id"]})
+        items.append(history.Published(customers_domain.record_of(row), changes, row["id"],
+                                       {"previous_owner_id": old["owner_id"]}))
+    await history.publish_many(unit, "customer", action, items, actor=actor, settings=cfg, extra=extra)
 
 
 async def transfer(unit: Unit, access: RecordAccess, body: TransferBody) -> dict[str, Any]:
@@ -93,12 +118,16 @@ async def transfer(unit: Unit, access: RecordAccess, body: TransferBody) -> dict
     if errors:
         raise ValidationProblem(errors)
     previous = {cid: rows[cid]["owner_id"] for cid in ids}
-    after = await store.set_owner(unit, ids, body.to_user_id, user["department_id"], access.user_id)
+    cfg = await settings_domain.get(unit)
+    after, followers = await store.set_owner(unit, ids, body.to_user_id, user["department_id"], access.user_id)
+    await publish_moved(unit, "contact", followers, actor=access.actor, settings=cfg)
     report: dict[str, Any] = {"customers": len(after), "customer_ids": [str(i) for i in ids]}
     for entity, wanted in (("task", body.include_tasks), ("objection", body.include_objections),
                            ("opportunity", body.include_opportunities)):
-        report[f"{entity}s" if entity != "opportunity" else "opportunities"] = await store.move_open_work(
-            unit, entity, ids, previous, body.to_user_id, user["department_id"]) if wanted else 0
+        moved = await store.move_open_work(unit, entity, ids, previous, body.to_user_id, user["department_id"],
+                                           access.user_id) if wanted else []
+        await publish_moved(unit, entity, moved, actor=access.actor, settings=cfg)
+        report[PLURAL[entity]] = len(moved)
     await _publish_owner_changes(unit, rows, after, "transferred", access.actor,
                                  {"to_user_id": body.to_user_id})
     saved = await store.insert_handover(unit, kind="transfer", from_user=None, to_user=body.to_user_id,
@@ -118,11 +147,14 @@ async def handover(unit: Unit, actor: Actor, from_user: uuid.UUID, to_user: uuid
         department = target["department_id"] if target is not None else None
     customers = await store.customers_of(unit, from_user)
     ids = [r["id"] for r in customers]
-    after = await store.set_owner(unit, ids, to_user, department, created_by) if ids else []
+    cfg = await settings_domain.get(unit)
+    after, followers = await store.set_owner(unit, ids, to_user, department, created_by) if ids else ([], [])
+    await publish_moved(unit, "contact", followers, actor=actor, settings=cfg)
     report: dict[str, Any] = {"customers": len(after), "contacts_follow": True}
     for entity in ("interaction", "task", "objection", "opportunity"):
-        report["opportunities" if entity == "opportunity" else f"{entity}s"] = await store.move_user_rows(
-            unit, entity, from_user, to_user, department)
+        moved = await store.move_user_rows(unit, entity, from_user, to_user, department, created_by)
+        await publish_moved(unit, entity, moved, actor=actor, settings=cfg)
+        report[PLURAL[entity]] = len(moved)
     action = "transferred" if to_user is not None else "returned_to_pool"
     await _publish_owner_changes(unit, {r["id"]: r for r in customers}, after, action, actor,
                                  {"to_user_id": to_user, "reason": "handover"})

@@ -25,7 +25,7 @@ import msgspec
 from services.records.db import ownership as ownership_store
 from services.records.db.customers import COLUMNS
 from services.records.domain import customers as customers_domain
-from services.records.domain import history
+from services.records.domain import history, ownership
 from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess
 from shared.db import ServiceDatabase, Unit
@@ -149,11 +149,10 @@ async def claim(unit: Unit, access: RecordAccess, customer_id: uuid.UUID) -> asy
         if exists:
             raise Conflict("Someone else owns this customer now", kind="already-claimed")
         raise NotFound(f"No customer {customer_id} in the public pool", kind="customer-not-found")
-    await unit.execute(
-        "UPDATE records.contacts SET owner_id = $3, department_id = $4 WHERE tenant_id = $1 AND customer_id = $2",
-        unit.tenant_id, customer_id, access.user_id, department)
+    followers = await ownership_store.follow_owner(unit, [customer_id], access.user_id, department, access.user_id)
     await _log(unit, [customer_id], "claimed", access.user_id, access.actor, None, current.version)
     cfg = await settings_domain.get(unit)
+    await ownership.publish_moved(unit, "contact", followers, actor=access.actor, settings=cfg)
     await history.publish(unit, "customer", "claimed", customers_domain.record_of(row), actor=access.actor,
                           settings=cfg, customer_id=customer_id,
                           changes={"owner_id": {"old": None, "new": str(access.user_id)}})
@@ -184,15 +183,17 @@ async def _log(unit: Unit, ids: list[uuid.UUID], action: str, user_id: uuid.UUID
 async def _return(unit: Unit, rows: list[asyncpg.Record], action: str, reason: str, actor: Actor,
                   version: int) -> list[asyncpg.Record]:
     ids = [r["id"] for r in rows]
-    after = await ownership_store.set_owner(unit, ids, None, None, None)
+    after, followers = await ownership_store.set_owner(unit, ids, None, None, None)
     await _log(unit, ids, action, None, actor, reason, version, users=[r["owner_id"] for r in rows])
     cfg = await settings_domain.get(unit)
+    await ownership.publish_moved(unit, "contact", followers, actor=actor, settings=cfg)
     before = {r["id"]: r for r in rows}
-    for row in after:
-        await history.publish(unit, "customer", "returned_to_pool", customers_domain.record_of(row), actor=actor,
-                              settings=cfg, customer_id=row["id"],
-                              changes={"owner_id": {"old": str(before[row["id"]]["owner_id"]), "new": None}},
-                              extra={"previous_owner_id": before[row["id"]]["owner_id"], "reason": reason})
+    await history.publish_many(unit, "customer", "returned_to_pool", [
+        history.Published(customers_domain.record_of(row), history.diff(
+            {"owner_id": before[row["id"]]["owner_id"], "department_id": before[row["id"]]["department_id"]},
+            {"owner_id": row["owner_id"], "department_id": row["department_id"]}), row["id"],
+            {"previous_owner_id": before[row["id"]]["owner_id"]}) for row in after],
+        actor=actor, settings=cfg, extra={"reason": reason})
     return after
 
 

@@ -13,6 +13,7 @@ A controller method typically looks like::
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 import uuid
@@ -83,6 +84,14 @@ def decode_body(kind: type[T], data: Any) -> T:
     the first."""
     if not isinstance(data, dict):
         raise ValidationProblem.one("body", "must be a JSON object", "wrong_type")
+    if _strict(kind):
+        # Fast path: msgspec alone rejects what the field-by-field pass would (every Struct in the
+        # body forbids unknown fields), so a good body is one convert; only a bad one pays for
+        # the pass that lists every problem (about 5 ms per body for customers).
+        try:
+            return msgspec.convert(data, kind)
+        except msgspec.ValidationError:
+            pass
     errors: list[FieldError] = []
     _collect(kind, data, "", errors)
     if errors:
@@ -94,6 +103,29 @@ def decode_body(kind: type[T], data: Any) -> T:
         if not at:
             raise ValidationProblem.one("body", str(exc), "invalid") from None
         raise ValidationProblem.one(path.rstrip("`").lstrip(".") or "body", message, "invalid") from None
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str          # in the JSON body
+    required: bool
+    annotation: Any    # resolved (the modules use ``from __future__ import annotations``)
+
+
+@functools.cache
+def _fields(kind: type[msgspec.Struct]) -> tuple[_Field, ...]:
+    """The Struct's fields with resolved annotations: resolving type hints per request is costly."""
+    hints = typing.get_type_hints(kind, include_extras=True)
+    return tuple(_Field(f.encode_name, f.required, hints.get(f.name, f.type)) for f in msgspec.structs.fields(kind))
+
+
+@functools.cache
+def _strict(kind: type[msgspec.Struct]) -> bool:
+    """Whether ``kind`` and every Struct in its fields forbid unknown fields."""
+    if not kind.__struct_config__.forbid_unknown_fields:
+        return False
+    nested = (_struct_of(f.annotation)[0] for f in _fields(kind))
+    return all(_strict(n) for n in nested if n is not None)
 
 
 def _struct_of(annotation: Any) -> tuple[type[msgspec.Struct] | None, bool]:
@@ -114,8 +146,7 @@ def _struct_of(annotation: Any) -> tuple[type[msgspec.Struct] | None, bool]:
 
 
 def _collect(kind: type[msgspec.Struct], data: dict[str, Any], prefix: str, errors: list[FieldError]) -> None:
-    hints = typing.get_type_hints(kind, include_extras=True)
-    fields = {f.encode_name: f for f in msgspec.structs.fields(kind)}
+    fields = {f.name: f for f in _fields(kind)}
     for name in data:
         if name not in fields:
             errors.append(FieldError(prefix + name, "is not a known field", "unknown_field"))
@@ -126,7 +157,7 @@ def _collect(kind: type[msgspec.Struct], data: dict[str, Any], prefix: str, erro
                 errors.append(FieldError(where, "is required", "required"))
             continue
         value = data[name]
-        annotation = hints.get(field.name, field.type)
+        annotation = field.annotation
         nested, many = _struct_of(annotation)
         if nested is not None and many and isinstance(value, list) and all(isinstance(v, dict) for v in value):
             for index, item in enumerate(value):

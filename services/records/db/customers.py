@@ -23,12 +23,31 @@ def prefixed(alias: str) -> str:
     return ", ".join(f"{alias}.{c.strip()}" for c in COLUMNS.split(","))
 
 
+# Every column a create may set, always all of them: one SQL text, so asyncpg prepares the INSERT
+# once per connection instead of once per combination of fields sent (a Parse round trip and a
+# plan each time). Columns left out of ``values`` take these, the table's own defaults.
+INSERT_COLUMNS = (
+    "id", "owner_id", "department_id", "created_by", "updated_by", "name", "aliases", "kind", "uscc", "phones",
+    "emails", "primary_phone", "primary_email", "website", "industry", "address", "source", "lifecycle_stage", "tier",
+    "tags", "custom_fields", "next_follow_up_at",
+)
+_INSERT_DEFAULTS: dict[str, Any] = {
+    "aliases": [], "kind": "company", "phones": [], "emails": [], "lifecycle_stage": "lead", "tags": [],
+    "custom_fields": {},
+}
+_INSERT_SQL = (
+    f"INSERT INTO records.customers (tenant_id, {', '.join(INSERT_COLUMNS)}) "
+    f"VALUES ($1, {', '.join(f'${i}' for i in range(2, len(INSERT_COLUMNS) + 2))}) RETURNING {COLUMNS}"
+)
+
+
 async def insert(unit: Unit, values: dict[str, Any]) -> asyncpg.Record:
-    columns = list(values)
-    placeholders = ", ".join(f"${i}" for i in range(2, len(columns) + 2))
+    """A new customer from ``values`` (a subset of ``INSERT_COLUMNS``; ``id`` and ``name`` required)."""
+    unknown = set(values) - set(INSERT_COLUMNS)
+    if unknown:
+        raise ValueError(f"not insertable customer columns: {', '.join(sorted(unknown))}")
     return await unit.fetchrow(
-        f"INSERT INTO records.customers (tenant_id, {', '.join(columns)}) VALUES ($1, {placeholders}) RETURNING {COLUMNS}",
-        unit.tenant_id, *values.values(),
+        _INSERT_SQL, unit.tenant_id, *(values.get(c, _INSERT_DEFAULTS.get(c)) for c in INSERT_COLUMNS),
     )
 
 

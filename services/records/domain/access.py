@@ -39,6 +39,8 @@ class RecordAccess:
     principal: Principal
     # The caller's department and every department below it (empty without a department).
     department_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
+    # hidden_fields per entity, worked out once per request (redact runs for every row of a page).
+    _hidden: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def scope(self) -> TenantScope:
@@ -122,9 +124,12 @@ class RecordAccess:
 
     def hidden_fields(self, entity: str) -> frozenset[str]:
         """Every field name hidden from the caller, twins included (e.g. phone and phones)."""
-        rules = self.principal.data.permissions.fields.get(entity, {})
-        hidden = {name for name, rule in rules.items() if rule == "hidden"}
-        return frozenset(hidden | {_TWINS[n] for n in hidden if n in _TWINS})
+        known = self._hidden.get(entity)
+        if known is None:
+            rules = self.principal.data.permissions.fields.get(entity, {})
+            hidden = {name for name, rule in rules.items() if rule == "hidden"}
+            known = self._hidden[entity] = frozenset(hidden | {_TWINS[n] for n in hidden if n in _TWINS})
+        return known
 
     def redact(self, entity: str, record: dict[str, Any]) -> dict[str, Any]:
         """A copy of ``record`` without the fields hidden from the caller."""

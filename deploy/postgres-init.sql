@@ -42,3 +42,10 @@ GRANT CONNECT, TEMPORARY ON DATABASE huike TO huike_app;
 \connect huike
 -- PostgreSQL 15+ already keeps CREATE on schema public from PUBLIC; say it anyway.
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+
+-- Extensions the services use, created here by the superuser so the owner role never needs to be
+-- one. pg_trgm's similarity operator is marked LEAKPROOF so its trigram indexes work under
+-- row-level security (see services/records/db/migrations/0007_duplicate_name_lookup.sql).
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE EXTENSION IF NOT EXISTS btree_gin;
+ALTER FUNCTION similarity_op(text, text) LEAKPROOF;

@@ -282,15 +282,16 @@ def _build_customers(rows: list[tuple[str, str]]) -> tuple[bytes, list[tuple[str
 # --- the bulk documents against the indexer's ---------------------------------------------------------
 
 
-def _weights(doc: documents.Document) -> dict[str, str]:
-    """Each lexeme's weight, as ``tsvector_text`` writes it."""
-    weights: dict[str, str] = {}
+def _weights(doc: documents.Document) -> dict[str, str | None]:
+    """Each lexeme's weight, as ``tsvector_text`` writes it (the bare lexemes have none)."""
+    weights: dict[str, str | None] = {}
     for name, lexemes in doc.lexemes.items():
         strong = "A" if name == documents.TITLE_FIELD[doc.type] else "B"
         for lexeme in lexemes.derived:
             weights.setdefault(f"{name}|{lexeme}", "D")
         for lexeme in lexemes.primary:
             weights[f"{name}|{lexeme}"] = strong
+        weights.update(dict.fromkeys(lexemes.primary | lexemes.derived))
     return weights
 
 

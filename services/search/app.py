@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.search.api import router
+from services.search.building import start_builder
 from services.search.directory import start_directory
 from services.search.engines import start_engine
 from services.search.indexer import start_indexer
@@ -15,5 +16,5 @@ service = ServiceSpec(
     name="search",
     migrations_dir=Path(__file__).parent / "db" / "migrations",
     route_handlers=[router()],
-    starters=[start_engine, start_directory, start_indexer, start_reconcile],
+    starters=[start_engine, start_builder, start_directory, start_indexer, start_reconcile],
 )

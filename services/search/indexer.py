@@ -7,7 +7,8 @@ upsert where the event's version is newer than the stored one (an old event neve
 newer document; deletions leave a versioned tombstone), then acknowledges them. Throughput comes
 from the batch, so a 100,000-row import does not queue other tenants' writes for long. When a
 batch fails, its messages go through the consumer's ordinary one-by-one path, with its retries
-and dead-letter stream.
+and dead-letter stream. Documents are built in the worker processes of ``building.py`` before the
+transaction, so jieba never runs on the event loop.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import TYPE_CHECKING
 import msgspec
 from nats.aio.msg import Msg
 
-from services.search.documents import TYPES, build, is_deletion
+from services.search.building import DocumentBuilder, Spec, builder_of
+from services.search.documents import TYPES, is_deletion
 from services.search.engines import Engine, engine_of
 from shared.db import Unit
 from shared.events.bus import service_stream_name
@@ -45,17 +47,22 @@ def consumer_name(engine: Engine) -> str:
     return CONSUMER_NAME if engine.name == "postgres" else f"{CONSUMER_NAME}-{engine.name}"
 
 
-async def index_events(unit: Unit, engine: Engine, events: Sequence[Event]) -> int:
-    """Index records events of one tenant (inside its search unit); answers documents changed."""
-    docs = []
+def specs_of(events: Sequence[Event]) -> list[Spec]:
+    """What to build for records events, in order (other entities' events are skipped)."""
+    specs = []
     for event in events:
         if event.entity not in TYPES:
             continue
         record = dict(event.data.get("record") or {})
         record.setdefault("id", event.entity_id)
-        docs.append(build(event.entity, record, version=event.version,
-                          deleted=is_deletion(event.action, event.entity_id, event.data),
-                          customer_id=event.data.get("customer_id")))
+        specs.append(Spec(event.entity, record, event.version, is_deletion(event.action, event.entity_id, event.data),
+                          event.data.get("customer_id")))
+    return specs
+
+
+async def index_events(unit: Unit, engine: Engine, builder: DocumentBuilder, events: Sequence[Event]) -> int:
+    """Index records events of one tenant (inside its search unit); answers documents changed."""
+    docs = await builder.build(specs_of(events))
     return await engine.apply(unit, docs) if docs else 0
 
 
@@ -74,16 +81,17 @@ def _decoded(msg: Msg) -> Event | None:
 class IndexConsumer(EventConsumer):
     """An ``EventConsumer`` whose fetch loop indexes whole batches per tenant."""
 
-    def __init__(self, runtime: Runtime, engine: Engine) -> None:
+    def __init__(self, runtime: Runtime, engine: Engine, builder: DocumentBuilder) -> None:
         assert runtime.bus is not None
         self.engine = engine
+        self.builder = builder
         super().__init__(
             runtime.bus, runtime.db("search"), name=consumer_name(engine), stream=service_stream_name("records"),
             subjects=SUBJECTS, handler=self._one, batch_size=BATCH, max_ack_pending=BATCH * 20,
         )
 
     async def _one(self, unit: Unit, event: Event) -> None:
-        await index_events(unit, self.engine, [event])
+        await index_events(unit, self.engine, self.builder, [event])
 
     async def _run(self) -> None:
         assert self._pull is not None
@@ -112,13 +120,19 @@ class IndexConsumer(EventConsumer):
             by_tenant[str(event.tenant_id)].append((msg, event))
         for tenant_id, group in by_tenant.items():
             try:
+                # Built before the transaction (in the worker processes): no connection is held
+                # while jieba runs. A redelivered event is built for nothing, then skipped.
+                events = [e for _, e in group if e.entity in TYPES]
+                docs = await self.builder.build(specs_of(events))
                 async with self.db.tenant_unit(scope_from_event(tenant_id)) as unit:
                     fresh = {r["event_id"] for r in await unit.fetch(
                         """INSERT INTO search.inbox (tenant_id, consumer, event_id)
                            SELECT $1, $2, unnest($3::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id""",
                         unit.tenant_id, self.name, [e.id for _, e in group],
                     )}
-                    await index_events(unit, self.engine, [e for _, e in group if e.id in fresh])
+                    docs = [d for d, e in zip(docs, events, strict=True) if e.id in fresh]
+                    if docs:
+                        await self.engine.apply(unit, docs)
             except Exception as exc:  # noqa: BLE001 - one by one, with retries and dead letters
                 log.warning("%r: batch of %d for tenant %s failed (%s); one by one", self, len(group), tenant_id, exc)
                 for msg, _ in group:
@@ -130,6 +144,6 @@ class IndexConsumer(EventConsumer):
 
 
 async def start_indexer(runtime: Runtime) -> IndexConsumer:
-    consumer = IndexConsumer(runtime, engine_of(runtime))
+    consumer = IndexConsumer(runtime, engine_of(runtime), builder_of(runtime))
     await consumer.start()
     return consumer

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from services.search.documents import TYPES, build
+from services.search.building import Spec, builder_of
+from services.search.documents import TYPES
 from services.search.engines import Engine, engine_of
 from shared.tenancy import scope_for_system
 
@@ -103,7 +104,8 @@ async def _run(runtime: Runtime, engine: Engine, tenant_id: uuid.UUID, run_id: u
             while True:
                 page = await _request(runtime, REPLAY_SUBJECT,
                                       {"tenant_id": str(tenant_id), "entity": entity, "after": after, "limit": PAGE})
-                docs = [build(entity, r, version=int(r.get("version") or 1)) for r in page["records"]]
+                docs = await builder_of(runtime).build(
+                    [Spec(entity, r, int(r.get("version") or 1)) for r in page["records"]])
                 async with db.tenant_unit(scope) as unit:
                     await engine.apply(unit, docs, replay=True)
                 records += len(docs)

@@ -34,6 +34,7 @@ MAX_QUERY_CHARS = 200
 MAX_TERMS = 10
 MAX_TOKEN = 64
 MAX_FIELD_CHARS = 20_000  # longer field values are indexed by their beginning
+CACHED_CHARS = 120  # text values up to this long keep their lexemes in a cache
 MAX_RUN_PINYIN = 24  # whole-run pinyin for runs up to this long (prefix typing of a name)
 LAST4_PREFIX = "phonelast4x"  # one alphanumeric word, so Meilisearch keeps it whole as well
 DEFAULT_REGION = "CN"
@@ -102,6 +103,11 @@ def _cjk_lexemes(run: str, out: Lexemes) -> None:
 
 def text_lexemes(value: str) -> Lexemes:
     """The lexemes of a free-text value (names, notes, addresses, custom values...)."""
+    primary, derived = (_cached_lexemes if len(value) <= CACHED_CHARS else _text_lexemes)(value)
+    return Lexemes(set(primary), set(derived))
+
+
+def _text_lexemes(value: str) -> tuple[frozenset[str], frozenset[str]]:
     out = Lexemes(set(), set())
     text = normalise(value[:MAX_FIELD_CHARS])
     for email in _EMAIL.findall(text):
@@ -114,9 +120,13 @@ def text_lexemes(value: str) -> Lexemes:
     out.primary.update(_WORD.findall(text))
     for run in _CJK_RUN.findall(text):
         _cjk_lexemes(run, out)
-    out.primary = {t[:MAX_TOKEN] for t in out.primary if t}
-    out.derived = {t[:MAX_TOKEN] for t in out.derived if t} - out.primary
-    return out
+    primary = frozenset(t[:MAX_TOKEN] for t in out.primary if t)
+    return primary, frozenset(t[:MAX_TOKEN] for t in out.derived if t) - primary
+
+
+# Short values repeat (industries, sources, tags, cities, names, stock phrases): each distinct
+# one is segmented once per process. ~10,000 entries of a few KB each.
+_cached_lexemes = lru_cache(maxsize=10_000)(_text_lexemes)
 
 
 def _parse_phone(value: str, region: str = DEFAULT_REGION) -> phonenumbers.PhoneNumber | None:
@@ -142,9 +152,14 @@ def phone_lexemes(value: str) -> Lexemes:
     return out
 
 
-def word_spans(value: str) -> Iterator[tuple[int, int, frozenset[str]]]:
+def word_spans(value: str) -> Iterable[tuple[int, int, frozenset[str]]]:
     """(start, end, lexemes) of each highlightable piece of a normalised text: Latin words,
-    e-mails, Chinese segments and characters (with their pinyin)."""
+    e-mails, Chinese segments and characters (with their pinyin). Short values (titles, names,
+    industries, stock phrases) come from a cache: a page of hits repeats them."""
+    return _cached_spans(value) if len(value) <= CACHED_CHARS else _word_spans(value)
+
+
+def _word_spans(value: str) -> Iterator[tuple[int, int, frozenset[str]]]:
     for match in _EMAIL.finditer(value):
         local, _, domain = match.group().partition("@")
         yield match.start(), match.end(), frozenset((match.group(), local, domain))
@@ -157,6 +172,11 @@ def word_spans(value: str) -> Iterator[tuple[int, int, frozenset[str]]]:
             yield base + start, base + end, frozenset(f for f in forms if f)
         for i, char in enumerate(run.group()):
             yield base + i, base + i + 1, frozenset((char, *_pinyin(char)))
+
+
+@lru_cache(maxsize=10_000)
+def _cached_spans(value: str) -> tuple[tuple[int, int, frozenset[str]], ...]:
+    return tuple(_word_spans(value))
 
 
 # --- queries ----------------------------------------------------------------------------------------
@@ -283,6 +303,8 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# A page of hits asks the same (term, piece) again and again (the same words in many values).
+@lru_cache(maxsize=50_000)
 def _term_hits(term: Term, lexemes: frozenset[str]) -> bool:
     for alt in term.alts:
         if any(matches(alt, lexeme) for lexeme in lexemes):
@@ -291,14 +313,19 @@ def _term_hits(term: Term, lexemes: frozenset[str]) -> bool:
     return budget > 0 and any(edit_distance(term.text, lexeme, budget) <= budget for lexeme in lexemes)
 
 
+@lru_cache(maxsize=10_000)
+def _phone_forms(value: str) -> frozenset[str]:
+    lexemes = phone_lexemes(value)
+    return frozenset(lexemes.primary | lexemes.derived)
+
+
 def highlight(value: str, query: ParsedQuery, *, phone: bool = False) -> str | None:
     """``value`` (HTML-escaped, around its first match) with the matched pieces in ``<em>``; None
     when nothing in it matches. A phone value is highlighted whole when a phone term matches it."""
     if not value:
         return None
     if phone:
-        lexemes = phone_lexemes(value)
-        if any(_term_hits(t, frozenset(lexemes.primary | lexemes.derived)) for t in query.terms if t.phone):
+        if any(_term_hits(t, _phone_forms(value)) for t in query.terms if t.phone):
             return PRE + _escape(value) + POST
         return None
     # NFKC may change lengths (e.g. ligatures); highlight on the normalised text then.

@@ -2,16 +2,20 @@
 
 Each lexeme is stored as ``<field>|<lexeme>`` (built by ``text.py``, never parsed by PostgreSQL's
 text search parser), so a query names exactly the fields the caller may see: a hidden field is
-left out of the match. A query word becomes an OR of its forms over the visible fields, words are
-ANDed, the last word also matches as a prefix (``:*``), and a Latin word of 5+ letters also
-matches the tenant's words within its typo budget, found with pg_trgm in ``search.terms``.
-Ranking is ``ts_rank`` over weighted lexemes (title A, other fields B, derived forms D).
+left out of the match. Each lexeme is also stored bare (``<lexeme>``): a caller who sees every
+field of a type asks for the bare forms, one index entry per form. A query word becomes an OR of
+its forms (over the visible fields when some are hidden), words are ANDed, the last word also
+matches as a prefix (``:*``), and a Latin word of 5+ letters also matches the tenant's words
+within its typo budget, found with pg_trgm in ``search.terms``. Ranking is ``ts_rank`` over
+weighted lexemes (title A, other fields B, derived forms D). Why the SQL looks the way it does:
+README.md, "Performance notes".
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +27,9 @@ from shared.db import Unit
 
 MAX_POSITION = 16383  # tsvector positions stop there
 TYPO_CANDIDATES = 30
-TOTAL_CAP = 10_000  # counting stops here: total_estimate is an estimate
+# Matches ranked and counted per type: total_estimate and facet counts stop there (as Meilisearch's
+# default maxTotalHits, also per type). Ranking every match of a frequent word cost 100+ ms.
+MATCH_CAP = 1_000
 
 
 def _quote(lexeme: str) -> str:
@@ -32,17 +38,22 @@ def _quote(lexeme: str) -> str:
 
 
 def tsvector_text(doc: Document) -> str | None:
-    """``'field|lexeme':<pos><weight> ...`` with the weight of the strongest form of each lexeme."""
+    """``'field|lexeme':<pos><weight> ...`` with the weight of the strongest form of each lexeme,
+    then every lexeme once more without its field and position (``'lexeme'``): what a caller who
+    may see every field of the type matches, with one index entry per query form."""
     if doc.deleted:
         return None
     weights: dict[str, str] = {}
+    bare: set[str] = set()
     for name, lexemes in doc.lexemes.items():
         strong = "A" if name == TITLE_FIELD[doc.type] else "B"
         for lexeme in lexemes.derived:
             weights.setdefault(f"{name}|{lexeme}", "D")
         for lexeme in lexemes.primary:
             weights[f"{name}|{lexeme}"] = strong
-    return " ".join(f"{_quote(lex)}:{min(i, MAX_POSITION)}{w}" for i, (lex, w) in enumerate(weights.items(), 1))
+        bare |= lexemes.primary | lexemes.derived
+    fielded = (f"{_quote(lex)}:{min(i, MAX_POSITION)}{w}" for i, (lex, w) in enumerate(weights.items(), 1))
+    return " ".join([*fielded, *(_quote(lex) for lex in sorted(bare))])
 
 
 def vocabulary(docs: Sequence[Document]) -> list[str]:
@@ -171,23 +182,29 @@ def scope_sql(access: SearchAccess, type_: str, alias: str, params: Params) -> s
     return f"({mine} OR {alias}.department_id = ANY({params.add(list(scope.departments))}::uuid[]))"
 
 
-def tsquery_text(query: text.ParsedQuery, fields: Sequence[str]) -> str:
-    """Every term (AND) as any of its forms (OR) in any of ``fields``."""
+def tsquery_text(query: text.ParsedQuery, fields: Sequence[str] | None) -> str:
+    """Every term (AND) as any of its forms (OR) in any of ``fields``; ``fields`` None: in any
+    field (the bare lexemes), so each form is one index entry whatever the number of fields."""
     parts = []
     for term in query.terms:
-        options = [f"{_quote(f'{name}|{alt.lexeme}')}{':*' if alt.prefix else ''}"
-                   for alt in term.alts for name in fields]
+        names = [f"{name}|" for name in fields] if fields is not None else [""]
+        options = [f"{_quote(name + alt.lexeme)}{':*' if alt.prefix else ''}" for alt in term.alts for name in names]
         parts.append("(" + " | ".join(options) + ")")
     return " & ".join(parts)
 
 
+# Trigram similarity from which a vocabulary word is a typo candidate: a transposition in a
+# 6-letter word leaves 3 of 11 trigrams shared (0.27), so pg_trgm's default of 0.3 missed it.
+TYPO_SIMILARITY = 0.2
+
+
 async def expand_typos(unit: Unit, query: text.ParsedQuery) -> text.ParsedQuery:
-    """Add, to each typo-eligible word, the tenant's words within its typo budget."""
+    """Add, to each typo-eligible word, the tenant's words within its typo budget (the unit's
+    ``pg_trgm.similarity_threshold`` set to ``TYPO_SIMILARITY``: ``PostgresEngine.search``)."""
     terms = []
     for term in query.terms:
         budget = text.typo_budget(term.text) if term.typo else 0
         if budget:
-            await unit.execute("SELECT set_config('pg_trgm.similarity_threshold', '0.3', true)")
             rows = await unit.fetch(
                 """SELECT term FROM search.terms WHERE tenant_id = $1 AND term % $2
                    ORDER BY similarity(term, $2) DESC LIMIT $3""",
@@ -200,37 +217,64 @@ async def expand_typos(unit: Unit, query: text.ParsedQuery) -> text.ParsedQuery:
     return text.ParsedQuery(tuple(terms))
 
 
-def _branch(query: text.ParsedQuery, request: SearchRequest, type_: str, params: Params) -> tuple[str, str] | None:
-    """The WHERE branch of one type and its tsquery parameter, or None (and no parameters left behind) when the caller
-    cannot find any document of that type with these filters."""
+@dataclass(frozen=True)
+class Branch:
+    """One type's share of a search: its conditions on ``d`` and its rank expression."""
+
+    type: str
+    where: str
+    rank: str  # "0" when not ranked
+
+    def select(self, columns: str, newest: bool = False) -> str:
+        """The type's matches, at most ``MATCH_CAP`` (``newest``: the most recently updated ones).
+        ``type`` is one of TYPES (a constant), so it is written into the SQL: the planner then
+        uses that type's statistics."""
+        return f"""(SELECT {columns}, {self.rank}::real AS rank FROM search.documents d
+                    WHERE d.tenant_id = $1 AND d.type = '{self.type}' AND NOT d.deleted AND {self.where}
+                    {'ORDER BY d.updated_at DESC NULLS LAST, d.id' if newest else ''} LIMIT {MATCH_CAP})"""
+
+
+def _branch(query: text.ParsedQuery, request: SearchRequest, type_: str, params: Params, ranked: bool
+            ) -> Branch | None:
+    """The branch of one type, or None (and no parameters left behind) when the caller cannot find
+    any document of that type with these filters.
+
+    One SELECT per type (joined by UNION ALL), so each text match runs on the GIN index of
+    (tenant_id, type, owner_id, lexemes), and a child's customer is looked up only for the children that match."""
     mark = len(params.values)
     access = request.access
     visible = access.visible_fields(type_)
     scope = scope_sql(access, type_, "d", params)
-    conditions: list[str] = []
-    tsquery = ""
-    if visible and scope is not None and query.terms:
-        conditions = [f"d.type = {params.add(type_)}"]
-        tsquery = params.add(tsquery_text(query, visible))
-        conditions += [f"d.lexemes @@ {tsquery}::tsquery", scope]
-    if conditions and type_ in CHILD_TYPES:
-        customer_scope = scope_sql(access, "customer", "c", params)
-        conditions += ["c.id IS NOT NULL", "NOT c.deleted", customer_scope] if customer_scope else []
-        if customer_scope is None:
-            conditions = []
-    for name, value in request.filters.items():
-        if not conditions:
-            break
-        attribute = FILTER_ATTRIBUTES[name]
-        if attribute not in FILTER_FIELDS[type_]:
-            conditions = []
-            break
-        placeholder = params.add(value)
-        conditions.append(f"{placeholder} = ANY(d.tags)" if attribute == "tags" else f"d.{attribute} = {placeholder}")
-    if not conditions:
+    if not visible or scope is None or not query.terms:
         del params.values[mark:]
         return None
-    return "(" + " AND ".join(conditions) + ")", tsquery
+    # Who sees every field of the type matches the bare lexemes (few index entries); otherwise
+    # only the field-prefixed lexemes of the visible fields may match.
+    fielded = tsquery_text(query, visible)
+    tsquery = params.add(tsquery_text(query, None) if len(visible) == len(FIELDS[type_]) else fielded)
+    conditions = [f"d.lexemes @@ {tsquery}::tsquery", scope]
+    if type_ in CHILD_TYPES:
+        customer_scope = scope_sql(access, "customer", "c", params)
+        if customer_scope is None:
+            del params.values[mark:]
+            return None
+        conditions.append(
+            f"""EXISTS (SELECT 1 FROM search.documents c WHERE c.tenant_id = $1 AND c.type = 'customer'
+                       AND c.id = d.customer_id AND NOT c.deleted AND {customer_scope})""")
+    for name, value in request.filters.items():
+        attribute = FILTER_ATTRIBUTES[name]
+        if attribute not in FILTER_FIELDS[type_]:
+            del params.values[mark:]
+            return None
+        placeholder = params.add(value)
+        conditions.append(f"{placeholder} = ANY(d.tags)" if attribute == "tags" else f"d.{attribute} = {placeholder}")
+    # The rank weighs where each form is found (title A, other fields B, derived forms D).
+    rank = f"ts_rank(d.lexemes, {params.add(fielded)}::tsquery)" if ranked else "0"
+    return Branch(type_, " AND ".join(conditions), rank)
+
+
+def _order(ranked: bool, alias: str) -> str:
+    return (f"{alias}.rank DESC, " if ranked else "") + f"{alias}.updated_at DESC NULLS LAST, {alias}.id"
 
 
 class PostgresEngine:
@@ -249,32 +293,32 @@ class PostgresEngine:
         return len(await stale_documents(unit, before))
 
     async def search(self, unit: Unit, request: SearchRequest) -> EngineResult:
+        # For this transaction: plan with the values each time (a generic plan cannot tell a rare
+        # word from a frequent one); never read a whole table (its estimate leaves out the TOASTed
+        # lexemes each row loads, and every statement here has an index that fits); the
+        # similarity from which a vocabulary word is a typo candidate.
+        await unit.execute(
+            """SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('enable_seqscan', 'off', true),
+                      set_config('pg_trgm.similarity_threshold', $1, true)""", str(TYPO_SIMILARITY))
         query = await expand_typos(unit, request.query)
         params = Params(unit.tenant_id)
-        branches = []
-        rank_cases = []
-        for type_ in request.types:
-            branch = _branch(query, request, type_, params)
-            if branch is None:
-                continue
-            branches.append(branch[0])
-            rank_cases.append(f"WHEN '{type_}' THEN ts_rank(d.lexemes, {branch[1]}::tsquery)")
+        ranked = request.sort == "relevance"
+        branches = [b for t in request.types if (b := _branch(query, request, t, params, ranked)) is not None]
         if not branches:
             return EngineResult([], 0, {f: {} for f in request.facets})
-        matched = f"""
-            SELECT d.type, d.id, d.version, d.title, d.fields, d.customer_id, d.owner_id, d.lifecycle_stage,
-                   d.tier, d.tags, d.status, d.updated_at, c.title AS customer_title,
-                   CASE d.type {' '.join(rank_cases)} ELSE 0 END AS rank
-            FROM search.documents d
-            LEFT JOIN search.documents c
-              ON c.tenant_id = d.tenant_id AND c.type = 'customer' AND c.id = d.customer_id AND d.type <> 'customer'
-            WHERE d.tenant_id = $1 AND NOT d.deleted AND ({' OR '.join(branches)})
-            LIMIT {TOTAL_CAP}"""
-        order = ("rank DESC, updated_at DESC NULLS LAST, id" if request.sort == "relevance"
-                 else "updated_at DESC NULLS LAST, id")
+        matched = " UNION ALL ".join(b.select("d.type, d.id, d.updated_at", newest=not ranked) for b in branches)
+        # Only the page's documents are read whole (fields, the customer's title).
         rows = await unit.fetch(
-            f"""WITH matched AS ({matched})
-                SELECT *, count(*) OVER () AS total FROM matched ORDER BY {order} LIMIT {int(request.limit)}""",
+            f"""WITH matched AS ({matched}),
+                     page AS (SELECT *, count(*) OVER () AS total FROM matched ORDER BY {_order(ranked, "matched")}
+                              LIMIT {int(request.limit)})
+                SELECT d.type, d.id, d.version, d.title, d.fields, d.customer_id, d.owner_id, d.lifecycle_stage,
+                       d.tier, d.tags, d.status, d.updated_at, c.title AS customer_title, p.rank, p.total
+                FROM page p
+                JOIN search.documents d ON d.tenant_id = $1 AND d.type = p.type AND d.id = p.id
+                LEFT JOIN search.documents c
+                  ON c.tenant_id = $1 AND c.type = 'customer' AND c.id = d.customer_id AND d.type <> 'customer'
+                ORDER BY {_order(ranked, "p")}""",
             *params.values,
         )
         hits = [RawHit(
@@ -284,11 +328,15 @@ class PostgresEngine:
             updated_at=r["updated_at"], score=float(r["rank"]),
         ) for r in rows]
         total = rows[0]["total"] if rows else 0
-        facets = await self._facets(unit, request, matched, params) if request.facets else {}
+        facets = await self._facets(unit, request, query) if request.facets else {}
         return EngineResult(hits, total, facets)
 
-    async def _facets(self, unit: Unit, request: SearchRequest, matched: str, params: Params
+    async def _facets(self, unit: Unit, request: SearchRequest, query: text.ParsedQuery
                       ) -> dict[str, dict[str, int]]:
+        params = Params(unit.tenant_id)
+        branches = [b for t in request.types if (b := _branch(query, request, t, params, False)) is not None]
+        columns = "d.type, d.owner_id, d.lifecycle_stage, d.tier, d.tags, d.status"
+        matched = " UNION ALL ".join(b.select(columns) for b in branches)
         selects = []
         for facet in request.facets:
             if facet == "type":

@@ -4,14 +4,13 @@ counters."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
 from services.identity.domain import lockout
 from services.identity.domain.sessions import prune_ended_sessions
 from services.identity.domain.tenants import list_tenants, purge_due_tenants
+from shared.periodic import PeriodicJob
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -24,10 +23,8 @@ _PAGE = 200
 
 
 class Housekeeping:
-    def __init__(self, runtime: Runtime, interval: float = INTERVAL_SECONDS) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> None:
         db = self.runtime.db("identity")
@@ -44,29 +41,10 @@ class Housekeeping:
         log.info("housekeeping: purged %d tenant(s), %d ended session(s), %d login-failure counter(s)",
                  len(purged), sessions, forgotten)
 
-    async def _loop(self) -> None:
-        delay = FIRST_RUN_AFTER_SECONDS
-        while True:
-            await asyncio.sleep(delay)
-            delay = self.interval
-            try:
-                await self.run_once()
-            except Exception:  # noqa: BLE001 - try again next hour
-                log.exception("identity housekeeping failed")
 
-    async def start(self) -> Housekeeping:
-        self._task = asyncio.create_task(self._loop(), name="identity-housekeeping")
-        return self
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-
-async def start_housekeeping(runtime: Runtime) -> Housekeeping:
+async def start_housekeeping(runtime: Runtime) -> PeriodicJob:
     if not runtime.settings.database_owner_url:
         log.warning("HUIKE_DATABASE_OWNER_URL is not set: tenants due for deletion will not be purged")
-    return await Housekeeping(runtime).start()
+    job = PeriodicJob("identity-housekeeping", Housekeeping(runtime).run_once,
+                      interval=INTERVAL_SECONDS, first_after=FIRST_RUN_AFTER_SECONDS)
+    return await job.start()

@@ -8,8 +8,6 @@ need no registration here. Children reference their customer ``ON DELETE CASCADE
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from typing import TYPE_CHECKING
@@ -17,6 +15,7 @@ from typing import TYPE_CHECKING
 from services.records.db.custom_fields import release_unique
 from services.records.domain.idempotency import forget_expired
 from shared.db import ServiceDatabase, Unit
+from shared.periodic import PeriodicJob
 from shared.tenancy import scope_for_system
 
 if TYPE_CHECKING:
@@ -90,34 +89,13 @@ async def purge_all(db: ServiceDatabase, retention_days: int = RETENTION_DAYS) -
         after = tenants[-1]
 
 
-class PurgeJob:
-    def __init__(self, runtime: Runtime, interval: float = INTERVAL_SECONDS) -> None:
-        self.db = runtime.db("records")
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
-
-    async def _loop(self) -> None:
-        delay = FIRST_RUN_AFTER_SECONDS
-        while True:
-            await asyncio.sleep(delay)
-            delay = self.interval
-            try:
-                purged = await purge_all(self.db)
-                log.info("records purge: %d record(s) deleted for good", purged)
-            except Exception:  # noqa: BLE001 - try again next hour
-                log.exception("records purge failed")
-
-    async def start(self) -> PurgeJob:
-        self._task = asyncio.create_task(self._loop(), name="records-purge")
-        return self
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+async def _purge_and_log(db: ServiceDatabase) -> None:
+    purged = await purge_all(db)
+    log.info("records purge: %d record(s) deleted for good", purged)
 
 
-async def start_purge(runtime: Runtime) -> PurgeJob:
-    return await PurgeJob(runtime).start()
+async def start_purge(runtime: Runtime) -> PeriodicJob:
+    db = runtime.db("records")
+    job = PeriodicJob("records-purge", lambda: _purge_and_log(db), interval=INTERVAL_SECONDS,
+                      first_after=FIRST_RUN_AFTER_SECONDS)
+    return await job.start()

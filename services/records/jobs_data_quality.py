@@ -20,6 +20,7 @@ from services.records.domain import ownership, public_pool, scans
 from shared.db import ServiceDatabase
 from shared.events.bus import service_stream_name
 from shared.events.consumer import EventConsumer
+from shared.periodic import PeriodicJob
 from shared.tenancy import scope_for_system
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class DataQualityJobs:
         self.pool_interval = pool_interval
         self._tasks: list[asyncio.Task[None]] = []
         self._consumer: EventConsumer | None = None
+        self._pool: PeriodicJob | None = None
 
     async def _scans(self) -> None:
         queue = scans.pending()
@@ -91,20 +93,14 @@ class DataQualityJobs:
             except Exception:  # noqa: BLE001 - the scan row says it failed
                 log.exception("duplicate scan %s failed", scan_id)
 
-    async def _pool(self) -> None:
-        delay = POOL_FIRST_RUN_AFTER_SECONDS
-        while True:
-            await asyncio.sleep(delay)
-            delay = self.pool_interval
-            try:
-                totals = await pool_run_all(self.db)
-                log.info("public pool run: %(warned)d warned, %(returned)d returned", totals)
-            except Exception:  # noqa: BLE001 - try again next time
-                log.exception("public pool run failed")
+    async def _pool_run(self) -> None:
+        totals = await pool_run_all(self.db)
+        log.info("public pool run: %(warned)d warned, %(returned)d returned", totals)
 
     async def start(self) -> DataQualityJobs:
-        self._tasks = [asyncio.create_task(self._scans(), name="records-duplicate-scans"),
-                       asyncio.create_task(self._pool(), name="records-public-pool")]
+        self._tasks = [asyncio.create_task(self._scans(), name="records-duplicate-scans")]
+        self._pool = await PeriodicJob("records-public-pool", self._pool_run, interval=self.pool_interval,
+                                       first_after=POOL_FIRST_RUN_AFTER_SECONDS).start()
         if self.runtime.bus is not None:
             self._consumer = EventConsumer(
                 self.runtime.bus, self.db, name=HANDOVER_CONSUMER, stream=service_stream_name("identity"),
@@ -114,6 +110,9 @@ class DataQualityJobs:
         return self
 
     async def stop(self) -> None:
+        if self._pool is not None:
+            await self._pool.stop()
+            self._pool = None
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None

@@ -7,11 +7,14 @@ process (as the embedded default runs them), then for each size (default 100,000
    which 5 % repeat an earlier row's phone (duplicates, skipped) and 2 % have an invalid phone or
    e-mail (failed rows);
 2. imports it through the API (multipart upload, background job, ``on_duplicate=skip``):
-   rows per second and the process's peak resident memory while the import runs;
+   rows per second, the peak resident memory while the import runs (of this process, of the
+   import's validation process, and of all child processes: search's document builders too) and
+   the latency of the job's status polls meanwhile (the API shares the process with the import);
 3. loads the same rows with a bare ``COPY`` into a plain table of the same columns (no validation,
    no events, no duplicate keys): the floor the import compares with;
 
-and finally exports every customer of the tenant to CSV and reports the time.
+and finally exports every customer of the tenant to CSV and reports the time. Each figure comes
+with the 1-minute load average: on a shared machine the rates follow it.
 
     python -m bench.records_import [--sizes 100000 1000000]
 """
@@ -20,8 +23,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
+import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -34,6 +40,7 @@ import httpx
 import psutil
 
 from services.records import jobs_bulk
+from services.records.domain import imports
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 CITIES = ["北京", "上海", "深圳", "杭州", "成都", "南京", "苏州", "武汉"]
@@ -76,16 +83,29 @@ def read_back(path: Path, tenant: uuid.UUID) -> Any:
 
 
 class PeakMemory:
-    """Samples this process's resident memory every 50 ms."""
+    """Samples the resident memory of this process and, apart, of its child processes (the import's
+    validation process, search's document builders) every 50 ms."""
 
     def __init__(self) -> None:
         self.process = psutil.Process()
         self.start = self.peak = self.process.memory_info().rss
+        self.children_peak = self.validation_peak = 0
         self._task: asyncio.Task[None] | None = None
 
     async def _sample(self) -> None:
         while True:
             self.peak = max(self.peak, self.process.memory_info().rss)
+            # The import's validation process apart from the others (search's document builders).
+            pool = imports._pool  # noqa: SLF001 - the bench reads which processes are the import's
+            mine = {p.pid for p in (pool._processes or {}).values()} if pool is not None else set()  # noqa: SLF001
+            children = validation = 0
+            for child in self.process.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    rss = child.memory_info().rss
+                    children += rss
+                    validation += rss if child.pid in mine else 0
+            self.children_peak = max(self.children_peak, children)
+            self.validation_peak = max(self.validation_peak, validation)
             await asyncio.sleep(0.05)
 
     def __enter__(self) -> PeakMemory:
@@ -97,10 +117,35 @@ class PeakMemory:
             self._task.cancel()
 
 
-async def _wait(client: httpx.AsyncClient, headers: dict[str, str], url: str) -> dict[str, Any]:
+class Session:
+    """The bench's administrator: the bearer header, renewed when the access token runs out (an
+    import of 1,000,000 rows outlasts it)."""
+
+    def __init__(self, signed: dict[str, Any]) -> None:
+        self.headers = {"Authorization": f"Bearer {signed['access_token']}"}
+        self.refresh_token: str = signed["refresh_token"]
+
+    async def renew(self, client: httpx.AsyncClient) -> None:
+        answer = await client.post("/api/v1/auth/refresh", json={"refresh_token": self.refresh_token})
+        answer.raise_for_status()
+        self.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+        self.refresh_token = answer.json()["refresh_token"]
+
+
+async def _wait(client: httpx.AsyncClient, session: Session, url: str,
+                latencies: list[float] | None = None) -> dict[str, Any]:
+    """Poll the job every 0.5 s until it ends; ``latencies`` collects each poll's seconds (the API
+    answering while the job runs in the same process)."""
     last = 0.0
     while True:
-        state = (await client.get(url, headers=headers)).json()
+        asked = time.perf_counter()
+        answer = await client.get(url, headers=session.headers)
+        if answer.status_code == 401:
+            await session.renew(client)
+            continue
+        state = answer.json()
+        if latencies is not None:
+            latencies.append(time.perf_counter() - asked)
         if state.get("status") in ("succeeded", "failed"):
             return state
         if time.monotonic() - last > 10:  # progress, as a user would read it
@@ -141,16 +186,16 @@ async def bench(sizes: list[int], on_duplicate: str = "skip") -> list[dict[str, 
                     signed = (await client.post("/api/v1/signup", json={
                         "company_name": "Bench Co", "admin_email": "bench@example.com",
                         "admin_password": "Correct-Horse-Battery-9", "admin_name": "Bench"})).json()
-                    headers = {"Authorization": f"Bearer {signed['access_token']}"}
+                    session = Session(signed)
                     for size in sizes:
-                        results.append(await _one(client, headers, owner, root, size, on_duplicate))
+                        results.append(await _one(client, session, owner, root, size, on_duplicate))
                         print(f"  done: {results[-1]}", file=sys.stderr, flush=True)
                     started = time.perf_counter()
-                    export = (await client.post("/api/v1/exports", headers=headers,
+                    export = (await client.post("/api/v1/exports", headers=session.headers,
                                                 json={"entity": "customer", "format": "csv"})).json()
-                    done = await _wait(client, headers, f"/api/v1/exports/{export['id']}")
+                    done = await _wait(client, session, f"/api/v1/exports/{export['id']}")
                     results.append({"export_rows": done["rows_done"], "export_seconds": time.perf_counter() - started,
-                                    "export_mb": (done["file_bytes"] or 0) / 1_048_576})
+                                    "export_mb": (done["file_bytes"] or 0) / 1_048_576, "load": _load()})
             finally:
                 await owner.close()
                 await workers.stop()
@@ -160,20 +205,23 @@ async def bench(sizes: list[int], on_duplicate: str = "skip") -> list[dict[str, 
     return results
 
 
-async def _one(client: httpx.AsyncClient, headers: dict[str, str], owner: asyncpg.Connection, root: Path,
+async def _one(client: httpx.AsyncClient, session: Session, owner: asyncpg.Connection, root: Path,
                size: int, on_duplicate: str) -> dict[str, Any]:
     path = root / f"customers-{size}.csv"
     generate(path, size)
+    load_before = _load()
     with PeakMemory() as memory:
         started = time.perf_counter()
         print(f"importing {size:,} rows ...", file=sys.stderr, flush=True)
         with open(path, "rb") as handle:
-            answer = await client.post("/api/v1/imports", headers=headers,
+            answer = await client.post("/api/v1/imports", headers=session.headers,
                                        data={"entity": "customer", "on_duplicate": on_duplicate},
                                        files={"file": (path.name, handle, "text/csv")})
         assert answer.status_code == 202, answer.text
-        state = await _wait(client, headers, f"/api/v1/imports/{answer.json()['id']}")
+        polls: list[float] = []
+        state = await _wait(client, session, f"/api/v1/imports/{answer.json()['id']}", polls)
         seconds = time.perf_counter() - started
+    load_after = _load()
     await owner.execute("DROP TABLE IF EXISTS public.bench_copy")
     await owner.execute("CREATE TABLE public.bench_copy (tenant_id uuid, id uuid, name text, primary_phone text, "
                         "primary_email text, tags text[])")
@@ -186,8 +234,22 @@ async def _one(client: httpx.AsyncClient, headers: dict[str, str], owner: asyncp
         "rows": size, "status": state["status"], "created": state["rows_created"], "skipped": state["rows_skipped"],
         "failed": state["rows_failed"], "seconds": seconds, "rows_per_second": size / seconds,
         "peak_rss_mb": memory.peak / 1_048_576, "rss_growth_mb": (memory.peak - memory.start) / 1_048_576,
+        "children_peak_rss_mb": memory.children_peak / 1_048_576,
+        "validation_peak_rss_mb": memory.validation_peak / 1_048_576,
         "copy_seconds": copy_seconds, "copy_rows_per_second": size / copy_seconds,
+        "load": f"{load_before} → {load_after} (copy {_load()})",
+        "poll_p50_ms": 1000 * statistics.median(polls), "poll_p99_ms": 1000 * _p99(polls),
     }
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def _load() -> str:
+    """The 1-minute load average: the machine's two cores may be shared with other work."""
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def main() -> None:
@@ -199,17 +261,20 @@ def main() -> None:
     results = asyncio.run(bench(args.sizes, args.on_duplicate))
     print(f"on_duplicate={args.on_duplicate}")
     print("| rows | import rows/s | import s | created | skipped (dup) | failed | peak RSS MB | RSS growth MB "
-          "| bare COPY rows/s | COPY s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| validation process peak RSS MB | all child processes peak RSS MB | bare COPY rows/s | COPY s "
+          "| GET /imports/{id} p50 / p99 ms meanwhile | load average |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         if "rows" in r:
             print(f"| {r['rows']:,} | {r['rows_per_second']:,.0f} | {r['seconds']:.1f} | {r['created']:,} "
                   f"| {r['skipped']:,} | {r['failed']:,} | {r['peak_rss_mb']:.0f} | {r['rss_growth_mb']:.0f} "
-                  f"| {r['copy_rows_per_second']:,.0f} | {r['copy_seconds']:.1f} |")
+                  f"| {r['validation_peak_rss_mb']:.0f} | {r['children_peak_rss_mb']:.0f} "
+                  f"| {r['copy_rows_per_second']:,.0f} | {r['copy_seconds']:.1f} "
+                  f"| {r['poll_p50_ms']:.0f} / {r['poll_p99_ms']:.0f} | {r['load']} |")
     for r in results:
         if "export_rows" in r:
             print(f"\nExport of {r['export_rows']:,} customers to CSV: {r['export_seconds']:.1f} s "
-                  f"({r['export_mb']:.0f} MB)")
+                  f"({r['export_mb']:.0f} MB), load average {r['load']}")
 
 
 if __name__ == "__main__":

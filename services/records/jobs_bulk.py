@@ -57,10 +57,11 @@ class BulkJobs:
         if job is None:
             return False
         heartbeat = asyncio.create_task(self._heartbeat(job["tenant_id"], job["kind"], job["job_id"]))
+        ours = True
         try:
             if job["kind"] == "import":
-                await imports.run(self.db, self.files, job["tenant_id"], job["job_id"], attempts=job["attempts"],
-                                  lease_seconds=self.lease_seconds)
+                ours = await imports.run(self.db, self.files, job["tenant_id"], job["job_id"],
+                                         attempts=job["attempts"], lease_seconds=self.lease_seconds)
             else:
                 await exports.run(self.db, self.files, job["tenant_id"], job["job_id"], attempts=job["attempts"])
         finally:
@@ -68,7 +69,10 @@ class BulkJobs:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             # A finished job has left the queue; one cut short (shutdown) is free for the next worker now.
-            await asyncio.shield(self._release(job["tenant_id"], job["kind"], job["job_id"]))
+            # One another worker took over keeps that worker's lease: freeing it would let a third
+            # worker claim the job too, and each claim spends one of its attempts.
+            if ours:
+                await asyncio.shield(self._release(job["tenant_id"], job["kind"], job["job_id"]))
         return True
 
     async def _release(self, tenant_id: uuid.UUID, kind: str, job_id: uuid.UUID) -> None:

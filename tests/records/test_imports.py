@@ -152,6 +152,45 @@ async def test_on_duplicate(client, signup, bulk, customer, mode) -> None:
             assert again["name"] == "西湖茶叶"
 
 
+async def test_duplicates_across_batches_deleted_records_and_keys_of_imported_rows(client, signup, bulk, customer,
+                                                                                   monkeypatch) -> None:
+    tenant = await signup()
+    monkeypatch.setattr(imports_domain, "BATCH_ROWS", 2)
+    live = await customer(tenant, name="杭州西湖茶叶有限公司", email="tea@xihu.cn")
+    gone = await customer(tenant, name="旧客户", phone="13800003333")
+    assert (await client.delete(f"/api/v1/customers/{gone['id']}", headers=tenant.headers)).status_code == 204
+    content = csv_bytes([
+        ["name", "phone", "email"],
+        ["西湖茶叶", "", ""],                          # batch 1: the stored customer's name key
+        ["新客户", "13800003333", ""],                 # batch 1: the phone of a deleted customer only
+        ["宁波港集团", "13800004444", ""],             # batch 2
+        ["茶叶公司", "", "TEA@xihu.cn"],               # batch 2: the stored customer's e-mail
+        ["宁波港 (再次)", "+86 138 0000 4444", ""],     # batch 3: the phone of a row in batch 2
+    ])
+    job = await finished(client, tenant, (await upload(client, tenant, content)).json()["id"])
+    assert (job["status"], job["rows_created"], job["rows_skipped"], job["rows_failed"]) == ("succeeded", 2, 3, 0)
+    names = sorted(c["name"] for c in await customers_named(client, tenant))
+    assert names == sorted(["杭州西湖茶叶有限公司", "新客户", "宁波港集团"])
+    # The imported rows' match keys are stored: a new customer with the same phone is found.
+    check = await client.post("/api/v1/duplicates/check", headers=tenant.headers,
+                              json={"record": {"name": "别的公司", "phone": "138 0000 4444"}})
+    assert [(d["name"], d["rules"]) for d in check.json()["duplicates"]] == [("宁波港集团", ["phone"])]
+    assert live["id"] not in [d["id"] for d in check.json()["duplicates"]]
+
+
+async def test_import_goes_on_when_the_validation_process_was_killed(client, signup, bulk) -> None:
+    tenant = await signup()
+    pool = imports_domain._validation_pool()  # noqa: SLF001 - the process an import validates in
+    await asyncio.get_running_loop().run_in_executor(pool, imports_domain._read_batch, iter([]), 1)  # noqa: SLF001
+    for process in list(pool._processes.values()):  # noqa: SLF001 - killed as the OOM killer would
+        process.kill()
+        await asyncio.to_thread(process.join)
+    response = await upload(client, tenant, csv_bytes([["name", "phone"], ["Acme", "13812345678"]]))
+    job = await finished(client, tenant, response.json()["id"])
+    assert (job["status"], job["rows_created"]) == ("succeeded", 1), job
+    assert [c["phone"] for c in await customers_named(client, tenant)] == ["+8613812345678"]
+
+
 async def test_gb18030_and_utf8_bom_files(client, signup, bulk) -> None:
     tenant = await signup()
     gbk = csv_bytes([["客户名称", "行业"], ["广州白云山医药集团股份有限公司", "医药"]], "gb18030")
@@ -380,3 +419,46 @@ async def test_job_that_keeps_crashing_fails_cleanly(client, signup, runtime, mo
     job = (await client.get(f"{API}/{response.json()['id']}", headers=tenant.headers)).json()
     assert job["status"] == "failed" and "attempts" in job["error"]
     assert job["rows_done"] == 0 and await customers_named(client, tenant) == []
+
+
+async def test_a_worker_that_lost_its_lease_leaves_the_job_to_the_one_that_took_over(client, signup, runtime,
+                                                                                     monkeypatch, quiet) -> None:
+    tenant = await signup()
+    stalled = jobs_bulk.BulkJobs(runtime, workers=1, lease_seconds=2, poll_seconds=0.1)
+    await drain(stalled)
+
+    async def no_heartbeat(*args: Any) -> None:  # a worker stuck so long that its lease runs out
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(stalled, "_heartbeat", no_heartbeat)
+    monkeypatch.setattr(imports_domain, "BATCH_ROWS", 10)
+    real = imports_domain.process_batch
+    calls = {"n": 0}
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        await asyncio.sleep(5 if calls["n"] == 2 else 0.4)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(imports_domain, "process_batch", slow)
+    rows = [["name"]] + [[f"公司 {i:03d}"] for i in range(200)]
+    response = await upload(client, tenant, csv_bytes(rows), on_duplicate="create")
+    import_id = response.json()["id"]
+    first = asyncio.create_task(stalled.run_once())  # claims the job, then stalls in its second batch
+
+    async def first_batch_done() -> bool:
+        return (await client.get(f"{API}/{import_id}", headers=tenant.headers)).json()["rows_done"] >= 10
+
+    await eventually(first_batch_done, timeout=20, interval=0.05)
+    # Meanwhile two other workers: one takes the job over; the other must not get it as well.
+    others = [await jobs_bulk.BulkJobs(runtime, workers=1, lease_seconds=2, poll_seconds=0.1).start()
+              for _ in range(2)]
+    try:
+        assert await first
+        job = await finished(client, tenant, import_id, timeout=60)
+    finally:
+        for worker in others:
+            await worker.stop()
+    assert (job["status"], job["rows_done"], job["rows_created"]) == ("succeeded", 200, 200), job
+    names = [c["name"] for c in await customers_named(client, tenant)]
+    assert len(names) == len(set(names)) == 200

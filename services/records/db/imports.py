@@ -226,8 +226,10 @@ async def claim(unit: SystemUnit, lease_seconds: float) -> asyncpg.Record | None
 
 async def renew(unit: SystemUnit | Unit, tenant_id: uuid.UUID, kind: str, job_id: uuid.UUID,
                 lease_seconds: float) -> None:
+    # clock_timestamp(), not now(): renewed at the end of a long batch transaction, now() (its
+    # start) would hand out a lease that is already over.
     await unit.execute(
-        """UPDATE records.bulk_jobs SET lease_until = now() + make_interval(secs => $4)
+        """UPDATE records.bulk_jobs SET lease_until = clock_timestamp() + make_interval(secs => $4)
            WHERE tenant_id = $1 AND kind = $2 AND job_id = $3""",
         tenant_id, kind, job_id, lease_seconds,
     )
@@ -251,17 +253,31 @@ async def insert_match_keys(unit: Unit, entity: str, keys: Sequence[tuple[uuid.U
     )
 
 
-async def live_customers_by_name_key(unit: Unit, keys: Sequence[str]) -> dict[str, uuid.UUID]:
-    """Live customers whose name (or alias) key is one of ``keys`` (exact, on the match_keys_exact
-    index): the import's same-name duplicates, without the cost of fuzzy matching a whole batch."""
+async def live_matches(unit: Unit, entity: str, indexes: Sequence[int], kinds: Sequence[str],
+                       keys: Sequence[str]) -> list[asyncpg.Record]:
+    """Live (not deleted, not merged) records of ``entity`` holding any of the candidate match
+    keys, given as parallel arrays (candidate index, kind, key): ``(idx, kind, key, record_id,
+    created_at)``, for a whole batch in one query.
+
+    Each key is looked up on its own (LATERAL ... OFFSET 0 keeps the planner from flattening it
+    into a join): an import fills a new tenant faster than statistics follow, and planned from
+    statistics that still say the tenant has no keys, a join hashed every key of the tenant or
+    scanned every customer per match (seconds per batch)."""
     if not keys:
-        return {}
-    rows = await unit.fetch(
-        """SELECT DISTINCT ON (m.key) m.key, m.record_id FROM records.match_keys m
-           JOIN records.customers c ON c.tenant_id = m.tenant_id AND c.id = m.record_id
-           WHERE m.tenant_id = $1 AND m.entity = 'customer' AND m.kind = 'name' AND m.key = ANY($2::text[])
-             AND c.deleted_at IS NULL
-           ORDER BY m.key, c.created_at""",
-        unit.tenant_id, list(set(keys)),
+        return []
+    table = "customers" if entity == "customer" else "contacts"
+    merged = " AND r.merged_into IS NULL" if entity == "customer" else ""
+    # The record's liveness is tested outside its lookup: inside, ``deleted_at IS NULL`` made a
+    # partial index on (tenant_id, ...) look as good as the primary key.
+    return await unit.fetch(
+        f"""SELECT c.idx, c.kind, c.key, m.record_id, r.created_at
+            FROM unnest($3::int[], $4::text[], $5::text[]) AS c(idx, kind, key)
+            CROSS JOIN LATERAL (
+              SELECT k.record_id FROM records.match_keys k
+              WHERE k.tenant_id = $1 AND k.entity = $2 AND k.kind = c.kind AND k.key = c.key OFFSET 0) m
+            CROSS JOIN LATERAL (
+              SELECT r.created_at, r.deleted_at{', r.merged_into' if merged else ''} FROM records.{table} r
+              WHERE r.tenant_id = $1 AND r.id = m.record_id OFFSET 0) r
+            WHERE r.deleted_at IS NULL{merged}""",
+        unit.tenant_id, entity, list(indexes), list(kinds), list(keys),
     )
-    return {r["key"]: r["record_id"] for r in rows}

@@ -9,6 +9,11 @@ fields), inserts the good rows of a batch set-based with their events, stores th
 with a reason, and commits all of that together with the job's checkpoint (``last_row``). A crash
 loses at most the batch in flight, which is redone from the checkpoint: never counted twice.
 
+Where the time goes: validating a row and making its duplicate match keys (phone parsing, e-mail
+syntax, company name keys) is pure Python, about as much CPU as all the writing of that row. It
+runs once per row, in a separate process (``prepare_batch``), while the previous batch is written:
+the event loop that answers HTTP and writes the batches never waits on it.
+
 Row numbers are the file's: the header is row 1, the first data row is row 2 (as Excel shows it).
 Cells are never evaluated: an XLSX formula is imported as its text (``=A1+1``).
 """
@@ -19,12 +24,17 @@ import asyncio
 import codecs
 import contextlib
 import csv
+import dataclasses
 import io
+import itertools
 import logging
+import multiprocessing
 import re
 import uuid
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -341,6 +351,7 @@ class Row:
     reason: str | None = None
     columns: dict[str, Any] | None = None  # validated columns to insert
     custom: dict[str, Any] | None = None
+    keys: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # duplicate match keys of a valid row
 
 
 def parse_row(target: Target, number: int, cells: list[str], columns: Mapping[int, str],
@@ -493,13 +504,18 @@ def info_of(job: Mapping[str, Any]) -> FileInfo:
     return FileInfo(job["file_format"], job["encoding"], job["delimiter"], list(job["header"]))
 
 
-def _parse_batch(target: Target, batch: list[tuple[int, list[str]]], columns: Mapping[int, str],
-                 defs: Sequence[custom_fields.Definition], cfg: RecordsSettings) -> list[Row]:
+def prepare_batch(entity: str, batch: list[tuple[int, list[str]]], columns: Mapping[int, str],
+                  defs: Sequence[custom_fields.Definition], cfg: RecordsSettings) -> list[Row]:
+    """Parse and validate a batch of ``(row number, cells)`` and key its valid rows for duplicates,
+    each once: the CPU part of an import (it runs in the validation process)."""
+    target = TARGETS[entity]
     by_key = {d.key: d for d in defs}
     parsed = []
     for number, cells in batch:
         row = parse_row(target, number, cells, columns, by_key)
         validate_row(target, row, cfg, defs)
+        if row.columns is not None:
+            row.keys = duplicates.match_keys(entity, _candidate(row), cfg.default_region, normalised=True)
         parsed.append(row)
     return parsed
 
@@ -564,28 +580,39 @@ async def _duplicates(unit: Unit, target: Target, rows: list[Row], cfg: RecordsS
     batch (that row's number): row number -> what it duplicates. A duplicate is an exact match
     under the tenant's rules that are not off (phone, e-mail, USCC) or the same company name key
     (名称 without legal form and city: 杭州西湖茶叶有限公司 = 西湖茶叶); fuzzy name similarity only
-    warns on single writes and is not used here. One finder query per batch, one name query."""
+    warns on single writes and is not used here. The rows' keys were made once, in validation;
+    one query per batch finds the stored records holding any of them."""
     valid = [r for r in rows if r.columns is not None]
     stored_rules = await duplicates.rules(unit)
-    exact_only = msgspec.structs.replace(
-        stored_rules, name="off", **{r: stored_rules.action(r, cfg.duplicate_rule) for r in ("phone", "email", "uscc")})
-    found = await duplicates.find_duplicates_batch(unit, target.entity, [_candidate(r) for r in valid],
-                                                   region=cfg.default_region, rule_set=exact_only)
-    active = {r for r in duplicates.RULES if exact_only.action(r, "warn") != "off"}
-    if stored_rules.name != "off":
+    active = {r for r in ("phone", "email", "uscc") if stored_rules.action(r, cfg.duplicate_rule) != "off"}
+    if target is CUSTOMER and stored_rules.name != "off":
         active.add("name")
-    keys = {row.number: [k for k in duplicates.match_keys(target.entity, _candidate(row), cfg.default_region)
-                         if k[0] in active] for row in valid}
-    by_name: dict[str, uuid.UUID] = {}
-    if target is CUSTOMER and "name" in active:
-        by_name = await store.live_customers_by_name_key(
-            unit, [key for row_keys in keys.values() for kind, key in row_keys if kind == "name"])
+    keys = {row.number: [k for k in row.keys if k[0] in active] for row in valid}
+    wanted = [(i, kind, key) for i, row in enumerate(valid) for kind, key in keys[row.number]]
+    found = await store.live_matches(unit, target.entity, [w[0] for w in wanted], [w[1] for w in wanted],
+                                     [w[2] for w in wanted])
+    # Per row: the stored record matching the most exact rules (then the oldest), else the
+    # oldest live customer with the row's first name key that has one.
+    exact: dict[int, dict[uuid.UUID, tuple[set[str], Any]]] = {}
+    by_name: dict[tuple[int, str], tuple[Any, uuid.UUID]] = {}
+    for match in found:
+        if match["kind"] == "name":
+            best = by_name.get((match["idx"], match["key"]))
+            if best is None or (match["created_at"], match["record_id"]) < best:
+                by_name[(match["idx"], match["key"])] = (match["created_at"], match["record_id"])
+        else:
+            kinds, _ = exact.setdefault(match["idx"], {}).setdefault(match["record_id"], (set(), match["created_at"]))
+            kinds.add(match["kind"])
     answer: dict[int, uuid.UUID | int] = {}
     seen: dict[tuple[str, str], int] = {}
-    for row, matches in zip(valid, found, strict=True):
-        hit = next((d.id for d in matches if d.status == "active"), None)
-        if hit is None:
-            hit = next((by_name[key] for kind, key in keys[row.number] if kind == "name" and key in by_name), None)
+    for i, row in enumerate(valid):
+        candidates = exact.get(i)
+        hit: uuid.UUID | None = None
+        if candidates:
+            hit = min(candidates.items(), key=lambda c: (-len(c[1][0]), c[1][1], c[0]))[0]
+        else:
+            hit = next((by_name[(i, key)][1] for kind, key in keys[row.number]
+                        if kind == "name" and (i, key) in by_name), None)
         earlier = next((seen[k] for k in keys[row.number] if k in seen), None)
         if hit is not None:
             answer[row.number] = hit
@@ -620,8 +647,10 @@ async def _update_existing(unit: Unit, access: RecordAccess, target: Target, row
 def _event(target: Target, record: dict[str, Any], actor: Actor, cfg: RecordsSettings, tenant_id: uuid.UUID
            ) -> Event:
     customer_id = record["id"] if target is CUSTOMER else record["customer_id"]
+    # The record as it is: encoding the event writes uuids and times exactly as history.jsonable
+    # would, in the same pass.
     data = {
-        "record": history.jsonable(record), "owner_id": history.jsonable(record.get("owner_id")),
+        "record": record, "owner_id": history.jsonable(record.get("owner_id")),
         "department_id": history.jsonable(record.get("department_id")),
         "sensitive_fields": history.sensitive_present(cfg, target.entity, record),
         "customer_id": str(customer_id),
@@ -655,9 +684,9 @@ async def _insert(unit: Unit, access: RecordAccess, target: Target, rows: list[R
     else:
         inserted = await store.insert_records(unit, "contacts", contacts_store.COLUMNS, payload, types)
         records = [contacts_domain.record_of(r) for r in inserted]
-    keys = [(rec["id"], kind, key) for rec in records
-            for kind, key in duplicates.match_keys(target.entity, rec, cfg.default_region)]
-    await store.insert_match_keys(unit, target.entity, keys)
+    # The keys validation made from the same normalised columns the records now hold.
+    await store.insert_match_keys(unit, target.entity, [(r.columns["id"], kind, key) for r in good
+                                                        for kind, key in r.keys])
     await store.emit_many(unit, [_event(target, rec, access.actor, cfg, unit.tenant_id) for rec in records],
                           current_trace_headers())
     return len(records)
@@ -700,37 +729,65 @@ async def process_batch(unit: Unit, access: RecordAccess, job: Mapping[str, Any]
     return outcome
 
 
-def _next_batch(reader: Iterator[tuple[int, list[str]]], target: Target, columns: Mapping[int, str],
-                defs: Sequence[custom_fields.Definition], cfg: RecordsSettings) -> list[Row]:
-    """Read and validate the next ``BATCH_ROWS`` rows (CPU work: run it in a thread)."""
-    batch: list[tuple[int, list[str]]] = []
-    for item in reader:
-        batch.append(item)
-        if len(batch) >= BATCH_ROWS:
-            break
-    return _parse_batch(target, batch, columns, defs, cfg)
+def _read_batch(reader: Iterator[tuple[int, list[str]]], size: int) -> list[tuple[int, list[str]]]:
+    """The next ``size`` data rows of the file (file I/O: run it in a thread)."""
+    return list(itertools.islice(reader, size))
+
+
+_pool: ProcessPoolExecutor | None = None
+
+
+def _validation_pool() -> ProcessPoolExecutor:
+    """The process that validates import rows, started on first use and kept. Validation is pure
+    Python (phone numbers, e-mail syntax, company name keys): in a thread it would hold the GIL
+    the event loop needs to answer HTTP and to write the batches. Spawned, not forked: forking a
+    process that runs threads and an event loop can copy held locks."""
+    global _pool  # noqa: PLW0603 - one per process, like a connection pool
+    if _pool is None:
+        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _pool
+
+
+async def _prepared(reader: Iterator[tuple[int, list[str]]], entity: str, columns: Mapping[int, str],
+                    defs: Sequence[custom_fields.Definition], cfg: RecordsSettings) -> list[Row]:
+    """Read the next ``BATCH_ROWS`` rows and validate them in the validation process."""
+    global _pool  # noqa: PLW0603
+    batch = await asyncio.to_thread(_read_batch, reader, BATCH_ROWS)
+    if not batch:
+        return []
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(_validation_pool(), prepare_batch, entity, batch, columns, defs, cfg)
+    except BrokenProcessPool:
+        # The validation process died (killed, out of memory): a new one validates this batch again.
+        log.warning("the import validation process died; starting another")
+        _pool = None
+        return await loop.run_in_executor(_validation_pool(), prepare_batch, entity, batch, columns, defs, cfg)
 
 
 async def run(db: ServiceDatabase, files: FileStore, tenant_id: uuid.UUID, import_id: uuid.UUID, *,
-              attempts: int, lease_seconds: float) -> None:
-    """Run (or resume, after the last committed batch) one import to its end."""
+              attempts: int, lease_seconds: float) -> bool:
+    """Run (or resume, after the last committed batch) one import to its end. False when another
+    worker took the job over meanwhile: the lease is that worker's now, the caller leaves it alone."""
     scope = scope_for_system(tenant_id)
     async with db.tenant_unit(scope) as unit:
         job = await store.get(unit, import_id)
     if job is None or job["status"] in ("succeeded", "failed"):
-        return
+        return True
     principal = principal_of(job["principal"], tenant_id)
     if attempts > MAX_ATTEMPTS:
         await _end(db, files, job, principal, "failed",
                    f"stopped after {MAX_ATTEMPTS} attempts: the worker kept stopping at row {job['last_row'] + 1}")
-        return
+        return True
     try:
         await _run(db, files, job, principal, lease_seconds)
     except LostLease:
         log.warning("import %s: another worker took it over", import_id)
+        return False
     except Exception as exc:  # noqa: BLE001 - the job fails cleanly, with its committed batches kept
         log.exception("import %s failed", import_id)
         await _end(db, files, job, principal, "failed", f"stopped at an unexpected error: {exc}")
+    return True
 
 
 async def _run(db: ServiceDatabase, files: FileStore, job: Mapping[str, Any], principal: Principal,
@@ -751,11 +808,11 @@ async def _run(db: ServiceDatabase, files: FileStore, job: Mapping[str, Any], pr
                 await store.start(unit, job["id"], total)
         last_row = job["last_row"]
         reader = data_rows(path, info, last_row)
-        # Read and validate the next batch in a thread while this one is written (a pipeline of two).
-        upcoming = asyncio.ensure_future(asyncio.to_thread(_next_batch, reader, target, columns, defs, cfg))
+        # Read and validate the next batch while this one is written (a pipeline of two).
+        upcoming = asyncio.ensure_future(_prepared(reader, target.entity, columns, defs, cfg))
         try:
             while batch := await upcoming:
-                upcoming = asyncio.ensure_future(asyncio.to_thread(_next_batch, reader, target, columns, defs, cfg))
+                upcoming = asyncio.ensure_future(_prepared(reader, target.entity, columns, defs, cfg))
                 last_row = await _commit_batch(db, scope, access, job, batch, cfg, defs, last_row, lease_seconds)
         finally:
             if not upcoming.done():

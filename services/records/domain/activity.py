@@ -90,13 +90,15 @@ async def user_department(unit: Unit, access: RecordAccess, errors: Errors, fiel
     return None
 
 
-async def check_users(unit: Unit, errors: Errors, field: str, user_ids: list[uuid.UUID]) -> None:
-    """Every id names an active user of the tenant."""
+async def check_users(unit: Unit, access: RecordAccess, errors: Errors, field: str,
+                      user_ids: list[uuid.UUID]) -> None:
+    """Every id names an active user of the tenant (the caller counts as one even before the
+    directory mirror has heard of them, as in ``user_department``)."""
     if not user_ids:
         return
     known = await activity_sql.active_users(unit, user_ids)
     for index, user_id in enumerate(user_ids):
-        if user_id not in known:
+        if user_id not in known and user_id != access.user_id:
             errors.add(f"{field}[{index}]", f"{user_id} is not an active user of this workspace", "unknown_user")
 
 

@@ -121,7 +121,8 @@ def _columns(errors: Errors, body: InteractionCreate | InteractionPatch) -> dict
     return cols
 
 
-async def _participants(unit: Unit, errors: Errors, customer_id: uuid.UUID, cols: Mapping[str, Any]) -> None:
+async def _participants(unit: Unit, access: RecordAccess, errors: Errors, customer_id: uuid.UUID,
+                        cols: Mapping[str, Any]) -> None:
     """Contacts must be live contacts of this customer; users active users of the tenant."""
     contact_ids = cols.get("contact_ids") or []
     if contact_ids:
@@ -130,7 +131,7 @@ async def _participants(unit: Unit, errors: Errors, customer_id: uuid.UUID, cols
             if contact_id not in known:
                 errors.add(f"contact_ids[{index}]", f"{contact_id} is not a contact of this customer",
                            "unknown_contact")
-    await activity.check_users(unit, errors, "user_ids", cols.get("user_ids") or [])
+    await activity.check_users(unit, access, errors, "user_ids", cols.get("user_ids") or [])
 
 
 async def refresh_customers(unit: Unit, customer_ids: list[uuid.UUID], *, actor: Actor, settings: RecordsSettings,
@@ -158,7 +159,7 @@ async def create(unit: Unit, access: RecordAccess, body: InteractionCreate) -> t
     errors = Errors()
     cols = _columns(errors, body)
     customer = await customers_domain.require_customer(unit, access, body.customer_id)
-    await _participants(unit, errors, customer["id"], cols)
+    await _participants(unit, access, errors, customer["id"], cols)
     owner_id = access.user_id if body.owner_id is UNSET else body.owner_id
     if owner_id != access.user_id:
         access.require(ENTITY, "transfer")  # as for customers: giving records to others is a transfer
@@ -200,7 +201,7 @@ async def update(unit: Unit, access: RecordAccess, interaction_id: uuid.UUID, bo
     cfg = await settings_domain.get(unit)
     errors = Errors()
     cols = _columns(errors, body)
-    await _participants(unit, errors, current["customer_id"], cols)
+    await _participants(unit, access, errors, current["customer_id"], cols)
     if body.owner_id is not UNSET and body.owner_id != current["owner_id"]:
         access.require(ENTITY, "transfer")
         cols["owner_id"] = body.owner_id

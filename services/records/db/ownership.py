@@ -139,13 +139,6 @@ async def move_user_rows(unit: Unit, entity: str, from_user: uuid.UUID, to_user:
                            args=[from_user, to_user, department_id], user_id=user_id)
 
 
-async def directory_user(unit: Unit, user_id: uuid.UUID) -> asyncpg.Record | None:
-    return await unit.fetchrow(
-        "SELECT id, department_id, status FROM records.directory_users WHERE tenant_id = $1 AND id = $2",
-        unit.tenant_id, user_id,
-    )
-
-
 async def insert_handover(unit: Unit, *, kind: str, from_user: uuid.UUID | None, to_user: uuid.UUID | None,
                           trigger: str, report: dict[str, Any], created_by: uuid.UUID | None) -> asyncpg.Record:
     return await unit.fetchrow(

@@ -19,7 +19,7 @@ import msgspec
 
 from services.records.db import activity_sql
 from services.records.db import customers as customers_db
-from services.records.domain import custom_fields, history, normalise
+from services.records.domain import custom_fields, history, normalise, users
 from services.records.domain import customers as customers_domain
 from services.records.domain.access import RecordAccess
 from services.records.domain.normalise import Errors
@@ -81,13 +81,10 @@ async def user_department(unit: Unit, access: RecordAccess, errors: Errors, fiel
                           user_id: uuid.UUID) -> uuid.UUID | None:
     """The department of an active user of the tenant (owners, assignees), or an error naming
     ``field``. The caller counts as active even before the directory mirror has heard of them."""
-    found = await activity_sql.active_users(unit, [user_id])
-    if user_id in found:
-        return found[user_id]["department_id"]
-    if user_id == access.user_id:
-        return access.department_id
-    errors.add(field, "is not an active user of this workspace", "unknown_user")
-    return None
+    active, department_id = await users.active_user_department(unit, access, user_id)
+    if not active:
+        errors.add(field, "is not an active user of this workspace", "unknown_user")
+    return department_id
 
 
 async def check_users(unit: Unit, access: RecordAccess, errors: Errors, field: str,

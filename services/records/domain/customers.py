@@ -15,7 +15,7 @@ import msgspec
 
 from services.records.db import contacts as contacts_store
 from services.records.db import customers as store
-from services.records.domain import contact_points, custom_fields, duplicates, history, normalise
+from services.records.domain import contact_points, custom_fields, duplicates, history, normalise, users
 from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess
 from services.records.domain.contact_points import ContactPoint
@@ -188,13 +188,10 @@ def _check_required(errors: Errors, required: list[str], merged: Mapping[str, An
 async def _owner(unit: Unit, access: RecordAccess, owner_id: uuid.UUID, errors: Errors) -> uuid.UUID | None:
     """The owner's department; the owner must be an active user of the tenant (the directory
     mirror), or the caller themself (the mirror may not know a brand-new user yet)."""
-    user = await store.directory_user(unit, owner_id)
-    if user is not None and user["status"] == "active":
-        return user["department_id"]
-    if owner_id == access.user_id:
-        return user["department_id"] if user is not None else access.department_id
-    errors.add("owner_id", "is not an active user of this workspace", "unknown_user")
-    return None
+    active, department_id = await users.active_user_department(unit, access, owner_id)
+    if not active:
+        errors.add("owner_id", "is not an active user of this workspace", "unknown_user")
+    return department_id
 
 
 # --- reads ------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import pycountry
 
 from services.records.db import customers as customer_store
 from services.records.db import opportunities as store
-from services.records.domain import custom_fields, history, normalise
+from services.records.domain import custom_fields, history, normalise, users
 from services.records.domain import pipelines as pipeline_rules
 from services.records.domain import settings as records_settings
 from services.records.domain.access import RecordAccess
@@ -186,13 +186,11 @@ async def _owner(unit: Unit, access: RecordAccess, owner_id: uuid.UUID | None,
     """(owner_id, department_id): the owner must be a user of the workspace; the department is theirs."""
     if owner_id is None:
         return None, None
-    if owner_id == access.user_id:
-        return owner_id, access.department_id
-    user = await customer_store.directory_user(unit, owner_id)
-    if user is None or user["status"] != "active":
+    active, department_id = await users.active_user_department(unit, access, owner_id)
+    if not active:
         errors.add("owner_id", f"no active user with id {owner_id} in this workspace", "unknown_user")
         return None, None
-    return owner_id, user["department_id"]
+    return owner_id, department_id
 
 
 async def _pipeline(unit: Unit, access: RecordAccess, pipeline_id: uuid.UUID | None,

@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from services.records.db import customers as customers_db
 from services.records.db import ownership as store
 from services.records.domain import contacts, history, interactions, objections, opportunities, tasks
 from services.records.domain import customers as customers_domain
@@ -53,7 +54,7 @@ class HandoverBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 async def _active_user(unit: Unit, user_id: uuid.UUID, field: str) -> asyncpg.Record:
-    user = await store.directory_user(unit, user_id)
+    user = await customers_db.directory_user(unit, user_id)
     if user is None:
         raise ValidationProblem.one(field, f"no such user: {user_id}", "unknown_user")
     if user["status"] != "active":
@@ -143,7 +144,7 @@ async def handover(unit: Unit, actor: Actor, from_user: uuid.UUID, to_user: uuid
     public pool when ``to_user`` is None. Answers the report (also stored and emitted)."""
     department = None
     if to_user is not None:
-        target = await store.directory_user(unit, to_user)
+        target = await customers_db.directory_user(unit, to_user)
         department = target["department_id"] if target is not None else None
     customers = await store.customers_of(unit, from_user)
     ids = [r["id"] for r in customers]
@@ -184,7 +185,7 @@ async def handover_by_request(unit: Unit, access: RecordAccess, body: HandoverBo
         errors.append(FieldError("to_user_id", "must be another user than from_user_id", "same_user"))
     if errors:
         raise ValidationProblem(errors)
-    source = await store.directory_user(unit, body.from_user_id)
+    source = await customers_db.directory_user(unit, body.from_user_id)
     if source is None:
         raise ValidationProblem.one("from_user_id", f"no such user: {body.from_user_id}", "unknown_user")
     if access.data_scope("customer") != "all" and source["department_id"] not in access.department_ids:

@@ -134,8 +134,7 @@ async def claim(unit: Unit, access: RecordAccess, customer_id: uuid.UUID) -> asy
         if left is not None:
             raise Conflict("This customer left you recently; you may claim it again after the cooldown",
                            kind="claim-cooldown", extra={"claimable_at": left.isoformat()})
-    me = await ownership_store.directory_user(unit, access.user_id)
-    department = me["department_id"] if me is not None else access.department_id
+    department = access.department_id  # the caller's, as identity gave it with their credential
     row = await unit.fetchrow(
         f"""UPDATE records.customers
             SET owner_id = $3, department_id = $4, owner_since = now(), pool_since = NULL,

@@ -113,6 +113,27 @@ class Plan:
     cached_warnings: list[str] = field(default_factory=list)
 
 
+def print_plan(plan: Plan, *, show_sql: bool) -> None:
+    """A plan in markdown, with the plan the server keeps after the seventh execution when it differs."""
+    print(f"### {plan.label}: execution {plan.execution_ms:.2f} ms, planning {plan.planning_ms:.2f} ms")
+    print("```")
+    print("\n".join(plan.lines))
+    print("```")
+    for warning in plan.warnings:
+        print(f"**slow:** {warning}")
+    if plan.cached_lines != plan.lines or plan.cached_ms > 2 * plan.execution_ms + 1:
+        print(f"\nThe seventh execution of the same prepared statement (the plan the server keeps): "
+              f"execution {plan.cached_ms:.2f} ms")
+        print("```")
+        print("\n".join(plan.cached_lines))
+        print("```")
+        for warning in plan.cached_warnings:
+            print(f"**slow:** {warning}")
+    else:
+        print(f"\nThe seventh execution of the same prepared statement keeps this plan ({plan.cached_ms:.2f} ms).")
+    print(f"SQL: {plan.sql if show_sql else plan.sql[:400]}\n")
+
+
 def _walk(node: dict[str, Any], depth: int, lines: list[str], warnings: list[str]) -> None:
     kind = node["Node Type"]
     if kind == "Result" and not node.get("Filter") and not node.get("One-Time Filter"):
@@ -372,24 +393,7 @@ async def run(stack: EmbeddedStack, args: argparse.Namespace) -> int:
             print(f"first error of {r.name}: {r.first_error}")
     print("\n## Plans (EXPLAIN ANALYZE, BUFFERS; runtime role, row-level security on)\n")
     for plan in plans:
-        print(f"### {plan.label}: execution {plan.execution_ms:.2f} ms, planning {plan.planning_ms:.2f} ms")
-        print("```")
-        print("\n".join(plan.lines))
-        print("```")
-        for warning in plan.warnings:
-            print(f"**slow:** {warning}")
-        if plan.cached_lines != plan.lines or plan.cached_ms > 2 * plan.execution_ms + 1:
-            print(f"\nThe seventh execution of the same prepared statement (the plan the server keeps): "
-                  f"execution {plan.cached_ms:.2f} ms")
-            print("```")
-            print("\n".join(plan.cached_lines))
-            print("```")
-            for warning in plan.cached_warnings:
-                print(f"**slow:** {warning}")
-        else:
-            print(f"\nThe seventh execution of the same prepared statement keeps this plan ({plan.cached_ms:.2f} ms).")
-        print(f"SQL: {plan.sql if args.show_sql else plan.sql[:400]}")
-        print()
+        print_plan(plan, show_sql=args.show_sql)
     return 0
 
 

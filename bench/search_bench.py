@@ -43,7 +43,7 @@ import msgspec
 import psutil
 
 from bench.load import EmbeddedStack, Result, http_load, http_request, ops_load, summarise
-from bench.records_bench import Plan, Recorder, explain, record_access
+from bench.records_bench import Plan, Recorder, explain, print_plan, record_access
 from bench.records_data import RecordsData
 from bench.records_load import Loaded, load, login, reload
 from bench.search_index import BulkResult, EventIndexing, bulk_index, check_documents, index_through_events
@@ -494,23 +494,7 @@ def report(args: argparse.Namespace, loaded: Loaded, bulk: BulkResult, check: tu
           f"{', '.join(f'{k.name} ({k.search.p50_ms:.0f} ms)' for k in slow if k.search) or 'none'}.")
     print("\n## Plans of the engine's SQL (EXPLAIN ANALYZE, BUFFERS; runtime role, row-level security on)\n")
     for plan in plans:
-        print(f"### {plan.label}: execution {plan.execution_ms:.2f} ms, planning {plan.planning_ms:.2f} ms")
-        print("```")
-        print("\n".join(plan.lines))
-        print("```")
-        for warning in plan.warnings:
-            print(f"**slow:** {warning}")
-        if plan.cached_lines != plan.lines or plan.cached_ms > 2 * plan.execution_ms + 1:
-            print(f"\nThe seventh execution of the same prepared statement (the plan the server keeps): "
-                  f"execution {plan.cached_ms:.2f} ms")
-            print("```")
-            print("\n".join(plan.cached_lines))
-            print("```")
-            for warning in plan.cached_warnings:
-                print(f"**slow:** {warning}")
-        else:
-            print(f"\nThe seventh execution of the same prepared statement keeps this plan ({plan.cached_ms:.2f} ms).")
-        print(f"SQL: {plan.sql if args.show_sql else plan.sql[:300]}\n")
+        print_plan(plan, show_sql=args.show_sql)
 
 
 def main() -> int:

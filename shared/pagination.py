@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -21,6 +22,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 class Page(msgspec.Struct, Generic[T]):
@@ -53,6 +55,20 @@ def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
     if not isinstance(parts, list) or len(parts) != arity:
         raise ValidationProblem.one("cursor", "is not a cursor from a previous page; omit it to start over", "invalid")
     return parts
+
+
+def time_cursor(cursor: str | None, tiebreak: Callable[[str], K] = uuid.UUID) -> tuple[datetime, K] | None:  # type: ignore[assignment]
+    """Decode a ``[timestamp, tiebreak]`` cursor (``tiebreak`` an id: a UUID, or ``int`` for
+    sequence numbers); None for the first page, 422 naming ``cursor`` for anything else."""
+    parts = decode_cursor(cursor, 2)
+    if parts is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(parts[0])), tiebreak(str(parts[1]))
+    except ValueError:
+        raise ValidationProblem.one(
+            "cursor", "is not a cursor from a previous page; omit it to start over", "invalid"
+        ) from None
 
 
 def page_of(rows: Sequence[T], limit: int, key_of: Any) -> Page[T]:

@@ -11,7 +11,6 @@ from services.identity.api.common import (
     caller_of,
     created_key,
     require_session,
-    time_cursor,
 )
 from services.identity.api.schemas import (
     ApiKeyCreate,
@@ -22,7 +21,7 @@ from services.identity.api.schemas import (
 )
 from services.identity.domain import api_keys as domain
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
-from shared.pagination import Page, check_limit, page_of
+from shared.pagination import Page, check_limit, page_of, time_cursor
 
 
 def _only_own(principal: PrincipalDep) -> bool:

@@ -10,10 +10,9 @@ from litestar import Response
 
 from services.identity.domain.context import Caller, Origin
 from shared.auth import Principal
-from shared.errors import Forbidden, ValidationProblem
+from shared.errors import Forbidden
 from shared.http import AnyRequest
 from shared.http.conditional import etag_for
-from shared.pagination import decode_cursor
 
 T = TypeVar("T")
 
@@ -39,19 +38,6 @@ def require_session(principal: Principal, what: str) -> uuid.UUID:
 
 def with_etag(content: T, version: int, status_code: int = 200) -> Response[T]:
     return Response(content, status_code=status_code, headers={"ETag": etag_for(version)})
-
-
-def time_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    """Decode a ``[created_at, id]`` cursor."""
-    parts = decode_cursor(cursor, 2)
-    if parts is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(parts[0])), uuid.UUID(str(parts[1]))
-    except ValueError:
-        raise ValidationProblem.one(
-            "cursor", "is not a cursor from a previous page; omit it to start over", "invalid"
-        ) from None
 
 
 def created_key(item: Any) -> tuple[datetime, uuid.UUID]:

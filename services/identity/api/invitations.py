@@ -8,7 +8,7 @@ from litestar import Controller, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from services.identity.api.auth import token_out
-from services.identity.api.common import caller_of, created_key, origin_of, time_cursor
+from services.identity.api.common import caller_of, created_key, origin_of
 from services.identity.api.schemas import (
     InvitationAccept,
     InvitationCreated,
@@ -20,7 +20,7 @@ from services.identity.api.schemas import (
 )
 from services.identity.domain import invitations as domain
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
-from shared.pagination import Page, check_limit, page_of
+from shared.pagination import Page, check_limit, page_of, time_cursor
 
 
 class InvitationsController(Controller):

@@ -15,7 +15,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from services.identity.api.common import created_key, time_cursor
+from services.identity.api.common import created_key
 from services.identity.api.schemas import (
     ScheduledDeletionOut,
     SuspendRequest,
@@ -25,7 +25,7 @@ from services.identity.api.schemas import (
 from services.identity.domain import tenants as domain
 from shared.errors import NotFound, Unauthorized
 from shared.http import RuntimeDep
-from shared.pagination import Page, check_limit, page_of
+from shared.pagination import Page, check_limit, page_of, time_cursor
 from shared.runtime import Runtime
 
 

@@ -28,8 +28,7 @@ from services.records.db import customers as store
 from services.records.domain import customers as domain
 from services.records.domain import history
 from services.records.domain import settings as settings_domain
-from shared.errors import ValidationProblem
-from shared.pagination import check_limit, decode_cursor, encode_cursor
+from shared.pagination import check_limit, encode_cursor, time_cursor
 
 _NULL = store.NULL_TIME
 SORTS = {
@@ -147,11 +146,7 @@ class CustomersController(Controller):
         hidden from the caller, and entities they may not read, are left out)."""
         access.require("customer", "read")
         size = check_limit(limit)
-        parts = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(str(parts[0])), int(parts[1])) if parts else None
-        except ValueError:
-            raise ValidationProblem.one("cursor", "is not a cursor from a previous page", "invalid") from None
+        after = time_cursor(cursor, int)
         entities = [e for e in HISTORY_ENTITIES if access.can(e, "read")]
         hidden = [f"{e}.{f}" for e in entities for f in access.hidden_fields(e)]
         async with records_unit(runtime, access) as unit:

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Response, get, patch, post
@@ -36,7 +35,7 @@ from services.records.domain import merge, ownership, public_pool
 from services.records.domain.history import jsonable
 from shared.errors import ValidationProblem
 from shared.http.conditional import expected_version
-from shared.pagination import check_limit, decode_cursor, encode_cursor
+from shared.pagination import check_limit, decode_cursor, encode_cursor, time_cursor
 
 
 class DataQualityController(Controller):
@@ -84,11 +83,7 @@ class DataQualityController(Controller):
                              cursor: FromQuery[str | None] = None) -> dict[str, Any]:
         access.require("customer", "transfer")
         size = check_limit(limit)
-        parts = decode_cursor(cursor, 2)
-        try:
-            before = (datetime.fromisoformat(str(parts[0])), uuid.UUID(str(parts[1]))) if parts else None
-        except ValueError:
-            raise ValidationProblem.one("cursor", "is not a cursor from a previous page", "invalid") from None
+        before = time_cursor(cursor)
         async with records_unit(runtime, access) as unit:
             rows = await ownership.list_handovers(unit, size, before)
         items = rows[:size]
@@ -103,11 +98,7 @@ class DataQualityController(Controller):
         """Customers in the public pool, newest arrivals first (anyone who may read customers)."""
         access.require("customer", "read")
         size = check_limit(limit)
-        parts = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(str(parts[0])), uuid.UUID(str(parts[1]))) if parts else None
-        except ValueError:
-            raise ValidationProblem.one("cursor", "is not a cursor from a previous page", "invalid") from None
+        after = time_cursor(cursor)
         async with records_unit(runtime, access) as unit:
             rows = await public_pool.pool_page(unit, size, after)
         items = rows[:size]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -30,7 +29,7 @@ from services.records.domain.access import RecordAccess
 from services.records.domain.history import jsonable
 from services.records.storage import file_store, new_key
 from shared.errors import Conflict, FieldError, NotFound, Problem, ValidationProblem
-from shared.pagination import check_limit, decode_cursor, encode_cursor
+from shared.pagination import check_limit, encode_cursor, time_cursor
 
 _TEXT_FIELDS = {"entity", "mapping", "mapping_id", "on_duplicate", "dry_run"}
 _MAX_TEXT = 64 * 1024
@@ -227,11 +226,7 @@ class ImportsController(Controller):
                            cursor: FromQuery[str | None] = None) -> dict[str, Any]:
         """The caller's imports, newest first."""
         size = check_limit(limit)
-        parts = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(str(parts[0])), uuid.UUID(str(parts[1]))) if parts else None
-        except ValueError:
-            raise ValidationProblem.one("cursor", "is not a cursor from a previous page", "invalid") from None
+        after = time_cursor(cursor)
         async with records_unit(runtime, access) as unit:
             rows = await store.page(unit, created_by=access.user_id, after=after, limit=size)
         items = rows[:size]

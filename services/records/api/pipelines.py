@@ -28,7 +28,7 @@ from services.records.api.common import (
 from services.records.domain import pipelines as domain
 from services.records.domain.access import RecordAccess
 from shared.errors import FieldError, Forbidden, ValidationProblem
-from shared.pagination import Page, check_limit, decode_cursor, page_of
+from shared.pagination import Page, check_limit, page_of, time_cursor
 
 UNSET: Any = msgspec.UNSET
 StageName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -127,17 +127,6 @@ def require_read(access: RecordAccess) -> None:
                         kind="permission-denied", extra={"entity": "pipeline", "action": "read"})
 
 
-def _cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    parts = decode_cursor(cursor, 2)
-    if parts is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(parts[0])), uuid.UUID(str(parts[1]))
-    except ValueError:
-        raise ValidationProblem.one("cursor", "is not a cursor from a previous page; omit it to start over",
-                                    "invalid") from None
-
-
 class PipelinesController(Controller):
     path = "/pipelines"
     tags = ["pipelines"]
@@ -151,7 +140,7 @@ class PipelinesController(Controller):
         pipeline "Sales" exists from the first call."""
         require_read(access)
         size = check_limit(limit)
-        after = _cursor(cursor)
+        after = time_cursor(cursor)
         async with records_unit(runtime, access) as unit:
             rows = await domain.list_pipelines(unit, access, after=after, limit=size)
         return page_of([pipeline_out(r) for r in rows], size, lambda p: [p.created_at, p.id])

@@ -35,9 +35,9 @@ from services.records.domain import settings as records_settings
 from services.records.domain.access import RecordAccess
 from services.records.domain.normalise import Errors, Invalid
 from shared.db import Unit
-from shared.errors import FieldError, NotFound, PreconditionFailed, ValidationProblem
+from shared.errors import FieldError, NotFound, PreconditionFailed
 from shared.http.conditional import check_version
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import encode_cursor, time_cursor
 
 UNSET: Any = msgspec.UNSET
 ENTITY = "opportunity"
@@ -459,11 +459,4 @@ async def field_history(unit: Unit, access: RecordAccess, opportunity_id: uuid.U
 
 
 def history_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    parts = decode_cursor(cursor, 2)
-    if parts is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(parts[0])), int(parts[1])
-    except ValueError:
-        raise ValidationProblem.one("cursor", "is not a cursor from a previous page; omit it to start over",
-                                    "invalid") from None
+    return time_cursor(cursor, int)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request
+from litestar import Request, Response
 
 from shared.errors import PreconditionFailed, ValidationProblem
 
 
 def etag_for(version: int) -> str:
     return f'"{version}"'
+
+
+def with_etag(body: Any, version: int, status_code: int = 200) -> Response[Any]:
+    """An answer with ``ETag: "<version>"``."""
+    return Response(body, status_code=status_code, headers={"ETag": etag_for(version)})
 
 
 def expected_version(request: Request[Any, Any, Any]) -> int | None:

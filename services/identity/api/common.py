@@ -6,13 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any, TypeVar
 
-from litestar import Response
-
 from services.identity.domain.context import Caller, Origin
 from shared.auth import Principal
 from shared.errors import Forbidden
 from shared.http import AnyRequest
-from shared.http.conditional import etag_for
 
 T = TypeVar("T")
 
@@ -34,10 +31,6 @@ def require_session(principal: Principal, what: str) -> uuid.UUID:
     if principal.session_id is None:
         raise Forbidden(f"{what} needs a logged-in user; API keys cannot do it", kind="session-required")
     return principal.session_id
-
-
-def with_etag(content: T, version: int, status_code: int = 200) -> Response[T]:
-    return Response(content, status_code=status_code, headers={"ETag": etag_for(version)})
 
 
 def created_key(item: Any) -> tuple[datetime, uuid.UUID]:

@@ -7,7 +7,7 @@ import uuid
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from services.identity.api.common import caller_of, with_etag
+from services.identity.api.common import caller_of
 from services.identity.api.schemas import (
     DepartmentCreate,
     DepartmentOut,
@@ -16,7 +16,7 @@ from services.identity.api.schemas import (
 )
 from services.identity.domain import departments as domain
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
-from shared.http.conditional import expected_version
+from shared.http.conditional import expected_version, with_etag
 from shared.pagination import Page, check_limit, decode_cursor, page_of
 
 

@@ -6,13 +6,10 @@ With no operator token configured, these routes do not exist (404).
 
 from __future__ import annotations
 
-import hmac
 import uuid
-from typing import Any, Literal
+from typing import Literal
 
 from litestar import Controller, delete, get, post
-from litestar.connection import ASGIConnection
-from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from services.identity.api.common import created_key
@@ -23,20 +20,9 @@ from services.identity.api.schemas import (
     tenant_out,
 )
 from services.identity.domain import tenants as domain
-from shared.errors import NotFound, Unauthorized
 from shared.http import RuntimeDep
+from shared.http.operator import operator_only
 from shared.pagination import Page, check_limit, page_of, time_cursor
-from shared.runtime import Runtime
-
-
-def operator_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    runtime: Runtime = connection.app.state.runtime
-    expected = runtime.settings.operator_token
-    if not expected:
-        raise NotFound(f"No resource at {connection.scope.get('method', 'GET')} {connection.url.path}")
-    scheme, _sep, token = (connection.headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise Unauthorized("The operator API needs Authorization: Bearer <operator token>", kind="operator-only")
 
 
 class OperatorTenantsController(Controller):

@@ -8,7 +8,7 @@ from typing import Literal
 from litestar import Controller, Response, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from services.identity.api.common import caller_of, created_key, with_etag
+from services.identity.api.common import caller_of, created_key
 from services.identity.api.schemas import (
     UNSET,
     ApiKeyRef,
@@ -25,7 +25,7 @@ from services.identity.db import tenants
 from services.identity.domain import accounts
 from services.identity.domain import users as domain
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
-from shared.http.conditional import expected_version
+from shared.http.conditional import expected_version, with_etag
 from shared.pagination import Page, check_limit, page_of, time_cursor
 
 

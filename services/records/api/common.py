@@ -34,7 +34,7 @@ from services.records.domain.history import jsonable
 from shared.db import Unit
 from shared.errors import FieldError, ValidationProblem
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
-from shared.http.conditional import etag_for, expected_version
+from shared.http.conditional import etag_for, expected_version, with_etag
 from shared.pagination import check_limit, decode_cursor, encode_cursor
 from shared.runtime import Runtime
 
@@ -68,11 +68,6 @@ async def records_unit(runtime: Runtime, access: RecordAccess) -> AsyncIterator[
     """The caller's tenant unit of work on the records schema (one transaction)."""
     async with runtime.db(SERVICE).tenant_unit(access.scope) as unit:
         yield unit
-
-
-def with_etag(body: Any, version: int, status_code: int = 200) -> Response[Any]:
-    """An answer with ``ETag: "<version>"``."""
-    return Response(body, status_code=status_code, headers={"ETag": etag_for(version)})
 
 
 # --- bodies ---------------------------------------------------------------------------------------

@@ -8,19 +8,16 @@
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from typing import Any
 
 from litestar import Response, get, post
-from litestar.connection import ASGIConnection
-from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath
 
 from services.search.reindex import get_run, start_reindex
-from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.errors import Forbidden, NotFound
 from shared.http import PrincipalDep, RuntimeDep
-from shared.runtime import Runtime
+from shared.http.operator import operator_only
 
 
 def _require_admin(principal: Any) -> None:
@@ -44,16 +41,6 @@ async def reindex_status(run_id: FromPath[uuid.UUID], principal: PrincipalDep, r
     if run is None:
         raise NotFound(f"No reindex run {run_id}")
     return run
-
-
-def operator_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    runtime: Runtime = connection.app.state.runtime
-    expected = runtime.settings.operator_token
-    if not expected:
-        raise NotFound(f"No resource at {connection.scope.get('method', 'GET')} {connection.url.path}")
-    scheme, _sep, token = (connection.headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise Unauthorized("The operator API needs Authorization: Bearer <operator token>", kind="operator-only")
 
 
 @post("/operator/search/reindex/{tenant_id:uuid}", status_code=202, tags=["operator"], guards=[operator_only],

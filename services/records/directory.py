@@ -13,6 +13,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from shared.db import Unit
+from shared.departments import apply_department_event
 from shared.events.bus import service_stream_name
 from shared.events.consumer import EventConsumer
 from shared.events.envelope import Event
@@ -36,7 +37,7 @@ async def apply(unit: Unit, event: Event) -> None:
     if event.entity == "user":
         await _apply_user(unit, event.action, entity_id, data)
     elif event.entity == "department":
-        await _apply_department(unit, event.action, entity_id, data)
+        await apply_department_event(unit, "records.directory_departments", event.action, entity_id, data)
 
 
 async def _apply_user(unit: Unit, action: str, user_id: uuid.UUID, data: dict[str, Any]) -> None:
@@ -67,30 +68,6 @@ async def _apply_user(unit: Unit, action: str, user_id: uuid.UUID, data: dict[st
             """INSERT INTO records.directory_users (tenant_id, id, email, status) VALUES ($1, $2, coalesce($3, ''), $4)
                ON CONFLICT (tenant_id, id) DO UPDATE SET status = EXCLUDED.status, updated_at = now()""",
             unit.tenant_id, user_id, data.get("email"), status,
-        )
-
-
-async def _apply_department(unit: Unit, action: str, department_id: uuid.UUID, data: dict[str, Any]) -> None:
-    if action == "deleted":
-        await unit.execute("DELETE FROM records.directory_departments WHERE tenant_id = $1 AND id = $2",
-                           unit.tenant_id, department_id)
-        return
-    path = str(data.get("path") or department_id)
-    old_path = await unit.fetchval(
-        "SELECT path FROM records.directory_departments WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-        unit.tenant_id, department_id,
-    )
-    await unit.execute(
-        """INSERT INTO records.directory_departments (tenant_id, id, parent_id, path) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (tenant_id, id) DO UPDATE SET parent_id = EXCLUDED.parent_id, path = EXCLUDED.path,
-             updated_at = now()""",
-        unit.tenant_id, department_id, _uuid(data.get("parent_id")), path,
-    )
-    if old_path is not None and old_path != path:
-        await unit.execute(
-            """UPDATE records.directory_departments SET path = $3 || substr(path, length($2) + 1), updated_at = now()
-               WHERE tenant_id = $1 AND path LIKE $2 || '/%'""",
-            unit.tenant_id, old_path, path,
         )
 
 

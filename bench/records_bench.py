@@ -11,6 +11,12 @@ b. the same transaction (the customer row, its outbox event; field history when 
    tenant unit, as the runtime role, over a pool of the server's size;
 c. GET /api/v1/customers pages of 50, filtered and sorted, on the big tenant;
 d. GET /api/v1/customers/{id}/timeline of random customers with interactions;
+e. the duplicate check against the big tenant's stored match keys (the loader writes them as every
+   create does): ``POST /api/v1/duplicates/check`` with a stored customer's name under another
+   legal form, with one character of it missing (the fuzzy trigram path), with its phone written
+   as people write it, and with a new candidate; then ``POST /api/v1/customers`` of near
+   duplicates (saved with a warning under the default rules). For each check kind, a sequential
+   sample says how often the stored customer was among the candidates;
 
 then prints EXPLAIN (ANALYZE, BUFFERS) summaries of the exact SQL the list and the timeline run
 (captured from the service's own functions, as the runtime role under row-level security) and a
@@ -339,6 +345,8 @@ async def measure(stack: EmbeddedStack, loaded: Loaded, client: httpx.AsyncClien
 
         results.append(await api("GET /api/v1/customers/{id}/timeline?limit=50", timeline_request))
 
+        results.extend(await measure_duplicate_checks(stack, client, big, api, rng))
+
         # The busiest customer, for the plan: its timeline is the longest to page.
         conn = await asyncpg.connect(stack.owner_url)
         try:
@@ -351,6 +359,80 @@ async def measure(stack: EmbeddedStack, loaded: Loaded, client: httpx.AsyncClien
     finally:
         await app_db.close()
     return results, plans
+
+
+def _variants(name: str) -> tuple[str, str]:
+    """(the name under another legal form, the name with one character of its core missing)."""
+    if name.endswith("有限公司") and not name.endswith("股份有限公司"):
+        other_form = name[:-4] + "股份有限公司"
+    elif name.endswith("有限公司"):
+        other_form = name[:-6] + "有限公司"
+    else:
+        other_form = f"{name.rstrip('.')}, Co., Ltd."
+    core_start = 3 if name[:1] >= "\u4e00" else 0  # past a city prefix like 深圳市
+    core = name[core_start:]
+    middle = core_start + max(1, len(core) // 3)
+    return other_form, name[:middle] + name[middle + 1:]
+
+
+def _written(phone: str) -> str:
+    """A phone as people write it: +8613800138000 -> 138 0013 8000 (national: the tenant's default
+    region is CN); +14155550123 -> +1 (415) 555-0123."""
+    if phone.startswith("+86"):
+        digits = phone[3:]
+        return f"{digits[:3]} {digits[3:7]} {digits[7:]}"
+    digits = phone[2:]
+    return f"+1 ({digits[:3]}) {digits[3:6]}-{digits[6:]}"
+
+
+async def measure_duplicate_checks(stack: EmbeddedStack, client: httpx.AsyncClient, big: Tenant, api: Any,
+                                   rng: random.Random) -> list[Result]:
+    """The duplicate check's latency against the big tenant's keys, and how often it finds the source."""
+    conn = await asyncpg.connect(stack.owner_url)
+    try:
+        stored = await conn.fetch(
+            """SELECT id, name, primary_phone FROM records.customers TABLESAMPLE SYSTEM (5) REPEATABLE (3)
+               WHERE tenant_id = $1 AND kind = 'company' AND primary_phone IS NOT NULL AND deleted_at IS NULL
+               LIMIT 5000""", big.id)
+    finally:
+        await conn.close()
+    data = RecordsData(seed=123)
+    headers = await login(client, big)
+    kinds: list[tuple[str, Any]] = [
+        ("name under another legal form", lambda r: {"name": _variants(r["name"])[0]}),
+        ("name with one character missing", lambda r: {"name": _variants(r["name"])[1]}),
+        ("phone written with spaces and brackets", lambda r: {"name": data.customer_body()["name"],
+                                                      "phone": _written(r["primary_phone"])}),
+        ("a new candidate (generated names share cores)", lambda r: {k: v for k, v in data.customer_body().items()
+                                                       if k in ("name", "aliases", "phone", "email", "uscc")}),
+    ]
+    results: list[Result] = []
+    for label, candidate in kinds:
+        def check_request(candidate: Any = candidate) -> bytes:
+            body = json.dumps({"entity": "customer", "record": candidate(rng.choice(stored))}, ensure_ascii=False)
+            return http_request("POST", "/api/v1/duplicates/check", stack.port, headers, body.encode())
+
+        result = await api(f"POST /api/v1/duplicates/check ({label})", check_request)
+        found = candidates = 0
+        sample = rng.sample(list(stored), min(100, len(stored)))
+        for row in sample:
+            answer = await client.post("/api/v1/duplicates/check", headers=headers,
+                                       json={"entity": "customer", "record": candidate(row)})
+            answer.raise_for_status()
+            ids = [d["id"] for d in answer.json()["duplicates"]]
+            found += str(row["id"]) in ids
+            candidates += len(ids)
+        result.name += f": source found {found}/{len(sample)}, {candidates / len(sample):.1f} candidates each"
+        print(f"    {result.name}", flush=True)
+        results.append(result)
+
+    def near_duplicate_create() -> bytes:
+        row = rng.choice(stored)
+        body = {**data.customer_body(), "name": _variants(row["name"])[0]}
+        return http_request("POST", "/api/v1/customers", stack.port, headers, json.dumps(body, ensure_ascii=False).encode())
+
+    results.append(await api("POST /api/v1/customers (a near duplicate: saved with a warning)", near_duplicate_create))
+    return results
 
 
 async def run(stack: EmbeddedStack, args: argparse.Namespace) -> int:

@@ -3,8 +3,10 @@
 Tenants, departments and users are made through the API as people make them (sign-up,
 departments, invitations accepted), so identity, the directory mirror and the events are real.
 Customers and interactions are bulk-loaded with COPY (asyncpg ``copy_records_to_table``) as the
-database owner straight into ``records.customers`` / ``records.interactions``: the secondary
-indexes of those two tables are dropped for the load and rebuilt from their own definitions
+database owner straight into ``records.customers`` / ``records.interactions``, with each customer's
+duplicate match keys (``domain.duplicates.match_keys``, what every create and import stores) into
+``records.match_keys``, so the duplicate check runs against a real tenant's keys: the secondary
+indexes of those tables are dropped for the load and rebuilt from their own definitions
 (``pg_get_indexdef``) afterwards, the way any bulk load into PostgreSQL is done. Customers'
 ``last_interaction_at`` / ``next_follow_up_at`` are then set from their interactions in one
 set-based UPDATE, the tables compacted and analysed.
@@ -13,6 +15,7 @@ set-based UPDATE, the tables compacted and analysed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 import uuid
@@ -25,6 +28,7 @@ import asyncpg
 import httpx
 
 from bench.records_data import CUSTOMER_COLUMNS, INTERACTION_COLUMNS, Owner, RecordsData
+from services.records.domain.duplicates import match_keys, name_key
 
 PASSWORD = "Orchid-Lantern-Quartz-58"
 DEPARTMENTS = ("华东销售部", "华南销售部", "华北销售部", "大客户部", "海外业务部")
@@ -152,6 +156,24 @@ class _Progress:
             print(f"  {self.label}: {self.done:,} / {self.total:,} ({rate:,.0f} rows/s)", flush=True)
 
 
+MATCH_KEY_COLUMNS = ("tenant_id", "entity", "record_id", "kind", "key")
+_COLUMN = {name: index for index, name in enumerate(CUSTOMER_COLUMNS)}
+
+
+def customer_keys(row: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The match_keys rows of a customer row (its phone, e-mail and USCC are valid already). Names
+    repeat in the generated data, so their keys are computed once per distinct name."""
+    record = {"uscc": row[_COLUMN["uscc"]], "phone": row[_COLUMN["primary_phone"]],
+              "email": row[_COLUMN["primary_email"]]}
+    keys = match_keys("customer", record, "CN", normalised=True)
+    keys += [("name", key) for name in (row[_COLUMN["name"]], *row[_COLUMN["aliases"]]) if (key := _name_key(name))]
+    return [(row[_COLUMN["tenant_id"]], "customer", row[_COLUMN["id"]], kind, key)
+            for kind, key in dict.fromkeys(keys)]
+
+
+_name_key = functools.lru_cache(maxsize=500_000)(name_key)
+
+
 async def load(client: httpx.AsyncClient, owner_url: str, *, customers: int, interactions: int, tenants: int,
                other_customers: int, users: int, seed: int = 7) -> Loaded:
     """Make the tenants and users through the API, then COPY the records; every phase is timed."""
@@ -167,7 +189,7 @@ async def load(client: httpx.AsyncClient, owner_url: str, *, customers: int, int
         phases["tenants and users through the API"] = time.monotonic() - started
         # Session settings of this loading connection only (a bulk load's usual ones).
         await owner.execute("SET maintenance_work_mem = '512MB'; SET synchronous_commit = off")
-        tables = ("records.customers", "records.interactions")
+        tables = ("records.customers", "records.interactions", "records.match_keys")
         dropped = await _secondary_indexes(owner, tables)
         for name, _ in dropped:
             await owner.execute(f"DROP INDEX {name}")
@@ -209,7 +231,9 @@ async def load(client: httpx.AsyncClient, owner_url: str, *, customers: int, int
         for batch in customer_batches():
             await owner.copy_records_to_table("customers", schema_name="records", columns=list(CUSTOMER_COLUMNS),
                                               records=batch)
-        phases["COPY customers"] = time.monotonic() - t0
+            await owner.copy_records_to_table("match_keys", schema_name="records", columns=list(MATCH_KEY_COLUMNS),
+                                              records=[key for row in batch for key in customer_keys(row)])
+        phases["COPY customers and their match keys"] = time.monotonic() - t0
 
         with_interactions: list[uuid.UUID] = []
         two_years_ago = now - timedelta(days=730)
@@ -268,6 +292,7 @@ async def load(client: httpx.AsyncClient, owner_url: str, *, customers: int, int
         t0 = time.monotonic()
         await owner.execute("VACUUM (ANALYZE) records.customers")
         await owner.execute("VACUUM (ANALYZE) records.interactions")
+        await owner.execute("VACUUM (ANALYZE) records.match_keys")
         phases["VACUUM ANALYZE"] = time.monotonic() - t0
     finally:
         await owner.close()

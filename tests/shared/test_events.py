@@ -295,22 +295,25 @@ async def _at_least(relay: OutboxRelay, count: int) -> bool:
 
 
 class CrashingRelay(OutboxRelay):
-    """A relay that hangs after publishing ``crash_after`` rows, before deleting any: the test then
-    kills it (cancels its task) or cuts its database connection, as a crash would."""
+    """A relay that hangs after publishing ``crash_after`` rows (sent and acknowledged), before
+    deleting any: the test then kills it (cancels its task) or cuts its database connection, as a
+    crash would."""
 
     def __init__(self, *args: Any, crash_after: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.crash_after = crash_after
-        self.sent = 0
+        self.acknowledgements: list[asyncio.Future[Any]] = []
         self.hanging = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def _publish(self, row: asyncpg.Record) -> None:
-        if self.sent == self.crash_after and not self.release.is_set():
+    async def _send(self, row: asyncpg.Record) -> tuple[Any, asyncio.Future[Any]]:
+        if len(self.acknowledgements) == self.crash_after and not self.release.is_set():
+            await asyncio.gather(*self.acknowledgements)
             self.hanging.set()
             await self.release.wait()
-        await super()._publish(row)
-        self.sent += 1
+        span, acknowledged = await super()._send(row)
+        self.acknowledgements.append(acknowledged)
+        return span, acknowledged
 
 
 async def test_relay_killed_mid_batch_publishes_each_event_once_after_restart(

@@ -55,6 +55,14 @@ INDUSTRIES_ZH = ("制造业", "信息技术", "金融服务", "教育培训", "�
                  "能源化工", "汽车及零部件", "餐饮酒店", "文化传媒", "农业", "电子商务", "专业服务", "政府及公共事业")
 INDUSTRIES_EN = ("Software", "Manufacturing", "Financial Services", "Healthcare", "Retail", "Logistics",
                  "Education", "Real Estate", "Media", "Energy", "Professional Services")
+# Characters of Chinese trade names (字号): most companies' names are their own; Faker's few
+# dozen company prefixes alone would give a million customers a thousand name cores.
+BRAND_CHARS = ("鑫源达泰华盛恒昌隆兴宏瑞祥福德嘉信诚安康和顺金银天海新晨光明远博创智联通汇丰荣佳美正中东宇鼎峰龙鹏腾飞"
+               "星云雅润泽立万众合力永久丽帝豪凯旭辉耀锦绣益诺维科捷迅优品尚卓越康宁春秋文浩君睿思齐")
+EN_GROUPS = ("Group", "Holdings", "Industries", "Partners", "Labs", "Systems", "Trading", "Logistics", "Foods",
+             "Components", "Analytics", "Capital", "Robotics", "Materials", "Devices")
+EN_FORMS = ("Inc.", "LLC", "Ltd.", "Co.", "Corp.", "")
+
 SOURCES = ("官网咨询", "展会", "老客户转介绍", "电话营销", "百度推广", "微信公众号", "渠道合作伙伴", "website",
            "referral", "trade show", "cold call", "LinkedIn", "partner")
 STAGES = ("lead", "prospect", "customer", "loyal", "churned")
@@ -164,7 +172,11 @@ class RecordsData:
         """(name, aliases, address, uscc) of a Chinese company."""
         rng = self.rng
         district, code = rng.choice(DISTRICTS)
-        prefix, suffix = rng.choice(self.zh_prefixes), rng.choice(self.zh_suffixes)
+        suffix = rng.choice(self.zh_suffixes)
+        if rng.random() < 0.1:
+            prefix = rng.choice(self.zh_prefixes)
+        else:
+            prefix = "".join(rng.choices(BRAND_CHARS, k=rng.choice((2, 2, 3))))
         city = district[: district.index("市") + 1]
         name = f"{city[:-1]}{prefix}{suffix}"
         aliases = [prefix + suffix[:2]] if rng.random() < 0.6 else []
@@ -201,7 +213,11 @@ class RecordsData:
                 fields["name"] = f"{first} {last}"
                 local, domain = f"{first}.{last}".lower().replace("'", ""), "gmail.com"
             else:
-                fields["name"] = rng.choice(self.en_companies)
+                if rng.random() < 0.2:
+                    fields["name"] = rng.choice(self.en_companies)
+                else:
+                    first, second = rng.choice(self.en_last_names), rng.choice(self.en_last_names)
+                    fields["name"] = f"{first} {second} {rng.choice(EN_GROUPS)} {rng.choice(EN_FORMS)}".strip()
                 words = fields["name"].replace(",", "").split()
                 if len(words) > 2:
                     fields["aliases"] = ["".join(w[0] for w in words if w[0].isupper())]

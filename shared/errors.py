@@ -98,6 +98,12 @@ class Conflict(Problem):
     title = "Conflict"
 
 
+class Gone(Problem):
+    status_code = 410
+    kind = "gone"
+    title = "Gone"
+
+
 class PreconditionFailed(Problem):
     status_code = 412
     kind = "precondition-failed"
@@ -233,6 +239,6 @@ def problem_from_exception(request: Request[Any, Any, Any], exc: Exception) -> R
 
 
 __all__ = [
-    "Conflict", "FieldError", "Forbidden", "MediaType", "NotFound", "PreconditionFailed", "Problem",
+    "Conflict", "FieldError", "Forbidden", "Gone", "MediaType", "NotFound", "PreconditionFailed", "Problem",
     "TooManyRequests", "Unauthorized", "ValidationProblem", "problem_from_exception", "problem_response",
 ]

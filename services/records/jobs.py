@@ -1,6 +1,7 @@
 """The records purge job, hourly (and shortly after start-up): soft-deleted records older than
 30 days are deleted for good, with their field history and unique custom values; Idempotency-Key
-answers older than 24 hours are forgotten.
+answers older than 24 hours are forgotten; export files and import error reports older than
+``HUIKE_BULK_FILE_RETENTION_DAYS`` are deleted (they hold customer data; their job rows stay).
 
 Every table of the ``records`` schema with a ``deleted_at`` column is purged, so new entities
 need no registration here. Children reference their customer ``ON DELETE CASCADE``.
@@ -12,8 +13,11 @@ import logging
 import uuid
 from typing import TYPE_CHECKING
 
+from services.records.db import exports as exports_store
+from services.records.db import imports as imports_store
 from services.records.db.custom_fields import release_unique
 from services.records.domain.idempotency import forget_expired
+from services.records.storage import FileStore, file_store
 from shared.db import ServiceDatabase, Unit
 from shared.periodic import PeriodicJob
 from shared.tenancy import scope_for_system
@@ -71,7 +75,14 @@ async def purge_tenant(unit: Unit, tables: list[str], retention_days: int = RETE
     return total
 
 
-async def purge_all(db: ServiceDatabase, retention_days: int = RETENTION_DAYS) -> int:
+async def expire_bulk_files(unit: Unit, retention_days: int) -> list[str]:
+    """Forget old import error reports; answers the keys of the old export files to delete."""
+    await imports_store.expire_errors(unit, retention_days)
+    return await exports_store.expire_files(unit, retention_days)
+
+
+async def purge_all(db: ServiceDatabase, files: FileStore, *, retention_days: int = RETENTION_DAYS,
+                    file_retention_days: int = 7) -> int:
     tables = await soft_deleting_tables(db)
     purged, after = 0, uuid.UUID(int=0)
     while True:
@@ -82,6 +93,9 @@ async def purge_all(db: ServiceDatabase, retention_days: int = RETENTION_DAYS) -
             try:
                 async with db.tenant_unit(scope_for_system(tenant_id)) as unit:
                     purged += await purge_tenant(unit, tables, retention_days)
+                    expired_files = await expire_bulk_files(unit, file_retention_days)
+                for key in expired_files:  # after the commit: a row never points at a deleted file
+                    files.delete(key)
             except Exception:  # noqa: BLE001 - one tenant's failure must not stop the others
                 log.exception("purging tenant %s failed", tenant_id)
         if len(tenants) < _PAGE:
@@ -89,13 +103,13 @@ async def purge_all(db: ServiceDatabase, retention_days: int = RETENTION_DAYS) -
         after = tenants[-1]
 
 
-async def _purge_and_log(db: ServiceDatabase) -> None:
-    purged = await purge_all(db)
+async def _purge_and_log(runtime: Runtime) -> None:
+    purged = await purge_all(runtime.db("records"), file_store(runtime),
+                             file_retention_days=runtime.settings.bulk_file_retention_days)
     log.info("records purge: %d record(s) deleted for good", purged)
 
 
 async def start_purge(runtime: Runtime) -> PeriodicJob:
-    db = runtime.db("records")
-    job = PeriodicJob("records-purge", lambda: _purge_and_log(db), interval=INTERVAL_SECONDS,
+    job = PeriodicJob("records-purge", lambda: _purge_and_log(runtime), interval=INTERVAL_SECONDS,
                       first_after=FIRST_RUN_AFTER_SECONDS)
     return await job.start()

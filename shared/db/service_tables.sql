@@ -12,6 +12,9 @@ CREATE TABLE IF NOT EXISTS {schema}.outbox (
   headers     jsonb       NOT NULL DEFAULT '{}',
   created_at  timestamptz NOT NULL DEFAULT now()
 );
+-- Bulk rows (an import's) are published after every other waiting row: see shared/events/relay.py.
+ALTER TABLE {schema}.outbox ADD COLUMN IF NOT EXISTS bulk boolean NOT NULL DEFAULT false;
+CREATE INDEX IF NOT EXISTS outbox_lane ON {schema}.outbox (bulk, seq);
 DROP TRIGGER IF EXISTS outbox_notify ON {schema}.outbox;
 CREATE TRIGGER outbox_notify AFTER INSERT ON {schema}.outbox
   FOR EACH STATEMENT EXECUTE FUNCTION huike.notify_outbox();

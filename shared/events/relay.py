@@ -9,7 +9,12 @@ an event exists exactly when its change committed. The relay moves them to JetSt
 - **Wakes on NOTIFY.** A statement trigger on the outbox sends ``pg_notify('huike_outbox',
   '<schema>')`` on commit; the relay LISTENs and drains at once, and polls slowly (every
   ``poll_interval`` seconds) in case a notification was missed.
-- **Drain:** in one transaction, lock the oldest rows (``ORDER BY seq ... FOR UPDATE``), send them
+- **Two lanes.** Rows written with ``bulk`` (an import's events) are taken only when no other row
+  waits (``ORDER BY bulk, seq``): an import writes events faster than they are published, and in
+  one queue a person's write made meanwhile would wait behind all of them. Order holds within each
+  lane; across lanes consumers order by record version (an imported record edited at once may be
+  published as updated before its created event).
+- **Drain:** in one transaction, lock the oldest rows (``ORDER BY bulk, seq ... FOR UPDATE``), send them
   *in order* on the one NATS connection, each with ``Nats-Msg-Id`` = event id, without waiting
   between them (JetStream stores one connection's messages in the order they were sent), then
   await their PubAcks; delete the acknowledged prefix and commit. Waiting for each PubAck before
@@ -233,7 +238,7 @@ class OutboxRelay:
             with suppress_instrumentation():
                 rows = await conn.fetch(
                     f"SELECT seq, id, subject, payload, headers FROM {self.schema}.outbox"
-                    " ORDER BY seq LIMIT $1 FOR UPDATE",
+                    " ORDER BY bulk, seq LIMIT $1 FOR UPDATE",
                     self.batch_size,
                 )
             done: list[int] = []

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.records.db import customers as customers_db
 from services.records.jobs import purge_all
+from services.records.storage import file_store
 from shared.tenancy import scope_for_system
 from tests.records.conftest import eventually
 
@@ -68,7 +69,7 @@ async def test_purge_deletes_only_customers_deleted_over_30_days_ago(client, sig
     async with _unit(runtime, tenant) as unit:
         await unit.execute("UPDATE records.customers SET deleted_at = now() - interval '31 days' WHERE id = $1",
                            uuid.UUID(old["id"]))
-    await purge_all(runtime.db("records"))
+    await purge_all(runtime.db("records"), file_store(runtime))
     async with _unit(runtime, tenant) as unit:
         ids = {str(r["id"]) for r in await unit.fetch("SELECT id FROM records.customers WHERE tenant_id = $1",
                                                       uuid.UUID(tenant.id))}

@@ -21,6 +21,20 @@ def test_name_key_ignores_legal_forms_cities_width_case_and_spacing() -> None:
     assert name_key("北京大学") == "北京大学"  # a city is kept when little would be left
 
 
+async def test_a_check_answers_the_best_matches_first_and_at_most_twenty(client, signup, customer) -> None:
+    tenant = await signup()
+    exact = await customer(tenant, name="华星光电技术有限公司", phone="13900001111")
+    for i in range(24):  # a common name core: two dozen near misses
+        await customer(tenant, name=f"华星光电技术{i:02d}有限公司")
+    check = await client.post("/api/v1/duplicates/check", headers=tenant.headers,
+                              json={"record": {"name": "深圳市华星光电技术有限公司", "phone": "139 0000 1111"}})
+    assert check.status_code == 200, check.text
+    found = check.json()["duplicates"]
+    assert len(found) == duplicates.MAX_REPORTED
+    assert found[0]["id"] == exact["id"] and sorted(found[0]["rules"]) == ["name", "phone"]
+    assert [d["score"] for d in found[1:]] == sorted((d["score"] for d in found[1:]), reverse=True)
+
+
 async def test_same_phone_warns_by_default_and_blocks_when_the_rule_says_so(client, signup, customer) -> None:
     tenant = await signup()
     first = await customer(tenant, name="星河贸易", phone="13812345678")

@@ -6,14 +6,17 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 from openpyxl import load_workbook
 
+from services.records.jobs import purge_all
+from services.records.storage import file_store
 from shared.tenancy import scope_for_system
 from tests.records.conftest import eventually
-from tests.records.test_imports import bulk  # noqa: F401 - the workers fixture
+from tests.records.test_imports import bulk, csv_bytes, finished, upload  # noqa: F401 - the workers fixture
 
 API = "/api/v1/exports"
 
@@ -127,3 +130,37 @@ async def test_bad_export_requests_answer_422(client, signup) -> None:
         response = await client.post(API, headers=tenant.headers, json=body)
         assert response.status_code == 422, (body, response.text)
         assert field in [e["field"] for e in response.json()["errors"]], response.text
+
+
+async def test_old_export_files_and_import_error_reports_are_deleted(client, signup, customer, runtime, bulk) -> None:
+    tenant = await signup()
+    await customer(tenant, name="保留期客户")
+    old = (await exported(client, tenant, {"entity": "customer", "format": "csv"})).extensions["export"]
+    assert old["file_expires_at"] and old["file_deleted_at"] is None
+    failed = await finished(client, tenant, (await upload(
+        client, tenant, csv_bytes([["name", "phone"], ["坏号码公司", "12345"]]))).json()["id"])
+    assert failed["rows_failed"] == 1
+    tenant_id = uuid.UUID(tenant.id)
+    async with runtime.db("records").tenant_unit(scope_for_system(tenant_id)) as unit:
+        key = await unit.fetchval("SELECT file_key FROM records.exports WHERE tenant_id = $1 AND id = $2",
+                                  tenant_id, uuid.UUID(old["id"]))
+        # Both jobs finished eight days ago (the retention is seven).
+        await unit.execute("UPDATE records.exports SET finished_at = now() - interval '8 days' WHERE id = $1",
+                           uuid.UUID(old["id"]))
+        await unit.execute("UPDATE records.imports SET finished_at = now() - interval '8 days' WHERE id = $1",
+                           uuid.UUID(failed["id"]))
+    path = Path(runtime.settings.data_dir) / "records-files" / key
+    assert path.exists()
+    recent = (await exported(client, tenant, {"entity": "customer", "format": "xlsx"})).extensions["export"]
+
+    await purge_all(runtime.db("records"), file_store(runtime), file_retention_days=7)
+
+    assert not path.exists()
+    gone = await client.get(f"{API}/{old['id']}/file", headers=tenant.headers)
+    assert gone.status_code == 410 and gone.json()["type"].endswith("export-file-deleted")
+    state = (await client.get(f"{API}/{old['id']}", headers=tenant.headers)).json()
+    assert state["file_deleted_at"] and "file_url" not in state and state["rows_done"] == 1  # the job row stays
+    assert (await client.get(f"{API}/{recent['id']}/file", headers=tenant.headers)).status_code == 200
+    report = await client.get(f"/api/v1/imports/{failed['id']}/errors", headers=tenant.headers)
+    assert report.status_code == 410 and report.json()["type"].endswith("import-errors-deleted")
+    assert "errors_url" not in (await client.get(f"/api/v1/imports/{failed['id']}", headers=tenant.headers)).json()

@@ -106,8 +106,9 @@ async def test_imported_customers_emit_one_event_each(client, signup, bulk, reco
         return len([e for e in records_events.of(tenant.id) if e.type == "customer.created"]) == 3
 
     await eventually(three, timeout=5)
-    names = sorted(e.data["record"]["name"] for e in records_events.of(tenant.id) if e.type == "customer.created")
-    assert names == ["丙公司", "乙公司", "甲公司"]
+    created = [e for e in records_events.of(tenant.id) if e.type == "customer.created"]
+    assert sorted(e.data["record"]["name"] for e in created) == ["丙公司", "乙公司", "甲公司"]
+    assert {e.data["import_id"] for e in created} == {job["id"]}  # consumers can tell imported records
 
 
 async def test_dry_run_reports_failures_and_writes_nothing(client, signup, bulk) -> None:

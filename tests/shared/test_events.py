@@ -316,6 +316,22 @@ class CrashingRelay(OutboxRelay):
         return span, acknowledged
 
 
+async def test_bulk_events_wait_for_the_others_and_keep_their_own_order(
+    service: Service, bus: Bus, relays: RelayFactory
+) -> None:
+    tenant = uuid.uuid4()
+    async with service.db.tenant_unit(scope_for_system(tenant)) as unit:
+        imported = [new_event(service=service.name, tenant_id=tenant, entity="item", action="created", entity_id=uuid.uuid4(),
+                              actor=SYSTEM, data={"name": f"imported-{i}"}) for i in range(5)]
+        await unit.write_events(imported, bulk=True)
+    typed = [await create_item(service, tenant, f"typed-{i}") for i in range(2)]  # written after the import
+    relay = relays(batch_size=3)
+    await relay.start()
+    await eventually(lambda: _true_if(outbox_size(service.db), 0), what="an empty outbox")
+    messages = await stream_messages(bus, service.stream)
+    assert [m.headers[MSG_ID_HEADER] for m in messages] == [str(e.id) for e in typed + imported]
+
+
 async def test_relay_killed_mid_batch_publishes_each_event_once_after_restart(
     service: Service, bus: Bus, relays: RelayFactory
 ) -> None:

@@ -4,6 +4,7 @@ background; read the job's status and download the file."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import msgspec
@@ -20,7 +21,7 @@ from services.records.domain.access import RecordAccess
 from services.records.domain.history import jsonable
 from services.records.domain.imports import snapshot_of
 from services.records.storage import file_store
-from shared.errors import Conflict, NotFound, ValidationProblem
+from shared.errors import Conflict, Gone, NotFound, ValidationProblem
 
 
 class ExportCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -29,11 +30,12 @@ class ExportCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     filters: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-def _out(row: Any) -> dict[str, Any]:
+def _out(row: Any, retention_days: int) -> dict[str, Any]:
     body = {k: row[k] for k in ("id", "entity", "format", "filters", "status", "rows_done", "file_bytes", "error",
-                                "created_at", "created_by", "started_at", "finished_at")}
-    if row["status"] == "succeeded":
+                                "created_at", "created_by", "started_at", "finished_at", "file_deleted_at")}
+    if row["status"] == "succeeded" and row["file_deleted_at"] is None:
         body["file_url"] = f"/api/v1/exports/{row['id']}/file"
+        body["file_expires_at"] = row["finished_at"] + timedelta(days=retention_days)
     return jsonable(body)
 
 
@@ -76,23 +78,28 @@ class ExportsController(Controller):
             })
             await queue.enqueue(unit, "export", export_id)
         jobs_bulk.wake()
-        return _out(row)
+        return _out(row, runtime.settings.bulk_file_retention_days)
 
     @get("/{export_id:uuid}")
     async def get_export(self, export_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
                          ) -> dict[str, Any]:
         """Status (queued, running, succeeded, failed), rows written and, once succeeded, ``file_url``."""
         async with records_unit(runtime, access) as unit:
-            return _out(await _own(unit, access, export_id))
+            row = await _own(unit, access, export_id)
+        return _out(row, runtime.settings.bulk_file_retention_days)
 
     @get("/{export_id:uuid}/file")
     async def export_file(self, export_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep) -> File:
-        """The exported file (409 while the export is not finished)."""
+        """The exported file (409 while the export is not finished; 410 once the file was deleted,
+        ``HUIKE_BULK_FILE_RETENTION_DAYS`` after the export finished)."""
         async with records_unit(runtime, access) as unit:
             row = await _own(unit, access, export_id)
         if row["status"] != "succeeded":
             raise Conflict(f"The export is {row['status']}; its file is ready when the status is succeeded",
                            kind="export-not-ready")
+        if row["file_deleted_at"] is not None:
+            raise Gone(f"The export's file was deleted {runtime.settings.bulk_file_retention_days} days after the "
+                       "export finished; ask for a new export", kind="export-file-deleted")
         files = file_store(runtime)
         media = ("text/csv; charset=utf-8" if row["format"] == "csv"
                  else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -28,7 +28,7 @@ from services.records.domain import imports as domain
 from services.records.domain.access import RecordAccess
 from services.records.domain.history import jsonable
 from services.records.storage import file_store, new_key
-from shared.errors import Conflict, FieldError, NotFound, Problem, ValidationProblem
+from shared.errors import Conflict, FieldError, Gone, NotFound, Problem, ValidationProblem
 from shared.pagination import check_limit, encode_cursor, time_cursor
 
 _TEXT_FIELDS = {"entity", "mapping", "mapping_id", "on_duplicate", "dry_run"}
@@ -156,9 +156,10 @@ def _out(row: Any) -> dict[str, Any]:
     body = {k: row[k] for k in (
         "id", "entity", "status", "file_name", "file_format", "encoding", "on_duplicate", "dry_run", "mapping",
         "rows_total", "rows_done", "rows_failed", "rows_created", "rows_updated", "rows_skipped", "error",
-        "created_at", "started_at", "finished_at")}
+        "created_at", "started_at", "finished_at", "errors_deleted_at")}
     body["created_by"] = row["created_by"]
-    body["errors_url"] = f"/api/v1/imports/{row['id']}/errors"
+    if row["errors_deleted_at"] is None:
+        body["errors_url"] = f"/api/v1/imports/{row['id']}/errors"
     return jsonable(body)
 
 
@@ -246,9 +247,13 @@ class ImportsController(Controller):
                             ) -> Stream:
         """CSV (UTF-8 with BOM, opens in Excel) of the rows that failed, or would fail in a dry run:
         ``row`` (the file's row number, header = 1), the file's columns as sent, and ``reason``.
-        Readable while the import runs."""
+        Readable while the import runs; 410 once deleted, ``HUIKE_BULK_FILE_RETENTION_DAYS`` after the
+        import finished."""
         async with records_unit(runtime, access) as unit:
             job = await _visible_job(unit, access, import_id)
+        if job["errors_deleted_at"] is not None:
+            raise Gone(f"The import's error report was deleted {runtime.settings.bulk_file_retention_days} days after "
+                       "the import finished", kind="import-errors-deleted")
         header = list(job["header"])
 
         async def lines() -> AsyncIterator[bytes]:

@@ -12,7 +12,7 @@ from services.records.db import activity_sql, contacts, customers, interactions,
 from shared.db import Unit
 
 COLUMNS = ("id, created_at, updated_at, created_by, principal, entity, format, filters, status, rows_done, file_key, "
-           "file_bytes, error, started_at, finished_at")
+           "file_bytes, error, started_at, finished_at, file_deleted_at")
 
 # Per entity: the SELECT list and FROM of its rows (the same columns its answers are made from),
 # the record alias and whether its customer ``c`` is joined (children: visible customers only).
@@ -52,6 +52,19 @@ async def set_status(unit: Unit, export_id: uuid.UUID, status: str, **columns: A
         f"UPDATE records.exports SET status = $3, updated_at = now(){stamp}{sets} WHERE tenant_id = $1 AND id = $2",
         unit.tenant_id, export_id, status, *columns.values(),
     )
+
+
+async def expire_files(unit: Unit, retention_days: int) -> list[str]:
+    """Mark the files of exports finished more than ``retention_days`` ago as deleted; answers
+    their keys (the caller deletes them after the commit)."""
+    rows = await unit.fetch(
+        """UPDATE records.exports SET file_deleted_at = now(), updated_at = now()
+           WHERE tenant_id = $1 AND file_key IS NOT NULL AND file_deleted_at IS NULL
+             AND finished_at < now() - make_interval(days => $2)
+           RETURNING file_key""",
+        unit.tenant_id, retention_days,
+    )
+    return [r["file_key"] for r in rows]
 
 
 async def rows(unit: Unit, entity: str, conditions: Sequence[str], args: Sequence[Any]) -> AsyncIterator[asyncpg.Record]:

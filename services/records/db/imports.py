@@ -10,12 +10,11 @@ import asyncpg
 import msgspec
 
 from shared.db import SystemUnit, Unit
-from shared.events.envelope import Event, encode_event
 
 COLUMNS = (
     "id, created_at, updated_at, created_by, principal, entity, file_key, file_name, file_format, encoding, "
     "delimiter, file_bytes, header, mapping, on_duplicate, dry_run, status, rows_total, rows_done, rows_failed, "
-    "rows_created, rows_updated, rows_skipped, last_row, error, started_at, finished_at"
+    "rows_created, rows_updated, rows_skipped, last_row, error, started_at, finished_at, errors_deleted_at"
 )
 _encode = msgspec.json.Encoder().encode
 
@@ -92,6 +91,22 @@ async def add_errors(unit: Unit, import_id: uuid.UUID, errors: Sequence[tuple[in
     )
 
 
+async def expire_errors(unit: Unit, retention_days: int) -> int:
+    """Delete the failed rows kept for the error reports of imports finished more than
+    ``retention_days`` ago; answers how many imports lost their report."""
+    expired = await unit.fetch(
+        """UPDATE records.imports SET errors_deleted_at = now(), updated_at = now()
+           WHERE tenant_id = $1 AND errors_deleted_at IS NULL AND rows_failed > 0
+             AND finished_at < now() - make_interval(days => $2)
+           RETURNING id""",
+        unit.tenant_id, retention_days,
+    )
+    if expired:
+        await unit.execute("DELETE FROM records.import_errors WHERE tenant_id = $1 AND import_id = ANY($2::uuid[])",
+                           unit.tenant_id, [r["id"] for r in expired])
+    return len(expired)
+
+
 async def error_rows(unit: Unit, import_id: uuid.UUID, after_row: int, limit: int) -> list[asyncpg.Record]:
     return await unit.fetch(
         """SELECT row_number, raw, reason FROM records.import_errors
@@ -150,18 +165,6 @@ async def insert_records(unit: Unit, table: str, columns: str, rows: Sequence[di
             SELECT $1, {', '.join('r.' + n for n in names)} FROM jsonb_to_recordset($2::text::jsonb) AS r({spec})
             RETURNING {columns}""",
         unit.tenant_id, _encode(rows).decode(),
-    )
-
-
-async def emit_many(unit: Unit, events: Sequence[Event], headers: dict[str, str]) -> None:
-    """Write many events to the outbox in one INSERT (what ``unit.emit`` does for one)."""
-    if not events:
-        return
-    await unit.execute(
-        f"""INSERT INTO {unit.schema}.outbox (id, tenant_id, subject, payload, headers)
-            SELECT i, $1, s, p, $5 FROM unnest($2::uuid[], $3::text[], $4::bytea[]) AS t(i, s, p)""",
-        unit.tenant_id, [e.id for e in events], [e.subject for e in events], [encode_event(e) for e in events],
-        headers,
     )
 
 

@@ -46,6 +46,7 @@ ENTITIES = ("customer", "contact")
 RULES = ("phone", "email", "uscc", "name")
 ACTIONS = ("block", "warn", "off")
 DEFAULT_NAME_THRESHOLD = 0.5
+MAX_REPORTED = 20  # what a person can weigh on a form or in a check answer; the best come first
 
 # Chinese legal forms, longest first (a suffix is removed once, then the next is tried).
 _CN_SUFFIXES = (
@@ -256,8 +257,8 @@ async def find_duplicates_batch(unit: Unit, entity: str, candidates: Sequence[Ma
                                 rule_set: DuplicateRules | None = None) -> list[list[Duplicate]]:
     """For each candidate (a dict with any of name, aliases, phone, phones, email, emails, uscc),
     the stored records of ``entity`` that match it under the tenant's rules (rules set to ``off``
-    are skipped), best first. One query for the whole batch. ``exclude``: record ids never to
-    report (the record being updated)."""
+    are skipped), best first, at most ``MAX_REPORTED``. One query for the whole batch.
+    ``exclude``: record ids never to report (the record being updated)."""
     if entity not in ENTITIES:
         raise ValueError(f"duplicates are found for {', '.join(ENTITIES)}, not {entity}")
     if not candidates:
@@ -296,7 +297,8 @@ async def find_duplicates_batch(unit: Unit, entity: str, candidates: Sequence[Ma
             hit.rules.append(row["kind"])
         hit.score = max(hit.score, float(row["score"]))
     order = {"active": 0, "deleted": 1, "merged": 2}
-    return [sorted(found.values(), key=lambda d: (order[d.status], -len(d.rules), -d.score)) for found in answers]
+    return [sorted(found.values(), key=lambda d: (order[d.status], -len(d.rules), -d.score))[:MAX_REPORTED]
+            for found in answers]
 
 
 async def find_duplicates(unit: Unit, entity: str, candidate: Mapping[str, Any], *,

@@ -58,7 +58,6 @@ from shared.auth import Principal, PrincipalData
 from shared.db import ServiceDatabase, Unit
 from shared.errors import FieldError, Problem, ValidationProblem
 from shared.events.envelope import Actor, Event, new_event
-from shared.telemetry import current_trace_headers
 from shared.tenancy import scope_for_system
 
 log = logging.getLogger("huike.records.imports")
@@ -644,8 +643,8 @@ async def _update_existing(unit: Unit, access: RecordAccess, target: Target, row
             getattr(exc, "detail", exc)))
 
 
-def _event(target: Target, record: dict[str, Any], actor: Actor, cfg: RecordsSettings, tenant_id: uuid.UUID
-           ) -> Event:
+def _event(target: Target, record: dict[str, Any], actor: Actor, cfg: RecordsSettings, tenant_id: uuid.UUID,
+           import_id: str) -> Event:
     customer_id = record["id"] if target is CUSTOMER else record["customer_id"]
     # The record as it is: encoding the event writes uuids and times exactly as history.jsonable
     # would, in the same pass.
@@ -654,13 +653,16 @@ def _event(target: Target, record: dict[str, Any], actor: Actor, cfg: RecordsSet
         "department_id": history.jsonable(record.get("department_id")),
         "sensitive_fields": history.sensitive_present(cfg, target.entity, record),
         "customer_id": str(customer_id),
+        # Consumers may treat imported records apart (search indexes them on its bulk lane, so
+        # people's own writes stay searchable at once while an import runs).
+        "import_id": import_id,
     }
     return new_event(service="records", tenant_id=tenant_id, entity=target.entity, action="created",
                      entity_id=record["id"], actor=actor, data=data, version=record["version"])
 
 
 async def _insert(unit: Unit, access: RecordAccess, target: Target, rows: list[Row], cfg: RecordsSettings,
-                  defs: Sequence[custom_fields.Definition]) -> int:
+                  defs: Sequence[custom_fields.Definition], import_id: str) -> int:
     """Insert the rows set-based with their unique values, match keys and events; answers how many."""
     for row in rows:
         row.columns = {**(row.columns or {}), "id": uuid.uuid4(), "custom_fields": row.custom or {},
@@ -687,8 +689,8 @@ async def _insert(unit: Unit, access: RecordAccess, target: Target, rows: list[R
     # The keys validation made from the same normalised columns the records now hold.
     await store.insert_match_keys(unit, target.entity, [(r.columns["id"], kind, key) for r in good
                                                         for kind, key in r.keys])
-    await store.emit_many(unit, [_event(target, rec, access.actor, cfg, unit.tenant_id) for rec in records],
-                          current_trace_headers())
+    await unit.write_events([_event(target, rec, access.actor, cfg, unit.tenant_id, import_id) for rec in records],
+                            bulk=True)
     return len(records)
 
 
@@ -718,7 +720,7 @@ async def process_batch(unit: Unit, access: RecordAccess, job: Mapping[str, Any]
             else:
                 await _update_existing(unit, access, target, row, twin)
                 outcome.updated += row.reason is None
-        outcome.created = await _insert(unit, access, target, fresh, cfg, defs)
+        outcome.created = await _insert(unit, access, target, fresh, cfg, defs, str(job["id"]))
     except BaseException:
         await savepoint.rollback()
         raise

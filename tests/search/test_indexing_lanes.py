@@ -1,0 +1,45 @@
+"""Imported records are indexed on their own lane (a consumer of their own), so people's writes
+stay searchable at once while an import's events queue up."""
+
+from __future__ import annotations
+
+import uuid
+
+from services.search.engines import engine_of
+from services.search.indexer import consumer_name
+from shared.tenancy import scope_for_system
+from tests.records.test_imports import bulk, csv_bytes, finished, upload  # noqa: F401 - fixture
+from tests.search.conftest import eventually, ids
+
+
+async def test_imported_records_go_on_the_bulk_lane_and_typed_ones_on_the_live_lane(
+    client, signup, customer, runtime, bulk, records_events  # noqa: F811 - fixture
+) -> None:
+    tenant = await signup()
+    job = await finished(client, tenant, (await upload(
+        client, tenant, csv_bytes([["name"], ["星河智能装备有限公司"], ["星河 Northwind Traders"]]))).json()["id"])
+    assert job["rows_created"] == 2
+    typed = await customer(tenant, name="星河物流有限公司")
+    everyone = {r["id"] for r in (await client.get("/api/v1/customers", headers=tenant.headers)).json()["items"]}
+    assert len(everyone) == 3
+
+    async def all_found() -> bool:
+        answer = await client.get("/api/v1/search", params={"q": "星河"}, headers=tenant.headers)
+        return set(ids(answer)) == everyone
+
+    await eventually(all_found, timeout=5)
+
+    created = [e for e in records_events.of(tenant.id) if e.type == "customer.created"]
+    imported = {str(e.id) for e in created if e.data.get("import_id") == job["id"]}
+    typed_events = {str(e.id) for e in created if str(e.entity_id) == typed["id"]}
+    assert len(imported) == 2 and len(typed_events) == 1
+    async with runtime.db("search").tenant_unit(scope_for_system(uuid.UUID(tenant.id))) as unit:
+        rows = await unit.fetch("SELECT consumer, event_id FROM search.inbox WHERE tenant_id = $1", unit.tenant_id)
+    by_consumer: dict[str, set[str]] = {}
+    for row in rows:
+        by_consumer.setdefault(row["consumer"], set()).add(str(row["event_id"]))
+    engine = engine_of(runtime)
+    live, bulk_lane = by_consumer.get(consumer_name(engine, "live"), set()), by_consumer.get(
+        consumer_name(engine, "bulk"), set())
+    assert imported <= bulk_lane and not imported & live
+    assert typed_events <= live and not typed_events & bulk_lane

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from openpyxl import Workbook
@@ -109,6 +110,31 @@ async def test_imported_customers_emit_one_event_each(client, signup, bulk, reco
     created = [e for e in records_events.of(tenant.id) if e.type == "customer.created"]
     assert sorted(e.data["record"]["name"] for e in created) == ["丙公司", "乙公司", "甲公司"]
     assert {e.data["import_id"] for e in created} == {job["id"]}  # consumers can tell imported records
+
+
+async def test_an_import_refreshes_the_planner_statistics_of_what_it_grows(client, signup, bulk, infra) -> None:
+    # Without fresh statistics the planner takes a freshly imported tenant for an empty one, and
+    # every duplicate check of a create made meanwhile reads all of its name keys (seconds each).
+    # The runtime role may ANALYZE them (MAINTAIN, granted by db/grants.sql) and the import does.
+    tenant = await signup()
+    owner = await asyncpg.connect(infra.owner_url)
+    try:
+        async def analyses() -> int:
+            await owner.execute("SELECT pg_stat_clear_snapshot()")
+            return await owner.fetchval(
+                "SELECT analyze_count FROM pg_stat_user_tables WHERE schemaname = 'records' AND relname = 'match_keys'")
+
+        before = await analyses()
+        rows = [["name", "phone"], *([f"统计刷新测试{i}号有限公司", f"139{i:08d}"] for i in range(1200))]
+        job = await finished(client, tenant, (await upload(client, tenant, csv_bytes(rows))).json()["id"], timeout=60)
+        assert job["status"] == "succeeded" and job["rows_created"] == 1200
+
+        async def analysed() -> bool:
+            return await analyses() > before
+
+        await eventually(analysed, timeout=5)
+    finally:
+        await owner.close()
 
 
 async def test_dry_run_reports_failures_and_writes_nothing(client, signup, bulk) -> None:

@@ -52,8 +52,12 @@ async def matches(unit: Unit, entity: str, indexes: list[int], kinds: list[str],
     (``m.key % c.key`` as a join filter: 670 ms per create at 200,000 customers, 15 ms with the
     index). It keeps the ``name_limit`` most similar names: a common name core (华为, Acme) is
     shared by hundreds of stored names, and nobody reads past the best few."""
-    # The % operator uses this threshold, so the trigram index does the filtering.
-    await unit.execute("SELECT set_config('pg_trgm.similarity_threshold', $1, true)", str(threshold))
+    # The % operator uses this threshold, so the trigram index does the filtering. Every execution
+    # is planned for its tenant: a generic plan (what PostgreSQL keeps for a prepared statement
+    # after five runs) is made for an average tenant, and one made while a tenant was small keeps
+    # reading all of its name keys after an import has made it big (seconds per create).
+    await unit.execute("SELECT set_config('pg_trgm.similarity_threshold', $1, true), "
+                       "set_config('plan_cache_mode', 'force_custom_plan', true)", str(threshold))
     return await unit.fetch(
         f"""WITH cand AS (SELECT * FROM unnest($3::int[], $4::text[], $5::text[]) AS c(idx, kind, key)),
             hits AS (

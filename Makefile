@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench bench-records bench-search lint clean
+.PHONY: run test install bench bench-records bench-search bench-import lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ bench-records: $(STAMP)
 bench-search: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench.search_bench $(BENCH_ARGS)
+
+# Imports of 100,000 and 1,000,000 generated customers against a bare COPY, then an export of them all;
+# smaller with BENCH_ARGS="--sizes 20000".
+bench-import: $(STAMP)
+	$(BIN)/python -m bench.records_import $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

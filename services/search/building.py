@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("huike.search.building")
 
 SMALL = 8  # records below which one worker builds the whole batch (a process hop costs ~1 ms)
+YIELDING_CHUNK = 32  # records per chunk of a yielding build: ~50 ms of a worker
 
 
 @dataclass(frozen=True)
@@ -65,15 +66,29 @@ class DocumentBuilder:
         pool = self._executor()
         await asyncio.gather(*(loop.run_in_executor(pool, build_all, []) for _ in range(self.workers)))
 
-    async def build(self, specs: Sequence[Spec]) -> list[Document]:
+    async def build(self, specs: Sequence[Spec], *, yielding: bool = False) -> list[Document]:
+        """The documents of ``specs``, in order. ``yielding`` (the bulk lane, a reindex): small
+        chunks, at most one per worker in flight, so a build asked for meanwhile (a record a person
+        just wrote) waits for one chunk at most instead of queueing behind a whole batch."""
         if not specs:
             return []
-        chunks = max(1, min(self.workers, len(specs) // SMALL))
-        size = -(-len(specs) // chunks)
-        parts = [list(specs[i:i + size]) for i in range(0, len(specs), size)]
         loop = asyncio.get_running_loop()
+        if yielding:
+            size = YIELDING_CHUNK
+            slots = asyncio.Semaphore(self.workers)
+        else:
+            size = -(-len(specs) // max(1, min(self.workers, len(specs) // SMALL)))
+            slots = None
+        parts = [list(specs[i:i + size]) for i in range(0, len(specs), size)]
+
+        async def one(part: list[Spec]) -> list[Document]:
+            if slots is None:
+                return await loop.run_in_executor(self._executor(), build_all, part)
+            async with slots:
+                return await loop.run_in_executor(self._executor(), build_all, part)
+
         try:
-            built = await asyncio.gather(*(loop.run_in_executor(self._executor(), build_all, p) for p in parts))
+            built = await asyncio.gather(*(one(p) for p in parts))
         except BrokenProcessPool:
             # A worker died (killed, out of memory): a fresh pool for the next batch; this one is retried.
             log.warning("document builder pool broke; starting a new one")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from services.search.building import YIELDING_CHUNK, Spec, builder_of
 from services.search.engines import engine_of
 from services.search.indexer import consumer_name
 from shared.tenancy import scope_for_system
@@ -43,3 +44,15 @@ async def test_imported_records_go_on_the_bulk_lane_and_typed_ones_on_the_live_l
         consumer_name(engine, "bulk"), set())
     assert imported <= bulk_lane and not imported & live
     assert typed_events <= live and not typed_events & bulk_lane
+
+
+async def test_a_yielding_build_gives_the_same_documents_in_the_same_order(runtime) -> None:
+    # The bulk lane and reindexes build in small chunks, one per worker at a time, so a record a
+    # person just wrote is built without queueing behind a whole batch; the answer must not change.
+    builder = builder_of(runtime)
+    specs = [Spec("customer", {"id": str(uuid.uuid4()), "name": f"深圳市腾讯计算机系统有限公司 分部{i}", "tags": ["vip"]}, i + 1)
+             for i in range(3 * YIELDING_CHUNK + 5)]
+    eager = await builder.build(specs)
+    yielding = await builder.build(specs, yielding=True)
+    assert [d.id for d in yielding] == [uuid.UUID(s.record["id"]) for s in specs]
+    assert yielding == eager

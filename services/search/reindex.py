@@ -119,12 +119,13 @@ async def _run(runtime: Runtime, engine: Engine, tenant_id: uuid.UUID, run_id: u
                    WHERE tenant_id = $1 AND id = $2""", tenant_id, run_id, records, swept)
         log.info("reindexed tenant %s: %d records, %d swept", tenant_id, records, swept)
     except BaseException as exc:
-        log.warning("reindex of tenant %s failed: %s", tenant_id, exc)
+        reason = str(exc) or type(exc).__name__  # a timeout has no message of its own
+        log.warning("reindex of tenant %s failed after %d records: %s", tenant_id, records, reason)
         with contextlib.suppress(Exception):
             async with db.tenant_unit(scope) as unit:
                 await unit.execute(
                     """UPDATE search.reindex_runs SET status = 'failed', finished_at = now(), records = $3, error = $4
-                       WHERE tenant_id = $1 AND id = $2""", tenant_id, run_id, records, str(exc)[:500] or type(exc).__name__)
+                       WHERE tenant_id = $1 AND id = $2""", tenant_id, run_id, records, reason[:500])
         if not isinstance(exc, Exception):
             raise
 

@@ -73,17 +73,11 @@ class DocumentBuilder:
         if not specs:
             return []
         loop = asyncio.get_running_loop()
-        if yielding:
-            size = YIELDING_CHUNK
-            slots = asyncio.Semaphore(self.workers)
-        else:
-            size = -(-len(specs) // max(1, min(self.workers, len(specs) // SMALL)))
-            slots = None
+        size = YIELDING_CHUNK if yielding else -(-len(specs) // max(1, min(self.workers, len(specs) // SMALL)))
         parts = [list(specs[i:i + size]) for i in range(0, len(specs), size)]
+        slots = asyncio.Semaphore(self.workers if yielding else len(parts))
 
         async def one(part: list[Spec]) -> list[Document]:
-            if slots is None:
-                return await loop.run_in_executor(self._executor(), build_all, part)
             async with slots:
                 return await loop.run_in_executor(self._executor(), build_all, part)
 

@@ -15,7 +15,7 @@ an event exists exactly when its change committed. The relay moves them to JetSt
   batches of 200 it waited for the 200 publishes (each fsynced) in flight, ~0.5 s. Order holds within each
   lane; across lanes consumers order by record version (an imported record edited at once may be
   published as updated before its created event).
-- **Drain:** in one transaction, lock the oldest rows (``ORDER BY bulk, seq ... FOR UPDATE``), send them
+- **Drain:** in one transaction, lock the oldest rows of a lane (``WHERE bulk = $2 ORDER BY seq ... FOR UPDATE``), send them
   *in order* on the one NATS connection, each with ``Nats-Msg-Id`` = event id, without waiting
   between them (JetStream stores one connection's messages in the order they were sent), then
   await their PubAcks; delete the acknowledged prefix and commit. Waiting for each PubAck before
@@ -240,17 +240,14 @@ class OutboxRelay:
             await transaction.start()
         try:
             with suppress_instrumentation():
-                limit = self.batch_size
-                rows = await conn.fetch(
-                    f"SELECT seq, id, subject, payload, headers FROM {self.schema}.outbox"
-                    " WHERE NOT bulk ORDER BY bulk, seq LIMIT $1 FOR UPDATE", limit)
-                if not rows:
-                    # Bulk rows in small batches: a row written meanwhile waits for at most this
-                    # many publishes (each fsynced by JetStream) before the relay looks again.
-                    limit = self.bulk_batch_size
+                # The live lane first; bulk rows only when none waits, and in small batches: a row
+                # written meanwhile waits for at most that many publishes (each fsynced by JetStream).
+                for bulk, limit in ((False, self.batch_size), (True, self.bulk_batch_size)):
                     rows = await conn.fetch(
                         f"SELECT seq, id, subject, payload, headers FROM {self.schema}.outbox"
-                        " WHERE bulk ORDER BY bulk, seq LIMIT $1 FOR UPDATE", limit)
+                        " WHERE bulk = $2 ORDER BY seq LIMIT $1 FOR UPDATE", limit, bulk)
+                    if rows:
+                        break
             done: list[int] = []
             failure: BaseException | None = None
             sent: list[tuple[trace.Span, asyncio.Future[PubAck]]] = []

@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from nats.errors import NoRespondersError
 
 from services.search.building import Spec, builder_of
 from services.search.documents import TYPES
@@ -34,6 +36,8 @@ REPLAY_SUBJECT = "huike.rpc.records.replay"
 COUNTS_SUBJECT = "huike.rpc.records.counts"
 PAGE = 500
 RPC_TIMEOUT = 10.0
+RPC_ATTEMPTS = 5  # waits of 1, 2, 4 and 8 s (jittered) between them
+RPC_BACKOFF = 1.0
 RECONCILE_EVERY_SECONDS = 3600.0
 TOMBSTONE_DAYS = 7
 # A sum of hashes of "id:version" (the records service computes the same over its rows).
@@ -46,9 +50,27 @@ class ReindexError(RuntimeError):
     pass
 
 
-async def _request(runtime: Runtime, subject: str, body: dict[str, Any]) -> dict[str, Any]:
+async def _request(runtime: Runtime, subject: str, body: dict[str, Any], *, timeout: float = RPC_TIMEOUT,
+                   attempts: int = RPC_ATTEMPTS, backoff: float = RPC_BACKOFF) -> dict[str, Any]:
+    """Ask the records service; a request nobody answered in time is asked again after a back-off.
+
+    Replay pages and counts are reads, so asking twice is harmless. Under an import the records
+    service can take longer than ``timeout`` for a page, or be restarting: without a retry one
+    slow page failed a whole reindex (seen at 1M customers). An error answer is not retried."""
     assert runtime.bus is not None
-    reply = await runtime.bus.nc.request(subject, msgspec.json.encode(body), timeout=RPC_TIMEOUT)
+    payload = msgspec.json.encode(body)
+    for attempt in range(1, attempts + 1):
+        try:
+            reply = await runtime.bus.nc.request(subject, payload, timeout=timeout)
+            break
+        except (TimeoutError, NoRespondersError) as exc:
+            if attempt == attempts:
+                raise ReindexError(f"records did not answer {subject} in {attempts} attempts of {timeout:g} s "
+                                   f"({type(exc).__name__})") from exc
+            pause = backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)  # jittered: reindexes do not align
+            log.warning("records did not answer %s (attempt %d of %d, %s); asking again in %.1f s",
+                        subject, attempt, attempts, type(exc).__name__, pause)
+            await asyncio.sleep(pause)
     answer = msgspec.json.decode(reply.data)
     if not isinstance(answer, dict) or "error" in answer:
         raise ReindexError(f"records answered {subject} with an error: {answer.get('error') if isinstance(answer, dict) else answer}")

@@ -19,7 +19,7 @@ from tests.search.conftest import ids
 
 @pytest.fixture
 async def replay(runtime: Any) -> AsyncIterator[None]:
-    """The records replay responder (records starts it in its app; started here until it does)."""
+    """The records replay responder, for tests that run no app (beside an app's own, one of the queue group answers)."""
     responder = await start_replay(runtime)
     yield
     await responder.stop()
@@ -95,3 +95,31 @@ async def test_reconciliation_finds_drift_and_repairs_it(signup, customer, found
         return await drift(runtime, tenant_id) == {}
 
     await eventually(repaired, timeout=10)
+
+
+async def test_a_records_request_nobody_answered_in_time_is_asked_again(runtime) -> None:
+    from services.search.reindex import ReindexError, _request
+
+    subject = f"huike.test.rpc.{uuid.uuid4().hex}"
+    asked = 0
+
+    async def answer_the_third(msg: Any) -> None:
+        nonlocal asked
+        asked += 1
+        if asked >= 3:  # the first two are dropped, as a records service too busy to answer in time
+            await msg.respond(b'{"records": [], "next": null}')
+
+    subscription = await runtime.bus.nc.subscribe(subject, cb=answer_the_third)
+    try:
+        answer = await _request(runtime, subject, {"tenant_id": str(uuid.uuid4())}, timeout=0.3, backoff=0.05)
+        assert answer == {"records": [], "next": None} and asked == 3
+        # Never answered: it gives up after its attempts and says so.
+        asked = -100
+        with pytest.raises(ReindexError, match="in 3 attempts"):
+            await _request(runtime, subject, {}, timeout=0.2, attempts=3, backoff=0.05)
+        assert asked == -97
+    finally:
+        await subscription.unsubscribe()
+    # Nobody listening at all (records restarting) is retried the same way.
+    with pytest.raises(ReindexError, match="NoRespondersError"):
+        await _request(runtime, f"{subject}.nobody", {}, timeout=0.2, attempts=2, backoff=0.05)

@@ -119,6 +119,12 @@ class EmbeddedStack:
         return f"postgresql://{PG_OWNER}:{self._secrets()['owner_password']}@{HOST}:{self._pg_port()}/{PG_DATABASE}"
 
     @property
+    def nats_url(self) -> str:
+        """The embedded NATS (its port is in the nats.conf it was started with)."""
+        listen = next(line for line in (self.data_dir / "nats.conf").read_text().splitlines() if line.startswith("listen"))
+        return f"nats://{listen.split(chr(34))[1]}"
+
+    @property
     def app_url(self) -> str:
         """The runtime role the services connect as (no BYPASSRLS)."""
         from shared.embedded import PG_APP_ROLE, PG_DATABASE

@@ -45,7 +45,9 @@ import asyncpg
 import httpx
 import jieba
 import msgspec
+import nats
 import psutil
+from nats.aio.msg import Msg
 
 from bench.load import EmbeddedStack, Result, http_load, http_request, ops_load, summarise
 from bench.records_bench import Plan, Recorder, explain, print_plan, record_access
@@ -59,6 +61,7 @@ from services.search.engines.postgres import PostgresEngine
 from services.search.text import pinyin_forms, warm_up
 from shared.auth import Permissions, Principal, PrincipalData
 from shared.db import Database, Unit
+from shared.events.envelope import decode_event
 from shared.settings import Settings
 from shared.tenancy import scope_from_credential
 
@@ -238,9 +241,17 @@ class Freshness:
     missing: int = 0
     searches: int = 0
     ids: list[str] = field(default_factory=list)  # the customers created
+    # Where the server-side time goes, per customer (ms): its transaction start (created_at) → 201
+    # received; 201 → its event on NATS (the outbox relay); event → indexer transaction start.
+    create_ms: list[float] = field(default_factory=list)
+    relay_ms: list[float] = field(default_factory=list)
+    indexer_ms: list[float] = field(default_factory=list)
+    # GET /healthz every 100 ms meanwhile: it does no I/O, so its latency is the wait in the
+    # server's event loop (every service shares it in the embedded default).
+    healthz_ms: list[float] = field(default_factory=list)
 
 
-async def write_to_searchable(client: httpx.AsyncClient, headers: dict[str, str], owner_url: str, rate: float,
+async def write_to_searchable(client: httpx.AsyncClient, headers: dict[str, str], stack: EmbeddedStack, rate: float,
                               seconds: float, poll: float, pollers: int = 4, timeout: float = 60) -> Freshness:
     """``rate`` creates/s (open loop) for ``seconds``; each new customer's unique word searched every ``poll`` s.
 
@@ -255,6 +266,14 @@ async def write_to_searchable(client: httpx.AsyncClient, headers: dict[str, str]
     ids: list[str] = []
     errors: list[str] = []
     searches = 0
+    acked_at: dict[str, float] = {}  # customer id → wall clock when its 201 arrived
+    published_at: dict[str, float] = {}  # entity id → wall clock when its created event reached NATS
+
+    async def on_event(msg: Msg) -> None:
+        published_at.setdefault(str(decode_event(msg.data).entity_id), time.time())
+
+    nc = await nats.connect(stack.nats_url)
+    await nc.subscribe("crm.records.*.customer.created", cb=on_event)  # core: sees what JetStream stores
 
     async def one(at: float) -> None:
         nonlocal searches
@@ -270,6 +289,7 @@ async def write_to_searchable(client: httpx.AsyncClient, headers: dict[str, str]
             errors.append(f"{answer.status_code} {answer.text[:200]}")
             return
         customer_id = answer.json()["id"]
+        acked_at[customer_id] = time.time()
         ids.append(customer_id)
         path = search_path({"q": word, "types": "customer"})
         while time.perf_counter() - acked < timeout:
@@ -281,22 +301,42 @@ async def write_to_searchable(client: httpx.AsyncClient, headers: dict[str, str]
                 return
             await asyncio.sleep(poll)
 
+    healthz: list[float] = []
+    writing = True
+
+    async def probe() -> None:
+        while writing:
+            sent = time.perf_counter()
+            await client.get("/healthz")
+            healthz.append((time.perf_counter() - sent) * 1000)
+            await asyncio.sleep(0.1)
+
     start = time.perf_counter() + 0.5
     count = int(rate * seconds)
+    probing = asyncio.create_task(probe())
     await asyncio.gather(*(one(start + i / rate) for i in range(count)))
+    writing = False
+    await probing
     result = Freshness(summarise("POST /api/v1/customers at a steady rate", posts, len(errors), seconds,
                                  errors[0] if errors else ""), delays, missing=len(ids) - len(delays),
-                       searches=searches, ids=ids)
-    conn = await asyncpg.connect(owner_url)
+                       searches=searches, ids=ids, healthz_ms=healthz)
+    await nc.close()
+    conn = await asyncpg.connect(stack.owner_url)
     try:
         rows = await conn.fetch(
-            """SELECT extract(epoch FROM d.indexed_at - c.created_at) * 1000 AS ms
+            """SELECT c.id::text, extract(epoch FROM c.created_at) AS created, extract(epoch FROM d.indexed_at) AS indexed
                FROM records.customers c JOIN search.documents d
                  ON d.tenant_id = c.tenant_id AND d.type = 'customer' AND d.id = c.id
                WHERE c.id = ANY($1::uuid[])""", ids)
-        result.server_ms = [float(r["ms"]) for r in rows]
     finally:
         await conn.close()
+    for r in rows:
+        created, indexed = float(r["created"]), float(r["indexed"])
+        result.server_ms.append((indexed - created) * 1000)
+        if (published := published_at.get(r["id"])) is not None:
+            result.create_ms.append((acked_at[r["id"]] - created) * 1000)
+            result.relay_ms.append((published - acked_at[r["id"]]) * 1000)
+            result.indexer_ms.append((indexed - published) * 1000)
     return result
 
 
@@ -310,14 +350,15 @@ class DuringImport:
     imported_ms: list[float]  # per imported customer: created_at → indexed_at
 
 
-async def write_during_import(client: httpx.AsyncClient, headers: dict[str, str], owner_url: str,
+async def write_during_import(client: httpx.AsyncClient, headers: dict[str, str], stack: EmbeddedStack,
                               tenant_id: uuid.UUID, args: argparse.Namespace) -> DuringImport:
     """Write-to-searchable while an import of ``args.import_rows`` customers runs in the same tenant."""
     with tempfile.TemporaryDirectory(prefix="huike-search-import-") as tmp:
         path = Path(tmp) / "customers.csv"
-        generate(path, args.import_rows, seed=11)
+        generate(path, args.import_rows, seed=args.import_seed)
         with open(path, "rb") as handle:
-            answer = await client.post("/api/v1/imports", headers=headers, data={"entity": "customer"},
+            answer = await client.post("/api/v1/imports", headers=headers,
+                                       data={"entity": "customer", "on_duplicate": args.import_on_duplicate},
                                        files={"file": (path.name, handle, "text/csv")})
     if answer.status_code != 202:
         raise SystemExit(f"POST /api/v1/imports answered {answer.status_code}: {answer.text}")
@@ -328,7 +369,7 @@ async def write_during_import(client: httpx.AsyncClient, headers: dict[str, str]
         state = (await client.get(job_path, headers=headers)).json()
         await asyncio.sleep(0.2)
     print(f"  the import is running ({state.get('rows_done')} rows done); writing ...", flush=True)
-    fresh = await write_to_searchable(client, headers, owner_url, args.write_rate, args.write_seconds, args.poll,
+    fresh = await write_to_searchable(client, headers, stack, args.write_rate, args.write_seconds, args.poll,
                                       args.pollers)
     print(f"  writes done; the import: {(await client.get(job_path, headers=headers)).json().get('rows_done')} rows "
           "done", flush=True)
@@ -339,7 +380,7 @@ async def write_during_import(client: httpx.AsyncClient, headers: dict[str, str]
     if state["status"] != "succeeded":
         raise SystemExit(f"the import failed: {state}")
     since = datetime.fromisoformat(state["started_at"])
-    conn = await asyncpg.connect(owner_url)
+    conn = await asyncpg.connect(stack.owner_url)
     try:
         finished = time.perf_counter()
         while await conn.fetchval(
@@ -501,12 +542,12 @@ async def run(stack: EmbeddedStack, args: argparse.Namespace) -> int:
 
             print(f"write-to-searchable: {args.write_rate:g} creates/s for {args.write_seconds:g} s ...", flush=True)
             headers = await login(client, big)
-            fresh = await write_to_searchable(client, headers, stack.owner_url, args.write_rate, args.write_seconds,
+            fresh = await write_to_searchable(client, headers, stack, args.write_rate, args.write_seconds,
                                               args.poll, args.pollers)
             during: DuringImport | None = None
             if args.import_rows:
                 print(f"write-to-searchable while an import of {args.import_rows:,} customers runs ...", flush=True)
-                during = await write_during_import(client, await login(client, big), stack.owner_url, big.id, args)
+                during = await write_during_import(client, await login(client, big), stack, big.id, args)
             principal = await principal_of(client, await login(client, big))
             plans = await explain_searches(app_db, principal, kinds)
         finally:
@@ -575,6 +616,14 @@ def report(args: argparse.Namespace, loaded: Loaded, bulk: BulkResult, check: tu
               f"| {run_.missing} |")
         print(f"| server side: `created_at` → indexer transaction start (`indexed_at`){label} | | | {_ms(server[49])} "
               f"| {_ms(server[98])} | {_ms(max(run_.server_ms, default=nan))} | |")
+        for part, values in (("… of which its transaction start → 201 received", run_.create_ms),
+                             ("… of which 201 received → its event on NATS (outbox relay)", run_.relay_ms),
+                             ("… of which its event on NATS → indexer transaction start", run_.indexer_ms),
+                             ("meanwhile, `GET /healthz` every 100 ms (waits in the server's event loop)",
+                              run_.healthz_ms)):
+            cut = _cuts(values)
+            print(f"| {part}{label} | | | {_ms(cut[49])} | {_ms(cut[98])} "
+                  f"| {_ms(max(values, default=nan))} | |")
     if during:
         imported = _cuts(during.imported_ms)
         print(f"\nThe import: {during.rows:,} rows, {during.created:,} customers created in "
@@ -606,6 +655,10 @@ def main() -> int:
     parser.add_argument("--load-concurrency", type=int, default=8, help="callers for the whole mix (throughput)")
     parser.add_argument("--write-rate", type=float, default=20, help="creates per second for write-to-searchable")
     parser.add_argument("--write-seconds", type=float, default=60)
+    parser.add_argument("--import-on-duplicate", choices=("skip", "update", "create"), default="skip",
+                        help="what the import does with a row that duplicates a stored customer")
+    parser.add_argument("--import-seed", type=int, default=11,
+                        help="seed of the imported CSV: the same seed again imports duplicates only")
     parser.add_argument("--import-rows", type=int, default=100_000,
                         help="customers imported while write-to-searchable is measured again (0: skip)")
     parser.add_argument("--poll", type=float, default=0.1, help="seconds between searches for a new customer")

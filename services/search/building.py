@@ -3,6 +3,12 @@
 The indexer and a reindex hand records to ``DocumentBuilder.build``, which splits them over a pool
 of worker processes (one per core; each loads jieba's dictionary once, at start), so a batch of
 256 events neither blocks the API sharing the process nor waits on one core.
+
+Two pools: **live** builds (what people write one record at a time) and **background** builds
+(the bulk lane of an import, a reindex). The background workers start on first use and run at a
+lower CPU priority (shared/priority.py): an import's documents keep both cores busy for minutes,
+and sharing the live workers, or the CPU at the same priority, made a record written meanwhile
+wait behind them. Background builds go in small chunks, one per worker in flight.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.search.documents import Document, build
 from services.search.text import warm_up
+from shared.priority import lower_priority
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -26,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("huike.search.building")
 
 SMALL = 8  # records below which one worker builds the whole batch (a process hop costs ~1 ms)
-YIELDING_CHUNK = 32  # records per chunk of a yielding build: ~50 ms of a worker
+BACKGROUND_CHUNK = 32  # records per chunk of a background build: ~50 ms of a worker
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,11 @@ class Spec:
     customer_id: Any = None
 
 
+def _warm_up_in_background() -> None:
+    lower_priority()
+    warm_up()
+
+
 def build_all(specs: Sequence[Spec]) -> list[Document]:
     """In a worker: the documents of ``specs``, in order."""
     return [build(s.type, s.record, version=s.version, deleted=s.deleted, customer_id=s.customer_id) for s in specs]
@@ -48,53 +60,54 @@ def build_all(specs: Sequence[Spec]) -> list[Document]:
 class DocumentBuilder:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
-        self._pool: ProcessPoolExecutor | None = None
+        self._pools: dict[bool, ProcessPoolExecutor] = {}  # background? -> pool
         self._closed = False
 
-    def _executor(self) -> ProcessPoolExecutor:
+    def _executor(self, background: bool) -> ProcessPoolExecutor:
         if self._closed:
             raise RuntimeError("the document builder is stopped")
-        if self._pool is None:
+        pool = self._pools.get(background)
+        if pool is None:
             # spawn: the service process runs threads (asyncpg, nats); forking it is unsafe.
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=warm_up)
-        return self._pool
+            pool = self._pools[background] = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_warm_up_in_background if background else warm_up)
+        return pool
 
     async def start(self) -> None:
-        """Start every worker now (dictionary loaded), not on the first event."""
+        """Start every live worker now (dictionary loaded), not on the first event."""
         loop = asyncio.get_running_loop()
-        pool = self._executor()
+        pool = self._executor(background=False)
         await asyncio.gather(*(loop.run_in_executor(pool, build_all, []) for _ in range(self.workers)))
 
-    async def build(self, specs: Sequence[Spec], *, yielding: bool = False) -> list[Document]:
-        """The documents of ``specs``, in order. ``yielding`` (the bulk lane, a reindex): small
-        chunks, at most one per worker in flight, so a build asked for meanwhile (a record a person
-        just wrote) waits for one chunk at most instead of queueing behind a whole batch."""
+    async def build(self, specs: Sequence[Spec], *, background: bool = False) -> list[Document]:
+        """The documents of ``specs``, in order. ``background`` (the bulk lane, a reindex): in the
+        background pool, in chunks of ``BACKGROUND_CHUNK``, at most one per worker in flight."""
         if not specs:
             return []
         loop = asyncio.get_running_loop()
-        size = YIELDING_CHUNK if yielding else -(-len(specs) // max(1, min(self.workers, len(specs) // SMALL)))
+        size = BACKGROUND_CHUNK if background else -(-len(specs) // max(1, min(self.workers, len(specs) // SMALL)))
         parts = [list(specs[i:i + size]) for i in range(0, len(specs), size)]
-        slots = asyncio.Semaphore(self.workers if yielding else len(parts))
+        slots = asyncio.Semaphore(self.workers if background else len(parts))
 
         async def one(part: list[Spec]) -> list[Document]:
             async with slots:
-                return await loop.run_in_executor(self._executor(), build_all, part)
+                return await loop.run_in_executor(self._executor(background), build_all, part)
 
         try:
             built = await asyncio.gather(*(one(p) for p in parts))
         except BrokenProcessPool:
             # A worker died (killed, out of memory): a fresh pool for the next batch; this one is retried.
             log.warning("document builder pool broke; starting a new one")
-            self._pool = None
+            self._pools.pop(background, None)
             raise
         return [doc for part in built for doc in part]
 
     async def close(self) -> None:
         """Finish the batches in flight, then stop the workers."""
         self._closed = True
-        pool, self._pool = self._pool, None
-        if pool is not None:
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
             await asyncio.to_thread(pool.shutdown, True)
 
 

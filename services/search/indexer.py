@@ -149,7 +149,7 @@ class IndexConsumer(EventConsumer):
                 # Built before the transaction (in the worker processes): no connection is held
                 # while jieba runs. A redelivered event is built for nothing, then skipped.
                 events = [e for _, e in group if e.entity in TYPES]
-                docs = await self.builder.build(specs_of(events), yielding=self.lane == "bulk")
+                docs = await self.builder.build(specs_of(events), background=self.lane == "bulk")
                 async with self.db.tenant_unit(scope_from_event(tenant_id)) as unit:
                     fresh = {r["event_id"] for r in await unit.fetch(
                         """INSERT INTO search.inbox (tenant_id, consumer, event_id)

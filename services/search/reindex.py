@@ -127,7 +127,7 @@ async def _run(runtime: Runtime, engine: Engine, tenant_id: uuid.UUID, run_id: u
                 page = await _request(runtime, REPLAY_SUBJECT,
                                       {"tenant_id": str(tenant_id), "entity": entity, "after": after, "limit": PAGE})
                 docs = await builder_of(runtime).build(
-                    [Spec(entity, r, int(r.get("version") or 1)) for r in page["records"]], yielding=True)
+                    [Spec(entity, r, int(r.get("version") or 1)) for r in page["records"]], background=True)
                 async with db.tenant_unit(scope) as unit:
                     await engine.apply(unit, docs, replay=True)
                 records += len(docs)

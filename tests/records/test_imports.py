@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +18,7 @@ from openpyxl import Workbook
 
 from services.records import jobs_bulk
 from services.records.domain import imports as imports_domain
+from shared.priority import BACKGROUND_NICENESS
 from tests.records.conftest import eventually
 
 API = "/api/v1/imports"
@@ -489,3 +491,22 @@ async def test_a_worker_that_lost_its_lease_leaves_the_job_to_the_one_that_took_
     assert (job["status"], job["rows_done"], job["rows_created"]) == ("succeeded", 200, 200), job
     names = [c["name"] for c in await customers_named(client, tenant)]
     assert len(names) == len(set(names)) == 200
+
+
+async def test_a_row_whose_name_many_customers_share_updates_the_oldest(client, signup, bulk, customer) -> None:
+    tenant = await signup()
+    oldest = await customer(tenant, name="杭州西湖茶叶有限公司")
+    for name in ("西湖茶叶有限公司", "杭州西湖茶叶股份有限公司"):  # the same name key, stored later (a warning)
+        await customer(tenant, name=name)
+    content = csv_bytes([["name", "industry"], ["西湖茶叶", "茶叶"]])
+    job = await finished(client, tenant, (await upload(client, tenant, content, on_duplicate="update")).json()["id"])
+    assert (job["status"], job["rows_created"], job["rows_updated"]) == ("succeeded", 0, 1), job
+    industries = {c["id"]: c.get("industry") for c in await customers_named(client, tenant)}
+    assert industries.pop(oldest["id"]) == "茶叶" and set(industries.values()) == {None}
+
+
+async def test_rows_are_validated_in_a_process_of_lower_priority() -> None:
+    # Validation keeps a core busy for a whole import: it must give way to the service process.
+    pool = imports_domain._validation_pool()  # noqa: SLF001 - the process an import validates in
+    niceness = await asyncio.get_running_loop().run_in_executor(pool, os.nice, 0)
+    assert niceness == min(19, os.nice(0) + BACKGROUND_NICENESS)

@@ -3,11 +3,14 @@ stay searchable at once while an import's events queue up."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import uuid
 
-from services.search.building import YIELDING_CHUNK, Spec, builder_of
+from services.search.building import BACKGROUND_CHUNK, Spec, builder_of
 from services.search.engines import engine_of
 from services.search.indexer import consumer_name
+from shared.priority import BACKGROUND_NICENESS
 from shared.tenancy import scope_for_system
 from tests.records.test_imports import bulk, csv_bytes, finished, upload  # noqa: F401 - fixture
 from tests.search.conftest import eventually, ids
@@ -46,13 +49,17 @@ async def test_imported_records_go_on_the_bulk_lane_and_typed_ones_on_the_live_l
     assert typed_events <= live and not typed_events & bulk_lane
 
 
-async def test_a_yielding_build_gives_the_same_documents_in_the_same_order(runtime) -> None:
-    # The bulk lane and reindexes build in small chunks, one per worker at a time, so a record a
-    # person just wrote is built without queueing behind a whole batch; the answer must not change.
+async def test_a_background_build_gives_the_same_documents_in_the_same_order_at_a_lower_priority(runtime) -> None:
+    # The bulk lane and reindexes build in their own, lower-priority workers, in small chunks, so
+    # a record a person just wrote is built at once; the answer must not change.
     builder = builder_of(runtime)
     specs = [Spec("customer", {"id": str(uuid.uuid4()), "name": f"深圳市腾讯计算机系统有限公司 分部{i}", "tags": ["vip"]}, i + 1)
-             for i in range(3 * YIELDING_CHUNK + 5)]
-    eager = await builder.build(specs)
-    yielding = await builder.build(specs, yielding=True)
-    assert [d.id for d in yielding] == [uuid.UUID(s.record["id"]) for s in specs]
-    assert yielding == eager
+             for i in range(3 * BACKGROUND_CHUNK + 5)]
+    live = await builder.build(specs)
+    background = await builder.build(specs, background=True)
+    assert [d.id for d in background] == [uuid.UUID(s.record["id"]) for s in specs]
+    assert background == live
+    loop = asyncio.get_running_loop()
+    pools = builder._pools  # noqa: SLF001 - which process ran at which priority
+    assert await loop.run_in_executor(pools[False], os.nice, 0) == os.nice(0)
+    assert await loop.run_in_executor(pools[True], os.nice, 0) == min(19, os.nice(0) + BACKGROUND_NICENESS)

@@ -260,7 +260,9 @@ async def live_matches(unit: Unit, entity: str, indexes: Sequence[int], kinds: S
                        keys: Sequence[str]) -> list[asyncpg.Record]:
     """Live (not deleted, not merged) records of ``entity`` holding any of the candidate match
     keys, given as parallel arrays (candidate index, kind, key): ``(idx, kind, key, record_id,
-    created_at)``, for a whole batch in one query.
+    created_at)``, for a whole batch in one query. A name key answers only its oldest record
+    (then the smallest id): a common name core is held by thousands of customers, and handing
+    them all to Python kept the event loop every request shares busy for 100s of ms a batch.
 
     Each key is looked up on its own (LATERAL ... OFFSET 0 keeps the planner from flattening it
     into a join): an import fills a new tenant faster than statistics follow, and planned from
@@ -273,15 +275,19 @@ async def live_matches(unit: Unit, entity: str, indexes: Sequence[int], kinds: S
     # The record's liveness is tested outside its lookup: inside, ``deleted_at IS NULL`` made a
     # partial index on (tenant_id, ...) look as good as the primary key.
     return await unit.fetch(
-        f"""SELECT c.idx, c.kind, c.key, m.record_id, r.created_at
-            FROM unnest($3::int[], $4::text[], $5::text[]) AS c(idx, kind, key)
-            CROSS JOIN LATERAL (
-              SELECT k.record_id FROM records.match_keys k
-              WHERE k.tenant_id = $1 AND k.entity = $2 AND k.kind = c.kind AND k.key = c.key OFFSET 0) m
-            CROSS JOIN LATERAL (
-              SELECT r.created_at, r.deleted_at{', r.merged_into' if merged else ''} FROM records.{table} r
-              WHERE r.tenant_id = $1 AND r.id = m.record_id OFFSET 0) r
-            WHERE r.deleted_at IS NULL{merged}""",
+        f"""WITH hits AS (
+              SELECT c.idx, c.kind, c.key, m.record_id, r.created_at
+              FROM unnest($3::int[], $4::text[], $5::text[]) AS c(idx, kind, key)
+              CROSS JOIN LATERAL (
+                SELECT k.record_id FROM records.match_keys k
+                WHERE k.tenant_id = $1 AND k.entity = $2 AND k.kind = c.kind AND k.key = c.key OFFSET 0) m
+              CROSS JOIN LATERAL (
+                SELECT r.created_at, r.deleted_at{', r.merged_into' if merged else ''} FROM records.{table} r
+                WHERE r.tenant_id = $1 AND r.id = m.record_id OFFSET 0) r
+              WHERE r.deleted_at IS NULL{merged})
+            SELECT * FROM hits WHERE kind <> 'name'
+            UNION ALL
+            (SELECT DISTINCT ON (idx, key) * FROM hits WHERE kind = 'name' ORDER BY idx, key, created_at, record_id)""",
         unit.tenant_id, entity, list(indexes), list(kinds), list(keys),
     )
 

@@ -58,6 +58,7 @@ from shared.auth import Principal, PrincipalData
 from shared.db import ServiceDatabase, Unit
 from shared.errors import FieldError, Problem, ValidationProblem
 from shared.events.envelope import Actor, Event, new_event
+from shared.priority import lower_priority
 from shared.tenancy import scope_for_system
 
 log = logging.getLogger("huike.records.imports")
@@ -591,14 +592,12 @@ async def _duplicates(unit: Unit, target: Target, rows: list[Row], cfg: RecordsS
     found = await store.live_matches(unit, target.entity, [w[0] for w in wanted], [w[1] for w in wanted],
                                      [w[2] for w in wanted])
     # Per row: the stored record matching the most exact rules (then the oldest), else the
-    # oldest live customer with the row's first name key that has one.
+    # oldest live customer with the row's first name key that has one (the only one answered).
     exact: dict[int, dict[uuid.UUID, tuple[set[str], Any]]] = {}
-    by_name: dict[tuple[int, str], tuple[Any, uuid.UUID]] = {}
+    by_name: dict[tuple[int, str], uuid.UUID] = {}
     for match in found:
         if match["kind"] == "name":
-            best = by_name.get((match["idx"], match["key"]))
-            if best is None or (match["created_at"], match["record_id"]) < best:
-                by_name[(match["idx"], match["key"])] = (match["created_at"], match["record_id"])
+            by_name[(match["idx"], match["key"])] = match["record_id"]
         else:
             kinds, _ = exact.setdefault(match["idx"], {}).setdefault(match["record_id"], (set(), match["created_at"]))
             kinds.add(match["kind"])
@@ -610,7 +609,7 @@ async def _duplicates(unit: Unit, target: Target, rows: list[Row], cfg: RecordsS
         if candidates:
             hit = min(candidates.items(), key=lambda c: (-len(c[1][0]), c[1][1], c[0]))[0]
         else:
-            hit = next((by_name[(i, key)][1] for kind, key in keys[row.number]
+            hit = next((by_name[(i, key)] for kind, key in keys[row.number]
                         if kind == "name" and (i, key) in by_name), None)
         earlier = next((seen[k] for k in keys[row.number] if k in seen), None)
         if hit is not None:
@@ -743,10 +742,13 @@ def _validation_pool() -> ProcessPoolExecutor:
     """The process that validates import rows, started on first use and kept. Validation is pure
     Python (phone numbers, e-mail syntax, company name keys): in a thread it would hold the GIL
     the event loop needs to answer HTTP and to write the batches. Spawned, not forked: forking a
-    process that runs threads and an event loop can copy held locks."""
+    process that runs threads and an event loop can copy held locks. At a lower CPU priority
+    (shared/priority.py): it is background work, and it would otherwise take a core's share from
+    the process answering requests."""
     global _pool  # noqa: PLW0603 - one per process, like a connection pool
     if _pool is None:
-        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                    initializer=lower_priority)
     return _pool
 
 

@@ -475,7 +475,7 @@ def meilisearch_status() -> str:
 
 
 def _cuts(values: list[float]) -> list[float]:
-    return statistics.quantiles(values, n=100) if len(values) >= 2 else [nan] * 99
+    return statistics.quantiles(values, n=100, method="inclusive") if len(values) >= 2 else [nan] * 99
 
 
 def _mib(size: int) -> str:

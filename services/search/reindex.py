@@ -50,14 +50,20 @@ class ReindexError(RuntimeError):
     pass
 
 
-async def _request(runtime: Runtime, subject: str, body: dict[str, Any], *, timeout: float = RPC_TIMEOUT,
-                   attempts: int = RPC_ATTEMPTS, backoff: float = RPC_BACKOFF) -> dict[str, Any]:
+class RecordsUnavailable(ReindexError):
+    """The records service left a request unanswered through every attempt."""
+
+
+async def _request(runtime: Runtime, subject: str, body: dict[str, Any], *, timeout: float | None = None,
+                   attempts: int | None = None, backoff: float | None = None) -> dict[str, Any]:
     """Ask the records service; a request nobody answered in time is asked again after a back-off.
 
     Replay pages and counts are reads, so asking twice is harmless. Under an import the records
     service can take longer than ``timeout`` for a page, or be restarting: without a retry one
     slow page failed a whole reindex (seen at 1M customers). An error answer is not retried."""
     assert runtime.bus is not None
+    timeout, attempts = timeout or RPC_TIMEOUT, attempts or RPC_ATTEMPTS
+    backoff = RPC_BACKOFF if backoff is None else backoff
     payload = msgspec.json.encode(body)
     for attempt in range(1, attempts + 1):
         try:
@@ -65,7 +71,7 @@ async def _request(runtime: Runtime, subject: str, body: dict[str, Any], *, time
             break
         except (TimeoutError, NoRespondersError) as exc:
             if attempt == attempts:
-                raise ReindexError(f"records did not answer {subject} in {attempts} attempts of {timeout:g} s "
+                raise RecordsUnavailable(f"records did not answer {subject} in {attempts} attempts of {timeout:g} s "
                                    f"({type(exc).__name__})") from exc
             pause = backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)  # jittered: reindexes do not align
             log.warning("records did not answer %s (attempt %d of %d, %s); asking again in %.1f s",
@@ -185,6 +191,11 @@ async def reconcile(runtime: Runtime) -> int:
                     await unit.execute(
                         f"""DELETE FROM search.{table} WHERE tenant_id = $1 AND deleted
                             AND indexed_at < now() - make_interval(days => $2)""", tenant_id, TOMBSTONE_DAYS)
+            except RecordsUnavailable as exc:
+                # Not this tenant's problem: asking each of thousands of tenants again, with its
+                # back-off, would take hours. The next pass tries them all.
+                log.warning("search reconciliation stopped at tenant %s: %s", tenant_id, exc)
+                return started
             except Exception:  # noqa: BLE001 - one tenant's failure must not stop the others
                 log.exception("reconciling tenant %s failed", tenant_id)
         if len(tenants) < 500:

@@ -98,7 +98,7 @@ async def test_reconciliation_finds_drift_and_repairs_it(signup, customer, found
 
 
 async def test_a_records_request_nobody_answered_in_time_is_asked_again(runtime) -> None:
-    from services.search.reindex import ReindexError, _request
+    from services.search.reindex import RecordsUnavailable, _request
 
     subject = f"huike.test.rpc.{uuid.uuid4().hex}"
     asked = 0
@@ -115,11 +115,37 @@ async def test_a_records_request_nobody_answered_in_time_is_asked_again(runtime)
         assert answer == {"records": [], "next": None} and asked == 3
         # Never answered: it gives up after its attempts and says so.
         asked = -100
-        with pytest.raises(ReindexError, match="in 3 attempts"):
+        with pytest.raises(RecordsUnavailable, match="in 3 attempts"):
             await _request(runtime, subject, {}, timeout=0.2, attempts=3, backoff=0.05)
         assert asked == -97
     finally:
         await subscription.unsubscribe()
     # Nobody listening at all (records restarting) is retried the same way.
-    with pytest.raises(ReindexError, match="NoRespondersError"):
+    with pytest.raises(RecordsUnavailable, match="NoRespondersError"):
         await _request(runtime, f"{subject}.nobody", {}, timeout=0.2, attempts=2, backoff=0.05)
+
+
+async def test_reconciliation_ends_its_pass_when_records_does_not_answer(signup, customer, found, runtime,
+                                                                         monkeypatch) -> None:
+    from services.search import reindex
+
+    for name in ("Unanswered One", "Unanswered Two"):  # at least two tenants the index knows
+        tenant = await signup()
+        await found(tenant, "unanswered", (await customer(tenant, name=name))["id"])
+    subject = f"huike.test.rpc.{uuid.uuid4().hex}"
+    asked = 0
+
+    async def never_answer(msg: Any) -> None:
+        nonlocal asked
+        asked += 1
+
+    monkeypatch.setattr(reindex, "COUNTS_SUBJECT", subject)
+    monkeypatch.setattr(reindex, "RPC_TIMEOUT", 0.2)
+    monkeypatch.setattr(reindex, "RPC_ATTEMPTS", 2)
+    monkeypatch.setattr(reindex, "RPC_BACKOFF", 0.01)
+    subscription = await runtime.bus.nc.subscribe(subject, cb=never_answer)
+    try:
+        assert await reindex.reconcile(runtime) == 0
+    finally:
+        await subscription.unsubscribe()
+    assert asked == 2  # the first tenant's attempts, not every tenant's

@@ -122,7 +122,7 @@ class EmbeddedStack:
     def nats_url(self) -> str:
         """The embedded NATS (its port is in the nats.conf it was started with)."""
         listen = next(line for line in (self.data_dir / "nats.conf").read_text().splitlines() if line.startswith("listen"))
-        return f"nats://{listen.split(chr(34))[1]}"
+        return "nats://" + listen.split('"')[1]  # listen: "127.0.0.1:<port>"
 
     @property
     def app_url(self) -> str:

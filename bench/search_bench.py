@@ -263,10 +263,9 @@ async def write_to_searchable(client: httpx.AsyncClient, headers: dict[str, str]
     data = RecordsData(seed=2024)
     posts: list[float] = []
     delays: list[float] = []
-    ids: list[str] = []
     errors: list[str] = []
     searches = 0
-    acked_at: dict[str, float] = {}  # customer id → wall clock when its 201 arrived
+    acked_at: dict[str, float] = {}  # customer id → wall clock when its 201 arrived (in creation order)
     published_at: dict[str, float] = {}  # entity id → wall clock when its created event reached NATS
 
     async def on_event(msg: Msg) -> None:
@@ -290,7 +289,6 @@ async def write_to_searchable(client: httpx.AsyncClient, headers: dict[str, str]
             return
         customer_id = answer.json()["id"]
         acked_at[customer_id] = time.time()
-        ids.append(customer_id)
         path = search_path({"q": word, "types": "customer"})
         while time.perf_counter() - acked < timeout:
             searches += 1
@@ -314,13 +312,16 @@ async def write_to_searchable(client: httpx.AsyncClient, headers: dict[str, str]
     start = time.perf_counter() + 0.5
     count = int(rate * seconds)
     probing = asyncio.create_task(probe())
-    await asyncio.gather(*(one(start + i / rate) for i in range(count)))
-    writing = False
-    await probing
+    try:
+        await asyncio.gather(*(one(start + i / rate) for i in range(count)))
+    finally:
+        writing = False
+        await probing
+        await nc.close()
+    ids = list(acked_at)
     result = Freshness(summarise("POST /api/v1/customers at a steady rate", posts, len(errors), seconds,
                                  errors[0] if errors else ""), delays, missing=len(ids) - len(delays),
                        searches=searches, ids=ids, healthz_ms=healthz)
-    await nc.close()
     conn = await asyncpg.connect(stack.owner_url)
     try:
         rows = await conn.fetch(

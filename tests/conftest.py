@@ -27,6 +27,7 @@ class Infra:
     owner_url: str
     app_url: str
     nats_url: str
+    embedded: bool = False  # the servers are the embedded default's (shared/embedded.py)
 
 
 def _docker_available() -> bool:
@@ -53,7 +54,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     servers = EmbeddedServers(tmp_path_factory.mktemp("huike-embedded"))
     servers.start()
     try:
-        yield Infra(servers.postgres.owner_url, servers.postgres.app_url, servers.nats.url)
+        yield Infra(servers.postgres.owner_url, servers.postgres.app_url, servers.nats.url, embedded=True)
     finally:
         servers.stop()
 

@@ -71,7 +71,7 @@ class ReplayResponder:
             if request.entity not in TABLES:
                 raise ValueError(f"unknown entity {request.entity!r}")
             limit = max(1, min(request.limit, MAX_PAGE))
-            async with self.db.tenant_unit(scope_for_system(request.tenant_id)) as unit:
+            async with self.db.tenant_unit(scope_for_system(request.tenant_id), background=True) as unit:
                 rows = await unit.fetch(
                     f"""SELECT id, to_jsonb(t) AS record FROM records.{TABLES[request.entity]} t
                         WHERE tenant_id = $1 AND deleted_at IS NULL AND ($2::uuid IS NULL OR id > $2)
@@ -93,7 +93,7 @@ class ReplayResponder:
                 f"FROM records.{table} WHERE tenant_id = $1 AND deleted_at IS NULL"
                 for entity, table in TABLES.items()
             )
-            async with self.db.tenant_unit(scope_for_system(request.tenant_id)) as unit:
+            async with self.db.tenant_unit(scope_for_system(request.tenant_id), background=True) as unit:
                 rows = await unit.fetch(selects, request.tenant_id)
             answer: dict[str, Any] = {r["entity"]: {"count": r["n"], "checksum": int(r["checksum"])} for r in rows}
         except Exception as exc:  # noqa: BLE001

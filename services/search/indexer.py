@@ -150,7 +150,7 @@ class IndexConsumer(EventConsumer):
                 # while jieba runs. A redelivered event is built for nothing, then skipped.
                 events = [e for _, e in group if e.entity in TYPES]
                 docs = await self.builder.build(specs_of(events), background=self.lane == "bulk")
-                async with self.db.tenant_unit(scope_from_event(tenant_id)) as unit:
+                async with self.db.tenant_unit(scope_from_event(tenant_id), background=self.lane == "bulk") as unit:
                     fresh = {r["event_id"] for r in await unit.fetch(
                         """INSERT INTO search.inbox (tenant_id, consumer, event_id)
                            SELECT $1, $2, unnest($3::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id""",

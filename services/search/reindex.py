@@ -134,13 +134,13 @@ async def _run(runtime: Runtime, engine: Engine, tenant_id: uuid.UUID, run_id: u
                                       {"tenant_id": str(tenant_id), "entity": entity, "after": after, "limit": PAGE})
                 docs = await builder_of(runtime).build(
                     [Spec(entity, r, int(r.get("version") or 1)) for r in page["records"]], background=True)
-                async with db.tenant_unit(scope) as unit:
+                async with db.tenant_unit(scope, background=True) as unit:
                     await engine.apply(unit, docs, replay=True)
                 records += len(docs)
                 after = page.get("next")
                 if not after:
                     break
-        async with db.tenant_unit(scope) as unit:
+        async with db.tenant_unit(scope, background=True) as unit:
             swept = await engine.sweep(unit, started_at)
             await unit.execute(
                 """UPDATE search.reindex_runs SET status = 'succeeded', finished_at = now(), records = $3, swept = $4

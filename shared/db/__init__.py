@@ -7,6 +7,7 @@ so the setting dies with the transaction and a pooled connection never carries a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import asyncpg
 import msgspec
 
 from shared.events.envelope import Actor, Event, encode_event, new_event
+from shared.priority import lower_backend_priority
 from shared.tenancy import TenantScope
 
 __all__ = ["Database", "ServiceDatabase", "Unit", "SystemUnit"]
@@ -34,20 +36,35 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(type_name, encoder=_encode_json, decoder=msgspec.json.decode, schema="pg_catalog")
 
 
-class Database:
-    """The process-wide pool. Services get a view of it with ``for_service``."""
+async def _init_background_connection(conn: asyncpg.Connection) -> None:
+    await _init_connection(conn)
+    await lower_backend_priority(conn)
 
-    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+
+class Database:
+    """The process-wide pools. Services get a view of them with ``for_service``.
+
+    ``pool`` serves requests and everything a person waits for; ``background_pool`` (a few
+    connections, opened on first use) serves bulk work: an import's batches, the search index's
+    bulk lane, reindexes. Apart, a long import never holds every connection a request needs, and
+    where PostgreSQL runs on this machine its backends run at a lower CPU priority
+    (``shared.priority``)."""
+
+    def __init__(self, pool: asyncpg.Pool, url: str, background_pool: asyncpg.Pool) -> None:
         self.pool = pool
         self.url = url
+        self.background_pool = background_pool
 
     @classmethod
-    async def connect(cls, url: str, *, min_size: int = 2, max_size: int = 10) -> "Database":
+    async def connect(cls, url: str, *, min_size: int = 2, max_size: int = 10, background_size: int = 3
+                      ) -> "Database":
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection)
-        return cls(pool, url)
+        background = await asyncpg.create_pool(url, min_size=0, max_size=background_size,
+                                               init=_init_background_connection)
+        return cls(pool, url, background)
 
     async def close(self) -> None:
-        await self.pool.close()
+        await asyncio.gather(self.pool.close(), self.background_pool.close())
 
     def for_service(self, service: str, schema: str | None = None) -> "ServiceDatabase":
         return ServiceDatabase(self, service, schema or service)
@@ -159,15 +176,19 @@ class ServiceDatabase:
     def pool(self) -> asyncpg.Pool:
         return self.database.pool
 
+    def _pool(self, background: bool) -> asyncpg.Pool:
+        return self.database.background_pool if background else self.database.pool
+
     @asynccontextmanager
-    async def tenant_unit(self, scope: TenantScope) -> AsyncIterator[Unit]:
+    async def tenant_unit(self, scope: TenantScope, *, background: bool = False) -> AsyncIterator[Unit]:
+        """A transaction of one tenant; ``background`` for bulk work (``Database``)."""
         if not isinstance(scope, TenantScope):
             raise TypeError("tenant_unit needs a TenantScope from shared.tenancy")
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._pool(background).acquire() as conn, conn.transaction():
             await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(scope.tenant_id))
             yield Unit(conn, self.service, self.schema, scope=scope)
 
     @asynccontextmanager
-    async def system_unit(self) -> AsyncIterator[SystemUnit]:
-        async with self.pool.acquire() as conn, conn.transaction():
+    async def system_unit(self, *, background: bool = False) -> AsyncIterator[SystemUnit]:
+        async with self._pool(background).acquire() as conn, conn.transaction():
             yield SystemUnit(conn, self.service, self.schema)

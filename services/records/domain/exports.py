@@ -228,7 +228,7 @@ async def _write(db: ServiceDatabase, files: FileStore, job: Mapping[str, Any], 
     entity = job["entity"]
     record_of = RECORD_OF[entity]
     count = 0
-    async with db.tenant_unit(principal.scope) as unit:
+    async with db.tenant_unit(principal.scope, background=True) as unit:
         access = await load_access(unit, principal)
         filters, custom = check_filters(entity, job["filters"])
         where, args = await conditions(unit, access, entity, filters, custom)

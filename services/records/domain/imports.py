@@ -834,7 +834,7 @@ async def _commit_batch(db: ServiceDatabase, scope: Any, access: RecordAccess, j
                         last_row: int, lease_seconds: float) -> tuple[int, int]:
     """Write one batch with its failed rows and the checkpoint, in one transaction; the new
     checkpoint and how many records the batch created."""
-    async with db.tenant_unit(scope) as unit:
+    async with db.tenant_unit(scope, background=True) as unit:
         outcome = await process_batch(unit, access, job, batch, cfg, defs)
         failed = [(r.number, r.cells, r.reason) for r in batch if r.reason is not None]
         await store.add_errors(unit, job["id"], failed)
@@ -864,7 +864,7 @@ class _Statistics:
             return
         self.next_at = self.created * 2
         try:
-            async with self.db.system_unit() as unit:
+            async with self.db.system_unit(background=True) as unit:
                 await store.refresh_statistics(unit, self.entity)
         except Exception:  # noqa: BLE001 - statistics are an optimisation: the import goes on without them
             log.warning("import: ANALYZE of the %s tables failed", self.entity, exc_info=True)

@@ -105,8 +105,8 @@ def server_settings(memory_bytes: int | None = None) -> dict[str, str]:
     """The embedded PostgreSQL's settings where its defaults are sized for a much smaller machine.
 
     - ``shared_buffers``: a quarter of the machine's memory, between 128 MB and 4 GB (the usual
-      advice; pages are only taken as they are used). At the default 128 MB a tenant of a million
-      customers read its indexes through the kernel's cache on every write.
+      advice; pages are only taken as they are used): the indexes a tenant of a million customers
+      writes to on every create are many times the default 128 MB.
     - ``max_wal_size`` 4 GB and ``checkpoint_timeout`` 15 min: at the default 1 GB an import of
       100,000 rows forced a checkpoint every 10-20 s, and after each checkpoint the first change to
       every page writes the whole page to the WAL again (about 50 MB/s of WAL, most of it copies

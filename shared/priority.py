@@ -34,10 +34,11 @@ def lower_priority(niceness: int = BACKGROUND_NICENESS) -> None:
 
 
 async def lower_backend_priority(conn: asyncpg.Connection, niceness: int = BACKGROUND_NICENESS) -> bool:
-    """Run the PostgreSQL backend serving ``conn`` at niceness ``niceness`` when it is a process of this
-    machine that we may renice; True when it now does. A server elsewhere has its own process ids:
-    the process with the backend's pid is only taken for it when its title (``postgres: <user>
-    <database> <client address>(<client port>) ...``) names this very connection."""
+    """Run the PostgreSQL backend serving ``conn`` at ``niceness`` above its own (a new connection's
+    backend has the server's) when it is a process of this machine that we may renice; True when
+    it now does. A server elsewhere has its own process ids: the process with the backend's pid
+    is only taken for it when its title (``postgres: <user> <database> <client address>(<client
+    port>) ...``) names this very connection."""
     if not hasattr(os, "setpriority"):
         return False
     row = await conn.fetchrow("SELECT pg_backend_pid() AS pid, host(inet_client_addr()) AS addr,"
@@ -48,7 +49,8 @@ async def lower_backend_priority(conn: asyncpg.Connection, niceness: int = BACKG
         title = Path(f"/proc/{row['pid']}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         if not title.startswith("postgres: ") or f" {row['addr']}({row['port']})" not in title:
             return False
-        os.setpriority(os.PRIO_PROCESS, row["pid"], niceness)
+        lowered = min(19, os.getpriority(os.PRIO_PROCESS, row["pid"]) + niceness)
+        os.setpriority(os.PRIO_PROCESS, row["pid"], lowered)
     except OSError:  # no /proc, another machine's pid, or not ours to renice
         return False
     return True

@@ -158,7 +158,7 @@ class IndexConsumer(EventConsumer):
                     )}
                     docs = [d for d, e in zip(docs, events, strict=True) if e.id in fresh]
                     if docs:
-                        await self.engine.apply(unit, docs)
+                        await self.engine.apply(unit, docs, background=self.lane == "bulk")
             except Exception as exc:  # noqa: BLE001 - one by one, with retries and dead letters
                 log.warning("%r: batch of %d for tenant %s failed (%s); one by one", self, len(group), tenant_id, exc)
                 for msg, _ in group:

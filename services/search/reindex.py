@@ -135,7 +135,7 @@ async def _run(runtime: Runtime, engine: Engine, tenant_id: uuid.UUID, run_id: u
                 docs = await builder_of(runtime).build(
                     [Spec(entity, r, int(r.get("version") or 1)) for r in page["records"]], background=True)
                 async with db.tenant_unit(scope, background=True) as unit:
-                    await engine.apply(unit, docs, replay=True)
+                    await engine.apply(unit, docs, replay=True, background=True)
                 records += len(docs)
                 after = page.get("next")
                 if not after:

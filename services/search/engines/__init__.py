@@ -7,8 +7,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from services.search.engines.base import Engine, EngineResult, RawHit, SearchRequest
-from services.search.engines.postgres import PostgresEngine
+from services.search.engines.postgres import MERGE_INTERVAL_SECONDS, PostgresEngine
 from services.search.text import warm_up
+from shared.periodic import PeriodicJob
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,23 +39,37 @@ def engine_of(runtime: Runtime) -> Engine:
 
 
 class _EngineHandle:
-    def __init__(self, runtime: Runtime, engine: Engine) -> None:
+    def __init__(self, runtime: Runtime, engine: Engine, upkeep: PeriodicJob | None) -> None:
         self.runtime = runtime
         self.engine = engine
+        self.upkeep = upkeep
 
     async def stop(self) -> None:
+        if self.upkeep is not None:
+            await self.upkeep.stop()
         _ENGINES.pop(id(self.runtime), None)
         await self.engine.close()
 
 
 async def start_engine(runtime: Runtime) -> _EngineHandle:
-    """Starter: connect the engine (Meilisearch: check it answers, apply index settings)."""
+    """Starter: connect the engine (Meilisearch: check it answers, apply index settings); the
+    PostgreSQL engine also merges its GIN indexes' pending lists in the background."""
     await asyncio.to_thread(warm_up)
     engine = engine_of(runtime)
     await engine.start()
+    upkeep = None
     if engine.name == "postgres":
         await _check_leakproof(runtime)
-    return _EngineHandle(runtime, engine)
+        upkeep = await PeriodicJob("search-merge-pending-index-entries", lambda: merge_pending_entries(runtime),
+                                   interval=MERGE_INTERVAL_SECONDS, first_after=MERGE_INTERVAL_SECONDS).start()
+    return _EngineHandle(runtime, engine, upkeep)
+
+
+async def merge_pending_entries(runtime: Runtime) -> int:
+    """Merge the pending lists of the search schema's GIN indexes (migration 0003), on the
+    background pool; answers the pending pages merged."""
+    async with runtime.db("search").system_unit(background=True) as unit:
+        return int(await unit.fetchval("SELECT search.merge_pending_index_entries()"))
 
 
 async def _check_leakproof(runtime: Runtime) -> None:

@@ -67,9 +67,12 @@ class Engine(Protocol):
 
     async def close(self) -> None: ...
 
-    async def apply(self, unit: Unit, docs: Sequence[Document], *, replay: bool = False) -> int:
+    async def apply(self, unit: Unit, docs: Sequence[Document], *, replay: bool = False,
+                    background: bool = False) -> int:
         """Upsert documents and tombstones, newest version wins (``replay``: an equal version is
-        rewritten too, and every given document is marked as seen). Answers how many changed."""
+        rewritten too, and every given document is marked as seen). ``background``: bulk work (an
+        import's lane, a reindex) that may take on the engine's deferred upkeep; a live write never
+        does. Answers how many changed."""
         ...
 
     async def sweep(self, unit: Unit, before: datetime) -> int:

@@ -124,7 +124,8 @@ class MeilisearchEngine:
         rules = {index_uid(t): {"filter": f"tenant_id = {_quoted(tenant_id)}"} for t in TYPES}
         return self.client.generate_tenant_token(rules, api_key=api_key, expires_at=expires_at)
 
-    async def apply(self, unit: Unit, docs: Sequence[Document], *, replay: bool = False) -> int:
+    async def apply(self, unit: Unit, docs: Sequence[Document], *, replay: bool = False,
+                    background: bool = False) -> int:
         accepted = await upsert_documents(unit, docs, replay=replay, with_text=False, table=LEDGER)
         upserts: dict[str, list[dict[str, Any]]] = defaultdict(list)
         deletions: dict[str, list[str]] = defaultdict(list)

@@ -149,8 +149,9 @@ class IndexConsumer(EventConsumer):
                 # Built before the transaction (in the worker processes): no connection is held
                 # while jieba runs. A redelivered event is built for nothing, then skipped.
                 events = [e for _, e in group if e.entity in TYPES]
-                docs = await self.builder.build(specs_of(events), background=self.lane == "bulk")
-                async with self.db.tenant_unit(scope_from_event(tenant_id), background=self.lane == "bulk") as unit:
+                bulk = self.lane == "bulk"  # background work (shared/priority.py)
+                docs = await self.builder.build(specs_of(events), background=bulk)
+                async with self.db.tenant_unit(scope_from_event(tenant_id), background=bulk) as unit:
                     fresh = {r["event_id"] for r in await unit.fetch(
                         """INSERT INTO search.inbox (tenant_id, consumer, event_id)
                            SELECT $1, $2, unnest($3::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id""",
@@ -158,7 +159,7 @@ class IndexConsumer(EventConsumer):
                     )}
                     docs = [d for d, e in zip(docs, events, strict=True) if e.id in fresh]
                     if docs:
-                        await self.engine.apply(unit, docs, background=self.lane == "bulk")
+                        await self.engine.apply(unit, docs, background=bulk)
             except Exception as exc:  # noqa: BLE001 - one by one, with retries and dead letters
                 log.warning("%r: batch of %d for tenant %s failed (%s); one by one", self, len(group), tenant_id, exc)
                 for msg, _ in group:

@@ -294,7 +294,7 @@ class PostgresEngine:
                     background: bool = False) -> int:
         if not background:
             # A live write never merges a GIN pending list (0.6 s at a million customers): the
-            # background merge does (migration 0003, PendingEntriesMerge).
+            # background merge does (migration 0003, ``merge_pending_entries`` in engines/__init__.py).
             await unit.execute("SELECT set_config('gin_pending_list_limit', $1, true)", MAX_PENDING_LIST_KB)
         return len(await upsert_documents(unit, docs, replay=replay, with_text=True))
 

@@ -2,7 +2,7 @@
 -- it passes gin_pending_list_limit (4 MB): the insert that passes it does the merge. At a million
 -- customers that merge took 0.6 s, every ~20 s at 20 writes/s and several times a second during
 -- an import, and it fell on whichever insert came next: often a person's record, which then took
--- seconds to become searchable. Live writes now never merge (the indexer raises the limit in their
+-- seconds to become searchable. Live writes now never merge (the engine raises the limit in their
 -- transactions) and this function, run every second by the search service on its background pool
 -- (niceness 10), merges the pending lists of the search schema's GIN indexes. A merge already in
 -- progress makes an insert skip its own. gin_clean_pending_list needs the index's owner: hence

@@ -27,7 +27,6 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
 Expression = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 Duration = Annotated[str, msgspec.Meta(min_length=3, max_length=40, examples=["PT8H", "P3D", "-PT1H"])]
-RECORD_ACTIONS = ("created", "updated", "deleted", "restored", "merged", "transferred")
 
 
 class _Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="type"):
@@ -37,14 +36,41 @@ class _Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field=
 # --- triggers -----------------------------------------------------------------------------------
 
 
-class RecordTrigger(_Base, tag="record"):
-    """A record of ``entity`` was created, updated, ... (``type`` is ``record.<action>``, see ``decode``)."""
+class RecordTrigger(_Base):
+    """A record of ``entity`` was created, updated, ...: ``type`` is ``record.<action>``."""
 
-    action: Literal["created", "updated", "deleted", "restored", "merged", "transferred"]
     entity: Literal["customer", "contact", "interaction", "objection", "task", "opportunity"]
     fields: Annotated[list[Annotated[str, msgspec.Meta(max_length=100)]], msgspec.Meta(max_length=50)] = []
     condition: Expression | None = None
     settle_seconds: Annotated[int, msgspec.Meta(ge=0, le=86400)] = 0
+
+    @property
+    def action(self) -> str:
+        return str(type(self).__struct_config__.tag).removeprefix("record.")
+
+
+class RecordCreated(RecordTrigger, tag="record.created"):
+    pass
+
+
+class RecordUpdated(RecordTrigger, tag="record.updated"):
+    pass
+
+
+class RecordDeleted(RecordTrigger, tag="record.deleted"):
+    pass
+
+
+class RecordRestored(RecordTrigger, tag="record.restored"):
+    pass
+
+
+class RecordMerged(RecordTrigger, tag="record.merged"):
+    pass
+
+
+class RecordTransferred(RecordTrigger, tag="record.transferred"):
+    pass
 
 
 class DateTrigger(_Base, tag="date"):
@@ -69,7 +95,8 @@ class WebhookTrigger(_Base, tag="webhook"):
     """An inbound POST to the workflow's webhook address, signed with its secret."""
 
 
-Trigger = RecordTrigger | DateTrigger | ScheduleTrigger | ManualTrigger | WebhookTrigger
+Trigger = (RecordCreated | RecordUpdated | RecordDeleted | RecordRestored | RecordMerged | RecordTransferred
+           | DateTrigger | ScheduleTrigger | ManualTrigger | WebhookTrigger)
 
 
 # --- steps ----------------------------------------------------------------------------------------
@@ -254,32 +281,18 @@ def _check_steps(steps: list[Step], where: str, known: frozenset[str] | None, de
 
 
 def decode_definition(triggers: Any, steps: Any) -> WorkflowDefinition:
-    """Accept the contract's ``{"type": "record.created", ...}`` spelling of record triggers as
-    ``{"type": "record", "action": "created"}``, then decode and check."""
-    if isinstance(triggers, list):
-        triggers = [_record_spelling(t) for t in triggers]
+    """Decode and check a definition given as plain data (a template, a stored version)."""
     try:
         definition = msgspec.convert({"triggers": triggers, "steps": steps}, WorkflowDefinition)
     except msgspec.ValidationError as exc:
         message, _, path = str(exc).partition(" - at `$.")
-        path = path.rstrip("`") or "body"
-        if path.startswith("triggers[") and path.endswith("].action"):  # the client wrote type: record.<action>
-            path = path.removesuffix(".action") + ".type"
-            message = "must be one of " + ", ".join(f"record.{a}" for a in RECORD_ACTIONS) + ", date, schedule, manual, webhook"
-        raise ValidationProblem.one(path, message, "invalid") from None
+        raise ValidationProblem.one(path.rstrip("`") or "body", message, "invalid") from None
     check_definition(definition)
     return definition
 
 
-def _record_spelling(trigger: Any) -> Any:
-    if isinstance(trigger, dict) and isinstance(trigger.get("type"), str) and trigger["type"].startswith("record."):
-        action = trigger["type"].removeprefix("record.")
-        return {**trigger, "type": "record", "action": action}
-    return trigger
-
-
 __all__ = [
-    "Branch", "DateTrigger", "ManualTrigger", "RECORD_ACTIONS", "RecordTrigger", "ScheduleTrigger", "Step",
+    "Branch", "DateTrigger", "ManualTrigger", "RecordTrigger", "ScheduleTrigger", "Step",
     "Trigger", "WebhookTrigger", "WorkflowDefinition", "check_definition", "decode_definition", "parse_duration",
     "ENTITIES",
 ]

@@ -1,0 +1,14 @@
+"""The workflows service: automation rules, durable timers on a business calendar, approvals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.workflows.api import router
+from shared.service import ServiceSpec
+
+service = ServiceSpec(
+    name="workflows",
+    migrations_dir=Path(__file__).parent / "db" / "migrations",
+    route_handlers=[router()],
+)

@@ -71,6 +71,13 @@ async def page(unit: Unit, *, after: tuple[datetime, uuid.UUID] | None, limit: i
             ORDER BY created_at DESC, id DESC LIMIT $2""", *args)
 
 
+async def enabled(unit: Unit) -> list[asyncpg.Record]:
+    """The tenant's enabled workflows (read on every record event: a partial index serves it)."""
+    return await unit.fetch(
+        f"SELECT {_COLUMNS} FROM workflows.workflows WHERE tenant_id = $1 AND enabled AND deleted_at IS NULL",
+        unit.tenant_id)
+
+
 async def version_of(unit: Unit, workflow_id: uuid.UUID, version: int) -> asyncpg.Record | None:
     return await unit.fetchrow(
         """SELECT workflow_id, version, name, triggers, steps, author_id, created_at FROM workflows.workflow_versions

@@ -42,6 +42,14 @@ class Condition:
                  now: datetime) -> bool:
         """True or False; an expression that fails at run time (a field absent from the record, a type
         mismatch) raises ConditionError with CEL's reason."""
+        result = self.value(record=record, old=old, actor=actor, now=now)
+        if not isinstance(result, bool):
+            raise ConditionError(f"the condition must give true or false, not {type(result).__name__}")
+        return result
+
+    def value(self, *, record: Mapping[str, Any], old: Mapping[str, Any] | None, actor: Mapping[str, Any],
+              now: datetime) -> Any:
+        """The expression's value as plain Python (str, int, float, bool, list, dict, None)."""
         activation = {
             "record": celpy.json_to_cel(dict(record)),
             "old": celpy.json_to_cel(dict(old or {})),
@@ -58,9 +66,7 @@ class Condition:
             raise ConditionError(f"the condition failed: {exc}") from None
         if isinstance(result, celpy.CELEvalError):
             raise ConditionError(f"the condition failed: {result.args[0] if result.args else result}")
-        if not isinstance(result, celtypes.BoolType):
-            raise ConditionError(f"the condition must give true or false, not {type(result).__name__}")
-        return bool(result)
+        return _plain(result)
 
 
 @functools.lru_cache(maxsize=256)
@@ -81,6 +87,36 @@ def compile_pattern(pattern: str) -> Any:
 def _matches(text: Any, pattern: Any) -> celtypes.BoolType:
     """CEL's ``matches`` on RE2: linear in the text, whatever the pattern."""
     return celtypes.BoolType(compile_pattern(str(pattern)).search(str(text)) is not None)
+
+
+def _plain(value: Any) -> Any:
+    """CEL values as plain Python values."""
+    if isinstance(value, celtypes.BoolType):
+        return bool(value)
+    if isinstance(value, celtypes.IntType | celtypes.UintType):
+        return int(value)
+    if isinstance(value, celtypes.DoubleType):
+        return float(value)
+    if isinstance(value, celtypes.StringType):
+        return str(value)
+    if isinstance(value, celtypes.ListType):
+        return [_plain(v) for v in value]
+    if isinstance(value, celtypes.MapType):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, celtypes.TimestampType):
+        return value.isoformat()
+    return None if value is None else str(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def compiled(source: str) -> Condition:
+    """A saved expression, compiled once per process (it was checked when its workflow was saved)."""
+    return compile_condition(source)
+
+
+def value_of(source: str, *, record: Mapping[str, Any], old: Mapping[str, Any] | None, actor: Mapping[str, Any],
+             now: datetime) -> Any:
+    return compiled(source).value(record=record, old=old, actor=actor, now=now)
 
 
 @functools.cache
@@ -201,4 +237,4 @@ def _first_argument_name(member_dot_arg: Tree) -> str | None:
     return None
 
 
-__all__ = ["Condition", "ConditionError", "MAX_LENGTH", "ROOTS", "compile_condition"]
+__all__ = ["Condition", "ConditionError", "MAX_LENGTH", "ROOTS", "compile_condition", "compiled", "value_of"]

@@ -263,9 +263,14 @@ def _check_steps(steps: list[Step], where: str, known: frozenset[str] | None, de
         elif isinstance(step, AssignOwner):
             if (step.user_id is None) == (step.strategy is None):
                 errors.append(FieldError(at, "give either user_id or strategy (round_robin, least_loaded)", "invalid"))
-            elif step.strategy is not None and (step.department_id is None) == (step.role is None):
-                errors.append(FieldError(at, "a strategy picks among the users of one department_id or one role",
-                                         "invalid"))
+            elif step.strategy is not None:
+                # Round-robin and least-loaded need workflows' own mirror of users by department and
+                # role; until it exists, say so now rather than fail every run.
+                errors.append(FieldError(f"{at}.strategy", "assignment by strategy is not available yet; "
+                                         "name the user with user_id", "not_available"))
+        elif isinstance(step, RequestApproval):
+            errors.append(FieldError(f"{at}.type", "approvals are not available yet (no approval templates)",
+                                     "not_available"))
         elif isinstance(step, Notify):
             _check_condition(step.to, f"{at}.to", known, errors)
         elif isinstance(step, Wait):

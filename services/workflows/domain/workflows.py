@@ -7,12 +7,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
 
+from services.workflows.db import timers
 from services.workflows.db import workflows as store
+from services.workflows.domain import calendar_settings, schedules
 from services.workflows.domain.definitions import (
     Step,
     Trigger,
@@ -73,6 +75,14 @@ def workflow_out(row: Any, webhook_secret: str | None = None) -> WorkflowOut:
     )
 
 
+async def _replan(unit: Unit, row: Any) -> None:
+    """Schedules follow the saved definition and the enabled flag (in the same transaction)."""
+    definition = msgspec.convert({"triggers": row["triggers"], "steps": row["steps"]}, WorkflowDefinition)
+    calendar = await calendar_settings.load(unit)
+    await schedules.replan(unit, row["id"], row["enabled"], definition.triggers, calendar.time_zone,
+                           datetime.now(UTC))
+
+
 def _webhook(triggers: list[Trigger]) -> tuple[str | None, str | None]:
     """(secret, its hash) when a trigger is an inbound webhook."""
     if not any(isinstance(t, WebhookTrigger) for t in triggers):
@@ -88,6 +98,7 @@ async def create(unit: Unit, principal: Principal, body: WorkflowCreate) -> Work
         unit, name=body.name, description=body.description, enabled=body.enabled,
         triggers=msgspec.to_builtins(body.triggers), steps=msgspec.to_builtins(body.steps),
         author_id=principal.user_id, webhook_secret_hash=secret_hash)
+    await _replan(unit, row)
     await unit.emit("workflow", "created", row["id"], actor=principal.actor, version=row["version"],
                     data={"name": row["name"], "enabled": row["enabled"]})
     return workflow_out(row, secret)
@@ -130,6 +141,7 @@ async def update(unit: Unit, principal: Principal, workflow_id: uuid.UUID, body:
     if not changes:
         return workflow_out(row)
     updated = await store.update(unit, workflow_id, changes, principal.user_id, new_definition=new_definition)
+    await _replan(unit, updated)
     await unit.emit("workflow", "updated", workflow_id, actor=principal.actor, version=updated["version"],
                     data={"name": updated["name"], "enabled": updated["enabled"]})
     return workflow_out(updated, secret)
@@ -142,5 +154,6 @@ async def delete(unit: Unit, principal: Principal, workflow_id: uuid.UUID, expec
     if expected_version is not None and expected_version != row["version"]:
         raise PreconditionFailed(f"The workflow is at version {row['version']}, not {expected_version}")
     await store.soft_delete(unit, workflow_id, principal.user_id)
+    await timers.remove_of_workflow(unit, workflow_id, ("schedule", "date", "settle"))
     await unit.emit("workflow", "deleted", workflow_id, actor=principal.actor, version=row["version"])
 

@@ -70,7 +70,6 @@ CREATE TABLE workflows.runs (
   status           text        NOT NULL DEFAULT 'pending'
                    CHECK (status IN ('pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled', 'skipped')),
   context          jsonb       NOT NULL DEFAULT '{}',   -- record, old, actor at the trigger
-  resume_path      jsonb,                               -- where a waiting run goes on
   depth            integer     NOT NULL DEFAULT 0,      -- how many workflow writes led to this run
   late             boolean     NOT NULL DEFAULT false,  -- its timer came due while nothing ran
   error            text,
@@ -84,6 +83,8 @@ SELECT huike.enable_tenant_rls('workflows.runs');
 CREATE INDEX runs_of_workflow ON workflows.runs (tenant_id, workflow_id, created_at DESC, id DESC);
 CREATE INDEX runs_recent ON workflows.runs (tenant_id, created_at DESC, id DESC);
 CREATE INDEX runs_open ON workflows.runs (tenant_id, status) WHERE status IN ('pending', 'running', 'waiting');
+-- Waiting runs of a record: their "wait until" conditions are checked on the record's events.
+CREATE INDEX runs_waiting ON workflows.runs (tenant_id, record_id) WHERE status = 'waiting';
 
 -- What each step of a run did: its input, output, duration and error.
 CREATE TABLE workflows.run_steps (
@@ -124,14 +125,16 @@ SELECT huike.enable_tenant_rls('workflows.timers');
 CREATE INDEX timers_of_record ON workflows.timers (tenant_id, record_id) WHERE record_id IS NOT NULL;
 CREATE INDEX timers_of_workflow ON workflows.timers (tenant_id, workflow_id);
 
--- The due queue across tenants, for the claimers of every replica: ids and times only, no tenant
--- data, so not under RLS (like records.tenants). A claimer leases due rows with SKIP LOCKED; a
--- lease that runs out (its replica died) is taken by another, and the run's unique trigger_key
--- keeps the firing single.
-CREATE TABLE workflows.due_timers (
-  timer_id     uuid        PRIMARY KEY,
+-- What is due across tenants, for the workers of every replica: timers to fire and runs to run
+-- (or resume). Ids and times only, no tenant data, so not under RLS (like records.tenants). A
+-- worker leases due rows with SKIP LOCKED; a lease that runs out (its replica died) is taken by
+-- another, and a run's unique trigger_key and its recorded steps keep every effect single.
+CREATE TABLE workflows.queue (
+  id           uuid        PRIMARY KEY,               -- a timer's id (kind timer) or a run's (kind run)
+  kind         text        NOT NULL CHECK (kind IN ('timer', 'run')),
   tenant_id    uuid        NOT NULL,
   due_at       timestamptz NOT NULL,
-  leased_until timestamptz
+  leased_until timestamptz,
+  attempts     integer     NOT NULL DEFAULT 0
 );
-CREATE INDEX due_timers_due ON workflows.due_timers (due_at);
+CREATE INDEX queue_due ON workflows.queue (due_at);

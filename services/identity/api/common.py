@@ -23,7 +23,8 @@ def origin_of(request: AnyRequest) -> Origin:
 
 
 def caller_of(principal: Principal, request: AnyRequest) -> Caller:
-    return Caller(scope=principal.scope, actor=principal.actor, user_id=principal.user_id, origin=origin_of(request))
+    return Caller(scope=principal.scope, actor=principal.actor, user_id=principal.user_id, origin=origin_of(request),
+                  rights=principal)
 
 
 def require_session(principal: Principal, what: str) -> uuid.UUID:

@@ -60,7 +60,9 @@ async def test_scopes_narrow_what_a_key_may_do(client: httpx.AsyncClient, signup
     assert (await client.get("/api/v1/users", headers=bearer(wide["key"]))).status_code == 200
     # Keys cannot make keys.
     again = await client.post("/api/v1/api-keys", headers=bearer(wide["key"]), json={"name": "x", "scopes": ["*"]})
-    assert again.status_code == 403
+    assert again.status_code == 403 and again.json()["type"].endswith("session-required") and "key" not in again.json()
+    listed = (await client.get("/api/v1/api-keys", headers=tenant.headers)).json()["items"]
+    assert sorted(k["name"] for k in listed) == ["reader", "users"]
 
 
 async def test_key_acts_as_its_user_and_sees_only_own_keys(client: httpx.AsyncClient, signup, invite) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from services.identity.domain import lockout
+from services.identity.domain import lockout, rate_limits
 from services.identity.domain.sessions import prune_ended_sessions
 from services.identity.domain.tenants import list_tenants, purge_due_tenants
 from shared.periodic import PeriodicJob
@@ -29,7 +29,7 @@ class Housekeeping:
     async def run_once(self) -> None:
         db = self.runtime.db("identity")
         purged = await purge_due_tenants(db, self.runtime.settings)
-        forgotten = await lockout.forget_stale(db)
+        forgotten = await lockout.forget_stale(db) + await rate_limits.forget_stale(db)
         sessions, after = 0, None
         while True:  # every live tenant, a page at a time (a page query answers up to limit + 1 rows)
             rows = await list_tenants(db, after=after, limit=_PAGE)
@@ -38,7 +38,7 @@ class Housekeeping:
             if len(rows) <= _PAGE:
                 break
             after = (page[-1]["created_at"], page[-1]["id"])
-        log.info("housekeeping: purged %d tenant(s), %d ended session(s), %d login-failure counter(s)",
+        log.info("housekeeping: purged %d tenant(s), %d ended session(s), %d login and rate counter(s)",
                  len(purged), sessions, forgotten)
 
 

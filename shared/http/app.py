@@ -19,9 +19,11 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
+from shared import i18n
 from shared.auth import AuthMiddleware, principal_of
-from shared.errors import Problem, problem_from_exception, problem_response
+from shared.errors import Problem, language_of, problem_from_exception, problem_response
 from shared.runtime import Runtime
+from shared.validation import check_body
 
 API_PREFIX = "/api/v1"
 _JSON_METHODS = {"POST", "PUT", "PATCH"}
@@ -41,14 +43,17 @@ async def readyz(request: Request[Any, Any, Any]) -> Any:
     if all(checks.values()):
         return {"status": "ready", "checks": checks}
     failing = ", ".join(name for name, ok in checks.items() if not ok)
-    return problem_response(503, "not-ready", "Not ready", f"Not ready: {failing}", extra={"checks": checks})
+    return problem_response(503, "not-ready", "Not ready", f"Not ready: {failing}", extra={"checks": checks},
+                            language=language_of(request))
 
 
-async def _require_json_body(request: Request[Any, Any, Any]) -> None:
-    """415 for a body that is not JSON on a JSON route (routes may declare opt accepts=...)."""
+async def _check_request_body(request: Request[Any, Any, Any]) -> None:
+    """415 for a body that is not JSON on a JSON route (routes may declare opt accepts=...); then
+    the one body check of every typed JSON body (``shared.validation.check_body``)."""
     if request.method not in _JSON_METHODS:
         return
     if request.headers.get("content-length") in (None, "0") and "transfer-encoding" not in request.headers:
+        await check_body(request)  # no body: 422 naming it when the route needs one
         return
     accepts = request.route_handler.opt.get("accepts", "application/json")
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -57,10 +62,13 @@ async def _require_json_body(request: Request[Any, Any, Any]) -> None:
     else:
         ok = media_type == accepts
     if not ok:
+        got = media_type or "no Content-Type"
         raise Problem(
-            f"Send this body as {accepts} (got {media_type or 'no Content-Type'})",
+            i18n.detail("unsupported-media-type", language_of(request), f"Send this body as {accepts} (got {got})",
+                        accepts=accepts, got=got),
             status_code=415, kind="unsupported-media-type", title="Unsupported media type",
         )
+    await check_body(request)
 
 
 def _runtime_dependency(request: Request[Any, Any, Any]) -> Runtime:
@@ -93,7 +101,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
         dependencies={"principal": Provide(principal_of, sync_to_thread=False),
                       "runtime": Provide(_runtime_dependency, sync_to_thread=False)},
         middleware=[DefineMiddleware(AuthMiddleware, exclude=["/schema", "/healthz", "/readyz"])],
-        before_request=_require_json_body,
+        before_request=_check_request_body,
         exception_handlers={Exception: problem_from_exception},
         request_max_body_size=settings.max_request_bytes,
         logging_config=None,  # shared.telemetry.setup_logging owns logging: JSON lines with trace ids

@@ -13,7 +13,6 @@ from services.records.api.common import (
     AnyRequest,
     RuntimeDep,
     Sort,
-    decode_body,
     expected_version,
     idempotent,
     keyset,
@@ -37,11 +36,11 @@ class ContactsController(Controller):
 
     @post(status_code=201)
     async def create_contact(
-        self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: JSONBody[domain.ContactCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Add a contact to a customer you can see. Honours ``Idempotency-Key``."""
         access.require("contact", "create")
-        body = decode_body(domain.ContactCreate, data)
+        body = data
         return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
 
     @get()
@@ -81,12 +80,12 @@ class ContactsController(Controller):
 
     @patch("/{contact_id:uuid}")
     async def update_contact(
-        self, contact_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, contact_id: FromPath[uuid.UUID], data: JSONBody[domain.ContactPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[dict[str, Any]]:
         """Change the fields sent; honours If-Match (412 when stale)."""
         access.require("contact", "update")
-        body = decode_body(domain.ContactPatch, data)
+        body = data
         version = expected_version(request)
         async with records_unit(runtime, access) as unit:
             row = await domain.update(unit, access, contact_id, body, version)

@@ -15,7 +15,6 @@ from services.records.api.common import (
     RuntimeDep,
     Sort,
     custom_field_filters,
-    decode_body,
     expected_version,
     idempotent,
     keyset,
@@ -48,13 +47,13 @@ class CustomersController(Controller):
 
     @post(status_code=201)
     async def create_customer(
-        self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: JSONBody[domain.CustomerCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Create a customer. ``phone``/``email`` set the primary entry of ``phones``/``emails``
         (lists of {value, label, primary}); phones are stored in E.164 (the workspace's region for
         numbers without a country code). Honours ``Idempotency-Key``."""
         access.require("customer", "create")
-        body = decode_body(domain.CustomerCreate, data)
+        body = data
         return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
 
     @get()
@@ -102,14 +101,14 @@ class CustomersController(Controller):
 
     @patch("/{customer_id:uuid}")
     async def update_customer(
-        self, customer_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, customer_id: FromPath[uuid.UUID], data: JSONBody[domain.CustomerPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[dict[str, Any]]:
         """Change the fields sent (others stay as they are, even when changed meanwhile by someone
         else). Send ``If-Match`` with the ETag you read to get 412 instead of overwriting a change.
         Changing ``owner_id`` needs the ``transfer`` permission."""
         access.require("customer", "update")
-        body = decode_body(domain.CustomerPatch, data)
+        body = data
         version = expected_version(request)
         async with records_unit(runtime, access) as unit:
             row, found = await domain.update(unit, access, customer_id, body, version)

@@ -14,7 +14,6 @@ from services.records.api.common import (
     AnyRequest,
     RuntimeDep,
     Sort,
-    decode_body,
     expected_version,
     idempotent,
     keyset,
@@ -42,7 +41,7 @@ class InteractionsController(Controller):
 
     @post(status_code=201)
     async def create_interaction(
-        self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: JSONBody[domain.InteractionCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Log an interaction with a customer: ``customer_id``, ``channel`` (phone, email, wechat,
         visit, meeting, form, other), ``summary`` (required); ``occurred_at`` (default now),
@@ -52,7 +51,7 @@ class InteractionsController(Controller):
         The customer's ``last_interaction_at`` and ``next_follow_up_at`` follow. Honours
         ``Idempotency-Key``."""
         access.require(ENTITY, "create")
-        body = decode_body(domain.InteractionCreate, data)
+        body = data
         return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
 
     @get()
@@ -91,13 +90,13 @@ class InteractionsController(Controller):
 
     @patch("/{interaction_id:uuid}")
     async def update_interaction(
-        self, interaction_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, interaction_id: FromPath[uuid.UUID], data: JSONBody[domain.InteractionPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[dict[str, Any]]:
         """Change the fields sent (``customer_id`` cannot change). Send ``If-Match`` with the ETag
         you read to get 412 instead of overwriting someone else's change."""
         access.require(ENTITY, "update")
-        body = decode_body(domain.InteractionPatch, data)
+        body = data
         version = expected_version(request)
         async with records_unit(runtime, access) as unit:
             row = await domain.update(unit, access, interaction_id, body, version)

@@ -14,7 +14,6 @@ from services.records.api.common import (
     AnyRequest,
     RuntimeDep,
     Sort,
-    decode_body,
     expected_version,
     idempotent,
     keyset,
@@ -43,7 +42,7 @@ class ObjectionsController(Controller):
 
     @post(status_code=201)
     async def create_objection(
-        self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: JSONBody[domain.ObjectionCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Record an objection: ``customer_id``, ``category`` (one of the workspace's
         ``objection_categories``), ``severity`` (low, medium, high, critical), ``description``;
@@ -51,7 +50,7 @@ class ObjectionsController(Controller):
         active user), ``due_at`` (default: now + the workspace's SLA hours for the severity),
         ``custom_fields``. It starts ``open``. Honours ``Idempotency-Key``."""
         access.require(ENTITY, "create")
-        body = decode_body(domain.ObjectionCreate, data)
+        body = data
         return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
 
     @get()
@@ -105,7 +104,7 @@ class ObjectionsController(Controller):
 
     @patch("/{objection_id:uuid}")
     async def update_objection(
-        self, objection_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, objection_id: FromPath[uuid.UUID], data: JSONBody[domain.ObjectionPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[dict[str, Any]]:
         """Change the fields sent and/or move ``status``: open → in_progress → resolved → closed;
@@ -113,7 +112,7 @@ class ObjectionsController(Controller):
         409 with the ``allowed`` moves. Resolving needs a ``resolution``; ``satisfaction`` (1-5) only
         on a resolved or closed objection. Send ``If-Match`` to get 412 instead of overwriting."""
         access.require(ENTITY, "update")
-        body = decode_body(domain.ObjectionPatch, data)
+        body = data
         version = expected_version(request)
         async with records_unit(runtime, access) as unit:
             row = await domain.update(unit, access, objection_id, body, version)

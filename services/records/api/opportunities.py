@@ -14,7 +14,6 @@ from services.records.api.common import (
     AnyRequest,
     RuntimeDep,
     Sort,
-    decode_body,
     expected_version,
     idempotent,
     list_params,
@@ -70,7 +69,7 @@ class OpportunitiesController(Controller):
 
     @post(status_code=201)
     async def create_opportunity(
-        self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: JSONBody[domain.OpportunityCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[Any]:
         """Create an opportunity: ``customer_id``, ``name`` (required); ``pipeline_id`` (default:
         the default pipeline), ``stage`` (a stage id of that pipeline; default its first),
@@ -79,7 +78,7 @@ class OpportunitiesController(Controller):
         ``won_reason``, ``lost_reason``, ``description``, ``custom_fields``. Honours
         Idempotency-Key."""
         access.require(domain.ENTITY, "create")
-        body = decode_body(domain.OpportunityCreate, data)
+        body = data
         given = set(data)
 
         async def write(unit: Any) -> tuple[int, Any]:
@@ -98,13 +97,13 @@ class OpportunitiesController(Controller):
 
     @patch("/{opportunity_id:uuid}")
     async def update_opportunity(
-        self, opportunity_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, opportunity_id: FromPath[uuid.UUID], data: JSONBody[domain.OpportunityPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[dict[str, Any]]:
         """Change the fields sent. Moving ``stage`` (or ``pipeline_id``) follows the stage rules;
         ``probability: null`` follows the stage again. Honours If-Match (412 when stale)."""
         access.require(domain.ENTITY, "update")
-        body = decode_body(domain.OpportunityPatch, data)
+        body = data
         version = expected_version(request)
         async with records_unit(runtime, access) as unit:
             record = await domain.update(unit, access, opportunity_id, body, expected_version=version)

@@ -14,7 +14,6 @@ from services.records.api.common import (
     AnyRequest,
     RuntimeDep,
     Sort,
-    decode_body,
     expected_version,
     idempotent,
     keyset,
@@ -43,13 +42,13 @@ class TasksController(Controller):
 
     @post(status_code=201)
     async def create_task(
-        self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: JSONBody[domain.TaskCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Create a task: ``customer_id``, ``title``; optional ``description``, ``due_at``,
         ``remind_at`` (not after ``due_at``), ``assignee_id`` (default the caller), ``status``
         (open, done, cancelled; default open), ``custom_fields``. Honours ``Idempotency-Key``."""
         access.require(ENTITY, "create")
-        body = decode_body(domain.TaskCreate, data)
+        body = data
         return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
 
     @get()
@@ -89,13 +88,13 @@ class TasksController(Controller):
 
     @patch("/{task_id:uuid}")
     async def update_task(
-        self, task_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, task_id: FromPath[uuid.UUID], data: JSONBody[domain.TaskPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[dict[str, Any]]:
         """Change the fields sent; ``status: done`` sets ``completed_at``. Send ``If-Match`` with
         the ETag you read to get 412 instead of overwriting someone else's change."""
         access.require(ENTITY, "update")
-        body = decode_body(domain.TaskPatch, data)
+        body = data
         version = expected_version(request)
         async with records_unit(runtime, access) as unit:
             row = await domain.update(unit, access, task_id, body, version)

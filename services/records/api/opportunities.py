@@ -79,7 +79,7 @@ class OpportunitiesController(Controller):
         Idempotency-Key."""
         access.require(domain.ENTITY, "create")
         body = data
-        given = set(data)
+        given = domain.given_fields(body)
 
         async def write(unit: Any) -> tuple[int, Any]:
             return 201, await domain.create(unit, access, body, given)

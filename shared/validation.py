@@ -21,7 +21,7 @@ from litestar.enums import RequestEncodingType
 from shared import i18n
 from shared.errors import FieldError, Problem, ValidationProblem
 
-__all__ = ["body_type", "check_body", "field_errors", "from_msgspec"]
+__all__ = ["body_type", "check_body", "field_errors", "from_msgspec", "struct_fields", "struct_of"]
 
 _PATH = re.compile(r"\s*-\s*at `\$(?P<path>[^`]*)`\s*$")
 _TYPE = re.compile(r"^Expected `(?P<expected>[^`]+)`, got `(?P<got>[^`]+)`$")
@@ -92,17 +92,17 @@ def _error_at(prefix: str, exc: msgspec.ValidationError, annotation: Any) -> Fie
 
 
 @dataclass(frozen=True)
-class _Field:
+class StructField:
     name: str          # in the JSON body
     required: bool
     annotation: Any    # resolved (the modules use ``from __future__ import annotations``)
 
 
 @functools.cache
-def _fields(kind: type[msgspec.Struct]) -> tuple[_Field, ...]:
+def struct_fields(kind: type[msgspec.Struct]) -> tuple[StructField, ...]:
     """The Struct's fields with resolved annotations: resolving type hints per request is costly."""
     hints = typing.get_type_hints(kind, include_extras=True)
-    return tuple(_Field(f.encode_name, f.required, hints.get(f.name, f.type)) for f in msgspec.structs.fields(kind))
+    return tuple(StructField(f.encode_name, f.required, hints.get(f.name, f.type)) for f in msgspec.structs.fields(kind))
 
 
 def _options(annotation: Any) -> tuple[Any, ...]:
@@ -119,7 +119,7 @@ def _literal_values(annotation: Any) -> list[str]:
             for v in typing.get_args(option)]
 
 
-def _struct_of(annotation: Any) -> tuple[type[msgspec.Struct] | None, bool]:
+def struct_of(annotation: Any) -> tuple[type[msgspec.Struct] | None, bool]:
     """(Struct type, is a list of it) when ``annotation`` is a Struct or list[Struct] (optional or not)."""
     for option in _options(annotation):
         if isinstance(option, type) and issubclass(option, msgspec.Struct):
@@ -134,7 +134,7 @@ def _struct_of(annotation: Any) -> tuple[type[msgspec.Struct] | None, bool]:
 
 
 def _collect(kind: type[msgspec.Struct], data: dict[str, Any], prefix: str, errors: list[FieldError]) -> None:
-    fields = {f.name: f for f in _fields(kind)}
+    fields = {f.name: f for f in struct_fields(kind)}
     for name in data:
         if name not in fields:
             known = ", ".join(fields)
@@ -147,7 +147,7 @@ def _collect(kind: type[msgspec.Struct], data: dict[str, Any], prefix: str, erro
                 errors.append(FieldError(where, i18n.english("required", {}), "required"))
             continue
         value = data[name]
-        nested, many = _struct_of(field.annotation)
+        nested, many = struct_of(field.annotation)
         try:  # the whole field first: constraints on a list (its length) are checked here too
             msgspec.convert(value, field.annotation)
             continue
@@ -199,7 +199,7 @@ def body_type(handler: Any) -> BodySpec | None:
     field = handler.parsed_fn_signature.parameters.get("data")
     media_type = getattr(field.kwarg_definition, "media_type", RequestEncodingType.JSON) if field else None
     if field is not None and media_type == RequestEncodingType.JSON:
-        kind, _ = _struct_of(field.annotation)
+        kind, _ = struct_of(field.annotation)
         if kind is not None and typing.get_origin(_options(field.annotation)[0]) is not list:
             spec = BodySpec(kind, field.is_optional)
     handler.opt["_huike_body"] = spec

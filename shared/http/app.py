@@ -16,16 +16,18 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
 from shared import i18n
 from shared.auth import AuthMiddleware, principal_of
 from shared.errors import Problem, language_of, problem_from_exception, problem_response
+from shared.http.openapi import finish_document
 from shared.runtime import Runtime
 from shared.validation import check_body
 
 API_PREFIX = "/api/v1"
+# Paths the authentication middleware never checks (besides routes marked exclude_from_auth).
+PUBLIC_PATHS = ("/schema", "/healthz", "/readyz")
 _JSON_METHODS = {"POST", "PUT", "PATCH"}
 
 
@@ -94,13 +96,13 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
 
     settings = runtime.settings
     names = ", ".join(s.name for s in runtime.services)
-    return Litestar(
+    app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
         state=State({"runtime": runtime}),
         dependencies={"principal": Provide(principal_of, sync_to_thread=False),
                       "runtime": Provide(_runtime_dependency, sync_to_thread=False)},
-        middleware=[DefineMiddleware(AuthMiddleware, exclude=["/schema", "/healthz", "/readyz"])],
+        middleware=[DefineMiddleware(AuthMiddleware, exclude=list(PUBLIC_PATHS))],
         before_request=_check_request_body,
         exception_handlers={Exception: problem_from_exception},
         request_max_body_size=settings.max_request_bytes,
@@ -112,18 +114,11 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
             description=f"The Huike (汇客) CRM API. Services in this process: {names}.",
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
-            components=Components(
-                security_schemes={
-                    "bearer": SecurityScheme(
-                        type="http", scheme="bearer",
-                        description="An access token from /api/v1/auth/login or an API key (huike_...)",
-                    )
-                }
-            ),
-            security=[{"bearer": []}],
         ),
         debug=False,
     )
+    finish_document(app, PUBLIC_PATHS)  # problem+json errors, security per operation
+    return app
 
 
-__all__ = ["API_PREFIX", "create_app", "MediaType"]
+__all__ = ["API_PREFIX", "PUBLIC_PATHS", "create_app", "MediaType"]

@@ -21,6 +21,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
+from services.records.api.schemas import ContactOut, Page, answers
 from services.records.db import contacts as store
 from services.records.domain import contacts as domain
 from services.records.domain import customers as customers_domain
@@ -34,7 +35,7 @@ class ContactsController(Controller):
     path = "/contacts"
     tags = ["contacts"]
 
-    @post(status_code=201)
+    @post(status_code=201, responses=answers(201, ContactOut))
     async def create_contact(
         self, data: JSONBody[domain.ContactCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
@@ -43,7 +44,7 @@ class ContactsController(Controller):
         body = data
         return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
 
-    @get()
+    @get(responses=answers(200, Page[ContactOut]))
     async def list_contacts(
         self, access: AccessDep, runtime: RuntimeDep, customer_id: FromQuery[uuid.UUID | None] = None,
         sort: FromQuery[str | None] = None, limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,
@@ -70,7 +71,7 @@ class ContactsController(Controller):
             await history.audit_sensitive_reads(unit, "contact", answer["items"], actor=access.actor, settings=cfg)
         return answer
 
-    @get("/{contact_id:uuid}")
+    @get("/{contact_id:uuid}", responses=answers(200, ContactOut))
     async def get_contact(self, contact_id: FromPath[uuid.UUID], access: AccessDep,
                           runtime: RuntimeDep) -> Response[dict[str, Any]]:
         access.require("contact", "read")
@@ -78,7 +79,7 @@ class ContactsController(Controller):
             body, version = await domain.read(unit, access, contact_id)
         return with_etag(body, version)
 
-    @patch("/{contact_id:uuid}")
+    @patch("/{contact_id:uuid}", responses=answers(200, ContactOut))
     async def update_contact(
         self, contact_id: FromPath[uuid.UUID], data: JSONBody[domain.ContactPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
@@ -100,7 +101,7 @@ class ContactsController(Controller):
         async with records_unit(runtime, access) as unit:
             await domain.delete(unit, access, contact_id, version)
 
-    @post("/{contact_id:uuid}/restore", status_code=200)
+    @post("/{contact_id:uuid}/restore", status_code=200, responses=answers(200, ContactOut))
     async def restore_contact(self, contact_id: FromPath[uuid.UUID], access: AccessDep, request: AnyRequest,
                               runtime: RuntimeDep) -> Response[dict[str, Any]]:
         access.require("contact", "delete")

@@ -23,6 +23,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
+from services.records.api.schemas import CustomerOut, Page, answers
 from services.records.db import customers as store
 from services.records.domain import customers as domain
 from services.records.domain import history
@@ -45,7 +46,7 @@ class CustomersController(Controller):
     path = "/customers"
     tags = ["customers"]
 
-    @post(status_code=201)
+    @post(status_code=201, responses=answers(201, CustomerOut))
     async def create_customer(
         self, data: JSONBody[domain.CustomerCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
@@ -56,7 +57,7 @@ class CustomersController(Controller):
         body = data
         return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
 
-    @get()
+    @get(responses=answers(200, Page[CustomerOut]))
     async def list_customers(
         self, access: AccessDep, request: AnyRequest, runtime: RuntimeDep,
         owner_id: FromQuery[uuid.UUID | None] = None, department_id: FromQuery[uuid.UUID | None] = None,
@@ -90,7 +91,7 @@ class CustomersController(Controller):
             await history.audit_sensitive_reads(unit, "customer", answer["items"], actor=access.actor, settings=cfg)
         return answer
 
-    @get("/{customer_id:uuid}")
+    @get("/{customer_id:uuid}", responses=answers(200, CustomerOut))
     async def get_customer(
         self, customer_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
@@ -99,7 +100,7 @@ class CustomersController(Controller):
             body, version = await domain.read(unit, access, customer_id)
         return with_etag(body, version)
 
-    @patch("/{customer_id:uuid}")
+    @patch("/{customer_id:uuid}", responses=answers(200, CustomerOut))
     async def update_customer(
         self, customer_id: FromPath[uuid.UUID], data: JSONBody[domain.CustomerPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
@@ -127,7 +128,7 @@ class CustomersController(Controller):
         async with records_unit(runtime, access) as unit:
             await domain.delete(unit, access, customer_id, version)
 
-    @post("/{customer_id:uuid}/restore", status_code=200)
+    @post("/{customer_id:uuid}/restore", status_code=200, responses=answers(200, CustomerOut))
     async def restore_customer(
         self, customer_id: FromPath[uuid.UUID], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:

@@ -22,6 +22,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
+from services.records.api.schemas import InteractionOut, Page, answers
 from services.records.db import interactions as store
 from services.records.domain import history
 from services.records.domain import interactions as domain
@@ -39,7 +40,7 @@ class InteractionsController(Controller):
     path = "/interactions"
     tags = ["interactions"]
 
-    @post(status_code=201)
+    @post(status_code=201, responses=answers(201, InteractionOut))
     async def create_interaction(
         self, data: JSONBody[domain.InteractionCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
@@ -54,7 +55,7 @@ class InteractionsController(Controller):
         body = data
         return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
 
-    @get()
+    @get(responses=answers(200, Page[InteractionOut]))
     async def list_interactions(
         self, access: AccessDep, runtime: RuntimeDep,
         customer_id: FromQuery[uuid.UUID | None] = None, owner_id: FromQuery[uuid.UUID | None] = None,
@@ -79,7 +80,7 @@ class InteractionsController(Controller):
             await history.audit_sensitive_reads(unit, ENTITY, answer["items"], actor=access.actor, settings=cfg)
         return answer
 
-    @get("/{interaction_id:uuid}")
+    @get("/{interaction_id:uuid}", responses=answers(200, InteractionOut))
     async def get_interaction(
         self, interaction_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
@@ -88,7 +89,7 @@ class InteractionsController(Controller):
             body, version = await domain.read(unit, access, interaction_id)
         return with_etag(body, version)
 
-    @patch("/{interaction_id:uuid}")
+    @patch("/{interaction_id:uuid}", responses=answers(200, InteractionOut))
     async def update_interaction(
         self, interaction_id: FromPath[uuid.UUID], data: JSONBody[domain.InteractionPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
@@ -112,7 +113,7 @@ class InteractionsController(Controller):
         async with records_unit(runtime, access) as unit:
             await domain.delete(unit, access, interaction_id, version)
 
-    @post("/{interaction_id:uuid}/restore", status_code=200)
+    @post("/{interaction_id:uuid}/restore", status_code=200, responses=answers(200, InteractionOut))
     async def restore_interaction(
         self, interaction_id: FromPath[uuid.UUID], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:

@@ -22,6 +22,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
+from services.records.api.schemas import ObjectionOut, Page, answers
 from services.records.db import objections as store
 from services.records.db.activity_sql import NO_DUE
 from services.records.domain import history
@@ -40,7 +41,7 @@ class ObjectionsController(Controller):
     path = "/objections"
     tags = ["objections"]
 
-    @post(status_code=201)
+    @post(status_code=201, responses=answers(201, ObjectionOut))
     async def create_objection(
         self, data: JSONBody[domain.ObjectionCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
@@ -53,7 +54,7 @@ class ObjectionsController(Controller):
         body = data
         return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
 
-    @get()
+    @get(responses=answers(200, Page[ObjectionOut]))
     async def list_objections(
         self, access: AccessDep, runtime: RuntimeDep,
         customer_id: FromQuery[uuid.UUID | None] = None, owner_id: FromQuery[uuid.UUID | None] = None,
@@ -82,7 +83,7 @@ class ObjectionsController(Controller):
             await history.audit_sensitive_reads(unit, ENTITY, answer["items"], actor=access.actor, settings=cfg)
         return answer
 
-    @get("/{objection_id:uuid}")
+    @get("/{objection_id:uuid}", responses=answers(200, ObjectionOut))
     async def get_objection(
         self, objection_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
@@ -102,7 +103,7 @@ class ObjectionsController(Controller):
             items = await domain.status_history(unit, access, objection_id)
         return {"items": items, "next_cursor": None}
 
-    @patch("/{objection_id:uuid}")
+    @patch("/{objection_id:uuid}", responses=answers(200, ObjectionOut))
     async def update_objection(
         self, objection_id: FromPath[uuid.UUID], data: JSONBody[domain.ObjectionPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
@@ -128,7 +129,7 @@ class ObjectionsController(Controller):
         async with records_unit(runtime, access) as unit:
             await domain.delete(unit, access, objection_id, version)
 
-    @post("/{objection_id:uuid}/restore", status_code=200)
+    @post("/{objection_id:uuid}/restore", status_code=200, responses=answers(200, ObjectionOut))
     async def restore_objection(
         self, objection_id: FromPath[uuid.UUID], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:

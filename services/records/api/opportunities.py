@@ -21,6 +21,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
+from services.records.api.schemas import OpportunityOut, Page, answers
 from services.records.db import opportunities as store
 from services.records.domain import opportunities as domain
 from services.records.domain.normalise import Errors
@@ -34,7 +35,7 @@ class OpportunitiesController(Controller):
     path = "/opportunities"
     tags = ["opportunities"]
 
-    @get()
+    @get(responses=answers(200, Page[OpportunityOut]))
     async def list_opportunities(
         self, access: AccessDep, runtime: RuntimeDep,
         limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None, sort: FromQuery[str | None] = None,
@@ -67,7 +68,7 @@ class OpportunitiesController(Controller):
                                           descending=params.descending, after=after, limit=params.limit)
         return page(rows, params, lambda r: access.redact(domain.ENTITY, domain.answer(r)))
 
-    @post(status_code=201)
+    @post(status_code=201, responses=answers(201, OpportunityOut))
     async def create_opportunity(
         self, data: JSONBody[domain.OpportunityCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[Any]:
@@ -86,7 +87,7 @@ class OpportunitiesController(Controller):
 
         return await idempotent(request, access, runtime, write)
 
-    @get("/{opportunity_id:uuid}")
+    @get("/{opportunity_id:uuid}", responses=answers(200, OpportunityOut))
     async def get_opportunity(
         self, opportunity_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
@@ -95,7 +96,7 @@ class OpportunitiesController(Controller):
             record = await domain.get(unit, access, opportunity_id)
         return with_etag(record, record["version"])
 
-    @patch("/{opportunity_id:uuid}")
+    @patch("/{opportunity_id:uuid}", responses=answers(200, OpportunityOut))
     async def update_opportunity(
         self, opportunity_id: FromPath[uuid.UUID], data: JSONBody[domain.OpportunityPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
@@ -119,7 +120,7 @@ class OpportunitiesController(Controller):
         async with records_unit(runtime, access) as unit:
             await domain.set_deleted(unit, access, opportunity_id, deleted=True, expected_version=version)
 
-    @post("/{opportunity_id:uuid}/restore", status_code=200)
+    @post("/{opportunity_id:uuid}/restore", status_code=200, responses=answers(200, OpportunityOut))
     async def restore_opportunity(
         self, opportunity_id: FromPath[uuid.UUID], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[Any]:

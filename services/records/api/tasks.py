@@ -22,6 +22,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
+from services.records.api.schemas import Page, TaskOut, answers
 from services.records.db import tasks as store
 from services.records.db.activity_sql import NO_DUE
 from services.records.domain import history
@@ -40,7 +41,7 @@ class TasksController(Controller):
     path = "/tasks"
     tags = ["tasks"]
 
-    @post(status_code=201)
+    @post(status_code=201, responses=answers(201, TaskOut))
     async def create_task(
         self, data: JSONBody[domain.TaskCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
@@ -51,7 +52,7 @@ class TasksController(Controller):
         body = data
         return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
 
-    @get()
+    @get(responses=answers(200, Page[TaskOut]))
     async def list_tasks(
         self, access: AccessDep, runtime: RuntimeDep,
         customer_id: FromQuery[uuid.UUID | None] = None, owner_id: FromQuery[uuid.UUID | None] = None,
@@ -78,7 +79,7 @@ class TasksController(Controller):
             await history.audit_sensitive_reads(unit, ENTITY, answer["items"], actor=access.actor, settings=cfg)
         return answer
 
-    @get("/{task_id:uuid}")
+    @get("/{task_id:uuid}", responses=answers(200, TaskOut))
     async def get_task(self, task_id: FromPath[uuid.UUID], access: AccessDep,
                        runtime: RuntimeDep) -> Response[dict[str, Any]]:
         access.require(ENTITY, "read")
@@ -86,7 +87,7 @@ class TasksController(Controller):
             body, version = await domain.read(unit, access, task_id)
         return with_etag(body, version)
 
-    @patch("/{task_id:uuid}")
+    @patch("/{task_id:uuid}", responses=answers(200, TaskOut))
     async def update_task(
         self, task_id: FromPath[uuid.UUID], data: JSONBody[domain.TaskPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
@@ -109,7 +110,7 @@ class TasksController(Controller):
         async with records_unit(runtime, access) as unit:
             await domain.delete(unit, access, task_id, version)
 
-    @post("/{task_id:uuid}/restore", status_code=200)
+    @post("/{task_id:uuid}/restore", status_code=200, responses=answers(200, TaskOut))
     async def restore_task(self, task_id: FromPath[uuid.UUID], access: AccessDep, request: AnyRequest,
                            runtime: RuntimeDep) -> Response[dict[str, Any]]:
         """Restore a soft-deleted task (needs ``task:delete``)."""

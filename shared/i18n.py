@@ -183,6 +183,14 @@ GENERIC_ZH: dict[str, str] = {
     "self_merge": "不能与自身合并", "same_user": "不能是同一个用户", "retired": "已停用",
     "required_by_stage": "进入该阶段前必须填写", "no_rule": "没有适用的规则", "path": "路径无效",
     "query": "查询参数无效", "header": "请求头无效", "cookie": "Cookie 无效", "body": "请求体无效",
+    "control_characters": "不能包含控制字符", "default_required": "必须设置默认值", "invalid_amount": "金额格式无效",
+    "invalid_currency": "币种代码无效（应为 ISO 4217，如 CNY）", "invalid_scope": "权限范围无效",
+    "invalid_successor": "交接对象无效", "invalid_url": "网址无效", "invalid_uscc": "统一社会信用代码无效",
+    "not_a_permutation": "必须恰好列出每一项各一次", "not_in_merge": "不在本次合并的记录中",
+    "not_rateable": "当前状态下不能评分", "option_in_use": "该选项仍在使用中", "pattern": "不符合要求的格式",
+    "reused": "不能重复使用", "unknown_contact": "联系人不存在", "unknown_interaction": "沟通记录不存在",
+    "unknown_option": "不是可选的选项", "unknown_rule": "规则不存在", "unknown_scope": "权限范围不存在",
+    "unknown_severity": "严重程度不存在",
 }
 
 _TYPE_ZH = {

@@ -159,6 +159,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "out_of_range": ("must be {op} {bound}", "必须{op_zh} {bound}"),
     "too_long": ("must be at most {max} {unit}", "最多 {max} {unit_zh}"),
     "too_short": ("must be at least {min} {unit}", "至少 {min} {unit_zh}"),
+    "empty": ("must not be empty", "不能为空"),
     "not_one_of": ("must be one of: {allowed}", "必须是以下之一：{allowed}"),
     "invalid_format": ("must be {format}", "应为{format_zh}"),
     "too_deep": ("is nested too deeply", "嵌套层级过深"),

@@ -58,6 +58,8 @@ def from_msgspec(field: str, text: str, annotation: Any = None) -> FieldError:
         code = "too_long" if op.startswith("<") else "too_short"
         bound = str(int(bound) - 1 if op == "<" else int(bound) + 1 if op == ">" else int(bound))
         params = {"max" if code == "too_long" else "min": bound, "unit": _UNITS.get(kind, "items")}
+        if code == "too_short" and bound == "1":
+            code, params = "empty", {}
     elif match := _BOUND.match(text):
         op = "a multiple of" if match["op"].startswith("that") else match["op"]
         code, params = "out_of_range", {"op": op, "bound": match["bound"]}

@@ -49,7 +49,7 @@ async def test_an_identity_body_with_three_bad_fields_lists_all_three(client: ht
     })
     body = problem(response, 422)
     codes = {e["field"]: e["code"] for e in body["errors"]}
-    assert codes == {"company_name": "wrong_type", "admin_password": "too_long", "admin_name": "too_short",
+    assert codes == {"company_name": "wrong_type", "admin_password": "too_long", "admin_name": "empty",
                      "colour": "unknown_field"}
     assert "128" in next(e["message"] for e in body["errors"] if e["field"] == "admin_password")
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from services.records.api.common import (
     AccessDep,
@@ -21,7 +22,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
-from services.records.api.schemas import ContactOut, Page, answers
+from services.records.api.schemas import CUSTOMER_ID, ContactOut, Page, answers
 from services.records.db import contacts as store
 from services.records.domain import contacts as domain
 from services.records.domain import customers as customers_domain
@@ -30,6 +31,11 @@ from services.records.domain import settings as settings_domain
 
 SORTS = {"created_at": Sort("{a}.created_at"), "updated_at": Sort("{a}.updated_at"), "name": Sort("{a}.name", "text")}
 
+# The request body as documented, with an example.
+ContactBody = Annotated[domain.ContactCreate, Body(examples=[Example(value=
+    {"customer_id": CUSTOMER_ID, "name": "张伟", "title": "采购经理", "phone": "+86 138 0013 8000",
+     "email": "zhang.wei@example.com"})])]
+
 
 class ContactsController(Controller):
     path = "/contacts"
@@ -37,7 +43,7 @@ class ContactsController(Controller):
 
     @post(status_code=201, responses=answers(201, ContactOut))
     async def create_contact(
-        self, data: JSONBody[domain.ContactCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: ContactBody, access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Add a contact to a customer you can see. Honours ``Idempotency-Key``."""
         access.require("contact", "create")

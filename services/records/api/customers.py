@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from services.records.api.common import (
     AccessDep,
@@ -41,6 +42,11 @@ SORTS = {
 # Entities whose history rows carry a customer_id (children of customers).
 HISTORY_ENTITIES = ("customer", "contact", "interaction", "objection", "task", "opportunity")
 
+# The request body as documented, with an example.
+CustomerBody = Annotated[domain.CustomerCreate, Body(examples=[Example(value=
+    {"name": "深圳市腾讯计算机系统有限公司", "kind": "company", "phone": "+86 755 8601 3388", "email": "contact@example.com",
+     "industry": "互联网", "lifecycle_stage": "prospect", "tags": ["重点客户"]})])]
+
 
 class CustomersController(Controller):
     path = "/customers"
@@ -48,7 +54,7 @@ class CustomersController(Controller):
 
     @post(status_code=201, responses=answers(201, CustomerOut))
     async def create_customer(
-        self, data: JSONBody[domain.CustomerCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: CustomerBody, access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Create a customer. ``phone``/``email`` set the primary entry of ``phones``/``emails``
         (lists of {value, label, primary}); phones are stored in E.164 (the workspace's region for

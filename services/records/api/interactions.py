@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from services.records.api.common import (
     AccessDep,
@@ -22,7 +23,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
-from services.records.api.schemas import InteractionOut, Page, answers
+from services.records.api.schemas import CUSTOMER_ID, InteractionOut, Page, answers
 from services.records.db import interactions as store
 from services.records.domain import history
 from services.records.domain import interactions as domain
@@ -35,6 +36,11 @@ SORTS = {
     "updated_at": Sort("{a}.updated_at"),
 }
 
+# The request body as documented, with an example.
+InteractionBody = Annotated[domain.InteractionCreate, Body(examples=[Example(value=
+    {"customer_id": CUSTOMER_ID, "channel": "phone", "direction": "outbound",
+     "occurred_at": "2025-03-03T09:30:00+08:00", "summary": "电话沟通报价", "next_follow_up_at": "2025-03-10T10:00:00+08:00"})])]
+
 
 class InteractionsController(Controller):
     path = "/interactions"
@@ -42,7 +48,7 @@ class InteractionsController(Controller):
 
     @post(status_code=201, responses=answers(201, InteractionOut))
     async def create_interaction(
-        self, data: JSONBody[domain.InteractionCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: InteractionBody, access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Log an interaction with a customer: ``customer_id``, ``channel`` (phone, email, wechat,
         visit, meeting, form, other), ``summary`` (required); ``occurred_at`` (default now),

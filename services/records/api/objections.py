@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from services.records.api.common import (
     AccessDep,
@@ -22,7 +23,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
-from services.records.api.schemas import ObjectionOut, Page, answers
+from services.records.api.schemas import CUSTOMER_ID, ObjectionOut, Page, answers
 from services.records.db import objections as store
 from services.records.db.activity_sql import NO_DUE
 from services.records.domain import history
@@ -36,6 +37,11 @@ SORTS = {
     "updated_at": Sort("{a}.updated_at"),
 }
 
+# The request body as documented, with an example.
+ObjectionBody = Annotated[domain.ObjectionCreate, Body(examples=[Example(value=
+    {"customer_id": CUSTOMER_ID, "category": "price", "severity": "high",
+     "description": "客户认为报价比竞争对手高 15%"})])]
+
 
 class ObjectionsController(Controller):
     path = "/objections"
@@ -43,7 +49,7 @@ class ObjectionsController(Controller):
 
     @post(status_code=201, responses=answers(201, ObjectionOut))
     async def create_objection(
-        self, data: JSONBody[domain.ObjectionCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: ObjectionBody, access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Record an objection: ``customer_id``, ``category`` (one of the workspace's
         ``objection_categories``), ``severity`` (low, medium, high, critical), ``description``;

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from services.records.api.common import (
     AccessDep,
@@ -21,7 +22,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
-from services.records.api.schemas import OpportunityOut, Page, answers
+from services.records.api.schemas import CUSTOMER_ID, OpportunityOut, Page, answers
 from services.records.db import opportunities as store
 from services.records.domain import opportunities as domain
 from services.records.domain.normalise import Errors
@@ -29,6 +30,11 @@ from shared.pagination import check_limit
 
 # Every sort is cursored by its text form; db/opportunities.py casts it back to the column's type.
 SORTS = {name: Sort(expr, "text") for name, (expr, _) in store.SORTS.items()}
+
+# The request body as documented, with an example.
+OpportunityBody = Annotated[domain.OpportunityCreate, Body(examples=[Example(value=
+    {"customer_id": CUSTOMER_ID, "name": "2025 年度框架采购", "amount": "120000.00", "currency": "CNY",
+     "expected_close_date": "2025-06-30"})])]
 
 
 class OpportunitiesController(Controller):
@@ -70,7 +76,7 @@ class OpportunitiesController(Controller):
 
     @post(status_code=201, responses=answers(201, OpportunityOut))
     async def create_opportunity(
-        self, data: JSONBody[domain.OpportunityCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: OpportunityBody, access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[Any]:
         """Create an opportunity: ``customer_id``, ``name`` (required); ``pipeline_id`` (default:
         the default pipeline), ``stage`` (a stage id of that pipeline; default its first),

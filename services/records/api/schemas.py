@@ -15,6 +15,7 @@ import msgspec
 from litestar.openapi.datastructures import ResponseSpec
 
 T = TypeVar("T")
+CUSTOMER_ID = "3f1c2b9e-8d4a-4e6f-9b0a-1c2d3e4f5a6b"  # in examples
 U = msgspec.UnsetType
 UNSET: Any = msgspec.UNSET
 
@@ -161,5 +162,5 @@ def answers(status: int, schema: Any, description: str = "") -> dict[int, Respon
                                  generate_examples=False)}
 
 
-__all__ = ["ContactOut", "CustomerOut", "InteractionOut", "ObjectionOut", "OpportunityOut", "Page", "TaskOut",
+__all__ = ["CUSTOMER_ID", "ContactOut", "CustomerOut", "InteractionOut", "ObjectionOut", "OpportunityOut", "Page", "TaskOut",
            "answers"]

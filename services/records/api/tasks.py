@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from services.records.api.common import (
     AccessDep,
@@ -22,7 +23,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
-from services.records.api.schemas import Page, TaskOut, answers
+from services.records.api.schemas import CUSTOMER_ID, Page, TaskOut, answers
 from services.records.db import tasks as store
 from services.records.db.activity_sql import NO_DUE
 from services.records.domain import history
@@ -36,6 +37,10 @@ SORTS = {
     "updated_at": Sort("{a}.updated_at"),
 }
 
+# The request body as documented, with an example.
+TaskBody = Annotated[domain.TaskCreate, Body(examples=[Example(value=
+    {"customer_id": CUSTOMER_ID, "title": "发送修订后的报价单", "due_at": "2025-03-07T18:00:00+08:00"})])]
+
 
 class TasksController(Controller):
     path = "/tasks"
@@ -43,7 +48,7 @@ class TasksController(Controller):
 
     @post(status_code=201, responses=answers(201, TaskOut))
     async def create_task(
-        self, data: JSONBody[domain.TaskCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: TaskBody, access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Create a task: ``customer_id``, ``title``; optional ``description``, ``due_at``,
         ``remind_at`` (not after ``due_at``), ``assignee_id`` (default the caller), ``status``

@@ -12,7 +12,6 @@ from services.records.api.common import (
     AccessDep,
     AnyRequest,
     RuntimeDep,
-    decode_body,
     expected_version,
     records_unit,
     with_etag,
@@ -34,11 +33,11 @@ class CustomFieldsController(Controller):
 
     @post(status_code=201)
     async def create_custom_field(
-        self, data: JSONBody[dict[str, Any]], access: AccessDep, runtime: RuntimeDep
+        self, data: JSONBody[domain.DefinitionCreate], access: AccessDep, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Define a custom field on an entity (needs ``custom_field:create``)."""
         access.require("custom_field", "create")
-        body = decode_body(domain.DefinitionCreate, data)
+        body = data
         async with records_unit(runtime, access) as unit:
             cfg = await settings.get(unit)
             row = await domain.create_definition(unit, body, actor=access.actor, user_id=access.user_id,
@@ -80,13 +79,13 @@ class CustomFieldsController(Controller):
 
     @patch("/{field_id:uuid}")
     async def update_custom_field(
-        self, field_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, field_id: FromPath[uuid.UUID], data: JSONBody[domain.DefinitionPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[dict[str, Any]]:
         """Rename (``label``), change required, options (add or relabel), validation, default,
         description, position. ``key``, ``type``, ``entity`` and ``unique`` never change."""
         access.require("custom_field", "update")
-        body = decode_body(domain.DefinitionPatch, data)
+        body = data
         async with records_unit(runtime, access) as unit:
             cfg = await settings.get(unit)
             row = await domain.update_definition(unit, field_id, body, actor=access.actor, user_id=access.user_id,

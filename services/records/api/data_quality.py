@@ -25,7 +25,6 @@ from services.records.api.common import (
     AccessDep,
     AnyRequest,
     RuntimeDep,
-    decode_body,
     idempotent,
     records_unit,
     with_etag,
@@ -44,12 +43,12 @@ class DataQualityController(Controller):
 
     @post("/customers/{customer_id:uuid}/merge", status_code=200)
     async def merge_customers(
-        self, customer_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, customer_id: FromPath[uuid.UUID], data: JSONBody[merge.MergeBody], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[Any]:
         """Merge ``merge_ids`` into this customer; ``fields`` picks, per field, whose value survives."""
         access.require("customer", "merge")
-        body = decode_body(merge.MergeBody, data)
+        body = data
 
         async def write(unit: Any) -> tuple[int, Any]:
             return 200, await merge.merge(unit, access, customer_id, body)
@@ -63,18 +62,18 @@ class DataQualityController(Controller):
             return jsonable(await merge.undo(unit, access, merge_id))
 
     @post("/customers/transfer", status_code=200)
-    async def transfer(self, data: JSONBody[dict[str, Any]], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
+    async def transfer(self, data: JSONBody[ownership.TransferBody], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
         """Give customers (and optionally their open tasks, objections, opportunities) to another user."""
         access.require("customer", "transfer")
-        body = decode_body(ownership.TransferBody, data)
+        body = data
         async with records_unit(runtime, access) as unit:
             return jsonable(await ownership.transfer(unit, access, body))
 
     @post("/handovers", status_code=201)
-    async def handover(self, data: JSONBody[dict[str, Any]], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
+    async def handover(self, data: JSONBody[ownership.HandoverBody], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
         """Move everything a (leaving) user owns to a successor or to the public pool, with a report."""
         access.require("customer", "transfer")
-        body = decode_body(ownership.HandoverBody, data)
+        body = data
         async with records_unit(runtime, access) as unit:
             return jsonable(await ownership.handover_by_request(unit, access, body))
 
@@ -128,11 +127,11 @@ class DataQualityController(Controller):
         return with_etag(public_pool.rules_out(current), current.version)
 
     @patch("/pool/rules")
-    async def patch_rules(self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest,
+    async def patch_rules(self, data: JSONBody[public_pool.RulesPatch], access: AccessDep, request: AnyRequest,
                           runtime: RuntimeDep) -> Response[dict[str, Any]]:
         """A new version of the pool rules (``tenant:update``; If-Match)."""
         access.require("tenant", "update")
-        body = decode_body(public_pool.RulesPatch, data)
+        body = data
         version = expected_version(request)
         async with records_unit(runtime, access) as unit:
             current = await public_pool.change_rules(unit, body, user_id=access.user_id, expected_version=version)

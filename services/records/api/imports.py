@@ -21,7 +21,7 @@ from litestar.response import Stream
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser
 
 from services.records import jobs_bulk
-from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, decode_body, records_unit
+from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, records_unit
 from services.records.db import imports as store
 from services.records.domain import custom_fields
 from services.records.domain import imports as domain
@@ -271,10 +271,10 @@ class ImportsController(Controller):
             "Content-Disposition": f'attachment; filename="import-{import_id}-errors.csv"'})
 
     @post("/mappings", status_code=201)
-    async def save_mapping(self, data: JSONBody[dict[str, Any]], access: AccessDep, runtime: RuntimeDep
+    async def save_mapping(self, data: JSONBody[MappingCreate], access: AccessDep, runtime: RuntimeDep
                            ) -> dict[str, Any]:
         """Save a column mapping ``{"column": "field"}`` under a name, for ``mapping_id`` later."""
-        body = decode_body(MappingCreate, data)
+        body = data
         errors: list[FieldError] = []
         if body.entity not in domain.TARGETS:
             raise ValidationProblem.one("entity", f"must be one of {', '.join(domain.TARGETS)}", "invalid")

@@ -341,20 +341,32 @@ class TenantPurger:
         if not owner_url:
             log.warning("%r: %d tenant(s) wait to be purged but HUIKE_DATABASE_OWNER_URL is not set", self, len(pending))
             return []
-        owner = await Database.connect(owner_url, min_size=1, max_size=2, background_size=1)
+        owner = await Database.connect(owner_url, min_size=1, max_size=3, background_size=1)
+        done: list[uuid.UUID] = []
         try:
             owner_db = owner.for_service(self.service, self.db.schema)
             for tenant_id in pending:
-                await self.purge(owner_db, tenant_id)
+                # One replica at a time per tenant: the lock lives as long as this connection holds it.
+                key = f"tenant-purge:{self.db.schema}:{tenant_id}"
+                async with owner.pool.acquire() as lock:
+                    if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", key):
+                        continue
+                    try:
+                        await self.purge(owner_db, tenant_id)
+                        done.append(tenant_id)
+                    finally:
+                        await lock.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
         finally:
             await owner.close()
-        return pending
+        return done
 
     async def purge(self, owner_db: ServiceDatabase, tenant_id: uuid.UUID) -> None:
         """Export, purge and report one tenant, each step once (see the module docstring)."""
         schema = owner_db.schema
         async with owner_db.system_unit() as unit:
             state = await unit.fetchrow(f"SELECT * FROM {schema}.purged_tenants WHERE id = $1", tenant_id)
+        if state is None or state["reported_at"] is not None:
+            return  # not requested, or another replica finished it meanwhile
         details: dict[str, Any] = dict(state["details"])
         if state["exported_at"] is None:
             directory = await asyncio.to_thread(export_directory, self.runtime.settings.data_dir, tenant_id,

@@ -33,7 +33,7 @@ def _copy_files(runtime: Runtime, tenant_id: uuid.UUID, directory: Path) -> int:
     return len(keys)
 
 
-async def start_tenant_purge(runtime: Runtime) -> TenantPurger:
+def records_purger(runtime: Runtime) -> TenantPurger:
     async def export_files(tenant_id: uuid.UUID, directory: Path) -> int:
         return await asyncio.to_thread(_copy_files, runtime, tenant_id, directory)
 
@@ -44,4 +44,8 @@ async def start_tenant_purge(runtime: Runtime) -> TenantPurger:
             await unit.execute("DELETE FROM records.tenants WHERE id = $1", tenant_id)
         return {"files": files}
 
-    return await TenantPurger(runtime, "records", export_files=export_files, purge_more=purge_more).start()
+    return TenantPurger(runtime, "records", export_files=export_files, purge_more=purge_more)
+
+
+async def start_tenant_purge(runtime: Runtime) -> TenantPurger:
+    return await records_purger(runtime).start()

@@ -4,6 +4,7 @@ streams), its credentials answer 401, and another tenant is untouched."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -13,11 +14,12 @@ import asyncpg
 import httpx
 import pytest
 
+from services.records.tenant_purge import records_purger
 from shared.errors import TenantGone
 from shared.events.envelope import Actor, encode_event, new_event
 from shared.tenancy import scope_for_system
 from tests.identity.conftest import bearer, client_at, random_address
-from tests.records.conftest import customer, eventually  # noqa: F401 - fixture
+from tests.records.conftest import customer, eventually, records_events  # noqa: F401 - fixtures
 from tests.records.test_exports import exported
 from tests.records.test_imports import bulk, csv_bytes, finished, upload  # noqa: F401 - the workers fixture
 
@@ -197,3 +199,39 @@ async def test_a_late_event_cannot_bring_a_purged_tenant_back(client, signup, cu
         with pytest.raises(TenantGone):
             async with runtime.db(service).tenant_unit(scope_for_system(uuid.UUID(tenant.id))):
                 pass
+
+
+async def test_an_interrupted_purge_resumes_where_it_stopped_and_reports_once(
+    client, signup, customer, runtime, settings, records_events  # noqa: F811 - fixtures
+) -> None:
+    tenant = await signup()
+    tenant_id = uuid.UUID(tenant.id)
+    acme = await customer(tenant, name="Half Purged Ltd")
+    await made(client, tenant, "contacts", customer_id=acme["id"], name="Contact")
+    await made(client, tenant, "tasks", customer_id=acme["id"], title="Call back")
+    # As records left it when its process died mid-purge: the request recorded, the export done,
+    # the children of the customers deleted (each table commits on its own), the rest not yet.
+    async with runtime.db("records").system_unit() as unit:
+        await unit.execute("INSERT INTO records.purged_tenants (id, exported_at) VALUES ($1, now())", tenant_id)
+    owner = await asyncpg.connect(settings.database_owner_url)
+    try:
+        await owner.execute("SELECT set_config('app.tenant_id', $1, false)", tenant.id)
+        for table in ("contacts", "tasks"):
+            await owner.execute(f"DELETE FROM records.{table} WHERE tenant_id = $1", tenant_id)
+    finally:
+        await owner.close()
+
+    purger = records_purger(runtime)
+    await purger.run_once()  # (or the running service's purger, whichever takes the lock first)
+
+    async def reported() -> bool:
+        return "tenant.purged" in records_events.types(tenant.id)
+
+    await eventually(reported, timeout=10)
+    left = await rows_left(settings.database_owner_url, tenant.id)
+    assert not any(v for k, v in left.items() if k.startswith("records.")), left
+    # The export step was done before the crash: it is not written again over what is left.
+    assert not (Path(settings.data_dir) / "tenant-exports" / tenant.id / "records").exists()
+    assert await purger.run_once() == []  # done: nothing runs twice
+    await asyncio.sleep(0.5)
+    assert records_events.types(tenant.id).count("tenant.purged") == 1

@@ -87,6 +87,15 @@ class Unauthorized(Problem):
         super().__init__(detail, **kwargs)
 
 
+class TenantGone(Unauthorized):
+    """A unit of work was asked for a tenant whose data is being (or was) purged (shared.db)."""
+
+    kind = "tenant-deleted"
+
+    def __init__(self, detail: str = "This workspace no longer exists", **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+
+
 class Forbidden(Problem):
     status_code = 403
     kind = "forbidden"

@@ -196,7 +196,7 @@ async def test_schedule_deletion_exports_then_purge_deletes(
             "UPDATE identity.tenants SET deletion_scheduled_at = now() - interval '1 second' WHERE id = $1",
             uuid.UUID(tenant.id),
         )
-    assert uuid.UUID(tenant.id) in await purge_due_tenants(db, settings)
+    await purge_due_tenants(db, settings)  # (or the deletion worker, if its run came first)
     await events.wait_for(tenant.id, "tenant.deleted")
     async with db.tenant_unit(scope_for_system(uuid.UUID(tenant.id))) as unit:
         for table in ("users", "roles", "departments", "sessions", "audit_log"):

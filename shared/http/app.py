@@ -21,6 +21,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlu
 
 from shared.auth import AuthMiddleware, principal_of
 from shared.errors import Problem, problem_from_exception, problem_response
+from shared.http.guard import InputGuard
 from shared.runtime import Runtime
 
 API_PREFIX = "/api/v1"
@@ -92,7 +93,9 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
         state=State({"runtime": runtime}),
         dependencies={"principal": Provide(principal_of, sync_to_thread=False),
                       "runtime": Provide(_runtime_dependency, sync_to_thread=False)},
-        middleware=[DefineMiddleware(AuthMiddleware, exclude=["/schema", "/healthz", "/readyz"])],
+        # The input guard runs first: hostile input is refused before authentication costs anything.
+        middleware=[DefineMiddleware(InputGuard, max_body=settings.max_request_bytes),
+                    DefineMiddleware(AuthMiddleware, exclude=["/schema", "/healthz", "/readyz"])],
         before_request=_require_json_body,
         exception_handlers={Exception: problem_from_exception},
         request_max_body_size=settings.max_request_bytes,

@@ -33,9 +33,8 @@ from services.records.api.common import (
 from services.records.domain import customers as customers_domain
 from services.records.domain import merge, ownership, public_pool
 from services.records.domain.history import jsonable
-from shared.errors import ValidationProblem
 from shared.http.conditional import expected_version
-from shared.pagination import check_limit, decode_cursor, encode_cursor, time_cursor
+from shared.pagination import check_limit, cursor_int, decode_cursor, encode_cursor, time_cursor
 
 
 class DataQualityController(Controller):
@@ -154,10 +153,7 @@ class DataQualityController(Controller):
         access.require("customer", "transfer")
         size = check_limit(limit)
         parts = decode_cursor(cursor, 1)
-        try:
-            before = int(parts[0]) if parts else None
-        except ValueError:
-            raise ValidationProblem.one("cursor", "is not a cursor from a previous page", "invalid") from None
+        before = cursor_int(parts[0]) if parts else None
         async with records_unit(runtime, access) as unit:
             rows = await public_pool.log_page(unit, customer_id, size, before)
         items = rows[:size]

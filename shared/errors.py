@@ -24,6 +24,7 @@ log = logging.getLogger("huike.errors")
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "urn:huike:problem:"
+MAX_LISTED_ERRORS = 50
 
 
 class FieldError(msgspec.Struct, omit_defaults=True):
@@ -63,6 +64,7 @@ class ValidationProblem(Problem):
     title = "Invalid input"
 
     def __init__(self, errors: list[FieldError], detail: str | None = None, **kwargs: Any) -> None:
+        errors = errors[:MAX_LISTED_ERRORS]  # 10,000 bad entries answer the first ones, not a megabyte
         if detail is None:
             detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
         super().__init__(detail, errors=errors, **kwargs)

@@ -6,6 +6,8 @@ Every service shares these checks so that no handler can forget them:
   raised RecursionError deep inside the framework and answered 500);
 * the NUL character (``\\u0000``) in a JSON string or key, a query parameter or the path:
   PostgreSQL cannot store it in text or jsonb, so it would fail deep inside a write;
+* arrays or objects of more than ``MAX_JSON_ITEMS`` entries and strings of more than
+  ``MAX_JSON_STRING`` characters (what one request may make the server loop over);
 * RFC 3339 times whose offset carries them outside years 1..9999 once converted to UTC
   (``9999-12-31T23:59:59-12:00``): Python cannot represent them.
 
@@ -15,6 +17,7 @@ Multipart bodies are streamed by their handlers (imports); they call ``check_tex
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -27,6 +30,8 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from shared.errors import FieldError, Problem, ValidationProblem
 
 MAX_JSON_DEPTH = 32
+MAX_JSON_ITEMS = 1_000  # per array or object; each endpoint may allow fewer (tags: 50)
+MAX_JSON_STRING = 100_000  # characters per string (an import cell's cap; long text is 10,000)
 MAX_REPORTED = 20  # errors listed per answer; a body with 10,000 bad strings gets the first ones
 
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -55,18 +60,34 @@ def too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
-def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    """(path, string) for every key and string value in a decoded JSON document."""
+def _problems(value: Any, path: str) -> Iterator[FieldError]:
+    """What is wrong in a decoded JSON document: oversized arrays, objects and strings, NUL, and
+    times out of range (keys are checked as strings too)."""
     if isinstance(value, str):
-        yield path or "body", value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            yield where, str(key)
-            yield from _strings(item, where)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _strings(item, f"{path}[{index}]")
+        yield from _text_problems(path or "body", value)
+    elif isinstance(value, dict | list):
+        if len(value) > MAX_JSON_ITEMS:
+            kind = "keys" if isinstance(value, dict) else "items"
+            yield FieldError(path or "body", f"has {len(value)} {kind}; at most {MAX_JSON_ITEMS} are accepted in "
+                             "one request", "too_many")
+            return
+        if isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                yield from _text_problems(where, str(key))
+                yield from _problems(item, where)
+        else:
+            for index, item in enumerate(value):
+                yield from _problems(item, f"{path}[{index}]")
+
+
+def _text_problems(field: str, value: str) -> Iterator[FieldError]:
+    if len(value) > MAX_JSON_STRING:
+        yield FieldError(field, f"is {len(value)} characters long; at most {MAX_JSON_STRING} are accepted", "too_long")
+    elif "\x00" in value:
+        yield FieldError(field.replace("\x00", ""), NUL_MESSAGE, "nul_character")
+    elif out_of_range(value):
+        yield FieldError(field, RANGE_MESSAGE, "out_of_range")
 
 
 def out_of_range(text: str) -> bool:
@@ -88,30 +109,26 @@ def out_of_range(text: str) -> bool:
 
 def check_text(field: str, value: str, errors: list[FieldError]) -> None:
     """Append the errors of one text value (a query parameter, a form field, a file name)."""
-    if "\x00" in value:
-        errors.append(FieldError(field, NUL_MESSAGE, "nul_character"))
-    elif out_of_range(value):
-        errors.append(FieldError(field, RANGE_MESSAGE, "out_of_range"))
+    errors.extend(_text_problems(field, value))
 
 
 def check_json(body: bytes, *, field: str = "") -> None:
-    """Raise a problem for a JSON body that nests too deep, holds NUL or a time out of range.
-    ``field`` prefixes the paths (a JSON document inside a form field)."""
+    """Raise a problem for a JSON body that nests too deep, holds NUL or a time out of range, or an
+    array, object or string over the caps. ``field`` prefixes the paths (JSON inside a form field)."""
     if too_deep(body):
         where = field or "body"
         raise ValidationProblem.one(where, f"nests deeper than {MAX_JSON_DEPTH} levels; flatten it", "too_deep")
+    # A body this short cannot hold an array or string over the caps; it needs decoding only for
+    # NUL or a time in year 1 or 9999.
+    short = len(body) <= 2 * MAX_JSON_ITEMS
     has_nul = b"\\u0000" in body and _NUL_ESCAPE.search(body) is not None
-    if not has_nul and not any(year in body for year in _EDGE_YEARS):
+    if short and not has_nul and not any(year in body for year in _EDGE_YEARS):
         return
     try:
         document = msgspec.json.decode(body)
     except msgspec.DecodeError:
         return  # malformed JSON: the framework answers 400
-    errors: list[FieldError] = []
-    for path, text in _strings(document, field):
-        check_text(path, text, errors)
-        if len(errors) >= MAX_REPORTED:
-            break
+    errors = list(itertools.islice(_problems(document, field), MAX_REPORTED))
     if errors:
         raise ValidationProblem(errors)
 
@@ -195,4 +212,4 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-__all__ = ["MAX_JSON_DEPTH", "InputGuard", "check_json", "check_query", "check_text", "out_of_range", "too_deep"]
+__all__ = ["MAX_JSON_DEPTH", "MAX_JSON_ITEMS", "MAX_JSON_STRING", "InputGuard", "check_json", "check_query", "check_text", "out_of_range", "too_deep"]

@@ -228,7 +228,8 @@ def _cursor_text(value: str, cast: str) -> str:
             number = Decimal(value)
         except InvalidOperation:
             raise ValueError(value) from None
-        if number.is_nan() or (number.is_finite() and len(number.as_tuple().digits) > 40):
+        if number.is_nan() or (number.is_finite() and (len(number.as_tuple().digits) > 40
+                                                       or abs(number.adjusted()) > 40)):
             raise ValueError(value)
     return value
 

@@ -140,11 +140,15 @@ class DataQualityController(Controller):
         return with_etag(public_pool.rules_out(current), current.version)
 
     @get("/pool/preview")
-    async def preview(self, access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
-        """What the next run returns to the pool and whom it warns, with the reason of each."""
+    async def preview(self, access: AccessDep, runtime: RuntimeDep,
+                      limit: FromQuery[int | None] = None) -> dict[str, Any]:
+        """What the next run returns to the pool and whom it warns, with the reason of each: the
+        first ``limit`` (default 50, at most 200) of each list, and ``returns_total`` /
+        ``warnings_total``."""
         access.require("customer", "transfer")
+        size = check_limit(limit)
         async with records_unit(runtime, access) as unit:
-            return await public_pool.preview(unit)
+            return await public_pool.preview(unit, size)
 
     @get("/pool/log")
     async def pool_log(self, access: AccessDep, runtime: RuntimeDep, customer_id: FromQuery[uuid.UUID | None] = None,

@@ -122,6 +122,8 @@ def _check_range(definition: Definition, number: Decimal | int | float) -> None:
 # characters, freezing every tenant). RE2 has no backreferences or lookaround; such a pattern is
 # refused when the field is defined. Values are capped by the text limits (500 / 10,000).
 
+MAX_OPTIONS = 200  # a select with more is a lookup table, not a field
+MAX_FIELDS_PER_ENTITY = 100  # definitions (active and retired): every write of the entity checks them all
 MAX_PATTERN = 256
 MAX_PATTERN_MESSAGE = 200
 _RE2_OPTIONS = re2.Options()
@@ -326,6 +328,9 @@ def check_definition(
 ) -> tuple[list[dict[str, str]], dict[str, Any]]:
     """Options and validation rules for a field of ``type_`` (errors appended)."""
     clean_options: list[dict[str, str]] = []
+    if len(options or []) > MAX_OPTIONS:
+        errors.append(FieldError("options", f"at most {MAX_OPTIONS} options", "too_many"))
+        options = []
     for index, option in enumerate(options or []):
         if not KEY.match(option.key):
             errors.append(FieldError(f"options[{index}].key", "must be lower_snake_case, up to 40 characters",
@@ -445,6 +450,11 @@ async def create_definition(unit: Unit, body: DefinitionCreate, *, actor: Any, u
     if default is not None and body.unique:
         errors.append(FieldError("default", "a unique field cannot have a default", "not_allowed"))
     raise_if(errors)
+    defined = await unit.fetchval("SELECT count(*) FROM records.custom_fields WHERE tenant_id = $1 AND entity = $2",
+                                  unit.tenant_id, body.entity)
+    if defined >= MAX_FIELDS_PER_ENTITY:
+        raise ValidationProblem.one("entity", f"a {body.entity} has at most {MAX_FIELDS_PER_ENTITY} custom fields "
+                                    "(retired ones count); reuse or rename one", "too_many")
     if await unit.fetchval("SELECT 1 FROM records.custom_fields WHERE tenant_id = $1 AND entity = $2 AND key = $3",
                            unit.tenant_id, body.entity, body.key):
         raise Conflict(f"The {body.entity} already has a custom field '{body.key}'", kind="custom-field-key-taken",

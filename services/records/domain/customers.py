@@ -437,8 +437,11 @@ async def conditions(unit: Unit, access: RecordAccess, filters: CustomerFilters,
         else:
             since = datetime.now(UTC) - timedelta(days=filters.no_interaction_days)
             add("(c.last_interaction_at IS NULL OR c.last_interaction_at < {0})", since)
-    if filters.overdue_follow_up:
-        add("c.next_follow_up_at < {0}", datetime.now(UTC))
+    if filters.overdue_follow_up is not None:  # false: not overdue (no plan, or a plan still ahead)
+        if filters.overdue_follow_up:
+            add("c.next_follow_up_at < {0}", datetime.now(UTC))
+        else:
+            add("(c.next_follow_up_at IS NULL OR c.next_follow_up_at >= {0})", datetime.now(UTC))
     if cf:
         defs = {d.key: d for d in await custom_fields.definitions(unit, ENTITY)}
         wanted: dict[str, Any] = {}

@@ -30,6 +30,7 @@ ENTITY = "customer"
 KINDS = ("company", "person")
 LIFECYCLE_STAGES = ("lead", "prospect", "customer", "loyal", "churned")
 MAX_TAGS = 50
+MAX_ALIASES = 20  # each alias is matched against every customer's names by the duplicate check
 # Fields the duplicate rules look at: a change of one re-checks and re-keys the customer.
 MATCHED = ("name", "aliases", "uscc", "phone", "phones", "email", "emails")
 # What a client may send (also the names field rules and required_fields use).
@@ -135,7 +136,9 @@ def _columns(errors: Errors, body: CustomerCreate | CustomerPatch, current: Mapp
         if body.kind not in KINDS:
             errors.add("kind", "must be company or person", "invalid")
         cols["kind"] = body.kind
-    if body.aliases is not UNSET:
+    if body.aliases is not UNSET and len(body.aliases) > MAX_ALIASES:
+        errors.add("aliases", f"at most {MAX_ALIASES} aliases", "too_many")
+    elif body.aliases is not UNSET:
         cols["aliases"] = [a for a in (errors.check(f"aliases[{i}]", normalise.text, v, 200)
                                        for i, v in enumerate(body.aliases)) if a]
     if body.uscc is not UNSET:

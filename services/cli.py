@@ -34,6 +34,7 @@ async def _serve(settings: Settings, service_names: list[str], *, migrate_first:
 
     from services.registry import ALL_SERVICES, BY_NAME, migrate_all
     from shared.http import create_app
+    from shared.http.server import ProblemHttpProtocol
     from shared.runtime import Runtime
     from shared.telemetry import setup_logging, setup_tracing
 
@@ -47,6 +48,7 @@ async def _serve(settings: Settings, service_names: list[str], *, migrate_first:
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, lifespan="on",
         timeout_graceful_shutdown=20, proxy_headers=False, server_header=False,
+        http=ProblemHttpProtocol,  # a request uvicorn cannot parse answers problem+json too
     )
     server = uvicorn.Server(config)
     print(f"huike: serving {', '.join(s.name for s in specs)} on http://{settings.host}:{settings.port}", file=sys.stderr)

@@ -21,6 +21,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlu
 from shared import i18n
 from shared.auth import AuthMiddleware, principal_of
 from shared.errors import Problem, language_of, problem_from_exception, problem_response
+from shared.http.guard import InputGuard
 from shared.http.openapi import finish_document
 from shared.runtime import Runtime
 from shared.validation import check_body
@@ -102,7 +103,9 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
         state=State({"runtime": runtime}),
         dependencies={"principal": Provide(principal_of, sync_to_thread=False),
                       "runtime": Provide(_runtime_dependency, sync_to_thread=False)},
-        middleware=[DefineMiddleware(AuthMiddleware, exclude=list(PUBLIC_PATHS))],
+        # The input guard runs first: hostile input is refused before authentication costs anything.
+        middleware=[DefineMiddleware(InputGuard, max_body=settings.max_request_bytes),
+                    DefineMiddleware(AuthMiddleware, exclude=list(PUBLIC_PATHS))],
         before_request=_check_request_body,
         exception_handlers={Exception: problem_from_exception},
         request_max_body_size=settings.max_request_bytes,

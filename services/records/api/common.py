@@ -17,7 +17,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from litestar import Response
@@ -31,7 +32,7 @@ from shared.db import Unit
 from shared.errors import ValidationProblem
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.http.conditional import etag_for, expected_version, with_etag
-from shared.pagination import check_limit, decode_cursor, encode_cursor
+from shared.pagination import check_limit, cursor_time, decode_cursor, encode_cursor
 from shared.runtime import Runtime
 
 T = TypeVar("T")
@@ -71,10 +72,13 @@ async def records_unit(runtime: Runtime, access: RecordAccess) -> AsyncIterator[
 
 @dataclass(frozen=True)
 class Sort:
-    """A sortable field: SQL over the alias ``{a}`` (the same expression as its index) and its type."""
+    """A sortable field: SQL over the alias ``{a}`` (the same expression as its index) and its type.
+    ``cast``: for a ``text`` cursor value the query casts to another type (timestamptz, date,
+    numeric), that type, so a cursor value that cannot be cast is refused before the query."""
 
     expr: str
     kind: str = "timestamptz"  # timestamptz | text
+    cast: str = "text"
 
 
 @dataclass(frozen=True)
@@ -103,12 +107,29 @@ def list_params(limit: int | None, cursor: str | None, sort: str | None, sorts: 
         try:
             if parts[0] != wanted:
                 raise ValueError
-            value = datetime.fromisoformat(str(parts[1])) if spec.kind == "timestamptz" else str(parts[1])
+            value = cursor_time(parts[1]) if spec.kind == "timestamptz" else _cursor_text(str(parts[1]), spec.cast)
             after = (value, uuid.UUID(str(parts[2])))
-        except ValueError:
+        except (ValueError, ValidationProblem):
             raise ValidationProblem.one("cursor", "is not a cursor of this list and sort; omit it to start over",
                                         "invalid") from None
     return ListParams(size, wanted, spec.expr, spec.kind, wanted.startswith("-"), after)
+
+
+def _cursor_text(value: str, cast: str) -> str:
+    """``value`` when it casts to ``cast`` (as ``page`` wrote it: PostgreSQL's text form), else ValueError."""
+    if cast == "timestamptz":
+        cursor_time(value)
+    elif cast == "date" and value != "infinity":
+        date.fromisoformat(value)
+    elif cast == "numeric":
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise ValueError(value) from None
+        if number.is_nan() or (number.is_finite() and (len(number.as_tuple().digits) > 40
+                                                       or abs(number.adjusted()) > 40)):
+            raise ValueError(value)
+    return value
 
 
 def keyset(params: ListParams, alias: str, next_param: int) -> tuple[str, str, list[Any]]:

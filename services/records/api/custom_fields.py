@@ -20,7 +20,7 @@ from services.records.db import custom_fields as store
 from services.records.domain import custom_fields as domain
 from services.records.domain import settings
 from shared.errors import NotFound, ValidationProblem
-from shared.pagination import check_limit, decode_cursor, encode_cursor
+from shared.pagination import check_limit, cursor_int, decode_cursor, encode_cursor
 
 
 def _missing(field_id: uuid.UUID) -> NotFound:
@@ -57,7 +57,7 @@ class CustomFieldsController(Controller):
             raise ValidationProblem.one("status", "must be active or retired", "invalid")
         parts = decode_cursor(cursor, 3)
         try:
-            after = (str(parts[0]), int(parts[1]), uuid.UUID(str(parts[2]))) if parts else None
+            after = (str(parts[0]), cursor_int(parts[1], 32), uuid.UUID(str(parts[2]))) if parts else None
         except ValueError:
             raise ValidationProblem.one("cursor", "is not a cursor from a previous page", "invalid") from None
         async with records_unit(runtime, access) as unit:

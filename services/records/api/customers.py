@@ -77,7 +77,7 @@ class CustomersController(Controller):
         """Customers the caller may see. Filters: ``owner_id``, ``department_id``,
         ``lifecycle_stage``, ``tier``, ``tag``, ``cf.<key>=<value>`` (custom field),
         ``created_after|before``, ``updated_after|before``, ``no_interaction_days=N`` (none in N
-        days, or never), ``overdue_follow_up=true``. ``sort``: created_at, updated_at, name,
+        days, or never), ``overdue_follow_up=true`` (``false``: not overdue). ``sort``: created_at, updated_at, name,
         last_interaction_at, next_follow_up_at (``-`` for descending; default ``-created_at``)."""
         access.require("customer", "read")
         params = list_params(limit, cursor, sort, SORTS)

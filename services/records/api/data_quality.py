@@ -32,9 +32,8 @@ from services.records.api.common import (
 from services.records.domain import customers as customers_domain
 from services.records.domain import merge, ownership, public_pool
 from services.records.domain.history import jsonable
-from shared.errors import ValidationProblem
 from shared.http.conditional import expected_version
-from shared.pagination import check_limit, decode_cursor, encode_cursor, time_cursor
+from shared.pagination import check_limit, cursor_int, decode_cursor, encode_cursor, time_cursor
 
 
 class DataQualityController(Controller):
@@ -140,11 +139,15 @@ class DataQualityController(Controller):
         return with_etag(public_pool.rules_out(current), current.version)
 
     @get("/pool/preview")
-    async def preview(self, access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
-        """What the next run returns to the pool and whom it warns, with the reason of each."""
+    async def preview(self, access: AccessDep, runtime: RuntimeDep,
+                      limit: FromQuery[int | None] = None) -> dict[str, Any]:
+        """What the next run returns to the pool and whom it warns, with the reason of each: the
+        first ``limit`` (default 50, at most 200) of each list, and ``returns_total`` /
+        ``warnings_total``."""
         access.require("customer", "transfer")
+        size = check_limit(limit)
         async with records_unit(runtime, access) as unit:
-            return await public_pool.preview(unit)
+            return await public_pool.preview(unit, size)
 
     @get("/pool/log")
     async def pool_log(self, access: AccessDep, runtime: RuntimeDep, customer_id: FromQuery[uuid.UUID | None] = None,
@@ -153,10 +156,7 @@ class DataQualityController(Controller):
         access.require("customer", "transfer")
         size = check_limit(limit)
         parts = decode_cursor(cursor, 1)
-        try:
-            before = int(parts[0]) if parts else None
-        except ValueError:
-            raise ValidationProblem.one("cursor", "is not a cursor from a previous page", "invalid") from None
+        before = cursor_int(parts[0]) if parts else None
         async with records_unit(runtime, access) as unit:
             rows = await public_pool.log_page(unit, customer_id, size, before)
         items = rows[:size]

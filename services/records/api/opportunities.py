@@ -29,7 +29,7 @@ from services.records.domain.normalise import Errors
 from shared.pagination import check_limit
 
 # Every sort is cursored by its text form; db/opportunities.py casts it back to the column's type.
-SORTS = {name: Sort(expr, "text") for name, (expr, _) in store.SORTS.items()}
+SORTS = {name: Sort(expr, "text", cast) for name, (expr, cast) in store.SORTS.items()}
 
 # The request body as documented, with an example.
 OpportunityBody = Annotated[domain.OpportunityCreate, Body(examples=[Example(value=

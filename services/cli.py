@@ -4,7 +4,7 @@
                                    unless HUIKE_DATABASE_URL and HUIKE_NATS_URL point elsewhere
     huike serve identity [...]     the named services only, against external servers
     huike migrate [service ...]    apply migrations as the owning role (the Helm hook runs this)
-    huike tenants list|suspend|reactivate|delete ...
+    huike tenants list|show|suspend|reactivate|delete [--immediately] ...
                                    platform operator commands, through the operator API
 """
 
@@ -34,6 +34,7 @@ async def _serve(settings: Settings, service_names: list[str], *, migrate_first:
 
     from services.registry import ALL_SERVICES, BY_NAME, migrate_all
     from shared.http import create_app
+    from shared.http.server import ProblemHttpProtocol
     from shared.runtime import Runtime
     from shared.telemetry import setup_logging, setup_tracing
 
@@ -47,6 +48,7 @@ async def _serve(settings: Settings, service_names: list[str], *, migrate_first:
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, lifespan="on",
         timeout_graceful_shutdown=20, proxy_headers=False, server_header=False,
+        http=ProblemHttpProtocol,  # a request uvicorn cannot parse answers problem+json too
     )
     server = uvicorn.Server(config)
     print(f"huike: serving {', '.join(s.name for s in specs)} on http://{settings.host}:{settings.port}", file=sys.stderr)
@@ -151,8 +153,10 @@ def cmd_tenants(args: argparse.Namespace) -> int:
             response = http.post(f"{base}/{args.tenant}/suspend", json={"reason": args.reason or ""})
         elif args.action == "reactivate":
             response = http.post(f"{base}/{args.tenant}/reactivate")
+        elif args.action == "show":  # with the progress of a deletion
+            response = http.get(f"{base}/{args.tenant}")
         else:
-            response = http.delete(f"{base}/{args.tenant}")
+            response = http.delete(f"{base}/{args.tenant}", params={"immediately": str(args.immediately).lower()})
     print(json.dumps(response.json(), indent=2, ensure_ascii=False) if response.content else response.status_code)
     return 0 if response.is_success else 1
 
@@ -176,9 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply migrations (all services unless named)")
     migrate.add_argument("services", nargs="*")
     tenants = commands.add_parser("tenants", help="platform operator commands")
-    tenants.add_argument("action", choices=["list", "suspend", "reactivate", "delete"])
+    tenants.add_argument("action", choices=["list", "show", "suspend", "reactivate", "delete"])
     tenants.add_argument("tenant", nargs="?", help="tenant id")
     tenants.add_argument("--reason", default="")
+    tenants.add_argument("--immediately", action="store_true", help="delete: no grace period, purge now")
     tenants.add_argument("--url", default=None, help="base URL of the API (default http://HUIKE_HOST:HUIKE_PORT)")
     search = commands.add_parser("search", help="search index operator commands")
     search.add_argument("action", choices=["reindex"])

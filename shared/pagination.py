@@ -11,7 +11,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -43,18 +43,64 @@ def encode_cursor(key: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(msgspec.json.encode(parts)).decode().rstrip("=")
 
 
+MAX_CURSOR_CHARS = 1024  # ours are well under 200; a longer one is not ours
+_INT8 = (-(2**63), 2**63 - 1)
+_BAD_CURSOR = "is not a cursor from a previous page; omit it to start over"
+
+
+def bad_cursor(detail: str = _BAD_CURSOR) -> ValidationProblem:
+    return ValidationProblem.one("cursor", detail, "invalid")
+
+
 def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
-    """The sort key stored in a cursor (strings; callers cast), or None for the first page."""
+    """The sort key stored in a cursor (strings and integers; callers cast), or None for the first
+    page. Anything else (too long, not ours, nested, a NUL, an integer beyond 64 bits) is a 422
+    naming ``cursor``: a tampered cursor never reaches the database."""
     if not cursor:
         return None
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise bad_cursor()
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         parts = msgspec.json.decode(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, msgspec.DecodeError, ValueError):
+    except (binascii.Error, msgspec.DecodeError, ValueError, RecursionError):
         parts = None
-    if not isinstance(parts, list) or len(parts) != arity:
-        raise ValidationProblem.one("cursor", "is not a cursor from a previous page; omit it to start over", "invalid")
+    if not isinstance(parts, list) or len(parts) != arity or not all(_scalar(p) for p in parts):
+        raise bad_cursor()
     return parts
+
+
+def _scalar(part: Any) -> bool:
+    if isinstance(part, bool):
+        return False
+    if isinstance(part, int):
+        return _INT8[0] <= part <= _INT8[1]
+    if isinstance(part, float):
+        return part == part and abs(part) != float("inf")
+    return isinstance(part, str) and "\x00" not in part
+
+
+def cursor_time(value: Any) -> datetime:
+    """A cursor's timestamp: RFC 3339 with an offset, convertible to UTC; else 422 ``cursor``."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+        if moment.tzinfo is None:
+            raise ValueError
+        moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise bad_cursor() from None
+    return moment
+
+
+def cursor_int(value: Any, bits: int = 64) -> int:
+    """A cursor's integer (a sequence number, a position) within a ``bits``-bit column; else 422."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise bad_cursor() from None
+    if not -(2 ** (bits - 1)) <= number < 2 ** (bits - 1):
+        raise bad_cursor()
+    return number
 
 
 def time_cursor(cursor: str | None, tiebreak: Callable[[str], K] = uuid.UUID) -> tuple[datetime, K] | None:  # type: ignore[assignment]
@@ -63,12 +109,12 @@ def time_cursor(cursor: str | None, tiebreak: Callable[[str], K] = uuid.UUID) ->
     parts = decode_cursor(cursor, 2)
     if parts is None:
         return None
+    if tiebreak is int:
+        return cursor_time(parts[0]), cursor_int(parts[1])  # type: ignore[return-value]
     try:
-        return datetime.fromisoformat(str(parts[0])), tiebreak(str(parts[1]))
+        return cursor_time(parts[0]), tiebreak(str(parts[1]))
     except ValueError:
-        raise ValidationProblem.one(
-            "cursor", "is not a cursor from a previous page; omit it to start over", "invalid"
-        ) from None
+        raise bad_cursor() from None
 
 
 def page_of(rows: Sequence[T], limit: int, key_of: Any) -> Page[T]:

@@ -5,11 +5,13 @@ Validated once at start-up; a bad value stops the process with one line naming t
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "HUIKE_"
 
@@ -29,6 +31,10 @@ class Settings(BaseSettings):
     bulk_file_retention_days: int = Field(
         7, ge=1, le=3_650, description="days export files and import error reports are kept after their job")
     public_url: str = ""
+    # Reverse proxies whose X-Forwarded-For is believed (comma-separated CIDRs, e.g.
+    # "10.0.0.0/8,127.0.0.1"). Empty: the socket peer is the client, and the header is ignored.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="CIDRs of reverse proxies whose X-Forwarded-For is believed")
 
     # Where the embedded default keeps its data (PostgreSQL, NATS, secrets).
     data_dir: Path = Path(".huike")
@@ -55,6 +61,7 @@ class Settings(BaseSettings):
     password_reset_ttl_seconds: int = Field(3_600, ge=60)
     tenant_deletion_grace_days: int = Field(30, ge=0)
     principal_cache_ttl_seconds: float = Field(30.0, gt=0)
+    signup_rate_limit: int = Field(20, ge=0, description="sign-ups per source address per hour; 0: no limit")
 
     # Events
     event_max_deliveries: int = Field(5, ge=1, le=100)
@@ -73,6 +80,20 @@ class Settings(BaseSettings):
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _cidrs(cls, value: object) -> list[str]:
+        items = value.split(",") if isinstance(value, str) else list(value or [])  # type: ignore[call-overload]
+        networks = []
+        for item in (str(i).strip() for i in items):
+            if not item:
+                continue
+            try:
+                networks.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ValueError(f"'{item}' is not an address or CIDR (e.g. 10.0.0.0/8)") from None
+        return networks
 
     @field_validator("database_url", "database_owner_url")
     @classmethod

@@ -97,6 +97,9 @@ def settings(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Settings
         operator_token="operator-" + secrets.token_urlsafe(16),
         log_format="text",
         db_pool_max=20,
+        # Every test signs up from the same client address; the limit is tested on its own replica
+        # (tests/identity/test_lockout.py).
+        signup_rate_limit=0,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.identity.api import router
+from services.identity.deletions import start_deletions
 from services.identity.events import start_resolver
 from services.identity.jobs import start_housekeeping
 from shared.service import ServiceSpec
@@ -14,5 +15,5 @@ service = ServiceSpec(
     name="identity",
     migrations_dir=Path(__file__).parent / "db" / "migrations",
     route_handlers=[router()],
-    starters=[start_resolver, start_housekeeping],
+    starters=[start_resolver, start_housekeeping, start_deletions],
 )

@@ -6,8 +6,9 @@ never holds a secret, except ``user.password_reset_requested``, documented below
 * ``tenant.created``              slug, name, status
 * ``tenant.suspended``            reason
 * ``tenant.reactivated``          previous_status
-* ``tenant.deletion_scheduled``   deletion_scheduled_at, export (file name)
-* ``tenant.deleted``              slug, rows_deleted (other services delete the tenant's data)
+* ``tenant.deletion_scheduled``   deletion_scheduled_at, export (path of identity's export)
+* ``tenant.deleted``              slug, rows_deleted, services (each of them exports and purges the
+                                  tenant's data and answers ``crm.<service>.<tenant>.tenant.purged``)
 * ``user.created``                email, name, status, department_id, roles (keys), locale[, invitation_id]
 * ``user.updated``                changes {field: new value}
 * ``user.roles_changed``          before, after (role keys)

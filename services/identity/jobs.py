@@ -1,15 +1,14 @@
-"""Identity's periodic housekeeping, once an hour (and shortly after start-up): purge tenants past
-their deletion grace period, forget sessions that ended a week ago, forget stale login-failure
-counters."""
+"""Identity's periodic housekeeping, once an hour (and shortly after start-up): forget sessions that
+ended a week ago, forget stale login-failure counters. (Tenant deletions: ``deletions.py``.)"""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
 
-from services.identity.domain import lockout
+from services.identity.domain import lockout, rate_limits
 from services.identity.domain.sessions import prune_ended_sessions
-from services.identity.domain.tenants import list_tenants, purge_due_tenants
+from services.identity.domain.tenants import list_tenants
 from shared.periodic import PeriodicJob
 
 if TYPE_CHECKING:
@@ -28,8 +27,7 @@ class Housekeeping:
 
     async def run_once(self) -> None:
         db = self.runtime.db("identity")
-        purged = await purge_due_tenants(db, self.runtime.settings)
-        forgotten = await lockout.forget_stale(db)
+        forgotten = await lockout.forget_stale(db) + await rate_limits.forget_stale(db)
         sessions, after = 0, None
         while True:  # every live tenant, a page at a time (a page query answers up to limit + 1 rows)
             rows = await list_tenants(db, after=after, limit=_PAGE)
@@ -38,13 +36,10 @@ class Housekeeping:
             if len(rows) <= _PAGE:
                 break
             after = (page[-1]["created_at"], page[-1]["id"])
-        log.info("housekeeping: purged %d tenant(s), %d ended session(s), %d login-failure counter(s)",
-                 len(purged), sessions, forgotten)
+        log.info("housekeeping: forgot %d ended session(s), %d login and rate counter(s)", sessions, forgotten)
 
 
 async def start_housekeeping(runtime: Runtime) -> PeriodicJob:
-    if not runtime.settings.database_owner_url:
-        log.warning("HUIKE_DATABASE_OWNER_URL is not set: tenants due for deletion will not be purged")
     job = PeriodicJob("identity-housekeeping", Housekeeping(runtime).run_once,
                       interval=INTERVAL_SECONDS, first_after=FIRST_RUN_AFTER_SECONDS)
     return await job.start()

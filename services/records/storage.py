@@ -9,6 +9,7 @@ temporary file (openpyxl needs a seekable file).
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,14 @@ class FileStore(Protocol):
     def size(self, key: str) -> int: ...
 
     def delete(self, key: str) -> None: ...
+
+    def keys(self, prefix: str) -> list[str]:
+        """Every stored file whose key starts with ``prefix`` (e.g. ``<tenant>/``)."""
+        ...
+
+    def delete_all(self, prefix: str) -> int:
+        """Delete every file under ``prefix`` (a deleted tenant's); answers how many."""
+        ...
 
 
 class LocalFileStore:
@@ -69,6 +78,23 @@ class LocalFileStore:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def keys(self, prefix: str) -> list[str]:
+        top = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        if not top.is_dir():
+            return []
+        return sorted(str(path.relative_to(self.root)) for path in top.rglob("*")
+                      if path.is_file() and not path.name.endswith(".part"))
+
+    def delete_all(self, prefix: str) -> int:
+        if not prefix.strip("/"):
+            raise ValueError("delete_all needs a prefix: it never empties the whole store")
+        top = self._path(prefix.rstrip("/"))
+        if not top.exists():
+            return 0
+        count = sum(1 for path in top.rglob("*") if path.is_file() and not path.name.endswith(".part"))
+        shutil.rmtree(top)
+        return count
 
 
 def new_key(tenant_id: uuid.UUID, kind: str, job_id: uuid.UUID, suffix: str) -> str:

@@ -10,11 +10,12 @@ from services.search.directory import start_directory
 from services.search.engines import start_engine
 from services.search.indexer import start_indexer
 from services.search.reindex import start_reconcile
+from services.search.tenant_purge import start_tenant_purge
 from shared.service import ServiceSpec
 
 service = ServiceSpec(
     name="search",
     migrations_dir=Path(__file__).parent / "db" / "migrations",
     route_handlers=[router()],
-    starters=[start_engine, start_builder, start_directory, start_indexer, start_reconcile],
+    starters=[start_engine, start_builder, start_directory, start_indexer, start_reconcile, start_tenant_purge],
 )

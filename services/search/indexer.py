@@ -34,6 +34,7 @@ from services.search.building import DocumentBuilder, Spec, builder_of
 from services.search.documents import TYPES, is_deletion
 from services.search.engines import Engine, engine_of
 from shared.db import Unit
+from shared.errors import TenantGone
 from shared.events.bus import service_stream_name
 from shared.events.consumer import EventConsumer
 from shared.events.envelope import SUBJECT_ROOT, Event, decode_event
@@ -160,6 +161,8 @@ class IndexConsumer(EventConsumer):
                     docs = [d for d, e in zip(docs, events, strict=True) if e.id in fresh]
                     if docs:
                         await self.engine.apply(unit, docs, background=bulk)
+            except TenantGone:
+                pass  # the tenant was deleted: nothing of it is indexed again (shared/tenant_purge.py)
             except Exception as exc:  # noqa: BLE001 - one by one, with retries and dead letters
                 log.warning("%r: batch of %d for tenant %s failed (%s); one by one", self, len(group), tenant_id, exc)
                 for msg, _ in group:

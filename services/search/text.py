@@ -26,6 +26,7 @@ from functools import lru_cache
 
 import jieba
 import phonenumbers
+import re2
 from pypinyin import lazy_pinyin
 
 jieba.setLogLevel(logging.WARNING)
@@ -43,7 +44,9 @@ _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RUN = re.compile(f"[{_CJK}]+")
 _IS_CJK = re.compile(f"^[{_CJK}]+$")
 _WORD = re.compile(r"[0-9a-z\u00c0-\u024f]+")
-_EMAIL = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
+# RE2 (linear time): with Python's ``re`` a long run of letters without an @ costs time quadratic
+# in its length (0.2 s for one 20,000-character field, in the request that highlights it).
+_EMAIL = re2.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
 _DOMAIN = re.compile(r"(?<![\w@.-])(?:[a-z0-9-]+\.)+[a-z]{2,}(?![\w-])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PHONE_QUERY = re.compile(r"^\+?[\d\s\-().]{7,25}$")

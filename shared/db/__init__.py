@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from shared.errors import TenantGone
 from shared.events.envelope import Actor, Event, encode_event, new_event
 from shared.priority import lower_backend_priority
 from shared.tenancy import TenantScope
@@ -180,12 +181,24 @@ class ServiceDatabase:
         return self.database.background_pool if background else self.database.pool
 
     @asynccontextmanager
-    async def tenant_unit(self, scope: TenantScope, *, background: bool = False) -> AsyncIterator[Unit]:
-        """A transaction of one tenant; ``background`` for bulk work (``Database``)."""
+    async def tenant_unit(
+        self, scope: TenantScope, *, background: bool = False, purging: bool = False
+    ) -> AsyncIterator[Unit]:
+        """A transaction of one tenant; ``background`` for bulk work (``Database``).
+
+        A tenant this service purges (``<schema>.purged_tenants``, shared.tenant_purge) is refused
+        with ``TenantGone`` in the same round trip that sets the tenant, so no late event, job or
+        cached credential writes its rows again; only the purge itself passes ``purging``."""
         if not isinstance(scope, TenantScope):
             raise TypeError("tenant_unit needs a TenantScope from shared.tenancy")
         async with self._pool(background).acquire() as conn, conn.transaction():
-            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(scope.tenant_id))
+            gone = await conn.fetchval(
+                f"""SELECT EXISTS (SELECT 1 FROM {self.schema}.purged_tenants WHERE id = $1::uuid)
+                    FROM (SELECT set_config('app.tenant_id', $1, true)) AS tenant""",
+                str(scope.tenant_id),
+            )
+            if gone and not purging:
+                raise TenantGone()
             yield Unit(conn, self.service, self.schema, scope=scope)
 
     @asynccontextmanager

@@ -28,3 +28,16 @@ CREATE TABLE IF NOT EXISTS {schema}.inbox (
   PRIMARY KEY (tenant_id, consumer, event_id)
 );
 SELECT huike.enable_tenant_rls('{schema}.inbox');
+
+-- Tenants whose data this service deletes (or has deleted) after identity's tenant.deleted: ids and
+-- the purge's progress only, not under RLS (the worker walks it), and no tenant_id column: it is a
+-- tombstone, like identity.tenants. Units of work refuse these tenants (shared/db), so a late event
+-- or job cannot bring anything back. See shared/tenant_purge.py.
+CREATE TABLE IF NOT EXISTS {schema}.purged_tenants (
+  id           uuid        PRIMARY KEY,
+  requested_at timestamptz NOT NULL DEFAULT now(),
+  exported_at  timestamptz,
+  purged_at    timestamptz,
+  reported_at  timestamptz,
+  details      jsonb       NOT NULL DEFAULT '{}'
+);

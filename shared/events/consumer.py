@@ -42,6 +42,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from shared.errors import TenantGone
 from shared.events.bus import MSG_ID_HEADER, Bus, dead_letter_subject
 from shared.events.envelope import SUBJECT_ROOT, Event, decode_event
 from shared.telemetry import context_from_headers, tracer
@@ -118,6 +119,7 @@ class EventConsumer:
         batch_size: int = 10,
         fetch_timeout: float = 1.0,
         max_ack_pending: int = 1000,
+        on_applied: Callable[[Event], None] | None = None,
     ) -> None:
         if not _NAME.match(name) or not _NAME.match(stream):
             raise ValueError("consumer and stream names may hold only letters, digits, '_' and '-'")
@@ -137,6 +139,7 @@ class EventConsumer:
         self.batch_size = batch_size
         self.fetch_timeout = fetch_timeout
         self.max_ack_pending = max_ack_pending
+        self.on_applied = on_applied  # called once an event's work is committed (e.g. to wake a worker)
         self.dead_letter_subject = dead_letter_subject(stream, name)
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -267,19 +270,28 @@ class EventConsumer:
             span.set_attribute("huike.inbox.duplicate", not applied)
             # Only now: the handler's work and the inbox row are committed.
             await msg.ack()
+            if applied and self.on_applied is not None:
+                self.on_applied(event)
 
     async def _apply(self, event: Event) -> bool:
-        """Run the handler once per event: False when the inbox says it was applied already."""
-        async with self.db.tenant_unit(scope_from_event(event.tenant_id)) as unit:
-            first_time = await unit.fetchval(
-                f"INSERT INTO {self.db.schema}.inbox (tenant_id, consumer, event_id) VALUES ($1, $2, $3)"
-                " ON CONFLICT DO NOTHING RETURNING true",
-                event.tenant_id, self.name, event.id,
-            )
-            if not first_time:
-                return False
-            await self.handler(unit, event)
-            return True
+        """Run the handler once per event: False when the inbox says it was applied already, or
+        when the event's tenant has been purged from this service (nothing of it may come back)."""
+        try:
+            async with self.db.tenant_unit(scope_from_event(event.tenant_id)) as unit:
+                return await self._apply_in(unit, event)
+        except TenantGone:
+            return False
+
+    async def _apply_in(self, unit: Unit, event: Event) -> bool:
+        first_time = await unit.fetchval(
+            f"INSERT INTO {self.db.schema}.inbox (tenant_id, consumer, event_id) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING RETURNING true",
+            event.tenant_id, self.name, event.id,
+        )
+        if not first_time:
+            return False
+        await self.handler(unit, event)
+        return True
 
     async def _keep_alive(self, msg: Msg) -> None:
         """Tell JetStream we are still working, so a slow handler is not redelivered meanwhile."""

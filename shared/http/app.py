@@ -16,14 +16,19 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
+from shared import i18n
 from shared.auth import AuthMiddleware, principal_of
-from shared.errors import Problem, problem_from_exception, problem_response
+from shared.errors import Problem, language_of, problem_from_exception, problem_response
+from shared.http.guard import InputGuard
+from shared.http.openapi import finish_document
 from shared.runtime import Runtime
+from shared.validation import check_body
 
 API_PREFIX = "/api/v1"
+# Paths the authentication middleware never checks (besides routes marked exclude_from_auth).
+PUBLIC_PATHS = ("/schema", "/healthz", "/readyz")
 _JSON_METHODS = {"POST", "PUT", "PATCH"}
 
 
@@ -41,14 +46,17 @@ async def readyz(request: Request[Any, Any, Any]) -> Any:
     if all(checks.values()):
         return {"status": "ready", "checks": checks}
     failing = ", ".join(name for name, ok in checks.items() if not ok)
-    return problem_response(503, "not-ready", "Not ready", f"Not ready: {failing}", extra={"checks": checks})
+    return problem_response(503, "not-ready", "Not ready", f"Not ready: {failing}", extra={"checks": checks},
+                            language=language_of(request))
 
 
-async def _require_json_body(request: Request[Any, Any, Any]) -> None:
-    """415 for a body that is not JSON on a JSON route (routes may declare opt accepts=...)."""
+async def _check_request_body(request: Request[Any, Any, Any]) -> None:
+    """415 for a body that is not JSON on a JSON route (routes may declare opt accepts=...); then
+    the one body check of every typed JSON body (``shared.validation.check_body``)."""
     if request.method not in _JSON_METHODS:
         return
     if request.headers.get("content-length") in (None, "0") and "transfer-encoding" not in request.headers:
+        await check_body(request)  # no body: 422 naming it when the route needs one
         return
     accepts = request.route_handler.opt.get("accepts", "application/json")
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -57,10 +65,13 @@ async def _require_json_body(request: Request[Any, Any, Any]) -> None:
     else:
         ok = media_type == accepts
     if not ok:
+        got = media_type or "no Content-Type"
         raise Problem(
-            f"Send this body as {accepts} (got {media_type or 'no Content-Type'})",
+            i18n.detail("unsupported-media-type", language_of(request), f"Send this body as {accepts} (got {got})",
+                        accepts=accepts, got=got),
             status_code=415, kind="unsupported-media-type", title="Unsupported media type",
         )
+    await check_body(request)
 
 
 def _runtime_dependency(request: Request[Any, Any, Any]) -> Runtime:
@@ -86,14 +97,16 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
 
     settings = runtime.settings
     names = ", ".join(s.name for s in runtime.services)
-    return Litestar(
+    app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
         state=State({"runtime": runtime}),
         dependencies={"principal": Provide(principal_of, sync_to_thread=False),
                       "runtime": Provide(_runtime_dependency, sync_to_thread=False)},
-        middleware=[DefineMiddleware(AuthMiddleware, exclude=["/schema", "/healthz", "/readyz"])],
-        before_request=_require_json_body,
+        # The input guard runs first: hostile input is refused before authentication costs anything.
+        middleware=[DefineMiddleware(InputGuard, max_body=settings.max_request_bytes),
+                    DefineMiddleware(AuthMiddleware, exclude=list(PUBLIC_PATHS))],
+        before_request=_check_request_body,
         exception_handlers={Exception: problem_from_exception},
         request_max_body_size=settings.max_request_bytes,
         logging_config=None,  # shared.telemetry.setup_logging owns logging: JSON lines with trace ids
@@ -104,18 +117,11 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
             description=f"The Huike (汇客) CRM API. Services in this process: {names}.",
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
-            components=Components(
-                security_schemes={
-                    "bearer": SecurityScheme(
-                        type="http", scheme="bearer",
-                        description="An access token from /api/v1/auth/login or an API key (huike_...)",
-                    )
-                }
-            ),
-            security=[{"bearer": []}],
         ),
         debug=False,
     )
+    finish_document(app, PUBLIC_PATHS)  # problem+json errors, security per operation
+    return app
 
 
-__all__ = ["API_PREFIX", "create_app", "MediaType"]
+__all__ = ["API_PREFIX", "PUBLIC_PATHS", "create_app", "MediaType"]

@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from shared.auth import hash_api_key, new_api_key
+from shared.auth import RESOLVE_SUBJECT, hash_api_key, new_api_key
 from shared.tenancy import scope_for_system
 from tests.identity.conftest import EventLog, bearer, eventually
 
@@ -58,17 +58,31 @@ async def test_scopes_narrow_what_a_key_may_do(client: httpx.AsyncClient, signup
         await client.post("/api/v1/api-keys", headers=tenant.headers, json={"name": "users", "scopes": ["user:read"]})
     ).json()
     assert (await client.get("/api/v1/users", headers=bearer(wide["key"]))).status_code == 200
-    # A key acts as its user: a sales user's key with "*" still cannot read the audit log.
     # Keys cannot make keys.
     again = await client.post("/api/v1/api-keys", headers=bearer(wide["key"]), json={"name": "x", "scopes": ["*"]})
-    assert again.status_code == 403
+    assert again.status_code == 403 and again.json()["type"].endswith("session-required") and "key" not in again.json()
+    listed = (await client.get("/api/v1/api-keys", headers=tenant.headers)).json()["items"]
+    assert sorted(k["name"] for k in listed) == ["reader", "users"]
 
 
 async def test_key_acts_as_its_user_and_sees_only_own_keys(client: httpx.AsyncClient, signup, invite) -> None:
     tenant = await signup()
     member = await invite(tenant, roles=["sales"])
-    key = (await client.post("/api/v1/api-keys", headers=member.headers, json={"name": "mine", "scopes": ["*"]})).json()
-    assert (await client.get("/api/v1/audit-log", headers=bearer(key["key"]))).status_code == 403
+    key = (await client.post("/api/v1/api-keys", headers=member.headers,
+                             json={"name": "mine", "scopes": ["customer:read", "user:read"]})).json()
+    assert (await client.get("/api/v1/users", headers=bearer(key["key"]))).status_code == 200
+    # The key acts as its user: when the user loses a right, so does the key.
+    limited = await client.post("/api/v1/roles", headers=tenant.headers, json={
+        "name": "Customers only", "permissions": {"customer": {"actions": ["read"], "scope": "own"},
+                                                  "api_key": {"actions": ["read", "delete"], "scope": "own"}}})
+    changed = await client.patch(f"/api/v1/users/{member.id}", headers=tenant.headers,
+                                 json={"role_ids": [limited.json()["id"]]})
+    assert changed.status_code == 200, changed.text
+
+    async def users_refused() -> bool:
+        return (await client.get("/api/v1/users", headers=bearer(key["key"]))).status_code == 403
+
+    await eventually(users_refused)
     admin_key = (
         await client.post("/api/v1/api-keys", headers=tenant.headers, json={"name": "admin", "scopes": ["*"]})
     ).json()
@@ -80,13 +94,33 @@ async def test_key_acts_as_its_user_and_sees_only_own_keys(client: httpx.AsyncCl
     assert (await client.delete(f"/api/v1/api-keys/{admin_key['id']}", headers=member.headers)).status_code == 404
 
 
-async def test_malformed_and_unknown_keys_answer_401(client: httpx.AsyncClient) -> None:
-    good_shape = new_api_key()
-    broken = good_shape[:-1] + ("A" if good_shape[-1] != "A" else "B")  # checksum no longer matches
-    bad = await client.get("/api/v1/me", headers=bearer(broken))
-    assert bad.status_code == 401 and "checksum" in bad.json()["detail"]
-    unknown = await client.get("/api/v1/me", headers=bearer(good_shape))
-    assert unknown.status_code == 401
+async def test_mistyped_key_is_refused_without_asking_identity(client: httpx.AsyncClient, runtime) -> None:
+    """A key whose checksum does not match is refused on the spot: no resolve request reaches
+    identity (the only place a key is looked up in the database). A listener on the resolve
+    subject sees every such request; the well-formed unknown key shows that it does."""
+    asked: list[bytes] = []
+
+    async def heard(msg) -> None:
+        asked.append(msg.data)
+
+    listener = await runtime.bus.nc.subscribe(RESOLVE_SUBJECT, cb=heard)
+    try:
+        good_shape = new_api_key()
+        for broken in (good_shape[:-1] + ("A" if good_shape[-1] != "A" else "B"),  # last checksum character
+                       good_shape[:10] + ("x" if good_shape[10] != "x" else "y") + good_shape[11:]):  # body typo
+            bad = await client.get("/api/v1/me", headers=bearer(broken))
+            assert bad.status_code == 401 and "checksum" in bad.json()["detail"]
+        await runtime.bus.nc.flush()
+        assert asked == []
+        unknown = await client.get("/api/v1/me", headers=bearer(good_shape))
+        assert unknown.status_code == 401 and "checksum" not in unknown.json()["detail"]
+
+        async def looked_up() -> bool:
+            return hash_api_key(good_shape).encode() in b"".join(asked)
+
+        await eventually(looked_up)
+    finally:
+        await listener.unsubscribe()
 
 
 async def test_invalid_scopes_and_expiry_answer_422(client: httpx.AsyncClient, signup) -> None:

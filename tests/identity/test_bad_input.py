@@ -67,7 +67,7 @@ async def tenant_count(runtime) -> int:
         ({"slug": "ab"}, "slug"),
         ({"slug": "-edgy-"}, "slug"),
         ({"slug": "admin"}, "slug"),
-        ({"unexpected": "field"}, "unexpected|body"),
+        ({"unexpected": "field"}, "unexpected"),
     ],
 )
 async def test_bad_signup_answers_422_naming_the_field_and_writes_nothing(
@@ -75,7 +75,7 @@ async def test_bad_signup_answers_422_naming_the_field_and_writes_nothing(
 ) -> None:
     before = await tenant_count(runtime)
     body = problem(await client.post("/api/v1/signup", json=signup_body(**overrides)), 422)
-    assert fields(body) & set(field.split("|")), body
+    assert field in fields(body), body
     assert await tenant_count(runtime) == before
 
 
@@ -140,7 +140,7 @@ async def test_token_naming_another_tenant_is_refused(client: httpx.AsyncClient,
 
 async def test_bad_ids_limits_cursors_and_if_match(client: httpx.AsyncClient, signup) -> None:
     tenant = await signup()
-    assert (await client.get("/api/v1/users/not-a-uuid", headers=tenant.headers)).status_code in (400, 404, 422)
+    problem(await client.get("/api/v1/users/not-a-uuid", headers=tenant.headers), 404)
     assert "limit" in fields(
         problem(await client.get("/api/v1/users", params={"limit": 0}, headers=tenant.headers), 422)
     )
@@ -169,10 +169,10 @@ async def test_bad_patch_values_name_the_field_and_change_nothing(client: httpx.
         ({"role_ids": [str(uuid.uuid4())]}, "role_ids"),
         ({"name": ""}, "name"),
         ({"name": "ok", "phone": 13800138000}, "phone"),
-        ({"status": "deactivated"}, "status|body"),
+        ({"status": "deactivated"}, "status"),
     ]:
         body = problem(await client.patch(f"/api/v1/users/{tenant.admin_id}", json=patch, headers=tenant.headers), 422)
-        assert fields(body) & set(field.split("|")), (patch, body)
+        assert field in fields(body), (patch, body)
     after = (await client.get(f"/api/v1/users/{tenant.admin_id}", headers=tenant.headers)).json()
     assert after == before
 

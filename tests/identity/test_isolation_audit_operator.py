@@ -167,7 +167,8 @@ async def test_suspend_answers_403_then_reactivate(
 async def test_schedule_deletion_exports_then_purge_deletes(
     app, client: httpx.AsyncClient, signup, invite, settings, runtime, events: EventLog
 ) -> None:
-    tenant = await signup()
+    company = f"Gone Trading {uuid.uuid4().hex[:6]}"
+    tenant = await signup(company_name=company)
     await invite(tenant)
     response = await client.delete(f"/api/v1/operator/tenants/{tenant.id}", headers=operator(settings))
     assert response.status_code == 202, response.text
@@ -195,7 +196,7 @@ async def test_schedule_deletion_exports_then_purge_deletes(
             "UPDATE identity.tenants SET deletion_scheduled_at = now() - interval '1 second' WHERE id = $1",
             uuid.UUID(tenant.id),
         )
-    assert uuid.UUID(tenant.id) in await purge_due_tenants(db, settings)
+    await purge_due_tenants(db, settings)  # (or the deletion worker, if its run came first)
     await events.wait_for(tenant.id, "tenant.deleted")
     async with db.tenant_unit(scope_for_system(uuid.UUID(tenant.id))) as unit:
         for table in ("users", "roles", "departments", "sessions", "audit_log"):
@@ -215,6 +216,22 @@ async def test_schedule_deletion_exports_then_purge_deletes(
             json={"tenant": tenant.slug, "email": tenant.admin_email, "password": tenant.admin_password},
         )
     assert login.status_code == 401
+
+    # The slug stays with the deleted tenant for good: the same company signing up again gets
+    # another one, and asking for it by name answers 409.
+    again = await signup(company_name=company, admin_email=tenant.admin_email)
+    assert again.slug != tenant.slug and again.slug.startswith(tenant.slug + "-")
+    taken = await client.post("/api/v1/signup", json={
+        "company_name": company, "admin_email": tenant.admin_email, "admin_password": tenant.admin_password,
+        "admin_name": "Ada Admin", "slug": tenant.slug})
+    assert taken.status_code == 409 and taken.json()["errors"][0]["field"] == "slug"
+    async with db.system_unit() as unit:
+        holder = await unit.fetchrow("SELECT id, status FROM identity.tenants WHERE slug = $1", tenant.slug)
+    assert (str(holder["id"]), holder["status"]) == (tenant.id, "deleted")
+    async with client_at(app, random_address()) as fresh:
+        old_slug = await fresh.post("/api/v1/auth/login", json={
+            "tenant": tenant.slug, "email": tenant.admin_email, "password": tenant.admin_password})
+    assert old_slug.status_code == 401  # the new workspace is not reachable under the old name
 
 
 async def test_housekeeping_forgets_long_ended_sessions(client: httpx.AsyncClient, signup, runtime) -> None:

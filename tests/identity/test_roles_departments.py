@@ -42,6 +42,7 @@ async def test_create_update_delete_role(client: httpx.AsyncClient, signup, even
         f"/api/v1/roles/{role['id']}", headers={**tenant.headers, "If-Match": '"7"'}, json={"name": "X"}
     )
     assert stale.status_code == 412
+    assert (await client.get(f"/api/v1/roles/{role['id']}", headers=tenant.headers)).json() == role
     updated = await client.patch(
         f"/api/v1/roles/{role['id']}",
         headers={**tenant.headers, "If-Match": '"1"'},
@@ -99,7 +100,8 @@ async def test_builtin_admin_role_cannot_be_deleted_or_stripped(client: httpx.As
         headers=tenant.headers,
         json={"permissions": {"customer": {"actions": ["read"]}}},
     )
-    assert strip.status_code == 409
+    assert strip.status_code == 409 and strip.json()["type"].endswith("builtin-role")
+    assert (await client.get(f"/api/v1/roles/{admin['id']}", headers=tenant.headers)).json() == admin
     rename = await client.patch(f"/api/v1/roles/{admin['id']}", headers=tenant.headers, json={"name": "管理员"})
     assert rename.status_code == 200 and rename.json()["name"] == "管理员"
 
@@ -156,6 +158,7 @@ async def test_department_tree_move_cycle_and_delete(
         f"/api/v1/departments/{sales['id']}", headers=tenant.headers, json={"parent_id": sales["id"]}
     )
     assert itself.status_code == 409
+    assert (await client.get(f"/api/v1/departments/{sales['id']}", headers=tenant.headers)).json() == sales
 
     # Make sales a root: its child's path follows.
     moved = await client.patch(f"/api/v1/departments/{sales['id']}", headers=tenant.headers, json={"parent_id": None})
@@ -171,6 +174,9 @@ async def test_department_tree_move_cycle_and_delete(
     member = await invite(tenant, department_id=east["id"])
     with_users = await client.delete(f"/api/v1/departments/{east['id']}", headers=tenant.headers)
     assert with_users.status_code == 409
+    for kept in (sales, east):
+        assert (await client.get(f"/api/v1/departments/{kept['id']}", headers=tenant.headers)).status_code == 200
+    assert (await client.get(f"/api/v1/users/{member.id}", headers=tenant.headers)).json()["department_id"] == east["id"]
     await client.patch(f"/api/v1/users/{member.id}", headers=tenant.headers, json={"department_id": root["id"]})
     assert (await client.delete(f"/api/v1/departments/{east['id']}", headers=tenant.headers)).status_code == 204
     assert (await client.delete(f"/api/v1/departments/{sales['id']}", headers=tenant.headers)).status_code == 204

@@ -64,12 +64,15 @@ async def test_chinese_company_names_get_pinyin_slugs_made_unique(signup) -> Non
     assert first.slug != second.slug
 
 
-async def test_chosen_slug_that_is_taken_answers_409_naming_slug(client: httpx.AsyncClient, signup) -> None:
+async def test_chosen_slug_that_is_taken_answers_409_naming_slug(
+    client: httpx.AsyncClient, signup, runtime
+) -> None:
     tenant = await signup()
+    company = f"Copycat {uuid.uuid4().hex[:8]}"
     response = await client.post(
         "/api/v1/signup",
         json={
-            "company_name": "Copycat",
+            "company_name": company,
             "admin_email": "copy@example.com",
             "admin_password": "Correct-Horse-Battery-9",
             "admin_name": "Cat",
@@ -78,3 +81,5 @@ async def test_chosen_slug_that_is_taken_answers_409_naming_slug(client: httpx.A
     )
     assert response.status_code == 409
     assert response.json()["errors"][0]["field"] == "slug"
+    async with runtime.db("identity").system_unit() as unit:  # no workspace under another slug either
+        assert await unit.fetchval("SELECT count(*) FROM identity.tenants WHERE name = $1", company) == 0

@@ -141,6 +141,7 @@ async def test_bad_input_answers_4xx_or_nothing_never_5xx(signup, customer, foun
         ({"q": "robust", "sort": "name; DROP TABLE x"}, "sort"), ({"q": "robust", "owner_id": "1 OR 1=1"}, "owner_id"),
         ({"q": "robust", "lifecycle_stage": "lead' OR '1'='1"}, "lifecycle_stage"),
         ({"q": "robust", "facets": "tenant_id"}, "facets"),
+        ({"q": "\x00robust"}, "q"),  # NUL is refused at the edge, as in every parameter (shared/http/guard.py)
     ):
         response = await search(tenant, **params)
         assert response.status_code == 422, (params, response.status_code, response.text)
@@ -148,7 +149,7 @@ async def test_bad_input_answers_4xx_or_nothing_never_5xx(signup, customer, foun
         assert field in [e["field"] for e in response.json()["errors"]], (params, response.text)
     for q in ('"robust', "robust'", "robust & | ! ( ) : * <-> \\", "'; DROP TABLE search.documents; --",
               "robust' OR '1'='1", "tenant_id = '00000000-0000-0000-0000-000000000000'", "%_%", "!!!", "a:*",
-              "NOT robust", "\x00robust", "😀", "phone:", "phone:abc", "+", "robust " * 25):
+              "NOT robust", "😀", "phone:", "phone:abc", "+", "robust " * 25):
         response = await search(tenant, q)
         assert response.status_code == 200, (q, response.text)
         assert set(ids(response)) <= {made["id"]}, q

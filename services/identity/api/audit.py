@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from litestar import get
@@ -10,9 +9,8 @@ from litestar.params import FromQuery, QueryParameter
 
 from services.identity.api.schemas import AuditEntryOut, audit_out
 from services.identity.db import audit
-from shared.errors import ValidationProblem
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
-from shared.pagination import Page, check_limit, decode_cursor, page_of
+from shared.pagination import Page, check_limit, cursor_int, cursor_time, decode_cursor, page_of
 
 
 @get("/audit-log", tags=["audit"])
@@ -29,10 +27,7 @@ async def audit_log(
     size = check_limit(limit)
     after = None
     if (parts := decode_cursor(cursor, 2)) is not None:
-        try:
-            after = datetime.fromisoformat(str(parts[0])), int(parts[1])
-        except ValueError:
-            raise ValidationProblem.one("cursor", "is not a cursor from a previous page", "invalid") from None
+        after = cursor_time(parts[0]), cursor_int(parts[1])
     async with runtime.db("identity").tenant_unit(principal.scope) as unit:
         rows = await audit.page(unit, action=action, after=after, limit=size)
     return page_of([audit_out(r) for r in rows], size, lambda e: [e.occurred_at, e.id])

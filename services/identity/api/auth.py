@@ -36,7 +36,8 @@ class SignupController(Controller):
         """Create a workspace (tenant) and its first administrator, logged in.
 
         The slug is made from the company name (Chinese names by pinyin) unless one is given; a
-        given slug that is taken answers 409 naming ``slug``."""
+        given slug that is taken answers 409 naming ``slug``. 429 with Retry-After over
+        HUIKE_SIGNUP_RATE_LIMIT sign-ups per address an hour."""
         done = await accounts.signup(
             runtime.db("identity"), runtime.settings, company_name=data.company_name, admin_email=data.admin_email,
             admin_password=data.admin_password, admin_name=data.admin_name, slug=data.slug, origin=origin_of(request),
@@ -57,7 +58,8 @@ class AuthController(Controller):
         """Log in with the workspace slug, e-mail and password.
 
         Any wrong part answers the same 401. Repeated failures lock the account (5 failures,
-        30 s doubling to 15 min) and the source address (20 failures): 429 with Retry-After."""
+        30 s doubling to 15 min) and the client address (100 failures in 15 min): 429 with
+        Retry-After; so does a server taking too many logins at once (Retry-After 1)."""
         tokens = await accounts.login(
             runtime.db("identity"), runtime.settings, tenant_slug=data.tenant, email=data.email,
             password=data.password, origin=origin_of(request),
@@ -96,7 +98,8 @@ class AuthController(Controller):
     async def request_reset(
         self, data: JSONBody[PasswordResetRequest], request: AnyRequest, runtime: RuntimeDep
     ) -> dict[str, str]:
-        """Ask for a password-reset e-mail. Always 202, whether or not the account exists."""
+        """Ask for a password-reset e-mail: 202 whether or not the account exists; 429 with
+        Retry-After over 20 requests per address or 5 per account an hour."""
         await accounts.request_password_reset(
             runtime.db("identity"), runtime.settings, tenant_slug=data.tenant, email=data.email,
             origin=origin_of(request),

@@ -17,7 +17,7 @@ from services.identity.api.schemas import (
 from services.identity.domain import departments as domain
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.http.conditional import expected_version, with_etag
-from shared.pagination import Page, check_limit, decode_cursor, page_of
+from shared.pagination import Page, bad_cursor, check_limit, decode_cursor, page_of
 
 
 class DepartmentsController(Controller):
@@ -33,8 +33,12 @@ class DepartmentsController(Controller):
         principal.require("department", "read")
         size = check_limit(limit)
         after = decode_cursor(cursor, 1)
+        try:  # the cursor is the last department's path: ids joined by '/'
+            after_path = "/".join(str(uuid.UUID(part)) for part in str(after[0]).split("/")) if after else None
+        except ValueError:
+            raise bad_cursor() from None
         rows = await domain.list_departments(runtime.db("identity"), caller_of(principal, request),
-                                             after_path=str(after[0]) if after else None, limit=size)
+                                             after_path=after_path, limit=size)
         return page_of([department_out(r) for r in rows], size, lambda d: ["/".join(map(str, d.path))])
 
     @post(status_code=201)

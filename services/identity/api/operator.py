@@ -14,10 +14,10 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from services.identity.api.common import created_key
 from services.identity.api.schemas import (
+    OperatorTenantOut,
     ScheduledDeletionOut,
     SuspendRequest,
-    TenantOut,
-    tenant_out,
+    operator_tenant_out,
 )
 from services.identity.domain import tenants as domain
 from shared.http import RuntimeDep
@@ -36,30 +36,42 @@ class OperatorTenantsController(Controller):
         self, runtime: RuntimeDep,
         status: FromQuery[Literal["active", "suspended", "pending_deletion", "deleted"] | None] = None,
         limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,
-    ) -> Page[TenantOut]:
+    ) -> Page[OperatorTenantOut]:
         size = check_limit(limit)
         rows = await domain.list_tenants(runtime.db("identity"), status=status, after=time_cursor(cursor), limit=size)
-        return page_of([tenant_out(r) for r in rows], size, created_key)
+        return page_of([operator_tenant_out(r) for r in rows], size, created_key)
 
     @post("/{tenant_id:uuid}/suspend", status_code=200)
     async def suspend(
         self, tenant_id: FromPath[uuid.UUID], runtime: RuntimeDep, data: JSONBody[SuspendRequest | None] = None
-    ) -> TenantOut:
+    ) -> OperatorTenantOut:
         """Suspend a tenant: every request and login of it answers 403 until reactivated."""
         reason = (data.reason if data else "").strip()
         row = await domain.suspend_tenant(runtime.db("identity"), tenant_id, reason=reason)
-        return tenant_out(row)
+        return operator_tenant_out(row)
 
     @post("/{tenant_id:uuid}/reactivate", status_code=200)
-    async def reactivate(self, tenant_id: FromPath[uuid.UUID], runtime: RuntimeDep) -> TenantOut:
+    async def reactivate(self, tenant_id: FromPath[uuid.UUID], runtime: RuntimeDep) -> OperatorTenantOut:
         """Reactivate a suspended tenant, or cancel its scheduled deletion."""
-        return tenant_out(await domain.reactivate_tenant(runtime.db("identity"), tenant_id))
+        return operator_tenant_out(await domain.reactivate_tenant(runtime.db("identity"), tenant_id))
+
+    @get("/{tenant_id:uuid}")
+    async def get_tenant(self, tenant_id: FromPath[uuid.UUID], runtime: RuntimeDep) -> OperatorTenantOut:
+        """A tenant, with the progress of its deletion (``deletion_progress``: what each service
+        exported and purged; ``deletion_completed_at``: when nothing of it was left)."""
+        return operator_tenant_out(await domain.get_tenant(runtime.db("identity"), tenant_id))
 
     @delete("/{tenant_id:uuid}", status_code=202)
-    async def schedule_deletion(self, tenant_id: FromPath[uuid.UUID], runtime: RuntimeDep) -> ScheduledDeletionOut:
+    async def schedule_deletion(
+        self, tenant_id: FromPath[uuid.UUID], runtime: RuntimeDep, immediately: FromQuery[bool] = False,
+    ) -> ScheduledDeletionOut:
         """Schedule deletion after the grace period (HUIKE_TENANT_DELETION_GRACE_DAYS), writing an
-        export of the tenant's identity data first; meanwhile the tenant answers 403."""
-        row, path = await domain.schedule_tenant_deletion(runtime.db("identity"), runtime.settings, tenant_id)
-        return ScheduledDeletionOut(tenant=tenant_out(row), export_file=str(path))
-
-
+        export of the tenant's identity data first; meanwhile the tenant answers 403. With
+        ``immediately=true`` there is no grace period: identity's data is purged before the answer
+        (status ``deleted``) and every other service exports and purges its own data right after;
+        follow it with ``GET /operator/tenants/{id}`` until ``deletion_completed_at`` is set."""
+        db = runtime.db("identity")
+        row, path = await domain.schedule_tenant_deletion(db, runtime.settings, tenant_id, immediately=immediately)
+        if immediately and await domain.purge_tenant(db, runtime.settings, tenant_id):
+            row = await domain.get_tenant(db, tenant_id)
+        return ScheduledDeletionOut(tenant=operator_tenant_out(row), export_file=str(path))

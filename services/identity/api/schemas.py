@@ -302,8 +302,15 @@ class AuditEntryOut(msgspec.Struct, kw_only=True):
     details: dict[str, Any]
 
 
+class OperatorTenantOut(TenantOut, kw_only=True):
+    """A tenant as the operator sees it: with the progress of its deletion."""
+
+    deletion_progress: dict[str, Any] = msgspec.field(default_factory=dict)
+    deletion_completed_at: datetime | None = None
+
+
 class ScheduledDeletionOut(msgspec.Struct, kw_only=True):
-    tenant: TenantOut
+    tenant: OperatorTenantOut
     export_file: str
 
 
@@ -315,6 +322,15 @@ def tenant_out(row: asyncpg.Record) -> TenantOut:
         id=row["id"], slug=row["slug"], name=row["name"], status=row["status"], status_reason=row["status_reason"],
         deletion_scheduled_at=row["deletion_scheduled_at"], created_at=row["created_at"],
         updated_at=row["updated_at"], version=row["version"],
+    )
+
+
+def operator_tenant_out(row: asyncpg.Record) -> OperatorTenantOut:
+    return OperatorTenantOut(
+        id=row["id"], slug=row["slug"], name=row["name"], status=row["status"], status_reason=row["status_reason"],
+        deletion_scheduled_at=row["deletion_scheduled_at"], created_at=row["created_at"],
+        updated_at=row["updated_at"], version=row["version"], deletion_progress=row["deletion_progress"] or {},
+        deletion_completed_at=row["deletion_completed_at"],
     )
 
 

@@ -73,4 +73,4 @@ async def record_use(unit: Unit, key_id: uuid.UUID) -> None:
 
 
 async def all_for_export(unit: Unit) -> list[asyncpg.Record]:
-    return await unit.fetch(f"SELECT {COLUMNS} FROM identity.api_keys ORDER BY created_at, id")
+    return await unit.fetch(f"SELECT {COLUMNS} FROM identity.api_keys WHERE tenant_id = $1 ORDER BY created_at, id", unit.tenant_id)

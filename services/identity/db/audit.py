@@ -53,4 +53,4 @@ async def page(
 
 
 async def all_for_export(unit: Unit) -> list[asyncpg.Record]:
-    return await unit.fetch(f"SELECT {COLUMNS} FROM identity.audit_log ORDER BY occurred_at, id")
+    return await unit.fetch(f"SELECT {COLUMNS} FROM identity.audit_log WHERE tenant_id = $1 ORDER BY occurred_at, id", unit.tenant_id)

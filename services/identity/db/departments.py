@@ -80,4 +80,4 @@ async def delete(unit: Unit, department_id: uuid.UUID, expected_version: int | N
 
 
 async def all_for_export(unit: Unit) -> list[asyncpg.Record]:
-    return await unit.fetch(f"SELECT {COLUMNS} FROM identity.departments ORDER BY path")
+    return await unit.fetch(f"SELECT {COLUMNS} FROM identity.departments WHERE tenant_id = $1 ORDER BY path", unit.tenant_id)

@@ -71,4 +71,4 @@ async def revoke(unit: Unit, invitation_id: uuid.UUID) -> None:
 
 
 async def all_for_export(unit: Unit) -> list[asyncpg.Record]:
-    return await unit.fetch(f"SELECT {COLUMNS} FROM identity.invitations ORDER BY created_at, id")
+    return await unit.fetch(f"SELECT {COLUMNS} FROM identity.invitations WHERE tenant_id = $1 ORDER BY created_at, id", unit.tenant_id)

@@ -115,8 +115,10 @@ async def count_active_admins(unit: Unit, *, excluding: uuid.UUID | None = None)
 
 
 async def all_for_export(unit: Unit) -> list[asyncpg.Record]:
-    return await unit.fetch(f"SELECT {COLUMNS} FROM identity.roles ORDER BY created_at, id")
+    return await unit.fetch(f"SELECT {COLUMNS} FROM identity.roles WHERE tenant_id = $1 ORDER BY created_at, id",
+                            unit.tenant_id)
 
 
 async def user_roles_for_export(unit: Unit) -> list[asyncpg.Record]:
-    return await unit.fetch("SELECT user_id, role_id FROM identity.user_roles ORDER BY user_id, role_id")
+    return await unit.fetch(
+        "SELECT user_id, role_id FROM identity.user_roles WHERE tenant_id = $1 ORDER BY user_id, role_id", unit.tenant_id)

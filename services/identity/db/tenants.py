@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
 from shared.db import SystemUnit
 
 COLUMNS = (
-    "id, slug, name, status, status_reason, deletion_scheduled_at, default_region, created_at, updated_at, version"
+    "id, slug, name, status, status_reason, deletion_scheduled_at, default_region, created_at, updated_at, version,"
+    " deletion_progress, deletion_completed_at"
 )
 
 
@@ -61,4 +63,38 @@ async def set_status(
 async def due_for_purge(unit: SystemUnit) -> list[asyncpg.Record]:
     return await unit.fetch(
         f"SELECT {COLUMNS} FROM identity.tenants WHERE status = 'pending_deletion' AND deletion_scheduled_at <= now()"
+    )
+
+
+async def mark_deleted(unit: SystemUnit, tenant_id: uuid.UUID, progress: dict[str, Any]) -> asyncpg.Record:
+    """The tombstone: no name, status ``deleted`` (the slug stays taken), and identity's progress."""
+    return await unit.fetchrow(
+        f"""UPDATE identity.tenants SET status = 'deleted', name = '', status_reason = NULL,
+                deletion_progress = $2, updated_at = now(), version = version + 1
+            WHERE id = $1 RETURNING {COLUMNS}""",
+        tenant_id, progress,
+    )
+
+
+async def add_deletion_progress(unit: SystemUnit, tenant_id: uuid.UUID, part: str, data: dict[str, Any]) -> None:
+    await unit.execute(
+        """UPDATE identity.tenants SET deletion_progress = deletion_progress || jsonb_build_object($2::text, $3::jsonb)
+           WHERE id = $1""",
+        tenant_id, part, data,
+    )
+
+
+async def open_deletions(unit: SystemUnit) -> list[asyncpg.Record]:
+    """Deleted tenants some trace of which may remain elsewhere (services, event streams)."""
+    return await unit.fetch(
+        f"SELECT {COLUMNS} FROM identity.tenants WHERE status = 'deleted' AND deletion_completed_at IS NULL"
+    )
+
+
+async def complete_deletion(unit: SystemUnit, tenant_id: uuid.UUID, streams: dict[str, Any]) -> None:
+    await unit.execute(
+        """UPDATE identity.tenants SET deletion_completed_at = now(),
+                  deletion_progress = deletion_progress || jsonb_build_object('streams', $2::jsonb)
+           WHERE id = $1""",
+        tenant_id, streams,
     )

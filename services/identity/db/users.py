@@ -98,4 +98,4 @@ async def record_login(unit: Unit, user_id: uuid.UUID) -> None:
 
 
 async def all_for_export(unit: Unit) -> list[asyncpg.Record]:
-    return await unit.fetch(f"SELECT {COLUMNS} FROM identity.users ORDER BY created_at, id")
+    return await unit.fetch(f"SELECT {COLUMNS} FROM identity.users WHERE tenant_id = $1 ORDER BY created_at, id", unit.tenant_id)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from services.identity.db import audit, departments, password_resets, roles, tenants, users
-from services.identity.domain import lockout
+from services.identity.domain import lockout, rate_limits
 from services.identity.domain.context import ANONYMOUS, SYSTEM, Caller, Origin, missing, user_actor
 from services.identity.domain.normalise import normalise_email, normalise_name
 from services.identity.domain.passwords import check_password, hash_password, verify_password
@@ -58,6 +58,9 @@ async def signup(
         if problem := slug_problem(slug):
             raise ValidationProblem.one("slug", problem, "invalid_slug")
     check_password(admin_password, field="admin_password", context=(email, name, company, slug or ""))
+    # Counted once the request is well formed, before the argon2 work and the workspace it costs.
+    await rate_limits.take(db, (rate_limits.signup_per_address(settings.signup_rate_limit),
+                                origin.source_ip or "unknown"))
     password_hash = await hash_password(admin_password)
 
     base = slug or slug_from_name(company)
@@ -107,6 +110,13 @@ async def _create_tenant(
 
 
 async def login(
+    db: ServiceDatabase, settings: Settings, *, tenant_slug: str, email: str, password: str, origin: Origin
+) -> TokenPair:
+    with lockout.GLOBAL.slot():
+        return await _login(db, settings, tenant_slug=tenant_slug, email=email, password=password, origin=origin)
+
+
+async def _login(
     db: ServiceDatabase, settings: Settings, *, tenant_slug: str, email: str, password: str, origin: Origin
 ) -> TokenPair:
     slug = tenant_slug.strip().lower()
@@ -169,12 +179,15 @@ async def change_password(
 async def request_password_reset(
     db: ServiceDatabase, settings: Settings, *, tenant_slug: str, email: str, origin: Origin
 ) -> None:
-    """Start a reset if the account exists; answer the same either way (the caller always says 202)."""
+    """Start a reset if the account exists; answer the same either way (the caller always says 202).
+    Rate-limited per address and per account before anything is looked up (429, reveals nothing)."""
+    slug, email = tenant_slug.strip().lower(), email.strip().lower()
+    await rate_limits.take(db, (rate_limits.RESET_PER_ADDRESS, origin.source_ip or "unknown"),
+                           (rate_limits.RESET_PER_ACCOUNT, f"{slug}:{email}"))
     async with db.system_unit() as unit:
-        tenant = await tenants.by_slug(unit, tenant_slug.strip().lower())
+        tenant = await tenants.by_slug(unit, slug)
     if tenant is None or tenant["status"] != "active":
         return
-    email = email.strip().lower()
     async with db.tenant_unit(scope_for_system(tenant["id"])) as unit:
         user = await users.credentials_by_email(unit, email)
         if user is None or user["status"] != "active":

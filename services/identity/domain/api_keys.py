@@ -19,7 +19,7 @@ from services.identity.db import api_keys as store
 from services.identity.db import audit
 from services.identity.domain.context import Caller, missing
 from services.identity.domain.normalise import normalise_name
-from services.identity.domain.permissions import validate_scopes
+from services.identity.domain.permissions import refuse_excess, scope_excess, validate_scopes
 from shared.auth import hash_api_key, new_api_key
 from shared.db import ServiceDatabase
 from shared.errors import ValidationProblem
@@ -39,7 +39,9 @@ async def create_key(
     db: ServiceDatabase, caller: Caller, *, name: str, scopes: list[str], expires_at: datetime | None
 ) -> tuple[asyncpg.Record, str]:
     name = normalise_name(name)
-    scopes = validate_scopes(scopes)
+    clean = validate_scopes(scopes)
+    refuse_excess(scope_excess(caller.rights, scopes), "An API key's scopes may not exceed your own rights")
+    scopes = clean
     if expires_at is not None and expires_at <= datetime.now(UTC):
         raise ValidationProblem.one("expires_at", "must be in the future", "in_past")
     key = new_api_key()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from shared.auth import Principal
 from shared.errors import NotFound
 from shared.events.envelope import Actor
 from shared.tenancy import TenantScope
@@ -30,6 +31,7 @@ class Caller:
     actor: Actor  # the user, or the API key acting for them
     user_id: uuid.UUID  # the acting user (an API key acts as the user who made it)
     origin: Origin
+    rights: Principal  # what the caller holds: a grant they make may not exceed it
 
     @property
     def tenant_id(self) -> uuid.UUID:

@@ -17,7 +17,7 @@ from services.identity.db import invitations as store
 from services.identity.domain.context import Caller, Origin, missing, user_actor
 from services.identity.domain.normalise import normalise_email, normalise_name
 from services.identity.domain.passwords import check_password, hash_password
-from services.identity.domain.permissions import DEFAULT_INVITED_ROLE
+from services.identity.domain.permissions import DEFAULT_INVITED_ROLE, refuse_excess, role_excess
 from services.identity.domain.sessions import TokenPair, open_session, tenant_unavailable
 from services.identity.domain.tokens import hash_token, looks_like, new_token
 from services.identity.domain.users import check_department
@@ -74,6 +74,9 @@ async def invite(
             granted.update((r["id"], r) for r in found)
         if not granted:
             granted.update((r["id"], r) for r in await roles.by_keys(unit, [DEFAULT_INVITED_ROLE]))
+        field = "role_ids" if role_ids else "roles"
+        refuse_excess([e for r in granted.values() for e in role_excess(caller.rights, r, field)],
+                      "An invitation may only give roles within your own rights")
         await check_department(unit, department_id)
         token = new_token("invitation")
         expires_at = datetime.now(UTC) + timedelta(seconds=settings.invitation_ttl_seconds)

@@ -42,8 +42,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from shared.auth import ACTIONS, DATA_SCOPES, EntityGrant, Permissions
-from shared.errors import FieldError, ValidationProblem
+from shared.auth import ACTIONS, DATA_SCOPES, EntityGrant, Permissions, Principal
+from shared.errors import FieldError, Forbidden, ValidationProblem
 
 CRM_ENTITIES = ("customer", "contact", "interaction", "objection", "task", "opportunity")
 IDENTITY_ENTITIES = ("user", "role", "department", "api_key", "audit_log", "tenant")
@@ -228,3 +228,115 @@ def effective_permissions(roles: Iterable[Mapping[str, Any]]) -> Permissions:
             if all(rules):  # every role that lets the user read the entity restricts this field
                 fields.setdefault(entity, {})[name] = "read_only" if "read_only" in rules else "hidden"
     return Permissions(entities=dict(sorted(merged.items())), fields=fields)
+
+
+# --- what a granter may grant ---------------------------------------------------------------------
+#
+# Whoever creates or edits a role, gives a user roles, invites someone with roles or makes an API
+# key grants rights, and a grant never exceeds the granter's own: every action they grant they
+# hold themself (narrowed by their API key's scopes when they act through one), at a data scope no
+# wider than theirs, and a field restricted for them stays at least as restricted in the grant (a
+# granter who cannot see a field cannot grant seeing it). Granting ``*`` needs the granter's own
+# ``*``, so only someone holding every right (the admin role) can grant the admin role.
+
+_FIELD_RULE_RANK = {None: 0, "read_only": 1, "hidden": 2}
+
+
+def _rule_words(rule: str | None) -> str:
+    return rule or "visible and writable"
+
+
+def grant_excess(
+    granter: Principal, permissions: Mapping[str, Any], field_rules: Mapping[str, Mapping[str, str]],
+    field: str = "permissions", rules_field: str = "field_rules",
+) -> list[FieldError]:
+    """What in a role's grants (validated ``permissions`` and ``field_rules``) exceeds the
+    granter's own rights, one entry per excess naming where it is; empty when the grant fits."""
+    own = granter.data.permissions
+    excess: list[FieldError] = []
+    for entity, grant in sorted(permissions.items()):
+        actions = [a for a in grant.get("actions") or [] if a in ACTIONS]
+        if not actions:
+            continue  # grants nothing
+        refused = [a for a in actions if not granter.can(entity, a)]
+        if refused:
+            excess.append(FieldError(
+                f"{field}.{entity}.actions", f"you may not {', '.join(refused)} '{entity}' yourself", "exceeds_own_rights"
+            ))
+        scope, own_scope = grant.get("scope", "own"), own.data_scope(entity)
+        if own_scope is not None and _SCOPE_RANK[scope] > _SCOPE_RANK.get(own_scope, 0):
+            excess.append(FieldError(
+                f"{field}.{entity}.scope", f"'{scope}' is wider than your own scope '{own_scope}'", "exceeds_own_rights"
+            ))
+
+    def reads(entity: str) -> bool:  # field rules count only in a role that grants read (see above)
+        return any("read" in (permissions.get(e) or {}).get("actions", []) for e in (entity, "*"))
+
+    def grants(entity: str) -> bool:
+        return any((permissions.get(e) or {}).get("actions") for e in (entity, "*"))
+
+    for entity, fields in sorted(own.fields.items()):
+        if not grants(entity):
+            continue
+        for name, own_rule in sorted(fields.items()):
+            theirs = (field_rules.get(entity) or {}).get(name) if reads(entity) else None
+            if _FIELD_RULE_RANK[theirs] < _FIELD_RULE_RANK.get(own_rule, 0):
+                hint = "" if reads(entity) else f" (a rule counts only in a role that grants read on '{entity}')"
+                excess.append(FieldError(
+                    f"{rules_field}.{entity}.{name}",
+                    f"would be {_rule_words(theirs)}, but it is {own_rule} for you; mark it {own_rule}" + hint,
+                    "exceeds_own_rights",
+                ))
+    return excess
+
+
+def changed_grant_excess(
+    granter: Principal, before: tuple[Mapping[str, Any], Mapping[str, Any]],
+    after: tuple[Mapping[str, Any], Mapping[str, Any]],
+) -> list[FieldError]:
+    """The excess an edit of a role (``(permissions, field_rules)`` before and after) adds: an
+    entity whose grant changes must fit whole; a field's rule may not be loosened beyond the
+    granter's own. What the role already granted beyond the granter stays (someone wider made it)."""
+    old_excess = {(e.field, e.message) for e in grant_excess(granter, *before)}
+    changed = {entity for entity in {*before[0], *after[0]} if before[0].get(entity) != after[0].get(entity)}
+    kept = []
+    for item in grant_excess(granter, *after):
+        _, entity, *_ = item.field.split(".")
+        is_grant = item.field.startswith("permissions.")
+        if (is_grant and entity in changed) or (not is_grant and (item.field, item.message) not in old_excess):
+            kept.append(item)
+    return kept
+
+
+def role_excess(granter: Principal, role: Mapping[str, Any], field: str) -> list[FieldError]:
+    """A stored role given to someone or taken from them (a user update, an invitation): only
+    someone who holds everything it grants may do either."""
+    excess = grant_excess(granter, role["permissions"], role["field_rules"] or {})
+    if not excess:
+        return []
+    what = "; ".join(f"{e.field}: {e.message}" for e in excess)
+    return [FieldError(field, f"role '{role['key']}' grants more than you hold ({what})", "exceeds_own_rights")]
+
+
+def scope_excess(granter: Principal, scopes: list[str], field: str = "scopes") -> list[FieldError]:
+    """API key scopes (validated) the granter does not hold: ``*`` needs every action on ``*``,
+    ``entity:*`` every action on the entity, ``*:action`` the action on ``*``."""
+    excess = []
+    for index, scope in enumerate(scopes):
+        entity, _, action = scope.partition(":") if scope != "*" else ("*", ":", "*")
+        wanted = ACTIONS if action == "*" else (action,)
+        if refused := [a for a in wanted if not granter.can(entity, a)]:
+            excess.append(FieldError(
+                f"{field}[{index}]", f"'{scope}' exceeds your own rights: you may not {', '.join(refused)} "
+                f"'{entity}'; name the scopes you hold (see GET /api/v1/me)", "exceeds_own_rights",
+            ))
+    return excess
+
+
+def refuse_excess(excess: list[FieldError], what: str = "This would grant more than you hold yourself") -> None:
+    """403 naming every excess, or nothing when the grant fits."""
+    if excess:
+        raise Forbidden(
+            f"{what}: " + "; ".join(f"{e.field}: {e.message}" for e in excess),
+            kind="grant-exceeds-own-rights", errors=excess,
+        )

@@ -17,7 +17,15 @@ from services.identity.db import audit
 from services.identity.db import roles as store
 from services.identity.domain.context import Caller, missing
 from services.identity.domain.normalise import normalise_name
-from services.identity.domain.permissions import ADMIN, ROLE_KEY, validate_field_rules, validate_permissions
+from services.identity.domain.permissions import (
+    ADMIN,
+    ROLE_KEY,
+    changed_grant_excess,
+    grant_excess,
+    refuse_excess,
+    validate_field_rules,
+    validate_permissions,
+)
 from services.identity.domain.slugs import random_suffix, slug_from_name
 from shared.db import ServiceDatabase
 from shared.errors import Conflict, FieldError, PreconditionFailed, ValidationProblem
@@ -62,6 +70,7 @@ async def create_role(
                                     "invalid")
     permissions = validate_permissions(permissions)
     field_rules = validate_field_rules(field_rules)
+    refuse_excess(grant_excess(caller.rights, permissions, field_rules), "This role would grant more than you hold")
     candidate = key or _key_from_name(name)
     for _attempt in range(5):
         try:
@@ -103,6 +112,11 @@ async def update_role(
         grants_changed = merged["permissions"] != role["permissions"] or merged["field_rules"] != role["field_rules"]
         if role["key"] == ADMIN and grants_changed:
             raise _builtin_admin()
+        if grants_changed:
+            refuse_excess(changed_grant_excess(
+                caller.rights, (role["permissions"], role["field_rules"] or {}),
+                (merged["permissions"], merged["field_rules"] or {}),
+            ), "This change would make the role grant more than you hold")
         changed = sorted(k for k, v in merged.items() if v != role[k])
         if not changed:
             return role

@@ -2,11 +2,17 @@
 
 * suspend: every request of the tenant answers 403 (``tenant-suspended``), logins too.
 * reactivate: back to active, from suspended or from a scheduled deletion (which it cancels).
-* schedule deletion: first an export of the tenant's identity data is written as JSON under
-  ``<data_dir>/exports/``, then the tenant answers 403 like a suspended one until, after
-  ``tenant_deletion_grace_days``, ``purge_due_tenants`` deletes its identity rows and publishes
-  ``tenant.deleted`` (on which the other services delete their data). The tenant row stays, with
-  status ``deleted`` and no name, so the slug is never handed to someone else.
+* schedule deletion: first an export of the tenant's identity data is written to
+  ``<data_dir>/tenant-exports/<tenant>/identity/identity.json``, then the tenant answers 403 like a
+  suspended one until, after ``tenant_deletion_grace_days`` (or at once, when asked), the deletion
+  worker (``services/identity/deletions.py``) purges it:
+  1. ``purge_due_tenants``: in one transaction as the owning role, the final identity export, every
+     identity row of the tenant, the tombstone (status ``deleted``, no name: the slug is never handed
+     to someone else) and ``tenant.deleted``;
+  2. every service in ``PURGING_SERVICES`` exports and purges its own data and reports
+     ``tenant.purged`` (``shared/tenant_purge.py``); ``record_service_purged`` notes each;
+  3. ``finish_deletions``: once all have, the tenant's retained messages leave every event stream,
+     and ``deletion_completed_at`` is set. ``deletion_progress`` shows the operator each step.
 
 Each change publishes its event (so every service's principal cache drops the tenant at once)
 and writes to the tenant's audit log with actor ``operator``.
@@ -15,9 +21,7 @@ and writes to the tenant's audit log with actor ``operator``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,17 +33,17 @@ from services.identity.db import api_keys, audit, departments, invitations, role
 from services.identity.domain.context import OPERATOR, SYSTEM, missing
 from shared.db import Database, ServiceDatabase, Unit
 from shared.errors import Conflict
+from shared.events.bus import Bus
+from shared.events.envelope import Event
 from shared.settings import Settings
 from shared.tenancy import scope_for_system
+from shared.tenant_purge import delete_in_unit, export_directory, purge_tenant_messages, tenant_tables, write_json
 
 log = logging.getLogger("huike.identity.tenants")
 
-# Identity's tenant-owned tables, children before parents (the order rows must be deleted in).
-_TENANT_TABLES = (
-    "audit_log", "password_resets", "refresh_tokens", "sessions", "api_keys", "invitations", "user_roles",
-    "users", "roles", "departments", "inbox",
-)
-_INDEX_TABLES = ("refresh_token_index", "api_key_index", "invitation_index", "password_reset_index")
+# Every other service that holds tenant data: each exports and purges it on tenant.deleted and
+# reports tenant.purged (shared/tenant_purge.py). A deletion is complete once all of them have.
+PURGING_SERVICES = ("records", "search")
 
 
 async def list_tenants(
@@ -85,21 +89,29 @@ async def reactivate_tenant(db: ServiceDatabase, tenant_id: uuid.UUID) -> asyncp
 
 
 async def schedule_tenant_deletion(
-    db: ServiceDatabase, settings: Settings, tenant_id: uuid.UUID
+    db: ServiceDatabase, settings: Settings, tenant_id: uuid.UUID, *, immediately: bool = False
 ) -> tuple[asyncpg.Record, Path]:
-    """Export the tenant's identity data, then mark it for deletion after the grace period."""
+    """Export the tenant's identity data, then mark it for deletion after the grace period (or at
+    once: ``immediately``; ``purge_tenant`` then does it without waiting for the next run)."""
     async with db.tenant_unit(scope_for_system(tenant_id)) as unit:
         tenant = await _locked(unit, tenant_id)
-        export = await _export(unit, tenant)
-        path = await asyncio.to_thread(_write_export, settings.data_dir, tenant_id, export)
-        if tenant["status"] == "pending_deletion":
+        path = await _write_export(unit, settings, tenant)
+        due = datetime.now(UTC) if immediately else datetime.now(UTC) + timedelta(days=settings.tenant_deletion_grace_days)
+        if tenant["status"] == "pending_deletion" and tenant["deletion_scheduled_at"] <= due:
             return tenant, path
-        due = datetime.now(UTC) + timedelta(days=settings.tenant_deletion_grace_days)
         updated = await tenants.set_status(unit, tenant_id, "pending_deletion", reason="deletion scheduled",
                                            deletion_scheduled_at=due)
         await _changed(unit, updated, "deletion_scheduled",
-                       {"deletion_scheduled_at": due.isoformat(), "export": path.name})
+                       {"deletion_scheduled_at": due.isoformat(), "export": str(path)})
         return updated, path
+
+
+async def get_tenant(db: ServiceDatabase, tenant_id: uuid.UUID) -> asyncpg.Record:
+    async with db.system_unit() as unit:
+        tenant = await tenants.get(unit, tenant_id)
+    if tenant is None:
+        raise missing("tenant", tenant_id)
+    return tenant
 
 
 def _plain(value: Any) -> Any:
@@ -132,38 +144,43 @@ async def _export(unit: Unit, tenant: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def _write_export(data_dir: Path, tenant_id: uuid.UUID, export: dict[str, Any]) -> Path:
-    directory = Path(data_dir) / "exports"
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"tenant-{tenant_id}-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.json"
-    # Personal data: readable by the service account only.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(export, handle, ensure_ascii=False, indent=2, default=str)
+async def _write_export(unit: Unit, settings: Settings, tenant: asyncpg.Record) -> Path:
+    """``<data_dir>/tenant-exports/<tenant>/identity/identity.json`` (mode 0600, replaced atomically):
+    written when the deletion is scheduled, and again, final, just before the purge."""
+    export = await _export(unit, tenant)
+    directory = await asyncio.to_thread(export_directory, settings.data_dir, tenant["id"], "identity")
+    path = directory / "identity.json"
+    await asyncio.to_thread(write_json, path, export)
     return path
 
 
 async def purge_due_tenants(db: ServiceDatabase, settings: Settings) -> list[uuid.UUID]:
-    """Delete the identity rows of tenants past their grace period; publish tenant.deleted.
-
-    Runs as the owning role (the runtime role may not delete audit entries), disabling the
-    audit log's append-only trigger only inside each tenant's purge transaction.
-    """
+    """Delete the identity rows of tenants past their grace period; publish tenant.deleted."""
     async with db.system_unit() as unit:
         due = [row["id"] for row in await tenants.due_for_purge(unit)]
+    return await _purge_as_owner(db, settings, due)
+
+
+async def purge_tenant(db: ServiceDatabase, settings: Settings, tenant_id: uuid.UUID) -> bool:
+    """Purge one tenant now if its deletion is due (``schedule_tenant_deletion(immediately=True)``)."""
+    return tenant_id in await _purge_as_owner(db, settings, [tenant_id])
+
+
+async def _purge_as_owner(db: ServiceDatabase, settings: Settings, due: list[uuid.UUID]) -> list[uuid.UUID]:
+    """As the owning role: the runtime role may not delete audit entries (grants.sql)."""
     if not due:
         return []
     if not settings.database_owner_url:
         log.warning("%d tenant(s) are due for deletion but HUIKE_DATABASE_OWNER_URL is not set", len(due))
         return []
-    owner = await Database.connect(settings.database_owner_url, min_size=1, max_size=1)
+    owner = await Database.connect(settings.database_owner_url, min_size=1, max_size=1, background_size=1)
     purged: list[uuid.UUID] = []
     try:
         owner_db = owner.for_service(db.service, db.schema)
         for tenant_id in due:
             try:
-                await _purge(owner_db, tenant_id)
-                purged.append(tenant_id)
+                if await _purge(owner_db, settings, tenant_id):
+                    purged.append(tenant_id)
             except Exception:  # noqa: BLE001 - one tenant failing must not stop the others
                 log.exception("purging tenant %s failed", tenant_id)
     finally:
@@ -171,26 +188,55 @@ async def purge_due_tenants(db: ServiceDatabase, settings: Settings) -> list[uui
     return purged
 
 
-async def _purge(owner_db: ServiceDatabase, tenant_id: uuid.UUID) -> None:
-    schema = owner_db.schema
+async def _purge(owner_db: ServiceDatabase, settings: Settings, tenant_id: uuid.UUID) -> bool:
+    """One transaction: the final export, every identity row of the tenant (every table with a
+    ``tenant_id`` column, found in the catalogue), its login-failure counters, the tombstone, and
+    ``tenant.deleted``, on which every other service exports and purges its own data."""
     async with owner_db.tenant_unit(scope_for_system(tenant_id)) as unit:
         tenant = await tenants.get(unit, tenant_id, for_update=True)
         due = tenant is not None and tenant["status"] == "pending_deletion"
         if not due or tenant["deletion_scheduled_at"] > datetime.now(UTC):
-            return  # reactivated meanwhile
-        await unit.execute(f"ALTER TABLE {schema}.audit_log DISABLE TRIGGER audit_log_append_only")
-        counts: dict[str, int] = {}
-        for table in _TENANT_TABLES:
-            status = await unit.execute(f"DELETE FROM {schema}.{table} WHERE tenant_id = $1", tenant_id)
-            counts[table] = int(status.split()[-1])
-        for table in _INDEX_TABLES:
-            await unit.execute(f"DELETE FROM {schema}.{table} WHERE tenant_id = $1", tenant_id)
-        await unit.execute(f"ALTER TABLE {schema}.audit_log ENABLE TRIGGER audit_log_append_only")
-        deleted = await unit.fetchrow(
-            f"""UPDATE {schema}.tenants SET status = 'deleted', name = '', status_reason = NULL,
-                   updated_at = now(), version = version + 1 WHERE id = $1 RETURNING version""",
-            tenant_id,
-        )
+            return False  # reactivated meanwhile, or already purged
+        path = await _write_export(unit, settings, tenant)
+        counts = await delete_in_unit(unit, await tenant_tables(unit, owner_db.schema))
+        # Keyed by text ("account:<tenant>:<email>"), not by a tenant_id column.
+        await unit.execute("DELETE FROM identity.login_failures WHERE strpos(key, $1) > 0", str(tenant_id))
+        rows_deleted = {table: n for table, n in counts.items() if n}
+        deleted = await tenants.mark_deleted(unit, tenant_id, {"identity": {
+            "purged_at": datetime.now(UTC).isoformat(), "export": str(path.parent), "rows_deleted": rows_deleted,
+        }})
         await unit.emit("tenant", "deleted", tenant_id, actor=SYSTEM, version=deleted["version"],
-                        data={"slug": tenant["slug"], "rows_deleted": counts})
-    log.info("purged tenant %s", tenant_id)
+                        data={"slug": tenant["slug"], "rows_deleted": rows_deleted, "services": list(PURGING_SERVICES)})
+    log.info("purged tenant %s from identity", tenant_id)
+    return True
+
+
+async def record_service_purged(unit: Unit, event: Event) -> None:
+    """A service's ``tenant.purged``: it has exported and deleted the tenant's data."""
+    data = event.data
+    await tenants.add_deletion_progress(unit, unit.tenant_id, event.service, {
+        "purged_at": event.occurred_at.isoformat(), "export": data.get("export"),
+        "rows_deleted": data.get("rows_deleted") or {}, "files": data.get("files") or 0,
+    })
+
+
+async def finish_deletions(db: ServiceDatabase, bus: Bus) -> list[uuid.UUID]:
+    """For each deleted tenant every service has purged: remove its retained messages from the
+    event streams, then what identity's own consumers recorded of it, and call it complete."""
+    async with db.system_unit() as unit:
+        open_ = await tenants.open_deletions(unit)
+    finished: list[uuid.UUID] = []
+    for tenant in open_:
+        if not all(service in tenant["deletion_progress"] for service in PURGING_SERVICES):
+            continue
+        tenant_id = tenant["id"]
+        removed = await purge_tenant_messages(bus, tenant_id)
+        async with db.tenant_unit(scope_for_system(tenant_id)) as unit:
+            # The services' reports: consumed (inbox), and nothing of the tenant waits to be sent.
+            await unit.execute(f"DELETE FROM {db.schema}.inbox WHERE tenant_id = $1", tenant_id)
+            await unit.execute(f"DELETE FROM {db.schema}.outbox WHERE tenant_id = $1", tenant_id)
+            await tenants.complete_deletion(unit, tenant_id, {
+                "purged_at": datetime.now(UTC).isoformat(), "messages_removed": removed})
+        log.info("deletion of tenant %s complete", tenant_id)
+        finished.append(tenant_id)
+    return finished

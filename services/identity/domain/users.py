@@ -17,7 +17,7 @@ import msgspec
 from services.identity.db import api_keys, audit, departments, roles, tenants, users
 from services.identity.domain.context import Caller, missing
 from services.identity.domain.normalise import check_locale, normalise_name, normalise_phone
-from services.identity.domain.permissions import ADMIN
+from services.identity.domain.permissions import ADMIN, refuse_excess, role_excess
 from services.identity.domain.sessions import revoke_sessions
 from shared.db import ServiceDatabase, Unit
 from shared.errors import Conflict, PreconditionFailed, ValidationProblem
@@ -106,6 +106,12 @@ async def update_user(
         new_roles: list[asyncpg.Record] | None = None
         if changes.role_ids is not UNSET:
             new_roles = await _check_roles(unit, list(dict.fromkeys(changes.role_ids)), "role_ids")
+            # Giving a role and taking one away both need every right the role grants.
+            before_ids, new_ids = {r["id"] for r in before_roles}, {r["id"] for r in new_roles}
+            touched = [r for r in new_roles if r["id"] not in before_ids]
+            touched += [r for r in await roles.of_user(unit, user_id) if r["id"] not in new_ids]
+            refuse_excess([e for r in touched for e in role_excess(caller.rights, r, "role_ids")],
+                          "You may only give or take away roles within your own rights")
             was_admin = any(r["key"] == ADMIN for r in before_roles)
             if was_admin and not any(r["key"] == ADMIN for r in new_roles) and user["status"] == "active":
                 await _ensure_another_admin(unit, user_id, "Removing the admin role")

@@ -1,29 +1,26 @@
-"""What every records controller shares: the caller's ``RecordAccess``, the unit of work, request
-bodies that list every bad field, ETag / If-Match, list parameters, Idempotency-Key.
+"""What every records controller shares: the caller's ``RecordAccess``, the unit of work, ETag /
+If-Match, list parameters, Idempotency-Key. Request bodies are typed Structs (``data: SomeStruct``):
+``shared.validation`` checks them before the handler runs and lists every bad field in one 422.
 
 A controller method typically looks like::
 
     @post(status_code=201)
-    async def create(self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest,
+    async def create(self, data: CustomerCreate, access: AccessDep, request: AnyRequest,
                      runtime: RuntimeDep) -> Response[dict[str, Any]]:
         access.require("customer", "create")
-        body = decode_body(CustomerCreate, data)
-        return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
+        return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, data))
 """
 
 from __future__ import annotations
 
-import functools
-import types
-import typing
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-import msgspec
 from litestar import Response
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
@@ -32,17 +29,17 @@ from services.records.domain import idempotency
 from services.records.domain.access import RecordAccess, load_access
 from services.records.domain.history import jsonable
 from shared.db import Unit
-from shared.errors import FieldError, ValidationProblem
+from shared.errors import ValidationProblem
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.http.conditional import etag_for, expected_version, with_etag
-from shared.pagination import check_limit, decode_cursor, encode_cursor
+from shared.pagination import check_limit, cursor_time, decode_cursor, encode_cursor
 from shared.runtime import Runtime
 
 T = TypeVar("T")
 
 __all__ = [
     "AccessDep", "AnyRequest", "ListParams", "PrincipalDep", "RuntimeDep", "Sort", "custom_field_filters",
-    "decode_body", "expected_version", "idempotent", "keyset", "list_params", "page", "provide_access",
+    "expected_version", "idempotent", "keyset", "list_params", "page", "provide_access",
     "records_unit", "with_etag",
 ]
 
@@ -70,113 +67,18 @@ async def records_unit(runtime: Runtime, access: RecordAccess) -> AsyncIterator[
         yield unit
 
 
-# --- bodies ---------------------------------------------------------------------------------------
-
-
-def decode_body(kind: type[T], data: Any) -> T:
-    """Decode a JSON body into the Struct ``kind``, answering one 422 that lists every unknown,
-    missing or wrongly typed field, nested ones too (``stages[1].kind``); msgspec alone stops at
-    the first."""
-    if not isinstance(data, dict):
-        raise ValidationProblem.one("body", "must be a JSON object", "wrong_type")
-    if _strict(kind):
-        # Fast path: msgspec alone rejects what the field-by-field pass would (every Struct in the
-        # body forbids unknown fields), so a good body is one convert; only a bad one pays for
-        # the pass that lists every problem (about 5 ms per body for customers).
-        try:
-            return msgspec.convert(data, kind)
-        except msgspec.ValidationError:
-            pass
-    errors: list[FieldError] = []
-    _collect(kind, data, "", errors)
-    if errors:
-        raise ValidationProblem(errors)
-    try:
-        return msgspec.convert(data, kind)
-    except msgspec.ValidationError as exc:  # a constraint the per-field pass could not see, or a cross-field rule
-        message, at, path = str(exc).rpartition(" - at `$")
-        if not at:
-            raise ValidationProblem.one("body", str(exc), "invalid") from None
-        raise ValidationProblem.one(path.rstrip("`").lstrip(".") or "body", message, "invalid") from None
-
-
-@dataclass(frozen=True)
-class _Field:
-    name: str          # in the JSON body
-    required: bool
-    annotation: Any    # resolved (the modules use ``from __future__ import annotations``)
-
-
-@functools.cache
-def _fields(kind: type[msgspec.Struct]) -> tuple[_Field, ...]:
-    """The Struct's fields with resolved annotations: resolving type hints per request is costly."""
-    hints = typing.get_type_hints(kind, include_extras=True)
-    return tuple(_Field(f.encode_name, f.required, hints.get(f.name, f.type)) for f in msgspec.structs.fields(kind))
-
-
-@functools.cache
-def _strict(kind: type[msgspec.Struct]) -> bool:
-    """Whether ``kind`` and every Struct in its fields forbid unknown fields."""
-    if not kind.__struct_config__.forbid_unknown_fields:
-        return False
-    nested = (_struct_of(f.annotation)[0] for f in _fields(kind))
-    return all(_strict(n) for n in nested if n is not None)
-
-
-def _struct_of(annotation: Any) -> tuple[type[msgspec.Struct] | None, bool]:
-    """(Struct type, is a list of it) when ``annotation`` is a Struct or list[Struct] (optional or not)."""
-    if typing.get_origin(annotation) is typing.Annotated:
-        annotation = typing.get_args(annotation)[0]
-    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (annotation,)
-    for option in options:
-        if isinstance(option, type) and issubclass(option, msgspec.Struct):
-            return option, False
-        if typing.get_origin(option) is typing.Annotated:
-            option = typing.get_args(option)[0]
-        if typing.get_origin(option) is list:
-            (item,) = typing.get_args(option) or (None,)
-            if isinstance(item, type) and issubclass(item, msgspec.Struct):
-                return item, True
-    return None, False
-
-
-def _collect(kind: type[msgspec.Struct], data: dict[str, Any], prefix: str, errors: list[FieldError]) -> None:
-    fields = {f.name: f for f in _fields(kind)}
-    for name in data:
-        if name not in fields:
-            errors.append(FieldError(prefix + name, "is not a known field", "unknown_field"))
-    for name, field in fields.items():
-        where = prefix + name
-        if name not in data:
-            if field.required:
-                errors.append(FieldError(where, "is required", "required"))
-            continue
-        value = data[name]
-        annotation = field.annotation
-        nested, many = _struct_of(annotation)
-        if nested is not None and many and isinstance(value, list) and all(isinstance(v, dict) for v in value):
-            for index, item in enumerate(value):
-                _collect(nested, item, f"{where}[{index}].", errors)
-            continue
-        if nested is not None and not many and isinstance(value, dict):
-            _collect(nested, value, f"{where}.", errors)
-            continue
-        try:
-            msgspec.convert(value, annotation)
-        except msgspec.ValidationError as exc:
-            message, _, path = str(exc).partition(" - at `$")
-            errors.append(FieldError(where + path.rstrip("`"), message, "wrong_type"))
-
-
 # --- lists ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Sort:
-    """A sortable field: SQL over the alias ``{a}`` (the same expression as its index) and its type."""
+    """A sortable field: SQL over the alias ``{a}`` (the same expression as its index) and its type.
+    ``cast``: for a ``text`` cursor value the query casts to another type (timestamptz, date,
+    numeric), that type, so a cursor value that cannot be cast is refused before the query."""
 
     expr: str
     kind: str = "timestamptz"  # timestamptz | text
+    cast: str = "text"
 
 
 @dataclass(frozen=True)
@@ -205,12 +107,29 @@ def list_params(limit: int | None, cursor: str | None, sort: str | None, sorts: 
         try:
             if parts[0] != wanted:
                 raise ValueError
-            value = datetime.fromisoformat(str(parts[1])) if spec.kind == "timestamptz" else str(parts[1])
+            value = cursor_time(parts[1]) if spec.kind == "timestamptz" else _cursor_text(str(parts[1]), spec.cast)
             after = (value, uuid.UUID(str(parts[2])))
-        except ValueError:
+        except (ValueError, ValidationProblem):
             raise ValidationProblem.one("cursor", "is not a cursor of this list and sort; omit it to start over",
                                         "invalid") from None
     return ListParams(size, wanted, spec.expr, spec.kind, wanted.startswith("-"), after)
+
+
+def _cursor_text(value: str, cast: str) -> str:
+    """``value`` when it casts to ``cast`` (as ``page`` wrote it: PostgreSQL's text form), else ValueError."""
+    if cast == "timestamptz":
+        cursor_time(value)
+    elif cast == "date" and value != "infinity":
+        date.fromisoformat(value)
+    elif cast == "numeric":
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise ValueError(value) from None
+        if number.is_nan() or (number.is_finite() and (len(number.as_tuple().digits) > 40
+                                                       or abs(number.adjusted()) > 40)):
+            raise ValueError(value)
+    return value
 
 
 def keyset(params: ListParams, alias: str, next_param: int) -> tuple[str, str, list[Any]]:

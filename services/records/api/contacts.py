@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from services.records.api.common import (
     AccessDep,
     AnyRequest,
     RuntimeDep,
     Sort,
-    decode_body,
     expected_version,
     idempotent,
     keyset,
@@ -22,6 +22,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
+from services.records.api.schemas import CUSTOMER_ID, ContactOut, Page, answers
 from services.records.db import contacts as store
 from services.records.domain import contacts as domain
 from services.records.domain import customers as customers_domain
@@ -30,21 +31,26 @@ from services.records.domain import settings as settings_domain
 
 SORTS = {"created_at": Sort("{a}.created_at"), "updated_at": Sort("{a}.updated_at"), "name": Sort("{a}.name", "text")}
 
+# The request body as documented, with an example.
+ContactBody = Annotated[domain.ContactCreate, Body(examples=[Example(value=
+    {"customer_id": CUSTOMER_ID, "name": "张伟", "title": "采购经理", "phone": "+86 138 0013 8000",
+     "email": "zhang.wei@example.com"})])]
+
 
 class ContactsController(Controller):
     path = "/contacts"
     tags = ["contacts"]
 
-    @post(status_code=201)
+    @post(status_code=201, responses=answers(201, ContactOut))
     async def create_contact(
-        self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: ContactBody, access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Add a contact to a customer you can see. Honours ``Idempotency-Key``."""
         access.require("contact", "create")
-        body = decode_body(domain.ContactCreate, data)
+        body = data
         return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
 
-    @get()
+    @get(responses=answers(200, Page[ContactOut]))
     async def list_contacts(
         self, access: AccessDep, runtime: RuntimeDep, customer_id: FromQuery[uuid.UUID | None] = None,
         sort: FromQuery[str | None] = None, limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,
@@ -71,7 +77,7 @@ class ContactsController(Controller):
             await history.audit_sensitive_reads(unit, "contact", answer["items"], actor=access.actor, settings=cfg)
         return answer
 
-    @get("/{contact_id:uuid}")
+    @get("/{contact_id:uuid}", responses=answers(200, ContactOut))
     async def get_contact(self, contact_id: FromPath[uuid.UUID], access: AccessDep,
                           runtime: RuntimeDep) -> Response[dict[str, Any]]:
         access.require("contact", "read")
@@ -79,14 +85,14 @@ class ContactsController(Controller):
             body, version = await domain.read(unit, access, contact_id)
         return with_etag(body, version)
 
-    @patch("/{contact_id:uuid}")
+    @patch("/{contact_id:uuid}", responses=answers(200, ContactOut))
     async def update_contact(
-        self, contact_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, contact_id: FromPath[uuid.UUID], data: JSONBody[domain.ContactPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[dict[str, Any]]:
         """Change the fields sent; honours If-Match (412 when stale)."""
         access.require("contact", "update")
-        body = decode_body(domain.ContactPatch, data)
+        body = data
         version = expected_version(request)
         async with records_unit(runtime, access) as unit:
             row = await domain.update(unit, access, contact_id, body, version)
@@ -101,7 +107,7 @@ class ContactsController(Controller):
         async with records_unit(runtime, access) as unit:
             await domain.delete(unit, access, contact_id, version)
 
-    @post("/{contact_id:uuid}/restore", status_code=200)
+    @post("/{contact_id:uuid}/restore", status_code=200, responses=answers(200, ContactOut))
     async def restore_contact(self, contact_id: FromPath[uuid.UUID], access: AccessDep, request: AnyRequest,
                               runtime: RuntimeDep) -> Response[dict[str, Any]]:
         access.require("contact", "delete")

@@ -12,7 +12,6 @@ from services.records.api.common import (
     AccessDep,
     AnyRequest,
     RuntimeDep,
-    decode_body,
     expected_version,
     records_unit,
     with_etag,
@@ -21,7 +20,7 @@ from services.records.db import custom_fields as store
 from services.records.domain import custom_fields as domain
 from services.records.domain import settings
 from shared.errors import NotFound, ValidationProblem
-from shared.pagination import check_limit, decode_cursor, encode_cursor
+from shared.pagination import check_limit, cursor_int, decode_cursor, encode_cursor
 
 
 def _missing(field_id: uuid.UUID) -> NotFound:
@@ -34,11 +33,11 @@ class CustomFieldsController(Controller):
 
     @post(status_code=201)
     async def create_custom_field(
-        self, data: JSONBody[dict[str, Any]], access: AccessDep, runtime: RuntimeDep
+        self, data: JSONBody[domain.DefinitionCreate], access: AccessDep, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Define a custom field on an entity (needs ``custom_field:create``)."""
         access.require("custom_field", "create")
-        body = decode_body(domain.DefinitionCreate, data)
+        body = data
         async with records_unit(runtime, access) as unit:
             cfg = await settings.get(unit)
             row = await domain.create_definition(unit, body, actor=access.actor, user_id=access.user_id,
@@ -58,7 +57,7 @@ class CustomFieldsController(Controller):
             raise ValidationProblem.one("status", "must be active or retired", "invalid")
         parts = decode_cursor(cursor, 3)
         try:
-            after = (str(parts[0]), int(parts[1]), uuid.UUID(str(parts[2]))) if parts else None
+            after = (str(parts[0]), cursor_int(parts[1], 32), uuid.UUID(str(parts[2]))) if parts else None
         except ValueError:
             raise ValidationProblem.one("cursor", "is not a cursor from a previous page", "invalid") from None
         async with records_unit(runtime, access) as unit:
@@ -80,13 +79,13 @@ class CustomFieldsController(Controller):
 
     @patch("/{field_id:uuid}")
     async def update_custom_field(
-        self, field_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, field_id: FromPath[uuid.UUID], data: JSONBody[domain.DefinitionPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[dict[str, Any]]:
         """Rename (``label``), change required, options (add or relabel), validation, default,
         description, position. ``key``, ``type``, ``entity`` and ``unique`` never change."""
         access.require("custom_field", "update")
-        body = decode_body(domain.DefinitionPatch, data)
+        body = data
         async with records_unit(runtime, access) as unit:
             cfg = await settings.get(unit)
             row = await domain.update_definition(unit, field_id, body, actor=access.actor, user_id=access.user_id,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from services.records.api.common import (
     AccessDep,
@@ -15,7 +16,6 @@ from services.records.api.common import (
     RuntimeDep,
     Sort,
     custom_field_filters,
-    decode_body,
     expected_version,
     idempotent,
     keyset,
@@ -24,6 +24,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
+from services.records.api.schemas import CustomerOut, Page, answers
 from services.records.db import customers as store
 from services.records.domain import customers as domain
 from services.records.domain import history
@@ -41,23 +42,28 @@ SORTS = {
 # Entities whose history rows carry a customer_id (children of customers).
 HISTORY_ENTITIES = ("customer", "contact", "interaction", "objection", "task", "opportunity")
 
+# The request body as documented, with an example.
+CustomerBody = Annotated[domain.CustomerCreate, Body(examples=[Example(value=
+    {"name": "深圳市腾讯计算机系统有限公司", "kind": "company", "phone": "+86 755 8601 3388", "email": "contact@example.com",
+     "industry": "互联网", "lifecycle_stage": "prospect", "tags": ["重点客户"]})])]
+
 
 class CustomersController(Controller):
     path = "/customers"
     tags = ["customers"]
 
-    @post(status_code=201)
+    @post(status_code=201, responses=answers(201, CustomerOut))
     async def create_customer(
-        self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: CustomerBody, access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Create a customer. ``phone``/``email`` set the primary entry of ``phones``/``emails``
         (lists of {value, label, primary}); phones are stored in E.164 (the workspace's region for
         numbers without a country code). Honours ``Idempotency-Key``."""
         access.require("customer", "create")
-        body = decode_body(domain.CustomerCreate, data)
+        body = data
         return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
 
-    @get()
+    @get(responses=answers(200, Page[CustomerOut]))
     async def list_customers(
         self, access: AccessDep, request: AnyRequest, runtime: RuntimeDep,
         owner_id: FromQuery[uuid.UUID | None] = None, department_id: FromQuery[uuid.UUID | None] = None,
@@ -71,7 +77,7 @@ class CustomersController(Controller):
         """Customers the caller may see. Filters: ``owner_id``, ``department_id``,
         ``lifecycle_stage``, ``tier``, ``tag``, ``cf.<key>=<value>`` (custom field),
         ``created_after|before``, ``updated_after|before``, ``no_interaction_days=N`` (none in N
-        days, or never), ``overdue_follow_up=true``. ``sort``: created_at, updated_at, name,
+        days, or never), ``overdue_follow_up=true`` (``false``: not overdue). ``sort``: created_at, updated_at, name,
         last_interaction_at, next_follow_up_at (``-`` for descending; default ``-created_at``)."""
         access.require("customer", "read")
         params = list_params(limit, cursor, sort, SORTS)
@@ -91,7 +97,7 @@ class CustomersController(Controller):
             await history.audit_sensitive_reads(unit, "customer", answer["items"], actor=access.actor, settings=cfg)
         return answer
 
-    @get("/{customer_id:uuid}")
+    @get("/{customer_id:uuid}", responses=answers(200, CustomerOut))
     async def get_customer(
         self, customer_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
@@ -100,16 +106,16 @@ class CustomersController(Controller):
             body, version = await domain.read(unit, access, customer_id)
         return with_etag(body, version)
 
-    @patch("/{customer_id:uuid}")
+    @patch("/{customer_id:uuid}", responses=answers(200, CustomerOut))
     async def update_customer(
-        self, customer_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, customer_id: FromPath[uuid.UUID], data: JSONBody[domain.CustomerPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[dict[str, Any]]:
         """Change the fields sent (others stay as they are, even when changed meanwhile by someone
         else). Send ``If-Match`` with the ETag you read to get 412 instead of overwriting a change.
         Changing ``owner_id`` needs the ``transfer`` permission."""
         access.require("customer", "update")
-        body = decode_body(domain.CustomerPatch, data)
+        body = data
         version = expected_version(request)
         async with records_unit(runtime, access) as unit:
             row, found = await domain.update(unit, access, customer_id, body, version)
@@ -128,7 +134,7 @@ class CustomersController(Controller):
         async with records_unit(runtime, access) as unit:
             await domain.delete(unit, access, customer_id, version)
 
-    @post("/{customer_id:uuid}/restore", status_code=200)
+    @post("/{customer_id:uuid}/restore", status_code=200, responses=answers(200, CustomerOut))
     async def restore_customer(
         self, customer_id: FromPath[uuid.UUID], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:

@@ -25,7 +25,6 @@ from services.records.api.common import (
     AccessDep,
     AnyRequest,
     RuntimeDep,
-    decode_body,
     idempotent,
     records_unit,
     with_etag,
@@ -33,9 +32,8 @@ from services.records.api.common import (
 from services.records.domain import customers as customers_domain
 from services.records.domain import merge, ownership, public_pool
 from services.records.domain.history import jsonable
-from shared.errors import ValidationProblem
 from shared.http.conditional import expected_version
-from shared.pagination import check_limit, decode_cursor, encode_cursor, time_cursor
+from shared.pagination import check_limit, cursor_int, decode_cursor, encode_cursor, time_cursor
 
 
 class DataQualityController(Controller):
@@ -44,12 +42,12 @@ class DataQualityController(Controller):
 
     @post("/customers/{customer_id:uuid}/merge", status_code=200)
     async def merge_customers(
-        self, customer_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, customer_id: FromPath[uuid.UUID], data: JSONBody[merge.MergeBody], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[Any]:
         """Merge ``merge_ids`` into this customer; ``fields`` picks, per field, whose value survives."""
         access.require("customer", "merge")
-        body = decode_body(merge.MergeBody, data)
+        body = data
 
         async def write(unit: Any) -> tuple[int, Any]:
             return 200, await merge.merge(unit, access, customer_id, body)
@@ -63,18 +61,18 @@ class DataQualityController(Controller):
             return jsonable(await merge.undo(unit, access, merge_id))
 
     @post("/customers/transfer", status_code=200)
-    async def transfer(self, data: JSONBody[dict[str, Any]], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
+    async def transfer(self, data: JSONBody[ownership.TransferBody], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
         """Give customers (and optionally their open tasks, objections, opportunities) to another user."""
         access.require("customer", "transfer")
-        body = decode_body(ownership.TransferBody, data)
+        body = data
         async with records_unit(runtime, access) as unit:
             return jsonable(await ownership.transfer(unit, access, body))
 
     @post("/handovers", status_code=201)
-    async def handover(self, data: JSONBody[dict[str, Any]], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
+    async def handover(self, data: JSONBody[ownership.HandoverBody], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
         """Move everything a (leaving) user owns to a successor or to the public pool, with a report."""
         access.require("customer", "transfer")
-        body = decode_body(ownership.HandoverBody, data)
+        body = data
         async with records_unit(runtime, access) as unit:
             return jsonable(await ownership.handover_by_request(unit, access, body))
 
@@ -128,11 +126,11 @@ class DataQualityController(Controller):
         return with_etag(public_pool.rules_out(current), current.version)
 
     @patch("/pool/rules")
-    async def patch_rules(self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest,
+    async def patch_rules(self, data: JSONBody[public_pool.RulesPatch], access: AccessDep, request: AnyRequest,
                           runtime: RuntimeDep) -> Response[dict[str, Any]]:
         """A new version of the pool rules (``tenant:update``; If-Match)."""
         access.require("tenant", "update")
-        body = decode_body(public_pool.RulesPatch, data)
+        body = data
         version = expected_version(request)
         async with records_unit(runtime, access) as unit:
             current = await public_pool.change_rules(unit, body, user_id=access.user_id, expected_version=version)
@@ -141,11 +139,15 @@ class DataQualityController(Controller):
         return with_etag(public_pool.rules_out(current), current.version)
 
     @get("/pool/preview")
-    async def preview(self, access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
-        """What the next run returns to the pool and whom it warns, with the reason of each."""
+    async def preview(self, access: AccessDep, runtime: RuntimeDep,
+                      limit: FromQuery[int | None] = None) -> dict[str, Any]:
+        """What the next run returns to the pool and whom it warns, with the reason of each: the
+        first ``limit`` (default 50, at most 200) of each list, and ``returns_total`` /
+        ``warnings_total``."""
         access.require("customer", "transfer")
+        size = check_limit(limit)
         async with records_unit(runtime, access) as unit:
-            return await public_pool.preview(unit)
+            return await public_pool.preview(unit, size)
 
     @get("/pool/log")
     async def pool_log(self, access: AccessDep, runtime: RuntimeDep, customer_id: FromQuery[uuid.UUID | None] = None,
@@ -154,10 +156,7 @@ class DataQualityController(Controller):
         access.require("customer", "transfer")
         size = check_limit(limit)
         parts = decode_cursor(cursor, 1)
-        try:
-            before = int(parts[0]) if parts else None
-        except ValueError:
-            raise ValidationProblem.one("cursor", "is not a cursor from a previous page", "invalid") from None
+        before = cursor_int(parts[0]) if parts else None
         async with records_unit(runtime, access) as unit:
             rows = await public_pool.log_page(unit, customer_id, size, before)
         items = rows[:size]

@@ -17,7 +17,7 @@ import msgspec
 from litestar import Controller, Response, get, patch, post
 from litestar.params import FromPath, JSONBody
 
-from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, decode_body, records_unit, with_etag
+from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, records_unit, with_etag
 from services.records.domain import duplicates as domain
 from services.records.domain import scans
 from services.records.domain import settings as settings_domain
@@ -36,11 +36,11 @@ class DuplicatesController(Controller):
     tags = ["duplicates"]
 
     @post("/duplicates/check", status_code=200)
-    async def check(self, data: JSONBody[dict[str, Any]], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
+    async def check(self, data: JSONBody[CheckBody], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
         """The stored records a candidate (``name``, ``aliases``, ``phone``/``phones``,
         ``email``/``emails``, ``uscc``) would duplicate, soft-deleted and merged ones included;
         ``blocked`` tells whether creating it would answer 409. Nothing is saved."""
-        body = decode_body(CheckBody, data)
+        body = data
         if body.entity not in domain.ENTITIES:
             raise ValidationProblem.one("entity", f"must be one of {', '.join(domain.ENTITIES)}", "invalid")
         access.require(body.entity, "read")
@@ -62,13 +62,13 @@ class DuplicatesController(Controller):
 
     @patch("/duplicate-rules")
     async def patch_rules(
-        self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: JSONBody[domain.RulesPatch], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Per rule (``phone``, ``email``, ``uscc``, ``name``): ``block``, ``warn`` or ``off``
         (null for an exact rule: follow the records settings' ``duplicate_rule``), and
         ``name_threshold`` (0.1-1.0 trigram similarity). Needs ``tenant:update``."""
         access.require("tenant", "update")
-        body = decode_body(domain.RulesPatch, data)
+        body = data
         version = expected_version(request)
         async with records_unit(runtime, access) as unit:
             current = await domain.change_rules(unit, body, user_id=access.user_id, expected_version=version)

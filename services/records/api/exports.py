@@ -13,7 +13,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import File
 
 from services.records import jobs_bulk
-from services.records.api.common import AccessDep, RuntimeDep, decode_body, records_unit
+from services.records.api.common import AccessDep, RuntimeDep, records_unit
 from services.records.db import exports as store
 from services.records.db import imports as queue
 from services.records.domain import exports as domain
@@ -52,14 +52,14 @@ class ExportsController(Controller):
     tags = ["exports"]
 
     @post(status_code=202)
-    async def create_export(self, data: JSONBody[dict[str, Any]], access: AccessDep, runtime: RuntimeDep
+    async def create_export(self, data: JSONBody[ExportCreate], access: AccessDep, runtime: RuntimeDep
                             ) -> dict[str, Any]:
         """Export ``entity`` (customer, contact, interaction, objection, task, opportunity) as
         ``format`` csv (UTF-8 with BOM) or xlsx, with ``filters`` = the entity's list filters
         (e.g. ``{"lifecycle_stage": "lead", "cf.region": "east"}`` for customers). Needs the
         ``export`` permission; rows outside the caller's data scope and hidden fields are left out.
         Answers 202; follow ``GET /exports/{id}``."""
-        body = decode_body(ExportCreate, data)
+        body = data
         errors = []
         if body.entity not in domain.ENTITIES:
             errors.append(ValidationProblem.one("entity", f"must be one of {', '.join(domain.ENTITIES)}", "invalid"))

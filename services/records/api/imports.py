@@ -21,7 +21,7 @@ from litestar.response import Stream
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser
 
 from services.records import jobs_bulk
-from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, decode_body, records_unit
+from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, records_unit
 from services.records.db import imports as store
 from services.records.domain import custom_fields
 from services.records.domain import imports as domain
@@ -29,6 +29,7 @@ from services.records.domain.access import RecordAccess
 from services.records.domain.history import jsonable
 from services.records.storage import file_store, new_key
 from shared.errors import Conflict, FieldError, Gone, NotFound, Problem, ValidationProblem
+from shared.http.guard import check_json, check_text
 from shared.pagination import check_limit, encode_cursor, time_cursor
 
 _TEXT_FIELDS = {"entity", "mapping", "mapping_id", "on_duplicate", "dry_run"}
@@ -39,6 +40,15 @@ def _too_large(limit: int) -> Problem:
     return Problem(f"The import file is larger than {limit // 1_048_576} MB; split it into smaller files",
                    status_code=413, kind="payload-too-large", title="Payload too large",
                    errors=[FieldError("file", f"must be at most {limit} bytes", "too_large")])
+
+
+def _check_part(segment: MultipartSegment) -> None:
+    """NUL in a part's name or file name cannot be stored (PostgreSQL refuses it): 422 naming it."""
+    errors: list[FieldError] = []
+    check_text("file_name" if segment.name == "file" else "field_name", segment.filename or "", errors)
+    check_text("field_name", segment.name or "", errors)
+    if errors:
+        raise ValidationProblem(errors)
 
 
 class Upload(msgspec.Struct):
@@ -83,10 +93,16 @@ async def _receive(request: AnyRequest, runtime: Any, tenant_id: uuid.UUID, job_
                             if len(text) > _MAX_TEXT:
                                 raise ValidationProblem.one(segment.name, "is too long", "too_long")
                     elif segment is not None:  # end of a part
+                        _check_part(segment)
                         if segment.name == "file":
                             upload.file_key, upload.file_name = key, segment.filename or "upload"
                         elif segment.name in _TEXT_FIELDS:
-                            upload.fields[segment.name] = text.decode("utf-8", "replace")
+                            value = text.decode("utf-8", "replace")
+                            errors: list[FieldError] = []
+                            check_text(segment.name, value, errors)
+                            if errors:
+                                raise ValidationProblem(errors)
+                            upload.fields[segment.name] = value
                         else:
                             raise ValidationProblem.one(segment.name, "is not a known field", "unknown_field")
                         segment = None
@@ -121,6 +137,7 @@ async def _options(fields: dict[str, str], access: RecordAccess, unit: Any) -> t
     mapping: dict[str, Any] | None = None
     if fields.get("mapping", "").strip():
         try:
+            check_json(fields["mapping"].encode(), field="mapping")  # depth, NUL, sizes: as for a JSON body
             mapping = msgspec.json.decode(fields["mapping"].encode())
         except msgspec.DecodeError:
             mapping = None
@@ -271,10 +288,10 @@ class ImportsController(Controller):
             "Content-Disposition": f'attachment; filename="import-{import_id}-errors.csv"'})
 
     @post("/mappings", status_code=201)
-    async def save_mapping(self, data: JSONBody[dict[str, Any]], access: AccessDep, runtime: RuntimeDep
+    async def save_mapping(self, data: JSONBody[MappingCreate], access: AccessDep, runtime: RuntimeDep
                            ) -> dict[str, Any]:
         """Save a column mapping ``{"column": "field"}`` under a name, for ``mapping_id`` later."""
-        body = decode_body(MappingCreate, data)
+        body = data
         errors: list[FieldError] = []
         if body.entity not in domain.TARGETS:
             raise ValidationProblem.one("entity", f"must be one of {', '.join(domain.TARGETS)}", "invalid")

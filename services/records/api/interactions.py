@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from services.records.api.common import (
     AccessDep,
     AnyRequest,
     RuntimeDep,
     Sort,
-    decode_body,
     expected_version,
     idempotent,
     keyset,
@@ -23,6 +23,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
+from services.records.api.schemas import CUSTOMER_ID, InteractionOut, Page, answers
 from services.records.db import interactions as store
 from services.records.domain import history
 from services.records.domain import interactions as domain
@@ -35,14 +36,19 @@ SORTS = {
     "updated_at": Sort("{a}.updated_at"),
 }
 
+# The request body as documented, with an example.
+InteractionBody = Annotated[domain.InteractionCreate, Body(examples=[Example(value=
+    {"customer_id": CUSTOMER_ID, "channel": "phone", "direction": "outbound",
+     "occurred_at": "2025-03-03T09:30:00+08:00", "summary": "电话沟通报价", "next_follow_up_at": "2025-03-10T10:00:00+08:00"})])]
+
 
 class InteractionsController(Controller):
     path = "/interactions"
     tags = ["interactions"]
 
-    @post(status_code=201)
+    @post(status_code=201, responses=answers(201, InteractionOut))
     async def create_interaction(
-        self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: InteractionBody, access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Log an interaction with a customer: ``customer_id``, ``channel`` (phone, email, wechat,
         visit, meeting, form, other), ``summary`` (required); ``occurred_at`` (default now),
@@ -52,10 +58,10 @@ class InteractionsController(Controller):
         The customer's ``last_interaction_at`` and ``next_follow_up_at`` follow. Honours
         ``Idempotency-Key``."""
         access.require(ENTITY, "create")
-        body = decode_body(domain.InteractionCreate, data)
+        body = data
         return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
 
-    @get()
+    @get(responses=answers(200, Page[InteractionOut]))
     async def list_interactions(
         self, access: AccessDep, runtime: RuntimeDep,
         customer_id: FromQuery[uuid.UUID | None] = None, owner_id: FromQuery[uuid.UUID | None] = None,
@@ -80,7 +86,7 @@ class InteractionsController(Controller):
             await history.audit_sensitive_reads(unit, ENTITY, answer["items"], actor=access.actor, settings=cfg)
         return answer
 
-    @get("/{interaction_id:uuid}")
+    @get("/{interaction_id:uuid}", responses=answers(200, InteractionOut))
     async def get_interaction(
         self, interaction_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
@@ -89,15 +95,15 @@ class InteractionsController(Controller):
             body, version = await domain.read(unit, access, interaction_id)
         return with_etag(body, version)
 
-    @patch("/{interaction_id:uuid}")
+    @patch("/{interaction_id:uuid}", responses=answers(200, InteractionOut))
     async def update_interaction(
-        self, interaction_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, interaction_id: FromPath[uuid.UUID], data: JSONBody[domain.InteractionPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[dict[str, Any]]:
         """Change the fields sent (``customer_id`` cannot change). Send ``If-Match`` with the ETag
         you read to get 412 instead of overwriting someone else's change."""
         access.require(ENTITY, "update")
-        body = decode_body(domain.InteractionPatch, data)
+        body = data
         version = expected_version(request)
         async with records_unit(runtime, access) as unit:
             row = await domain.update(unit, access, interaction_id, body, version)
@@ -113,7 +119,7 @@ class InteractionsController(Controller):
         async with records_unit(runtime, access) as unit:
             await domain.delete(unit, access, interaction_id, version)
 
-    @post("/{interaction_id:uuid}/restore", status_code=200)
+    @post("/{interaction_id:uuid}/restore", status_code=200, responses=answers(200, InteractionOut))
     async def restore_interaction(
         self, interaction_id: FromPath[uuid.UUID], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:

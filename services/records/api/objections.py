@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from services.records.api.common import (
     AccessDep,
     AnyRequest,
     RuntimeDep,
     Sort,
-    decode_body,
     expected_version,
     idempotent,
     keyset,
@@ -23,6 +23,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
+from services.records.api.schemas import CUSTOMER_ID, ObjectionOut, Page, answers
 from services.records.db import objections as store
 from services.records.db.activity_sql import NO_DUE
 from services.records.domain import history
@@ -36,14 +37,19 @@ SORTS = {
     "updated_at": Sort("{a}.updated_at"),
 }
 
+# The request body as documented, with an example.
+ObjectionBody = Annotated[domain.ObjectionCreate, Body(examples=[Example(value=
+    {"customer_id": CUSTOMER_ID, "category": "price", "severity": "high",
+     "description": "客户认为报价比竞争对手高 15%"})])]
+
 
 class ObjectionsController(Controller):
     path = "/objections"
     tags = ["objections"]
 
-    @post(status_code=201)
+    @post(status_code=201, responses=answers(201, ObjectionOut))
     async def create_objection(
-        self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: ObjectionBody, access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Record an objection: ``customer_id``, ``category`` (one of the workspace's
         ``objection_categories``), ``severity`` (low, medium, high, critical), ``description``;
@@ -51,10 +57,10 @@ class ObjectionsController(Controller):
         active user), ``due_at`` (default: now + the workspace's SLA hours for the severity),
         ``custom_fields``. It starts ``open``. Honours ``Idempotency-Key``."""
         access.require(ENTITY, "create")
-        body = decode_body(domain.ObjectionCreate, data)
+        body = data
         return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
 
-    @get()
+    @get(responses=answers(200, Page[ObjectionOut]))
     async def list_objections(
         self, access: AccessDep, runtime: RuntimeDep,
         customer_id: FromQuery[uuid.UUID | None] = None, owner_id: FromQuery[uuid.UUID | None] = None,
@@ -83,7 +89,7 @@ class ObjectionsController(Controller):
             await history.audit_sensitive_reads(unit, ENTITY, answer["items"], actor=access.actor, settings=cfg)
         return answer
 
-    @get("/{objection_id:uuid}")
+    @get("/{objection_id:uuid}", responses=answers(200, ObjectionOut))
     async def get_objection(
         self, objection_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
@@ -103,9 +109,9 @@ class ObjectionsController(Controller):
             items = await domain.status_history(unit, access, objection_id)
         return {"items": items, "next_cursor": None}
 
-    @patch("/{objection_id:uuid}")
+    @patch("/{objection_id:uuid}", responses=answers(200, ObjectionOut))
     async def update_objection(
-        self, objection_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, objection_id: FromPath[uuid.UUID], data: JSONBody[domain.ObjectionPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[dict[str, Any]]:
         """Change the fields sent and/or move ``status``: open → in_progress → resolved → closed;
@@ -113,7 +119,7 @@ class ObjectionsController(Controller):
         409 with the ``allowed`` moves. Resolving needs a ``resolution``; ``satisfaction`` (1-5) only
         on a resolved or closed objection. Send ``If-Match`` to get 412 instead of overwriting."""
         access.require(ENTITY, "update")
-        body = decode_body(domain.ObjectionPatch, data)
+        body = data
         version = expected_version(request)
         async with records_unit(runtime, access) as unit:
             row = await domain.update(unit, access, objection_id, body, version)
@@ -129,7 +135,7 @@ class ObjectionsController(Controller):
         async with records_unit(runtime, access) as unit:
             await domain.delete(unit, access, objection_id, version)
 
-    @post("/{objection_id:uuid}/restore", status_code=200)
+    @post("/{objection_id:uuid}/restore", status_code=200, responses=answers(200, ObjectionOut))
     async def restore_objection(
         self, objection_id: FromPath[uuid.UUID], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from services.records.api.common import (
     AccessDep,
     AnyRequest,
     RuntimeDep,
     Sort,
-    decode_body,
     expected_version,
     idempotent,
     list_params,
@@ -22,20 +22,26 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
+from services.records.api.schemas import CUSTOMER_ID, OpportunityOut, Page, answers
 from services.records.db import opportunities as store
 from services.records.domain import opportunities as domain
 from services.records.domain.normalise import Errors
 from shared.pagination import check_limit
 
 # Every sort is cursored by its text form; db/opportunities.py casts it back to the column's type.
-SORTS = {name: Sort(expr, "text") for name, (expr, _) in store.SORTS.items()}
+SORTS = {name: Sort(expr, "text", cast) for name, (expr, cast) in store.SORTS.items()}
+
+# The request body as documented, with an example.
+OpportunityBody = Annotated[domain.OpportunityCreate, Body(examples=[Example(value=
+    {"customer_id": CUSTOMER_ID, "name": "2025 年度框架采购", "amount": "120000.00", "currency": "CNY",
+     "expected_close_date": "2025-06-30"})])]
 
 
 class OpportunitiesController(Controller):
     path = "/opportunities"
     tags = ["opportunities"]
 
-    @get()
+    @get(responses=answers(200, Page[OpportunityOut]))
     async def list_opportunities(
         self, access: AccessDep, runtime: RuntimeDep,
         limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None, sort: FromQuery[str | None] = None,
@@ -68,9 +74,9 @@ class OpportunitiesController(Controller):
                                           descending=params.descending, after=after, limit=params.limit)
         return page(rows, params, lambda r: access.redact(domain.ENTITY, domain.answer(r)))
 
-    @post(status_code=201)
+    @post(status_code=201, responses=answers(201, OpportunityOut))
     async def create_opportunity(
-        self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: OpportunityBody, access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[Any]:
         """Create an opportunity: ``customer_id``, ``name`` (required); ``pipeline_id`` (default:
         the default pipeline), ``stage`` (a stage id of that pipeline; default its first),
@@ -79,15 +85,15 @@ class OpportunitiesController(Controller):
         ``won_reason``, ``lost_reason``, ``description``, ``custom_fields``. Honours
         Idempotency-Key."""
         access.require(domain.ENTITY, "create")
-        body = decode_body(domain.OpportunityCreate, data)
-        given = set(data)
+        body = data
+        given = domain.given_fields(body)
 
         async def write(unit: Any) -> tuple[int, Any]:
             return 201, await domain.create(unit, access, body, given)
 
         return await idempotent(request, access, runtime, write)
 
-    @get("/{opportunity_id:uuid}")
+    @get("/{opportunity_id:uuid}", responses=answers(200, OpportunityOut))
     async def get_opportunity(
         self, opportunity_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
@@ -96,15 +102,15 @@ class OpportunitiesController(Controller):
             record = await domain.get(unit, access, opportunity_id)
         return with_etag(record, record["version"])
 
-    @patch("/{opportunity_id:uuid}")
+    @patch("/{opportunity_id:uuid}", responses=answers(200, OpportunityOut))
     async def update_opportunity(
-        self, opportunity_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, opportunity_id: FromPath[uuid.UUID], data: JSONBody[domain.OpportunityPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[dict[str, Any]]:
         """Change the fields sent. Moving ``stage`` (or ``pipeline_id``) follows the stage rules;
         ``probability: null`` follows the stage again. Honours If-Match (412 when stale)."""
         access.require(domain.ENTITY, "update")
-        body = decode_body(domain.OpportunityPatch, data)
+        body = data
         version = expected_version(request)
         async with records_unit(runtime, access) as unit:
             record = await domain.update(unit, access, opportunity_id, body, expected_version=version)
@@ -120,7 +126,7 @@ class OpportunitiesController(Controller):
         async with records_unit(runtime, access) as unit:
             await domain.set_deleted(unit, access, opportunity_id, deleted=True, expected_version=version)
 
-    @post("/{opportunity_id:uuid}/restore", status_code=200)
+    @post("/{opportunity_id:uuid}/restore", status_code=200, responses=answers(200, OpportunityOut))
     async def restore_opportunity(
         self, opportunity_id: FromPath[uuid.UUID], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[Any]:

@@ -19,7 +19,6 @@ from services.records.api.common import (
     AccessDep,
     AnyRequest,
     RuntimeDep,
-    decode_body,
     expected_version,
     idempotent,
     records_unit,
@@ -27,7 +26,7 @@ from services.records.api.common import (
 )
 from services.records.domain import pipelines as domain
 from services.records.domain.access import RecordAccess
-from shared.errors import FieldError, Forbidden, ValidationProblem
+from shared.errors import Forbidden
 from shared.pagination import Page, check_limit, page_of, time_cursor
 
 UNSET: Any = msgspec.UNSET
@@ -51,8 +50,7 @@ class StageIn(Body):
 
 class PipelineCreate(Body):
     name: PipelineName
-    # Decoded stage by stage (``stages_of``), so one answer names the bad fields of every stage.
-    stages: Annotated[list[Any], msgspec.Meta(min_length=1, max_length=domain.MAX_STAGES)]
+    stages: Annotated[list[StageIn], msgspec.Meta(min_length=1, max_length=domain.MAX_STAGES)]
     is_default: bool = False
 
 
@@ -102,21 +100,6 @@ def pipeline_out(row: Any) -> PipelineOut:
     return msgspec.convert(domain.pipeline_answer(row), PipelineOut)
 
 
-def stages_of(items: list[Any]) -> list[StageIn]:
-    """Each stage decoded; one 422 naming ``stages[i].<field>`` for every bad field of every stage."""
-    stages: list[StageIn] = []
-    errors: list[FieldError] = []
-    for index, item in enumerate(items):
-        try:
-            stages.append(decode_body(StageIn, item))
-        except ValidationProblem as problem:
-            errors += [FieldError(f"stages[{index}]" + ("" if e.field == "body" else f".{e.field}"), e.message, e.code)
-                       for e in problem.errors or []]
-    if errors:
-        raise ValidationProblem(errors)
-    return stages
-
-
 def _answer(row: Any, status_code: int = 200) -> Response[PipelineOut]:
     return with_etag(pipeline_out(row), row["version"], status_code)
 
@@ -147,15 +130,15 @@ class PipelinesController(Controller):
 
     @post(status_code=201)
     async def create_pipeline(
-        self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: JSONBody[PipelineCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[Any]:
         """A pipeline with its stages in order: each ``{"name", "probability" (0–100), "kind"
         (open|won|lost), "required_fields" (opportunity fields, or custom_fields.<key>, that must
         be filled to enter it)}``. ``is_default: true`` makes it the tenant's default. Honours
         Idempotency-Key."""
         access.require("pipeline", "create")
-        body = decode_body(PipelineCreate, data)
-        stages = stages_of(body.stages)
+        body = data
+        stages = body.stages
 
         async def write(unit: Any) -> tuple[int, Any]:
             row = await domain.create_pipeline(unit, access, name=body.name, stages=stages,
@@ -174,12 +157,12 @@ class PipelinesController(Controller):
 
     @patch("/{pipeline_id:uuid}")
     async def update_pipeline(
-        self, pipeline_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, pipeline_id: FromPath[uuid.UUID], data: JSONBody[PipelinePatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[PipelineOut]:
         """Rename it or make it the default. Honours If-Match (412 when stale)."""
         access.require("pipeline", "update")
-        body = decode_body(PipelinePatch, data)
+        body = data
         async with records_unit(runtime, access) as unit:
             row = await domain.update_pipeline(
                 unit, access, pipeline_id, name=None if body.name is UNSET else body.name,
@@ -199,13 +182,13 @@ class PipelinesController(Controller):
 
     @post("/{pipeline_id:uuid}/stages", status_code=201)
     async def add_stage(
-        self, pipeline_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, pipeline_id: FromPath[uuid.UUID], data: JSONBody[StageCreate], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[Any]:
         """Add a stage at ``position`` (1-based, default last). Answers the pipeline. Honours
         If-Match and Idempotency-Key."""
         access.require("pipeline", "update")
-        body = decode_body(StageCreate, data)
+        body = data
         spec = domain.stage_spec(body.name, body.probability, body.kind, body.required_fields, "")
         version = expected_version(request)
 
@@ -218,13 +201,13 @@ class PipelinesController(Controller):
 
     @patch("/{pipeline_id:uuid}/stages/{stage_id:uuid}")
     async def update_stage(
-        self, pipeline_id: FromPath[uuid.UUID], stage_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]],
+        self, pipeline_id: FromPath[uuid.UUID], stage_id: FromPath[uuid.UUID], data: JSONBody[StagePatch],
         access: AccessDep, request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[PipelineOut]:
         """Rename, change probability, required fields or position; ``kind`` only while the
         stage holds no opportunities (409). Answers the pipeline."""
         access.require("pipeline", "update")
-        body = decode_body(StagePatch, data)
+        body = data
         changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
         async with records_unit(runtime, access) as unit:
             row = await domain.update_stage(unit, access, pipeline_id, stage_id, changes=changes,
@@ -233,12 +216,12 @@ class PipelinesController(Controller):
 
     @put("/{pipeline_id:uuid}/stages/order")
     async def reorder_stages(
-        self, pipeline_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, pipeline_id: FromPath[uuid.UUID], data: JSONBody[StageOrder], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[PipelineOut]:
         """Reorder: ``stage_ids`` lists every stage of the pipeline once, in the new order."""
         access.require("pipeline", "update")
-        body = decode_body(StageOrder, data)
+        body = data
         async with records_unit(runtime, access) as unit:
             row = await domain.reorder_stages(unit, access, pipeline_id, stage_ids=body.stage_ids,
                                               expected_version=expected_version(request))

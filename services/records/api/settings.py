@@ -8,7 +8,7 @@ import msgspec
 from litestar import Response, get, patch
 from litestar.params import JSONBody
 
-from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, decode_body, records_unit, with_etag
+from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, records_unit, with_etag
 from services.records.domain import settings as domain
 from shared.errors import PreconditionFailed
 from shared.http.conditional import expected_version
@@ -28,11 +28,11 @@ async def get_records_settings(access: AccessDep, runtime: RuntimeDep) -> Respon
 
 @patch("/settings/records", tags=["settings"])
 async def patch_records_settings(
-    data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+    data: JSONBody[domain.SettingsPatch], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
 ) -> Response[dict[str, Any]]:
     """Change the records settings (needs ``tenant:update``; honours If-Match)."""
     access.require("tenant", "update")
-    changes = domain.validate_patch(decode_body(domain.SettingsPatch, data))
+    changes = domain.validate_patch(data)
     version = expected_version(request)
     async with records_unit(runtime, access) as unit:
         cfg = await domain.update(unit, changes, user_id=access.user_id, expected_version=version)

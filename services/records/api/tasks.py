@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from services.records.api.common import (
     AccessDep,
     AnyRequest,
     RuntimeDep,
     Sort,
-    decode_body,
     expected_version,
     idempotent,
     keyset,
@@ -23,6 +23,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
+from services.records.api.schemas import CUSTOMER_ID, Page, TaskOut, answers
 from services.records.db import tasks as store
 from services.records.db.activity_sql import NO_DUE
 from services.records.domain import history
@@ -36,23 +37,27 @@ SORTS = {
     "updated_at": Sort("{a}.updated_at"),
 }
 
+# The request body as documented, with an example.
+TaskBody = Annotated[domain.TaskCreate, Body(examples=[Example(value=
+    {"customer_id": CUSTOMER_ID, "title": "发送修订后的报价单", "due_at": "2025-03-07T18:00:00+08:00"})])]
+
 
 class TasksController(Controller):
     path = "/tasks"
     tags = ["tasks"]
 
-    @post(status_code=201)
+    @post(status_code=201, responses=answers(201, TaskOut))
     async def create_task(
-        self, data: JSONBody[dict[str, Any]], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
+        self, data: TaskBody, access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
         """Create a task: ``customer_id``, ``title``; optional ``description``, ``due_at``,
         ``remind_at`` (not after ``due_at``), ``assignee_id`` (default the caller), ``status``
         (open, done, cancelled; default open), ``custom_fields``. Honours ``Idempotency-Key``."""
         access.require(ENTITY, "create")
-        body = decode_body(domain.TaskCreate, data)
+        body = data
         return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
 
-    @get()
+    @get(responses=answers(200, Page[TaskOut]))
     async def list_tasks(
         self, access: AccessDep, runtime: RuntimeDep,
         customer_id: FromQuery[uuid.UUID | None] = None, owner_id: FromQuery[uuid.UUID | None] = None,
@@ -79,7 +84,7 @@ class TasksController(Controller):
             await history.audit_sensitive_reads(unit, ENTITY, answer["items"], actor=access.actor, settings=cfg)
         return answer
 
-    @get("/{task_id:uuid}")
+    @get("/{task_id:uuid}", responses=answers(200, TaskOut))
     async def get_task(self, task_id: FromPath[uuid.UUID], access: AccessDep,
                        runtime: RuntimeDep) -> Response[dict[str, Any]]:
         access.require(ENTITY, "read")
@@ -87,15 +92,15 @@ class TasksController(Controller):
             body, version = await domain.read(unit, access, task_id)
         return with_etag(body, version)
 
-    @patch("/{task_id:uuid}")
+    @patch("/{task_id:uuid}", responses=answers(200, TaskOut))
     async def update_task(
-        self, task_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]], access: AccessDep,
+        self, task_id: FromPath[uuid.UUID], data: JSONBody[domain.TaskPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
     ) -> Response[dict[str, Any]]:
         """Change the fields sent; ``status: done`` sets ``completed_at``. Send ``If-Match`` with
         the ETag you read to get 412 instead of overwriting someone else's change."""
         access.require(ENTITY, "update")
-        body = decode_body(domain.TaskPatch, data)
+        body = data
         version = expected_version(request)
         async with records_unit(runtime, access) as unit:
             row = await domain.update(unit, access, task_id, body, version)
@@ -110,7 +115,7 @@ class TasksController(Controller):
         async with records_unit(runtime, access) as unit:
             await domain.delete(unit, access, task_id, version)
 
-    @post("/{task_id:uuid}/restore", status_code=200)
+    @post("/{task_id:uuid}/restore", status_code=200, responses=answers(200, TaskOut))
     async def restore_task(self, task_id: FromPath[uuid.UUID], access: AccessDep, request: AnyRequest,
                            runtime: RuntimeDep) -> Response[dict[str, Any]]:
         """Restore a soft-deleted task (needs ``task:delete``)."""

@@ -112,14 +112,18 @@ async def move_open_work(unit: Unit, entity: str, customer_ids: list[uuid.UUID],
                          user_id: uuid.UUID | None) -> list[asyncpg.Record]:
     """Open ``entity`` rows of these customers follow the new owner: owner_id, and assignee_id when
     it was the customer's previous owner. ``from_owner`` maps customer id -> previous owner."""
-    assignee = ", assignee_id = CASE WHEN x.assignee_id = pr.prev THEN $3 ELSE x.assignee_id END" \
-        if entity in ASSIGNABLE else ""
-    # The customer's previous owner, looked up per moved row (the customer already has its new owner).
-    prev = "(SELECT u.prev FROM unnest($5::uuid[], $6::uuid[]) AS u(customer_id, prev) WHERE u.customer_id = x.customer_id)"
+    args: list[Any] = [to_user, department_id, customer_ids]
+    assignee = ""
+    if entity in ASSIGNABLE:
+        # The customer's previous owner, looked up per moved row (the customer already has its new owner).
+        # Only assignable entities use it: a parameter no placeholder names fails the whole query.
+        prev = "(SELECT u.prev FROM unnest($5::uuid[], $6::uuid[]) AS u(customer_id, prev) WHERE u.customer_id = x.customer_id)"
+        assignee = f", assignee_id = CASE WHEN x.assignee_id = {prev} THEN $3 ELSE x.assignee_id END"
+        args.append([from_owner.get(c) for c in customer_ids])
     return await move_rows(
-        unit, entity, sets=f"owner_id = $3, department_id = $4{assignee.replace('pr.prev', prev)}",
+        unit, entity, sets=f"owner_id = $3, department_id = $4{assignee}",
         where=f"y.customer_id = ANY($5::uuid[]) AND y.deleted_at IS NULL AND y.{OPEN[entity]}",
-        args=[to_user, department_id, customer_ids, [from_owner.get(c) for c in customer_ids]], user_id=user_id)
+        args=args, user_id=user_id)
 
 
 async def move_user_rows(unit: Unit, entity: str, from_user: uuid.UUID, to_user: uuid.UUID | None,

@@ -21,6 +21,7 @@ lower-case e-mails, URLs and user ids.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
+import re2
 
 from services.records.db import custom_fields as store
 from services.records.domain import normalise
@@ -114,6 +116,47 @@ def _check_range(definition: Definition, number: Decimal | int | float) -> None:
         raise Invalid(f"must be at most {high}", "out_of_range")
 
 
+# --- patterns -------------------------------------------------------------------------------------
+# A tenant's pattern runs in the request, so it runs on RE2: time linear in the value's length
+# whatever the pattern (Python's backtracking ``re`` took half a minute for ``(a+)+`` on 30
+# characters, freezing every tenant). RE2 has no backreferences or lookaround; such a pattern is
+# refused when the field is defined. Values are capped by the text limits (500 / 10,000).
+
+MAX_OPTIONS = 200  # a select with more is a lookup table, not a field
+MAX_FIELDS_PER_ENTITY = 100  # definitions (active and retired): every write of the entity checks them all
+MAX_PATTERN = 256
+MAX_PATTERN_MESSAGE = 200
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is the tenant's 422, not a line on stderr
+_RE2_OPTIONS.max_mem = 1 << 20  # a compiled program over 1 MiB (``(a{1000}){1000}``) is refused
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(pattern: str) -> Any:
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why a tenant's ``pattern`` cannot be used, or None when it can."""
+    if len(pattern) > MAX_PATTERN:
+        return f"must be at most {MAX_PATTERN} characters"
+    try:
+        _compiled(pattern)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        return (f"cannot be used ({reason}): patterns run on RE2, which has no backreferences (\\1) or "
+                "lookaround ((?=...), (?!...), (?<=...)); rewrite it without them, and without huge repetitions")
+    return None
+
+
+def _matches(pattern: str, value: str) -> Any:
+    try:
+        return _compiled(pattern).fullmatch(value)
+    except re2.error:  # stored before patterns ran on RE2
+        raise Invalid("cannot be checked: its pattern is not supported any more; an administrator must change the "
+                      "field's validation.pattern", "pattern_unsupported") from None
+
+
 def _check_text(definition: Definition, value: str) -> str:
     rules = definition.validation
     multiline = definition.type == "long_text"
@@ -122,7 +165,7 @@ def _check_text(definition: Definition, value: str) -> str:
         raise Invalid("must not be blank", "blank")
     if rules.get("min_length") and len(cleaned) < int(rules["min_length"]):
         raise Invalid(f"must be at least {rules['min_length']} characters", "too_short")
-    if rules.get("pattern") and re.fullmatch(rules["pattern"], cleaned) is None:
+    if rules.get("pattern") and _matches(rules["pattern"], cleaned) is None:
         raise Invalid(rules.get("pattern_message") or f"must match the pattern {rules['pattern']}", "pattern")
     return cleaned
 
@@ -285,6 +328,9 @@ def check_definition(
 ) -> tuple[list[dict[str, str]], dict[str, Any]]:
     """Options and validation rules for a field of ``type_`` (errors appended)."""
     clean_options: list[dict[str, str]] = []
+    if len(options or []) > MAX_OPTIONS:
+        errors.append(FieldError("options", f"at most {MAX_OPTIONS} options", "too_many"))
+        options = []
     for index, option in enumerate(options or []):
         if not KEY.match(option.key):
             errors.append(FieldError(f"options[{index}].key", "must be lower_snake_case, up to 40 characters",
@@ -304,10 +350,12 @@ def check_definition(
         errors.append(FieldError("options", f"only select fields have options, not {type_}", "not_allowed"))
     rules = msgspec.to_builtins(validation) if validation else {}
     if rules.get("pattern"):
-        try:
-            re.compile(rules["pattern"])
-        except re.error as exc:
-            errors.append(FieldError("validation.pattern", f"is not a regular expression: {exc}", "invalid"))
+        problem = pattern_problem(rules["pattern"])
+        if problem:
+            errors.append(FieldError("validation.pattern", problem, "invalid"))
+    if len(rules.get("pattern_message") or "") > MAX_PATTERN_MESSAGE:
+        errors.append(FieldError("validation.pattern_message", f"must be at most {MAX_PATTERN_MESSAGE} characters",
+                                 "too_long"))
     if (rules.keys() & {"min_length", "max_length", "pattern"}) and type_ not in ("text", "long_text"):
         errors.append(FieldError("validation", f"length and pattern rules apply to text fields, not {type_}",
                                  "not_allowed"))
@@ -402,6 +450,11 @@ async def create_definition(unit: Unit, body: DefinitionCreate, *, actor: Any, u
     if default is not None and body.unique:
         errors.append(FieldError("default", "a unique field cannot have a default", "not_allowed"))
     raise_if(errors)
+    defined = await unit.fetchval("SELECT count(*) FROM records.custom_fields WHERE tenant_id = $1 AND entity = $2",
+                                  unit.tenant_id, body.entity)
+    if defined >= MAX_FIELDS_PER_ENTITY:
+        raise ValidationProblem.one("entity", f"a {body.entity} has at most {MAX_FIELDS_PER_ENTITY} custom fields "
+                                    "(retired ones count); reuse or rename one", "too_many")
     if await unit.fetchval("SELECT 1 FROM records.custom_fields WHERE tenant_id = $1 AND entity = $2 AND key = $3",
                            unit.tenant_id, body.entity, body.key):
         raise Conflict(f"The {body.entity} already has a custom field '{body.key}'", kind="custom-field-key-taken",

@@ -30,6 +30,7 @@ ENTITY = "customer"
 KINDS = ("company", "person")
 LIFECYCLE_STAGES = ("lead", "prospect", "customer", "loyal", "churned")
 MAX_TAGS = 50
+MAX_ALIASES = 20  # each alias is matched against every customer's names by the duplicate check
 # Fields the duplicate rules look at: a change of one re-checks and re-keys the customer.
 MATCHED = ("name", "aliases", "uscc", "phone", "phones", "email", "emails")
 # What a client may send (also the names field rules and required_fields use).
@@ -135,7 +136,9 @@ def _columns(errors: Errors, body: CustomerCreate | CustomerPatch, current: Mapp
         if body.kind not in KINDS:
             errors.add("kind", "must be company or person", "invalid")
         cols["kind"] = body.kind
-    if body.aliases is not UNSET:
+    if body.aliases is not UNSET and len(body.aliases) > MAX_ALIASES:
+        errors.add("aliases", f"at most {MAX_ALIASES} aliases", "too_many")
+    elif body.aliases is not UNSET:
         cols["aliases"] = [a for a in (errors.check(f"aliases[{i}]", normalise.text, v, 200)
                                        for i, v in enumerate(body.aliases)) if a]
     if body.uscc is not UNSET:
@@ -437,8 +440,11 @@ async def conditions(unit: Unit, access: RecordAccess, filters: CustomerFilters,
         else:
             since = datetime.now(UTC) - timedelta(days=filters.no_interaction_days)
             add("(c.last_interaction_at IS NULL OR c.last_interaction_at < {0})", since)
-    if filters.overdue_follow_up:
-        add("c.next_follow_up_at < {0}", datetime.now(UTC))
+    if filters.overdue_follow_up is not None:  # false: not overdue (no plan, or a plan still ahead)
+        if filters.overdue_follow_up:
+            add("c.next_follow_up_at < {0}", datetime.now(UTC))
+        else:
+            add("(c.next_follow_up_at IS NULL OR c.next_follow_up_at >= {0})", datetime.now(UTC))
     if cf:
         defs = {d.key: d for d in await custom_fields.definitions(unit, ENTITY)}
         wanted: dict[str, Any] = {}

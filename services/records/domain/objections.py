@@ -34,7 +34,9 @@ ENTITY = "objection"
 Severity = Literal["low", "medium", "high", "critical"]
 Status = Literal["open", "in_progress", "resolved", "closed", "reopened"]
 Satisfaction = Annotated[int, msgspec.Meta(ge=1, le=5)]
-Category = Annotated[str, msgspec.Meta(max_length=40)]
+Category = Annotated[str, msgspec.Meta(max_length=40, examples=["price"], description=(
+    "one of the workspace's objection categories (GET /api/v1/settings/records); by default price, quality, "
+    "delivery, service, contract, competitor, other"))]
 _TEXT_LIMIT = 20_000
 
 

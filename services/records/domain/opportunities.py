@@ -60,12 +60,21 @@ class OpportunityCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     amount: Amount | None = None
     currency: Currency | None = None
     expected_close_date: date | None = None
-    owner_id: uuid.UUID | None = None
+    # Absent: the caller owns it; null: nobody does.
+    owner_id: uuid.UUID | None | msgspec.UnsetType = UNSET
     probability: Probability | None = None
     won_reason: Reason | None = None
     lost_reason: Reason | None = None
     description: Description | None = None
     custom_fields: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+def given_fields(body: OpportunityCreate) -> set[str]:
+    """The fields a create sets (for field rules): those with a value, as null and absent mean the
+    same at creation, and ``owner_id`` whenever it is sent."""
+    return {name for name in body.__struct_fields__
+            if getattr(body, name) not in (None, UNSET) and (name != "custom_fields" or body.custom_fields)
+            or (name == "owner_id" and body.owner_id is not UNSET)}
 
 
 class OpportunityPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -250,8 +250,10 @@ def explain(row: asyncpg.Record, current: PoolRules) -> dict[str, Any]:
     })
 
 
-async def preview(unit: Unit) -> dict[str, Any]:
-    """What the next run returns (``returns``) and whom it warns (``warnings``), with the reasons."""
+async def preview(unit: Unit, limit: int) -> dict[str, Any]:
+    """What the next run returns (``returns``) and whom it warns (``warnings``), with the reasons:
+    the first ``limit`` of each (by id), and how many there are in all (``returns_total``,
+    ``warnings_total``)."""
     current = await rules(unit)
     rows = await due(unit, current, within_days=current.warning_days)
     now = await unit.fetchval("SELECT now()")
@@ -259,7 +261,8 @@ async def preview(unit: Unit) -> dict[str, Any]:
     for row in rows:
         item = explain(row, current)
         (returns if _why(row, current)[1] <= now else warnings).append(item)
-    return {"rules_version": current.version, "enabled": current.enabled, "returns": returns, "warnings": warnings}
+    return {"rules_version": current.version, "enabled": current.enabled, "returns": returns[:limit],
+            "warnings": warnings[:limit], "returns_total": len(returns), "warnings_total": len(warnings)}
 
 
 async def run_tenant(unit: Unit) -> dict[str, int]:

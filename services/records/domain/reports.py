@@ -21,6 +21,9 @@ from shared.db import Unit
 from shared.errors import FieldError, ValidationProblem
 
 MAX_WEEKS = 106  # about two years of weekly rows
+# Report bounds: far outside any CRM's history, well inside what dates (and a week around them) can hold.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)
 DEFAULT_WEEKS = 12
 
 
@@ -33,7 +36,12 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def date_range(start: date | None, end: date | None, *, default_weeks: int | None) -> tuple[date | None, date | None]:
-    """Check ``from`` <= ``to``; with ``default_weeks``, a missing bound makes the last weeks."""
+    """Check ``from`` <= ``to``, both within FIRST_DAY..LAST_DAY; with ``default_weeks``, a missing
+    bound makes the last weeks."""
+    bounds = [FieldError(name, f"must be between {FIRST_DAY} and {LAST_DAY}", "out_of_range")
+              for name, day in (("from", start), ("to", end)) if day is not None and not FIRST_DAY <= day <= LAST_DAY]
+    if bounds:  # before any arithmetic: 0001-01-01 minus 12 weeks is not a date
+        raise ValidationProblem(bounds)
     if default_weeks is not None:
         end = end or datetime.now(UTC).date()
         start = start or end - timedelta(weeks=default_weeks) + timedelta(days=1)

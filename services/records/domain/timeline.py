@@ -20,7 +20,7 @@ from services.records.domain import customers
 from services.records.domain.access import RecordAccess
 from shared.db import Unit
 from shared.errors import ValidationProblem
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import cursor_time, decode_cursor, encode_cursor
 
 FIELD_ENTITIES = ("customer", "contact", "interaction", "objection", "task", "opportunity")
 _ENTITY_OF_KIND = {"interaction": "interaction", "objection_created": "objection", "objection_status": "objection",
@@ -34,11 +34,8 @@ def parse_cursor(cursor: str | None) -> tuple[datetime, str, str] | None:
     parts = decode_cursor(cursor, 3)
     if parts is None:
         return None
-    try:
-        at = datetime.fromisoformat(str(parts[0]))
-    except ValueError:
-        at = None
-    if at is None or str(parts[1]) not in store.KINDS:
+    at = cursor_time(parts[0])
+    if str(parts[1]) not in store.KINDS:
         raise ValidationProblem.one("cursor", "is not a cursor of this timeline; omit it to start over", "invalid")
     return at, str(parts[1]), str(parts[2])
 

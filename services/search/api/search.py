@@ -14,9 +14,12 @@ and field rules (``access.py``); a filter on a field hidden from the caller answ
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
+import msgspec
 from litestar import get
+from litestar.openapi.datastructures import ResponseSpec
 
 from services.search import text
 from services.search.access import SearchAccess, load_access
@@ -32,6 +35,35 @@ MAX_LIMIT = 100
 MAX_FILTER_CHARS = 100
 LIFECYCLE_STAGES = ("lead", "prospect", "customer", "loyal", "churned")
 PARAMETERS = frozenset({"q", "types", "limit", "sort", "facets", *FILTER_ATTRIBUTES})
+
+
+class HitCustomer(msgspec.Struct):
+    id: uuid.UUID
+    title: str
+
+
+class SearchHit(msgspec.Struct, kw_only=True):
+    """One record found. Fields hidden from the caller are absent (a hidden title is "")."""
+
+    type: str
+    id: uuid.UUID
+    title: str
+    highlight: dict[str, str]  # field -> snippet with the matched words in <em>
+    version: int
+    updated_at: datetime | None
+    owner_id: uuid.UUID | None | msgspec.UnsetType = msgspec.UNSET
+    customer_id: uuid.UUID | msgspec.UnsetType = msgspec.UNSET
+    customer: HitCustomer | msgspec.UnsetType = msgspec.UNSET
+    lifecycle_stage: str | None | msgspec.UnsetType = msgspec.UNSET
+    tier: str | None | msgspec.UnsetType = msgspec.UNSET
+    tags: list[str] | None | msgspec.UnsetType = msgspec.UNSET
+    status: str | None | msgspec.UnsetType = msgspec.UNSET
+
+
+class SearchAnswer(msgspec.Struct, kw_only=True):
+    hits: list[SearchHit]
+    total_estimate: int
+    facets: dict[str, dict[str, int]] | msgspec.UnsetType = msgspec.UNSET  # facet -> value -> count
 
 
 def _list(value: str | None) -> list[str]:
@@ -150,7 +182,8 @@ async def run_search(runtime: Runtime, principal: Any, params: dict[str, list[st
     return body
 
 
-@get("/search", tags=["search"])
+@get("/search", tags=["search"], responses={200: ResponseSpec(SearchAnswer, description="Hits, best first",
+                                                               generate_examples=False)})
 async def search(request: AnyRequest, principal: PrincipalDep, runtime: RuntimeDep) -> dict[str, Any]:
     """Search the caller's tenant's customers, contacts, interactions, objections, tasks and
     opportunities (see the module documentation for the parameters)."""

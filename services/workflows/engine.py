@@ -177,7 +177,7 @@ class Engine:
                 await plan_schedule(unit, workflow["id"], index, trigger, calendar.time_zone, now)
             elif isinstance(trigger, d.DateTrigger) and trigger.yearly:
                 next_due = timer["due_at"].replace(year=timer["due_at"].year + 1)
-                await timers.plan(unit, key=timer["key"], kind="date", due_at=next_due, workflow_id=workflow["id"],
+                await timers.plan(unit, key=timer["key"], timer_kind="date", due_at=next_due, workflow_id=workflow["id"],
                                   trigger_index=index, record_type=timer["record_type"], record_id=timer["record_id"],
                                   payload=timer["payload"])
             else:
@@ -268,7 +268,7 @@ class Engine:
             for entity, action, entity_id, data in effects.events:
                 await unit.emit(entity, action, entity_id, actor=actor, data=data)
             if outcome.wake_at is not None:
-                await timers.plan(unit, key=f"wait:{run['id']}:{path}", kind="wait", due_at=outcome.wake_at,
+                await timers.plan(unit, key=f"wait:{run['id']}:{path}", timer_kind="wait", due_at=outcome.wake_at,
                                   workflow_id=run["workflow_id"], record_type=run["record_type"],
                                   record_id=run["record_id"], run_id=run["id"], payload={"path": path})
             await unit.execute("UPDATE workflows.runs SET context = jsonb_set(context, '{record}', $3) "

@@ -130,7 +130,7 @@ async def _record_trigger(unit: Unit, row: Any, index: int, trigger: d.RecordTri
     if status == "pending" and not await budget.take():
         status, error = "skipped", f"rate limit: this workspace started {MAX_RUNS_PER_MINUTE} runs in the last minute"
     if status == "pending" and trigger.settle_seconds:
-        await timers.plan(unit, key=f"settle:{row['id']}:{index}:{record_id}", kind="settle",
+        await timers.plan(unit, key=f"settle:{row['id']}:{index}:{record_id}", timer_kind="settle",
                           due_at=now + timedelta(seconds=trigger.settle_seconds), workflow_id=row["id"],
                           trigger_index=index, record_type=event.entity, record_id=record_id,
                           payload={**context, "depth": depth})
@@ -176,7 +176,7 @@ async def _date_trigger(unit: Unit, row: Any, index: int, trigger: d.DateTrigger
     if due is None:
         await timers.remove_keys(unit, [key])
         return
-    await timers.plan(unit, key=key, kind="date", due_at=due, workflow_id=row["id"], trigger_index=index,
+    await timers.plan(unit, key=key, timer_kind="date", due_at=due, workflow_id=row["id"], trigger_index=index,
                       record_type=event.entity, record_id=record_id, payload={**context, "depth": _depth(event)})
 
 

@@ -12,7 +12,7 @@ from services.workflows.db import queue
 from shared.db import Unit
 
 
-async def plan(unit: Unit, *, key: str, kind: str, due_at: datetime, workflow_id: uuid.UUID,
+async def plan(unit: Unit, *, key: str, timer_kind: str, due_at: datetime, workflow_id: uuid.UUID,
                trigger_index: int | None = None, record_type: str | None = None, record_id: uuid.UUID | None = None,
                run_id: uuid.UUID | None = None, payload: dict[str, Any] | None = None) -> uuid.UUID:
     """Create the timer ``key`` or move it to ``due_at`` (with the new payload)."""
@@ -23,7 +23,7 @@ async def plan(unit: Unit, *, key: str, kind: str, due_at: datetime, workflow_id
            ON CONFLICT (tenant_id, key) DO UPDATE SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload,
              run_id = EXCLUDED.run_id
            RETURNING id""",
-        unit.tenant_id, uuid.uuid4(), key, kind, due_at, workflow_id, trigger_index, record_type, record_id, run_id,
+        unit.tenant_id, uuid.uuid4(), key, timer_kind, due_at, workflow_id, trigger_index, record_type, record_id, run_id,
         payload or {})
     await queue.put(unit.conn, "timer", timer_id, unit.tenant_id, due_at)
     return timer_id

@@ -21,7 +21,7 @@ def next_tick(cron: str, time_zone: str, after: datetime) -> datetime:
 
 async def plan_schedule(unit: Unit, workflow_id: uuid.UUID, index: int, trigger: d.ScheduleTrigger, time_zone: str,
                         now: datetime) -> None:
-    await timers.plan(unit, key=f"schedule:{workflow_id}:{index}", kind="schedule",
+    await timers.plan(unit, key=f"schedule:{workflow_id}:{index}", timer_kind="schedule",
                       due_at=next_tick(trigger.cron, time_zone, now), workflow_id=workflow_id, trigger_index=index)
 
 

@@ -404,7 +404,7 @@ def validate_row(target: Target, row: Row, cfg: RecordsSettings, defs: Sequence[
     errors = Errors()
     region = cfg.default_region
     if target is CUSTOMER:
-        cols = customers_domain._columns(errors, body, None, region)  # noqa: SLF001 - the API's own rules
+        cols = customers_domain._columns(errors, body, None, region, cfg)  # noqa: SLF001 - the API's own rules
     else:
         cols = contacts_domain._columns(errors, body, None, region)  # noqa: SLF001
     custom, problems = custom_fields.validate_custom_values(

@@ -93,9 +93,7 @@ def _columns(errors: Errors, body: ObjectionCreate | ObjectionPatch, cfg: Record
         if value is not UNSET:
             cols[name] = value
     if body.category is not UNSET:
-        if body.category not in cfg.objection_categories:
-            errors.add("category", f"must be one of this workspace's categories: {', '.join(cfg.objection_categories)}",
-                       "unknown_category")
+        settings_domain.check_option(errors, "category", body.category, cfg, "objection_categories", "categories")
         cols["category"] = body.category
     if body.description is not UNSET:
         cols["description"] = errors.check("description", activity.long_text, body.description, _TEXT_LIMIT)

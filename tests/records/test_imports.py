@@ -318,7 +318,7 @@ async def test_bad_options_and_mappings_answer_4xx(client, signup) -> None:
     cases = [
         ({"mapping": '{"name": "name", "phone": "fax"}'}, "mapping.phone"),
         ({"mapping": '{"nope": "name"}'}, "mapping.nope"),
-        ({"mapping": '{"phone": "phone"}'}, "mapping"),
+        ({"mapping": '{"phone": "phone", "name": null}'}, "mapping"),  # no column left for the required name
         ({"mapping": "[1, 2"}, "mapping"),
         ({"on_duplicate": "merge"}, "on_duplicate"),
         ({"dry_run": "maybe"}, "dry_run"),

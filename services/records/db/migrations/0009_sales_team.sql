@@ -123,3 +123,12 @@ ALTER TABLE records.settings ALTER COLUMN customer_tiers SET DEFAULT
     {"key": "B", "labels": {"zh-CN": "B 类", "en": "Tier B"}},
     {"key": "C", "labels": {"zh-CN": "C 类", "en": "Tier C"}},
     {"key": "D", "labels": {"zh-CN": "D 类", "en": "Tier D"}}]';
+
+-- An import's rows skipped as duplicates are kept beside its failed rows (same retention), with
+-- the stored record or earlier row they duplicate and the rule that matched, so nothing is
+-- dropped without a trace (GET /imports/{id}/skipped).
+ALTER TABLE records.import_errors
+  ADD COLUMN outcome text NOT NULL DEFAULT 'failed' CHECK (outcome IN ('failed', 'skipped')),
+  ADD COLUMN rule text,
+  ADD COLUMN matched_id uuid,
+  ADD COLUMN matched_row integer;

@@ -132,3 +132,7 @@ ALTER TABLE records.import_errors
   ADD COLUMN rule text,
   ADD COLUMN matched_id uuid,
   ADD COLUMN matched_row integer;
+
+-- A merge also merges the survivor's contacts that are one person; what it did, for the undo:
+-- [{"kept": id, "before": {columns of the kept contact}, "merged": [ids]}].
+ALTER TABLE records.merges ADD COLUMN contact_merges jsonb NOT NULL DEFAULT '[]';

@@ -28,7 +28,7 @@ async def test_default_option_lists_have_keys_and_labels(client: httpx.AsyncClie
     channels = [o["key"] for o in body["interaction_channels"]]
     assert {"phone", "email", "wechat", "visit", "meeting", "form", "other", "sms", "dingtalk", "wecom",
             "feishu"} == set(channels)
-    assert [o["key"] for o in body["customer_tiers"]] == ["A", "B", "C", "D"]
+    assert body["customer_tiers"] == []  # tiers stay free text until the workspace lists them
     assert body["time_zone"] == "Asia/Shanghai"
 
 
@@ -76,13 +76,13 @@ async def test_option_lists_are_validated_field_by_field(client: httpx.AsyncClie
         "objection_categories": [{"key": "price", "labels": {"zh-CN": "价格"}},
                                  {"key": "bad key!", "labels": {"zh-CN": "坏", "en": "Bad"}},
                                  {"key": "price", "labels": {"zh-CN": "价格", "en": "Price", "fr": "Prix"}}],
-        "customer_tiers": [],
+        "interaction_channels": [],
         "time_zone": "Mars/Olympus_Mons",
     })
     assert bad.status_code == 422
     fields = errors_of(bad)
     assert {"objection_categories[0].labels", "objection_categories[1].key", "objection_categories[2].labels",
-            "objection_categories", "customer_tiers", "time_zone"} <= set(fields)
+            "objection_categories", "interaction_channels", "time_zone"} <= set(fields)
     assert "en" in fields["objection_categories[0].labels"]
     after = (await client.get("/api/v1/settings/records", headers=tenant.headers)).json()
     assert after == before
@@ -105,33 +105,46 @@ async def test_categories_and_tiers_follow_the_lists(client: httpx.AsyncClient, 
         "customer_id": acme["id"], "category": "weather", "severity": "low", "description": "下雨"})
     assert ok.status_code == 201, ok.text
 
+    # Tiers are free text until listed; a list must keep the tiers customers hold.
+    gold = await client.patch(f"/api/v1/customers/{acme['id']}", headers=tenant.headers, json={"tier": "gold"})
+    assert gold.status_code == 200 and gold.json()["tier"] == "gold"
+    tiers = [{"key": "A", "labels": {"zh-CN": "A 类", "en": "Tier A"}},
+             {"key": "B", "labels": {"zh-CN": "B 类", "en": "Tier B"}}]
+    refused = await client.patch("/api/v1/settings/records", headers=tenant.headers, json={"customer_tiers": tiers})
+    assert refused.status_code == 422 and "'gold'" in errors_of(refused)["customer_tiers"]
+    assert (await client.get("/api/v1/settings/records", headers=tenant.headers)).json()["customer_tiers"] == []
+    listed = await client.patch("/api/v1/settings/records", headers=tenant.headers,
+                                json={"customer_tiers": [*tiers, "gold"]})
+    assert listed.status_code == 200, listed.text
     tier = await client.patch(f"/api/v1/customers/{acme['id']}", headers=tenant.headers, json={"tier": "VIP"})
-    assert tier.status_code == 422 and "A, B, C, D" in errors_of(tier)["tier"]
-    assert (await client.get(f"/api/v1/customers/{acme['id']}", headers=tenant.headers)).json()["tier"] is None
+    assert tier.status_code == 422 and "A, B, gold" in errors_of(tier)["tier"]
+    assert (await client.get(f"/api/v1/customers/{acme['id']}", headers=tenant.headers)).json()["tier"] == "gold"
     good = await client.patch(f"/api/v1/customers/{acme['id']}", headers=tenant.headers, json={"tier": "B"})
     assert good.status_code == 200 and good.json()["tier"] == "B"
 
 
-async def test_old_free_text_values_stay_valid_after_the_migration(runtime: Any) -> None:
-    """The migration's rule, run again on a tenant holding older values: every tier and category
-    in use becomes an option labelled with itself."""
+async def test_old_categories_stay_valid_after_the_migration(runtime: Any) -> None:
+    """The migration's rule, run again on a tenant holding older values: every category it lists
+    or uses becomes an option (known ones with their labels, others labelled with themselves)."""
     tenant_id = uuid.uuid4()
     db = runtime.db("records")
+    customer_id = uuid.uuid4()
     async with db.tenant_unit(scope_for_system(tenant_id)) as unit:
         await unit.execute("INSERT INTO records.tenants (id) VALUES ($1)", tenant_id)
-        await unit.execute("INSERT INTO records.settings (tenant_id, objection_categories, customer_tiers) "
+        await unit.execute("INSERT INTO records.settings (tenant_id, objection_categories, interaction_channels) "
                            "VALUES ($1, '[\"price\", \"contract\"]', '[]')", tenant_id)
-        await unit.execute("INSERT INTO records.customers (tenant_id, id, name, tier) VALUES ($1, $2, 'Acme', 'VIP客户')",
-                           tenant_id, uuid.uuid4())
-    sql = (runtime_migration_sql())
+        await unit.execute("INSERT INTO records.customers (tenant_id, id, name) VALUES ($1, $2, 'Acme')",
+                           tenant_id, customer_id)
+        await unit.execute("INSERT INTO records.objections (tenant_id, id, customer_id, category, severity, "
+                           "description) VALUES ($1, $2, $3, '天气', 'low', 'x')", tenant_id, uuid.uuid4(), customer_id)
     async with db.tenant_unit(scope_for_system(tenant_id)) as unit:
-        await unit.execute(sql)
-        row = await unit.fetchrow("SELECT objection_categories, customer_tiers FROM records.settings "
+        await unit.execute(runtime_migration_sql())
+        row = await unit.fetchrow("SELECT objection_categories, interaction_channels FROM records.settings "
                                   "WHERE tenant_id = $1", tenant_id)
-    assert [o["key"] for o in row["objection_categories"]] == ["price", "contract"]
+    assert [o["key"] for o in row["objection_categories"]] == ["price", "contract", "天气"]
     assert row["objection_categories"][1]["labels"] == {"zh-CN": "合同", "en": "Contract"}
-    assert [o["key"] for o in row["customer_tiers"]] == ["A", "B", "C", "D", "VIP客户"]
-    assert row["customer_tiers"][-1]["labels"] == {"zh-CN": "VIP客户", "en": "VIP客户"}
+    assert row["objection_categories"][2]["labels"] == {"zh-CN": "天气", "en": "天气"}
+    assert {o["key"] for o in row["interaction_channels"]} >= {"phone", "wechat", "wecom", "dingtalk", "sms"}
 
 
 def runtime_migration_sql() -> str:

@@ -9,9 +9,11 @@
 * ``time_zone``: the IANA zone reports count days and weeks in (default Asia/Shanghai);
 * option lists ``objection_categories``, ``interaction_channels`` and ``customer_tiers``: each
   option a stable ``key`` (what records store, e.g. ``price``) and display ``labels`` in zh-CN and
-  en (``{"zh-CN": "价格", "en": "Price"}``). Records may hold only a key of their list; a key
-  records still hold cannot be removed (422 naming it, like custom-field options). A PATCH may
-  send a bare key string for an option: it keeps the labels it had (or the key as its label).
+  en (``{"zh-CN": "价格", "en": "Price"}``). Records may hold only a key of their list; a list
+  that leaves out a value records hold is refused (422 naming it, like custom-field options). A
+  PATCH may send a bare key string for an option: it keeps the labels it had (or the key as its
+  label). ``customer_tiers`` starts empty, which keeps tiers free text as they always were; once
+  a workspace lists its tiers, a customer's tier must be one of them.
 
 Read it inside the unit of the write that depends on it: ``await settings.get(unit)``.
 """
@@ -38,6 +40,8 @@ _OPTION_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 LANGUAGES = ("zh-CN", "en")
 MAX_OPTIONS = 100
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
+# Lists that may be empty, meaning "free text" (tiers were free text before they could be listed).
+FREE_WHEN_EMPTY = frozenset({"customer_tiers"})
 # Option list -> (table, column) of the records holding its keys.
 OPTION_LISTS = {
     "objection_categories": ("objections", "category"),
@@ -94,6 +98,8 @@ def check_option(errors: Any, field: str, value: str | None, cfg: RecordsSetting
                  what: str) -> None:
     """Add an error to ``errors`` (a normalise.Errors) when ``value`` is not a key of the list."""
     allowed = cfg.keys(option_list)
+    if not allowed and option_list in FREE_WHEN_EMPTY:
+        return
     if value is not None and value not in allowed:
         errors.add(field, f"must be one of this workspace's {what}: {', '.join(allowed)} "
                           f"(an administrator adds more under /settings/records {option_list})", "unknown_option")
@@ -152,7 +158,7 @@ def _options(errors: list[FieldError], name: str, items: list[str | Option], cur
     zh-CN and en (a bare key keeps its current labels, else takes the key)."""
     known = {o.key: o for o in current}
     clean: list[dict[str, Any]] = []
-    if not items:
+    if not items and name not in FREE_WHEN_EMPTY:
         errors.append(FieldError(name, "needs at least one option", "empty"))
     if len(items) > MAX_OPTIONS:
         errors.append(FieldError(name, f"may hold at most {MAX_OPTIONS} options", "too_many"))
@@ -222,24 +228,21 @@ def validate_patch(patch: SettingsPatch, current: RecordsSettings | None = None)
     return changes
 
 
-async def check_in_use(unit: Unit, current: RecordsSettings, changes: dict[str, Any]) -> None:
-    """422 when a changed option list drops a key that records (soft-deleted ones too: they may
-    come back) still hold; and when PostgreSQL does not know a new time zone."""
+async def check_in_use(unit: Unit, changes: dict[str, Any]) -> None:
+    """422 when a changed option list leaves out a value that records (soft-deleted ones too: they
+    may come back) hold; and when PostgreSQL does not know a new time zone."""
     errors: list[FieldError] = []
     for name, (table, column) in OPTION_LISTS.items():
-        if name not in changes:
-            continue
-        dropped = sorted(set(current.keys(name)) - {o["key"] for o in changes[name]})
-        if not dropped:
+        if name not in changes or (not changes[name] and name in FREE_WHEN_EMPTY):
             continue
         held = await unit.fetch(
-            f"""SELECT k AS key, (SELECT count(*) FROM records.{table} r WHERE r.tenant_id = $1 AND r.{column} = k)
-                       AS count
-                FROM unnest($2::text[]) AS k""", unit.tenant_id, dropped)
+            f"""SELECT r.{column} AS key, count(*) AS count FROM records.{table} r
+                WHERE r.tenant_id = $1 AND r.{column} IS NOT NULL AND NOT r.{column} = ANY($2::text[])
+                GROUP BY r.{column} ORDER BY r.{column} LIMIT 20""",
+            unit.tenant_id, [o["key"] for o in changes[name]])
         for row in held:
-            if row["count"]:
-                errors.append(FieldError(name, f"cannot drop {row['key']!r}: {row['count']} record(s) hold it; "
-                                         "keep it (relabel it if need be)", "option_in_use"))
+            errors.append(FieldError(name, f"must keep {row['key']!r}: {row['count']} record(s) hold it "
+                                     "(relabel it if need be)", "option_in_use"))
     if "time_zone" in changes and not await unit.fetchval(
             "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)", changes["time_zone"]):
         errors.append(FieldError("time_zone", "is not a time zone the database knows; use an IANA name like "

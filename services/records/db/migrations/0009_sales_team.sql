@@ -41,8 +41,9 @@ ALTER TABLE records.settings ADD COLUMN time_zone text NOT NULL DEFAULT 'Asia/Sh
 
 -- Objection categories, interaction channels and customer tiers become option lists a tenant
 -- configures: [{"key": "price", "labels": {"zh-CN": "价格", "en": "Price"}}, ...]. Records keep
--- storing the key. Existing tenants keep every key they have or use (older free-text tiers and
--- categories included, labelled with themselves), so all stored data stays valid.
+-- storing the key. Existing tenants keep every category they list or use (labelled with itself
+-- when it has no known label) and get every channel there was; tiers stay free text (an empty
+-- list) until a tenant lists them. All stored data stays valid.
 CREATE TEMPORARY TABLE known_labels (list text, key text, zh text, en text, position int) ON COMMIT DROP;
 INSERT INTO known_labels VALUES
   ('category', 'price', '价格', 'Price', 1), ('category', 'quality', '质量', 'Quality', 2),
@@ -54,22 +55,16 @@ INSERT INTO known_labels VALUES
   ('channel', 'meeting', '会议', 'Meeting', 5), ('channel', 'form', '表单', 'Form', 6),
   ('channel', 'sms', '短信', 'SMS', 7), ('channel', 'dingtalk', '钉钉', 'DingTalk', 8),
   ('channel', 'wecom', '企业微信', 'WeCom', 9), ('channel', 'feishu', '飞书', 'Feishu', 10),
-  ('channel', 'other', '其他', 'Other', 11),
-  ('tier', 'A', 'A 类', 'Tier A', 1), ('tier', 'B', 'B 类', 'Tier B', 2), ('tier', 'C', 'C 类', 'Tier C', 3),
-  ('tier', 'D', 'D 类', 'Tier D', 4);
+  ('channel', 'other', '其他', 'Other', 11);
 
 ALTER TABLE records.settings ADD COLUMN interaction_channels jsonb NOT NULL DEFAULT '[]';
 ALTER TABLE records.settings ADD COLUMN customer_tiers jsonb NOT NULL DEFAULT '[]';
 ALTER TABLE records.interactions DROP CONSTRAINT IF EXISTS interactions_channel_check;
 
 ALTER TABLE records.settings NO FORCE ROW LEVEL SECURITY;
-ALTER TABLE records.customers NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE records.objections NO FORCE ROW LEVEL SECURITY;
--- Tenants that hold tiers or categories without a settings row yet get one.
-INSERT INTO records.settings (tenant_id)
-SELECT tenant_id FROM records.customers WHERE tier IS NOT NULL
-UNION SELECT tenant_id FROM records.objections
-ON CONFLICT DO NOTHING;
+-- Tenants that hold categories without a settings row yet get one.
+INSERT INTO records.settings (tenant_id) SELECT DISTINCT tenant_id FROM records.objections ON CONFLICT DO NOTHING;
 UPDATE records.settings s SET
   objection_categories = coalesce((
     SELECT jsonb_agg(jsonb_build_object('key', k.key, 'labels',
@@ -84,18 +79,8 @@ UPDATE records.settings s SET
   interaction_channels = (
     SELECT jsonb_agg(jsonb_build_object('key', l.key, 'labels', jsonb_build_object('zh-CN', l.zh, 'en', l.en))
                      ORDER BY l.position)
-    FROM known_labels l WHERE l.list = 'channel'),
-  customer_tiers = (
-    SELECT jsonb_agg(jsonb_build_object('key', k.key, 'labels',
-             jsonb_build_object('zh-CN', coalesce(l.zh, k.key), 'en', coalesce(l.en, k.key))) ORDER BY k.position, k.key)
-    FROM (SELECT l.key, l.position FROM known_labels l WHERE l.list = 'tier'
-          UNION
-          SELECT DISTINCT c.tier, 1000 FROM records.customers c
-          WHERE c.tenant_id = s.tenant_id AND c.tier IS NOT NULL
-            AND c.tier NOT IN (SELECT key FROM known_labels WHERE list = 'tier')) k
-    LEFT JOIN known_labels l ON l.list = 'tier' AND l.key = k.key);
+    FROM known_labels l WHERE l.list = 'channel');
 ALTER TABLE records.settings FORCE ROW LEVEL SECURITY;
-ALTER TABLE records.customers FORCE ROW LEVEL SECURITY;
 ALTER TABLE records.objections FORCE ROW LEVEL SECURITY;
 
 -- New tenants start with these lists.
@@ -118,11 +103,7 @@ ALTER TABLE records.settings ALTER COLUMN interaction_channels SET DEFAULT
     {"key": "wecom", "labels": {"zh-CN": "企业微信", "en": "WeCom"}},
     {"key": "feishu", "labels": {"zh-CN": "飞书", "en": "Feishu"}},
     {"key": "other", "labels": {"zh-CN": "其他", "en": "Other"}}]';
-ALTER TABLE records.settings ALTER COLUMN customer_tiers SET DEFAULT
-  '[{"key": "A", "labels": {"zh-CN": "A 类", "en": "Tier A"}},
-    {"key": "B", "labels": {"zh-CN": "B 类", "en": "Tier B"}},
-    {"key": "C", "labels": {"zh-CN": "C 类", "en": "Tier C"}},
-    {"key": "D", "labels": {"zh-CN": "D 类", "en": "Tier D"}}]';
+
 
 -- An import's rows skipped as duplicates are kept beside its failed rows (same retention), with
 -- the stored record or earlier row they duplicate and the rule that matched, so nothing is

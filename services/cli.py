@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from shared.settings import Settings, SettingsError, load_settings
@@ -29,7 +30,8 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-async def _serve(settings: Settings, service_names: list[str], *, migrate_first: bool) -> None:
+async def _serve(settings: Settings, service_names: list[str], *, migrate_first: bool,
+                 checks: dict[str, Callable[[], bool]] | None = None) -> None:
     import uvicorn
 
     from services.registry import ALL_SERVICES, BY_NAME, migrate_all
@@ -43,6 +45,8 @@ async def _serve(settings: Settings, service_names: list[str], *, migrate_first:
     if migrate_first:
         await migrate_all(settings, specs)
     runtime = Runtime(settings, specs)
+    for name, check in (checks or {}).items():
+        runtime.add_check(name, check)
     app = create_app(runtime)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, lifespan="on",
@@ -60,7 +64,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from shared.embedded import EmbeddedError, EmbeddedServers, port_is_free
+    from shared.embedded import EmbeddedError, EmbeddedServers, data_dir_problem, port_is_free
 
     # SIGTERM stops us like Ctrl-C does, so the finally below always stops the embedded servers.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -68,22 +72,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not port_is_free(settings.host, settings.port):
         return _fail(f"port {settings.port} on {settings.host} is already in use; stop what uses it or set HUIKE_PORT")
     servers: EmbeddedServers | None = None
+    checks: dict[str, Callable[[], bool]] = {}
     try:
         if settings.embedded:
-            servers = EmbeddedServers(settings.data_dir)
-            servers.start()
+            try:
+                servers = EmbeddedServers(settings.data_dir)
+                servers.start()
+            except OSError as exc:  # the data directory: unwritable, full
+                return _fail(data_dir_problem(settings.data_dir.resolve(), exc), 1)
             overrides: dict[str, Any] = {
                 "database_url": servers.postgres.app_url,
                 "database_owner_url": servers.postgres.owner_url,
                 "nats_url": servers.nats.url,
                 "jwt_secret": settings.jwt_secret or servers.secrets.jwt_secret,
                 "operator_token": settings.operator_token or servers.secrets.operator_token,
+                "readiness_disk_path": settings.readiness_disk_path or servers.data_dir,
             }
             settings = load_settings(**overrides)
             print(f"huike: embedded PostgreSQL and NATS running, data in {servers.data_dir}", file=sys.stderr)
+            # From now on a server that dies is restarted (and /readyz says 503 until it is back).
+            checks["embedded servers"] = servers.supervise().healthy
         elif not settings.jwt_secret:
             return _fail("HUIKE_JWT_SECRET must be set when running against external servers")
-        asyncio.run(_serve(settings, [], migrate_first=True))
+        asyncio.run(_serve(settings, [], migrate_first=True, checks=checks))
         return 0
     except EmbeddedError as exc:
         return _fail(str(exc), 1)

@@ -18,6 +18,8 @@ import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
+from shared.unavailable import RETRY_AFTER_SECONDS, describe_unavailable, is_unavailable
+
 log = logging.getLogger("huike.errors")
 
 PROBLEM_JSON = "application/problem+json"
@@ -116,6 +118,18 @@ class TooManyRequests(Problem):
     title = "Too many requests"
 
     def __init__(self, detail: str, *, retry_after: int, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(max(1, retry_after))})
+        super().__init__(detail, extra={"retry_after": max(1, retry_after)}, **kwargs)
+
+
+class ServiceUnavailable(Problem):
+    """503: a server this request needs is down or restarting; ``Retry-After`` says when to retry."""
+
+    status_code = 503
+    kind = "service-unavailable"
+    title = "Service unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int = RETRY_AFTER_SECONDS, **kwargs: Any) -> None:
         kwargs.setdefault("headers", {"Retry-After": str(max(1, retry_after))})
         super().__init__(detail, extra={"retry_after": max(1, retry_after)}, **kwargs)
 
@@ -231,6 +245,16 @@ def problem_from_exception(request: Request[Any, Any, Any], exc: Exception) -> R
             log.error("http error", exc_info=exc)
             kind, title, detail = "internal-error", "Internal error", "An unexpected error occurred; it has been logged"
         return problem_response(status, kind, title, detail, headers=exc.headers, instance=request.url.path)
+    if is_unavailable(exc):
+        # PostgreSQL or NATS down, full or restarting: the request itself was fine; say when to
+        # try again (logged without a traceback: the outage is logged where it is noticed).
+        log.warning("%s %s: service unavailable: %s: %s", request.method, request.url.path,
+                    type(exc).__name__, exc)
+        unavailable = ServiceUnavailable(f"{describe_unavailable(exc)}; try again in a few seconds")
+        return problem_response(
+            503, unavailable.kind, unavailable.title, unavailable.detail, headers=unavailable.headers,
+            extra=unavailable.members, instance=request.url.path,
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
         500, "internal-error", "Internal error", "An unexpected error occurred; it has been logged",
@@ -240,5 +264,5 @@ def problem_from_exception(request: Request[Any, Any, Any], exc: Exception) -> R
 
 __all__ = [
     "Conflict", "FieldError", "Forbidden", "Gone", "MediaType", "NotFound", "PreconditionFailed", "Problem",
-    "TooManyRequests", "Unauthorized", "ValidationProblem", "problem_from_exception", "problem_response",
+    "ServiceUnavailable", "TooManyRequests", "Unauthorized", "ValidationProblem", "problem_from_exception", "problem_response",
 ]

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     # Where the embedded default keeps its data (PostgreSQL, NATS, secrets).
     data_dir: Path = Path(".huike")
 
+    # Readiness: /readyz also checks the free space of this directory when set (the embedded
+    # default sets its data directory: PostgreSQL and NATS write there).
+    readiness_disk_path: Path | None = None
+    readiness_min_free_mb: int = Field(64, ge=0, description="free space /readyz wants at readiness_disk_path")
+
     # External servers. Empty means "start the embedded ones".
     database_url: str = Field("", description="PostgreSQL URL of the runtime role (owns nothing, no BYPASSRLS)")
     database_owner_url: str = Field("", description="PostgreSQL URL of the role that owns the schemas; runs migrations")
@@ -43,6 +48,8 @@ class Settings(BaseSettings):
     meilisearch_url: str = ""
     meilisearch_key: str = ""
     search_engine: str = Field("postgres", pattern="^(postgres|meilisearch)$", description="search engine")
+    search_reconcile_first_after_seconds: float = Field(
+        30.0, ge=0, description="seconds after start-up before the search index is first reconciled with records")
 
     # Secrets. The embedded default generates them under data_dir when left empty.
     jwt_secret: str = ""
@@ -55,6 +62,9 @@ class Settings(BaseSettings):
     password_reset_ttl_seconds: int = Field(3_600, ge=60)
     tenant_deletion_grace_days: int = Field(30, ge=0)
     principal_cache_ttl_seconds: float = Field(30.0, gt=0)
+    principal_stale_seconds: float = Field(
+        600.0, ge=0, description="while identity is unreachable (NATS down), credentials resolved within this"
+        " many seconds are still accepted; 0 refuses every request with 503 instead")
 
     # Events
     event_max_deliveries: int = Field(5, ge=1, le=100)

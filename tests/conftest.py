@@ -97,6 +97,8 @@ def settings(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Settings
         operator_token="operator-" + secrets.token_urlsafe(16),
         log_format="text",
         db_pool_max=20,
+        # Tests reconcile when they mean to (tests/search/test_reindex.py), not in the middle of others.
+        search_reconcile_first_after_seconds=3600,
     )
 
 

@@ -6,7 +6,7 @@ written like events are (newest version wins, an equal version is rewritten: new
 and marked as seen. Searches keep answering from the documents meanwhile. Afterwards every live
 document the replay did not see (and no event touched since the run began) is swept.
 
-Reconciliation (hourly): per tenant, records' live counts and ``id:version`` checksums per entity
+Reconciliation (soon after start-up, then hourly): per tenant, records' live counts and ``id:version`` checksums per entity
 (``huike.rpc.records.counts``) against the index's; any difference starts a reindex of the tenant.
 """
 
@@ -204,14 +204,21 @@ async def reconcile(runtime: Runtime) -> int:
 
 
 class ReconcileJob:
-    def __init__(self, runtime: Runtime, interval: float = RECONCILE_EVERY_SECONDS) -> None:
+    """Reconciles ``first_after`` seconds after start-up (whatever an outage or a crash before
+    it left behind is repaired then, not an hour later), then every ``interval`` seconds."""
+
+    def __init__(self, runtime: Runtime, interval: float = RECONCILE_EVERY_SECONDS,
+                 first_after: float | None = None) -> None:
         self.runtime = runtime
         self.interval = interval
+        self.first_after = runtime.settings.search_reconcile_first_after_seconds if first_after is None else first_after
         self._task: asyncio.Task[None] | None = None
 
     async def _loop(self) -> None:
+        delay = self.first_after
         while True:
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(delay)
+            delay = self.interval
             try:
                 started = await reconcile(self.runtime)
                 log.info("search reconciliation: %d tenant(s) reindexed", started)

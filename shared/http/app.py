@@ -22,6 +22,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlu
 from shared.auth import AuthMiddleware, principal_of
 from shared.errors import Problem, problem_from_exception, problem_response
 from shared.runtime import Runtime
+from shared.unavailable import RETRY_AFTER_SECONDS
 
 API_PREFIX = "/api/v1"
 _JSON_METHODS = {"POST", "PUT", "PATCH"}
@@ -35,13 +36,16 @@ def healthz() -> dict[str, str]:
 
 @get("/readyz", exclude_from_auth=True, tags=["operations"])
 async def readyz(request: Request[Any, Any, Any]) -> Any:
-    """Readiness: 200 only when the database, NATS and every service of this process are ready."""
+    """Readiness: 200 only when this process can do its work now: a write to the database
+    commits, NATS is connected, the data volume has room (where checked), the embedded servers
+    run (where embedded) and every service of this process is started."""
     runtime: Runtime = request.app.state.runtime
     checks = await runtime.readiness()
     if all(checks.values()):
         return {"status": "ready", "checks": checks}
     failing = ", ".join(name for name, ok in checks.items() if not ok)
-    return problem_response(503, "not-ready", "Not ready", f"Not ready: {failing}", extra={"checks": checks})
+    return problem_response(503, "not-ready", "Not ready", f"Not ready: {failing}", extra={"checks": checks},
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 async def _require_json_body(request: Request[Any, Any, Any]) -> None:

@@ -6,6 +6,8 @@
     huike migrate [service ...]    apply migrations as the owning role (the Helm hook runs this)
     huike tenants list|suspend|reactivate|delete ...
                                    platform operator commands, through the operator API
+    huike dead-letters list|replay [--all|SEQUENCE]
+                                   events consumers gave up on; replay sends them to their subject again
 """
 
 from __future__ import annotations
@@ -177,6 +179,21 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0 if response.is_success else 1
 
 
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    """List dead letters, or replay them to their original subjects (through the running system)."""
+    settings = load_settings()
+    base = "/api/v1/operator/dead-letters"
+    with _operator_client(settings, args.url) as http:
+        if args.action == "list":
+            response = http.get(base, params={"limit": args.limit})
+        elif args.all:
+            response = http.post(f"{base}/replay")
+        else:
+            response = http.post(f"{base}/{args.sequence}/replay")
+    print(json.dumps(response.json(), indent=2, ensure_ascii=False) if response.content else response.status_code)
+    return 0 if response.is_success else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="huike", description="Huike CRM")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -195,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("action", choices=["reindex"])
     search.add_argument("tenant", help="tenant id")
     search.add_argument("--url", default=None, help="base URL of the API (default http://HUIKE_HOST:HUIKE_PORT)")
+    dead = commands.add_parser("dead-letters", help="events consumers gave up on: list them, replay them")
+    dead.add_argument("action", choices=["list", "replay"])
+    dead.add_argument("sequence", nargs="?", type=int, help="the dead letter to replay (its sequence, from list)")
+    dead.add_argument("--all", action="store_true", help="replay every dead letter")
+    dead.add_argument("--limit", type=int, default=100, help="list at most this many")
+    dead.add_argument("--url", default=None, help="base URL of the API (default http://HUIKE_HOST:HUIKE_PORT)")
     return parser
 
 
@@ -202,8 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "tenants" and args.action != "list" and not args.tenant:
         return _fail(f"huike tenants {args.action} needs a tenant id")
+    if args.command == "dead-letters" and args.action == "replay" and (args.sequence is None) == (not args.all):
+        return _fail("huike dead-letters replay needs either a dead letter's sequence or --all")
     handlers = {"run": cmd_run, "serve": cmd_serve, "migrate": cmd_migrate, "tenants": cmd_tenants,
-                "search": cmd_search}
+                "search": cmd_search, "dead-letters": cmd_dead_letters}
     try:
         return handlers[args.command](args)
     except SettingsError as exc:

@@ -21,6 +21,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlu
 
 from shared.auth import AuthMiddleware, principal_of
 from shared.errors import Problem, problem_from_exception, problem_response
+from shared.http.dead_letters import dead_letter_router
 from shared.runtime import Runtime
 from shared.unavailable import RETRY_AFTER_SECONDS
 
@@ -84,7 +85,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
             if manage_runtime:
                 await runtime.stop()
 
-    handlers: list[Any] = [healthz, readyz]
+    handlers: list[Any] = [healthz, readyz, dead_letter_router(API_PREFIX)]
     for spec in runtime.services:
         handlers.extend(spec.route_handlers)
 

@@ -243,7 +243,10 @@ class EmbeddedPostgres:
             if "No space left on device" in output:
                 raise EmbeddedError(data_dir_problem(self.data_dir, OSError(errno.ENOSPC, "full"))) from None
             lines = [line.strip() for line in output.splitlines() if line.strip()]
-            reason = next((line for line in lines if "error" in line.lower()), lines[-1] if lines else "no output")
+            # The first line that says what went wrong (PANIC, FATAL, error...), not initdb's clean-up.
+            telling = ("panic", "fatal", "error", "denied", "could not")
+            reason = next((line for line in lines if any(w in line.lower() for w in telling)),
+                          lines[-1] if lines else "no output")
             raise EmbeddedError(f"PostgreSQL's initdb failed in HUIKE_DATA_DIR ({self.data_dir}): {reason}"
                                 f" (full output: {log_path})") from None
         finally:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -115,3 +118,110 @@ def test_port_in_use_is_one_clear_line_and_no_orphans(tmp_path: Path) -> None:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and f"port {port}" in lines[0], err
     assert _servers_using(tmp_path / "data") == []
+
+
+def test_unwritable_data_dir_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    proc = _start(blocker / "data", free_port())
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "HUIKE_DATA_DIR" in lines[0] and "writable" in lines[0] and "Traceback" not in err
+
+
+# --- crashes and outages of the embedded default ------------------------------------------------------
+
+
+def _signup(base: str) -> dict[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    response = httpx.post(f"{base}/api/v1/signup", json={
+        "company_name": f"守护测试 {suffix}", "admin_email": f"ops-{suffix}@example.com",
+        "admin_password": "Correct-Horse-Battery-9", "admin_name": "运维"}, timeout=30)
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def _until(check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            result = check()
+            if result:
+                return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _embedded_child(proc: subprocess.Popen[str], name: str) -> psutil.Process:
+    """The embedded server (postmaster or nats-server) that ``huike run`` started."""
+    for child in psutil.Process(proc.pid).children():
+        if name in " ".join(child.cmdline()):
+            return child
+    raise AssertionError(f"no embedded {name} under huike run")
+
+
+def _written_and_found(base: str, headers: dict[str, str], name: str) -> None:
+    """A write succeeds, and the search index receives it (relayed over NATS, indexed)."""
+    made = _until(lambda: (r := httpx.post(f"{base}/api/v1/customers", json={"name": name}, headers=headers,
+                                           timeout=10)).status_code == 201 and r, 60, f"creating {name}")
+    customer_id = made.json()["id"]
+
+    def found() -> bool:
+        response = httpx.get(f"{base}/api/v1/search", params={"q": name}, headers=headers, timeout=10)
+        return response.status_code == 200 and any(h["id"] == customer_id for h in response.json()["hits"])
+
+    _until(found, 60, f"{name} found by search")
+
+
+@pytest.mark.parametrize("server", ["postgres", "nats-server"])
+def test_a_killed_embedded_server_is_restarted_and_the_system_recovers(tmp_path: Path, server: str) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(data_dir, port)
+    try:
+        _wait_ready(proc, base)
+        headers = _signup(base)
+        _written_and_found(base, headers, "Before Crash Trading")
+        victim = _embedded_child(proc, server)
+        victim.kill()  # kill -9
+        _until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 503, 30, "/readyz to say 503")
+        _until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, 90, "/readyz back to 200")
+        assert _embedded_child(proc, server).pid != victim.pid  # restarted by huike, not by hand
+        assert proc.poll() is None  # and huike itself never stopped
+        _written_and_found(base, headers, "After Crash Trading")
+        assert _stop(proc, signal.SIGTERM) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _servers_using(data_dir) == []
+
+
+def test_kill_9_of_huike_leaves_no_process_behind(tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(data_dir, port)
+    try:
+        _wait_ready(proc, base)
+        headers = _signup(base)
+        rows = "name,phone\n" + "".join(f"公司 {i:04d},138{i:08d}\n" for i in range(300))
+        started = httpx.post(f"{base}/api/v1/imports", headers=headers, data={"entity": "customer"},
+                             files={"file": ("customers.csv", rows.encode(), "text/csv")}, timeout=30)
+        assert started.status_code in (201, 202), started.text
+
+        def workers() -> list[psutil.Process]:  # the import's validator is spawned on first use
+            found = psutil.Process(proc.pid).children(recursive=True)
+            names = [" ".join(p.cmdline()) for p in found]
+            return found if any("multiprocessing" in n and "spawn_main" in n for n in names) else []
+
+        everything = _until(workers, 60, "worker processes")
+        assert any("resource_tracker" in " ".join(p.cmdline()) for p in everything)
+        proc.kill()  # kill -9 of the server
+        proc.wait(10)
+        gone, alive = psutil.wait_procs(everything, timeout=15)
+        assert alive == [], [" ".join(p.cmdline())[:120] for p in alive]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _servers_using(data_dir) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -86,6 +87,10 @@ def test_run_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
         assert listed.returncode == 0 and slug in listed.stdout, listed.stderr
         reindex = _huike(data_dir, port, "search", "reindex", tenant_id)
         assert reindex.returncode == 0, reindex.stdout + reindex.stderr
+        letters = _huike(data_dir, port, "dead-letters", "list")
+        assert letters.returncode == 0 and json.loads(letters.stdout) == [], letters.stdout + letters.stderr
+        vague = _huike(data_dir, port, "dead-letters", "replay")
+        assert vague.returncode == 2 and "--all" in vague.stderr
         assert _stop(proc, signal.SIGTERM) == 0
     finally:
         if proc.poll() is None:

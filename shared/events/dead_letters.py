@@ -33,7 +33,7 @@ from shared.events.consumer import (
 
 log = logging.getLogger("huike.events.dead_letters")
 
-__all__ = ["DeadLetter", "list_dead_letters", "replay_all", "replay_dead_letter"]
+__all__ = ["DeadLetter", "ReplayFailure", "list_dead_letters", "replay_all", "replay_dead_letter"]
 
 # Headers of the dead letter that are not carried over to the replayed message.
 _OWN_HEADERS = {h.lower() for h in (HDR_CONSUMER, HDR_DELIVERIES, HDR_FAILED_AT, HDR_ORIGINAL_MSG_ID,
@@ -109,14 +109,25 @@ async def replay_dead_letter(bus: Bus, sequence: int) -> DeadLetter | None:
     return letter
 
 
-async def replay_all(bus: Bus) -> list[DeadLetter]:
-    """Replay every dead letter there is now, oldest first."""
+class ReplayFailure(msgspec.Struct, kw_only=True):
+    sequence: int
+    reason: str
+
+
+async def replay_all(bus: Bus) -> tuple[list[DeadLetter], list[ReplayFailure]]:
+    """Replay every dead letter there is now, oldest first. One that cannot be replayed (its
+    stream was deleted, say) stays where it is and is reported; the others are replayed."""
     replayed: list[DeadLetter] = []
+    failed: list[ReplayFailure] = []
     after = 0
     while batch := await list_dead_letters(bus, after=after, limit=500):
         for letter in batch:
-            done = await replay_dead_letter(bus, letter.sequence)
+            try:
+                done = await replay_dead_letter(bus, letter.sequence)
+            except Exception as exc:  # noqa: BLE001 - report it, replay the rest
+                failed.append(ReplayFailure(sequence=letter.sequence, reason=f"{type(exc).__name__}: {exc}"))
+                continue
             if done is not None:
                 replayed.append(done)
         after = batch[-1].sequence
-    return replayed
+    return replayed, failed

@@ -52,9 +52,10 @@ async def replay_one(sequence: FromPath[int], runtime: RuntimeDep) -> DeadLetter
 
 @post("/dead-letters/replay", tags=["operator"], status_code=200)
 async def replay_every(runtime: RuntimeDep) -> dict[str, Any]:
-    """Replay every dead letter there is now, oldest first."""
-    replayed = await replay_all(_bus(runtime))
-    return {"replayed": len(replayed), "dead_letters": replayed}
+    """Replay every dead letter there is now, oldest first; those that cannot be replayed (their
+    stream is gone) are listed under ``failed`` and kept."""
+    replayed, failed = await replay_all(_bus(runtime))
+    return {"replayed": len(replayed), "dead_letters": replayed, "failed": failed}
 
 
 def dead_letter_router(prefix: str) -> Router:

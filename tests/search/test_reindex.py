@@ -12,6 +12,7 @@ from services.records.replay import start_replay
 from services.search.documents import build
 from services.search.engines import engine_of
 from services.search.reindex import drift
+from shared.settings import Settings
 from shared.tenancy import scope_for_system
 from tests.identity.conftest import eventually
 from tests.search.conftest import ids
@@ -95,6 +96,27 @@ async def test_reconciliation_finds_drift_and_repairs_it(signup, customer, found
         return await drift(runtime, tenant_id) == {}
 
     await eventually(repaired, timeout=10)
+
+
+async def test_reconciliation_runs_soon_after_start_up_not_an_hour_later(signup, customer, found, runtime) -> None:
+    from services.search.reindex import ReconcileJob
+
+    tenant = await signup()
+    made = await customer(tenant, name="Drifted While Down")
+    await found(tenant, "drifted", made["id"])
+    tenant_id = uuid.UUID(tenant.id)
+    async with runtime.db("search").tenant_unit(scope_for_system(tenant_id)) as unit:  # as a lost event leaves it
+        await unit.execute("UPDATE search.documents SET version = 0 WHERE tenant_id = $1", tenant_id)
+    # Deployments reconcile within a minute of start-up (the test session waits an hour: see conftest).
+    assert Settings.model_fields["search_reconcile_first_after_seconds"].default <= 60
+    job = await ReconcileJob(runtime, first_after=0.5).start()
+    try:
+        async def repaired() -> bool:
+            return await drift(runtime, tenant_id) == {}
+
+        await eventually(repaired, timeout=20)
+    finally:
+        await job.stop()
 
 
 async def test_a_records_request_nobody_answered_in_time_is_asked_again(runtime) -> None:

@@ -718,3 +718,38 @@ async def test_consumer_span_continues_the_producer_trace_end_to_end(
     assert seen_in_handler == [root.trace_id]
     await eventually(lambda: consumer_settled(bus, consumer), what="the consumer to settle")
     assert await items_of(consumer_db, tenant) == ["copy", "traced"]
+
+
+async def test_a_dead_letter_is_replayed_by_the_operator_to_its_subject_and_applied_once(
+    service: Service, bus: Bus, consumers: ConsumerFactory, consumer_db: ServiceDatabase, client: Any, settings: Any
+) -> None:
+    tenant = uuid.uuid4()
+    broken = {"yes": True}
+
+    async def handler(unit: Unit, event: Event) -> None:
+        if broken["yes"]:
+            raise ValueError("the handler has a bug for this event")
+        await insert_item(unit, event)
+
+    consumer = consumers(handler, max_deliveries=2)
+    await consumer.start()
+    event = item_event(service, tenant, "replayed")
+    await publish(bus, event)
+    await eventually(lambda: _dead_letters(bus, consumer), what="the dead letter")
+    operator = {"Authorization": f"Bearer {settings.operator_token}"}
+    assert (await client.get("/api/v1/operator/dead-letters", headers={"Authorization": "Bearer nope"})).status_code == 401
+    listed = (await client.get("/api/v1/operator/dead-letters", params={"limit": 500}, headers=operator)).json()
+    mine = [d for d in listed if d["consumer"] == consumer.name]
+    assert len(mine) == 1 and mine[0]["subject"] == event.subject and "has a bug" in mine[0]["reason"]
+    assert mine[0]["deliveries"] == 2
+    assert await items_of(consumer_db, tenant) == []
+
+    broken["yes"] = False  # the bug is fixed; the operator replays
+    replayed = await client.post(f"/api/v1/operator/dead-letters/{mine[0]['sequence']}/replay", headers=operator)
+    assert replayed.status_code == 200, replayed.text
+    await eventually(lambda: _true_if(items_of(consumer_db, tenant), ["replayed"]), what="the replayed event applied")
+    assert await _dead_letters(bus, consumer) == []  # deleted from the dead letters
+    again = await client.post(f"/api/v1/operator/dead-letters/{mine[0]['sequence']}/replay", headers=operator)
+    assert again.status_code == 404
+    await eventually(lambda: consumer_settled(bus, consumer), what="the consumer to settle")
+    assert await items_of(consumer_db, tenant) == ["replayed"]

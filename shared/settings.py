@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     import_max_bytes: int = Field(100 * 1_048_576, ge=1024, description="largest accepted import file (POST /api/v1/imports)")
     bulk_file_retention_days: int = Field(
         7, ge=1, le=3_650, description="days export files and import error reports are kept after their job")
+    bulk_job_lease_seconds: float = Field(
+        60.0, ge=3, description="an import or export whose worker died is taken over after this many seconds")
     public_url: str = ""
 
     # Where the embedded default keeps its data (PostgreSQL, NATS, secrets).

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import csv
+import io
 import json
 import os
 import signal
@@ -14,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import psutil
 import pytest
@@ -23,8 +27,9 @@ from shared.embedded import free_port
 pytestmark = pytest.mark.slow
 
 
-def _start(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "HUIKE_PORT": str(port), "HUIKE_DATA_DIR": str(data_dir), "HUIKE_LOG_LEVEL": "WARNING"}
+def _start(data_dir: Path, port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    env = {**os.environ, "HUIKE_PORT": str(port), "HUIKE_DATA_DIR": str(data_dir), "HUIKE_LOG_LEVEL": "WARNING",
+           **(extra_env or {})}
     for name in ("HUIKE_DATABASE_URL", "HUIKE_NATS_URL", "HUIKE_DATABASE_OWNER_URL"):
         env.pop(name, None)
     return subprocess.Popen(
@@ -203,29 +208,87 @@ def test_a_killed_embedded_server_is_restarted_and_the_system_recovers(tmp_path:
     assert _servers_using(data_dir) == []
 
 
-def test_kill_9_of_huike_leaves_no_process_behind(tmp_path: Path) -> None:
+def _customers_in_database(data_dir: Path, postgres_port: int, tenant_id: str) -> tuple[int, int]:
+    """(customers, distinct names) of a tenant, read with the owner's credentials."""
+    password = json.loads((data_dir / "secrets.json").read_text())["owner_password"]
+
+    async def count() -> tuple[int, int]:
+        conn = await asyncpg.connect(host="127.0.0.1", port=postgres_port, user="huike_owner", password=password,
+                                     database="huike")
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant_id)
+                row = await conn.fetchrow("SELECT count(*) AS n, count(DISTINCT name) AS names FROM records.customers"
+                                          " WHERE tenant_id = $1 AND deleted_at IS NULL", uuid.UUID(tenant_id))
+            return int(row["n"]), int(row["names"])
+        finally:
+            await conn.close()
+
+    return asyncio.run(count())
+
+
+def test_kill_9_mid_import_leaves_no_process_behind_and_the_import_resumes_without_duplicates(tmp_path: Path) -> None:
     data_dir, port = tmp_path / "data", free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = _start(data_dir, port)
+    lease = {"HUIKE_BULK_JOB_LEASE_SECONDS": "4"}  # the restarted server takes the dead one's import over soon
+    total = 12_000  # 12 batches of 1,000
+    proc = _start(data_dir, port, lease)
     try:
         _wait_ready(proc, base)
-        headers = _signup(base)
-        rows = "name,phone\n" + "".join(f"公司 {i:04d},138{i:08d}\n" for i in range(300))
+        signup = httpx.post(f"{base}/api/v1/signup", json={
+            "company_name": f"断电导入 {uuid.uuid4().hex[:6]}", "admin_email": "ops@example.com",
+            "admin_password": "Correct-Horse-Battery-9", "admin_name": "运维"}, timeout=30)
+        assert signup.status_code == 201, signup.text
+        tenant_id = signup.json()["tenant"]["id"]
+        headers = {"Authorization": f"Bearer {signup.json()['access_token']}"}
+        bad = {5, total - 5}  # a bad phone in the first batch (committed before the kill) and in the last
+        rows = "name,phone\n" + "".join(
+            f"导入公司 {i:05d},{'bad phone' if i in bad else f'139{i:08d}'}\n" for i in range(total))
         started = httpx.post(f"{base}/api/v1/imports", headers=headers, data={"entity": "customer"},
                              files={"file": ("customers.csv", rows.encode(), "text/csv")}, timeout=30)
         assert started.status_code in (201, 202), started.text
+        job_url = f"{base}/api/v1/imports/{started.json()['id']}"
 
-        def workers() -> list[psutil.Process]:  # the import's validator is spawned on first use
-            found = psutil.Process(proc.pid).children(recursive=True)
-            names = [" ".join(p.cmdline()) for p in found]
-            return found if any("multiprocessing" in n and "spawn_main" in n for n in names) else []
+        def part_done() -> dict[str, Any] | None:  # a batch or more committed, not all of them
+            job = httpx.get(job_url, headers=headers, timeout=5).json()
+            assert job["status"] not in ("succeeded", "failed"), f"the import ended before the kill: {job}"
+            return job if job["rows_done"] >= 1000 else None
 
-        everything = _until(workers, 60, "worker processes")
-        assert any("resource_tracker" in " ".join(p.cmdline()) for p in everything)
-        proc.kill()  # kill -9 of the server
+        at_kill = _until(part_done, 120, "the import's first batches")
+        everything = psutil.Process(proc.pid).children(recursive=True)
+        names = [" ".join(p.cmdline()) for p in everything]
+        assert any("spawn_main" in n for n in names) and any("resource_tracker" in n for n in names), names
+        proc.kill()  # kill -9 of the server in the middle of the import
         proc.wait(10)
         gone, alive = psutil.wait_procs(everything, timeout=15)
         assert alive == [], [" ".join(p.cmdline())[:120] for p in alive]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _servers_using(data_dir) == []
+
+    proc = _start(data_dir, port, lease)
+    try:
+        _wait_ready(proc, base)
+        login = httpx.post(f"{base}/api/v1/auth/login", json={
+            "tenant": signup.json()["tenant"]["slug"], "email": "ops@example.com",
+            "password": "Correct-Horse-Battery-9"}, timeout=30)
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+        def finished() -> dict[str, Any] | None:
+            job = httpx.get(job_url, headers=headers, timeout=5).json()
+            return job if job["status"] in ("succeeded", "failed") else None
+
+        job = _until(finished, 180, "the import to be resumed and finished")
+        assert (job["status"], job["rows_done"], job["rows_created"], job["rows_failed"]) == \
+            ("succeeded", total, total - 2, 2), (at_kill, job)
+        postgres = _embedded_child(proc, "postgres")
+        postgres_port = int(postgres.cmdline()[postgres.cmdline().index("-p") + 1])
+        assert _customers_in_database(data_dir, postgres_port, tenant_id) == (total - 2, total - 2)  # none twice
+        report = httpx.get(f"{job_url}/errors", headers=headers, timeout=10)
+        lines = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
+        assert [line[0] for line in lines[1:]] == [str(i + 2) for i in sorted(bad)]  # each once (file lines)
+        assert _stop(proc, signal.SIGTERM) == 0
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -313,13 +313,15 @@ async def test_nats_down_keeps_recent_sessions_working_refuses_others_at_once_an
 async def test_shutdown_with_nats_already_gone_completes_and_closes_the_pool(
     servers: EmbeddedServers, outage_settings: Settings, postgres_up: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from services.registry import BY_NAME
+    from services.registry import ALL_SERVICES, migrate_all
     from shared.runtime import Runtime
 
-    runtime = Runtime(outage_settings, (BY_NAME["identity"],))
+    await migrate_all(outage_settings, ALL_SERVICES)
+    runtime = Runtime(outage_settings, ALL_SERVICES)  # every service: relays, consumers, workers
     await runtime.start()
     kill(servers.nats)
-    await asyncio.wait_for(runtime.stop(), 30)  # raised before (the principal cache's unsubscribe)
+    await asyncio.sleep(1)
+    await asyncio.wait_for(runtime.stop(), 60)
     assert runtime.database is not None and runtime.database.pool.is_closing()
     assert runtime.database.background_pool.is_closing()
     assert "Traceback" not in caplog.text

@@ -29,6 +29,7 @@ import io
 import itertools
 import logging
 import multiprocessing
+import os
 import re
 import uuid
 import zipfile
@@ -61,6 +62,7 @@ from shared.errors import FieldError, Problem, ValidationProblem
 from shared.events.envelope import Actor, Event, new_event
 from shared.priority import lower_priority
 from shared.tenancy import scope_for_system
+from shared.workers import die_with_parent
 
 log = logging.getLogger("huike.records.imports")
 
@@ -847,6 +849,11 @@ def _read_batch(reader: Iterator[tuple[int, list[str]]], size: int) -> list[tupl
 _pool: ProcessPoolExecutor | None = None
 
 
+def _init_validator(parent_pid: int) -> None:
+    die_with_parent(parent_pid)  # a SIGKILL of the server must not leave it behind
+    lower_priority()
+
+
 def _validation_pool() -> ProcessPoolExecutor:
     """The process that validates import rows, started on first use and kept. Validation is pure
     Python (phone numbers, e-mail syntax, company name keys): in a thread it would hold the GIL
@@ -857,7 +864,7 @@ def _validation_pool() -> ProcessPoolExecutor:
     global _pool  # noqa: PLW0603 - one per process, like a connection pool
     if _pool is None:
         _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                    initializer=lower_priority)
+                                    initializer=_init_validator, initargs=(os.getpid(),))
     return _pool
 
 

@@ -34,7 +34,8 @@ def _bus(runtime: Runtime) -> Bus:
 @get("/dead-letters", tags=["operator"])
 async def dead_letters(
     runtime: RuntimeDep,
-    after: Annotated[int, Parameter(ge=0, description="list those with a higher sequence (paging)")] = 0,
+    after: Annotated[int, Parameter(ge=0, le=2**63 - 1,
+                                           description="list those with a higher sequence (paging)")] = 0,
     limit: Annotated[int, Parameter(ge=1, le=500, description="at most this many")] = 100,
 ) -> list[DeadLetter]:
     """Events consumers gave up on, with the reason, oldest first."""

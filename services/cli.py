@@ -6,6 +6,8 @@
     huike migrate [service ...]    apply migrations as the owning role (the Helm hook runs this)
     huike tenants list|show|suspend|reactivate|delete [--immediately] ...
                                    platform operator commands, through the operator API
+    huike dead-letters list|replay [--all|SEQUENCE]
+                                   events consumers gave up on; replay sends them to their subject again
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from shared.settings import Settings, SettingsError, load_settings
@@ -29,7 +32,8 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-async def _serve(settings: Settings, service_names: list[str], *, migrate_first: bool) -> None:
+async def _serve(settings: Settings, service_names: list[str], *, migrate_first: bool,
+                 checks: dict[str, Callable[[], bool]] | None = None) -> None:
     import uvicorn
 
     from services.registry import ALL_SERVICES, BY_NAME, migrate_all
@@ -44,6 +48,8 @@ async def _serve(settings: Settings, service_names: list[str], *, migrate_first:
     if migrate_first:
         await migrate_all(settings, specs)
     runtime = Runtime(settings, specs)
+    for name, check in (checks or {}).items():
+        runtime.add_check(name, check)
     app = create_app(runtime)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, lifespan="on",
@@ -62,7 +68,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from shared.embedded import EmbeddedError, EmbeddedServers, port_is_free
+    from shared.embedded import EmbeddedError, EmbeddedServers, data_dir_problem, port_is_free
 
     # SIGTERM stops us like Ctrl-C does, so the finally below always stops the embedded servers.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -70,22 +76,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not port_is_free(settings.host, settings.port):
         return _fail(f"port {settings.port} on {settings.host} is already in use; stop what uses it or set HUIKE_PORT")
     servers: EmbeddedServers | None = None
+    checks: dict[str, Callable[[], bool]] = {}
     try:
         if settings.embedded:
-            servers = EmbeddedServers(settings.data_dir)
-            servers.start()
+            try:
+                servers = EmbeddedServers(settings.data_dir)
+                servers.start()
+            except OSError as exc:  # the data directory: unwritable, full
+                return _fail(data_dir_problem(settings.data_dir.resolve(), exc), 1)
             overrides: dict[str, Any] = {
                 "database_url": servers.postgres.app_url,
                 "database_owner_url": servers.postgres.owner_url,
                 "nats_url": servers.nats.url,
                 "jwt_secret": settings.jwt_secret or servers.secrets.jwt_secret,
                 "operator_token": settings.operator_token or servers.secrets.operator_token,
+                "readiness_disk_path": settings.readiness_disk_path or servers.data_dir,
             }
             settings = load_settings(**overrides)
             print(f"huike: embedded PostgreSQL and NATS running, data in {servers.data_dir}", file=sys.stderr)
+            # From now on a server that dies is restarted (and /readyz says 503 until it is back).
+            checks["embedded servers"] = servers.supervise().healthy
         elif not settings.jwt_secret:
             return _fail("HUIKE_JWT_SECRET must be set when running against external servers")
-        asyncio.run(_serve(settings, [], migrate_first=True))
+        asyncio.run(_serve(settings, [], migrate_first=True, checks=checks))
         return 0
     except EmbeddedError as exc:
         return _fail(str(exc), 1)
@@ -170,6 +183,21 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0 if response.is_success else 1
 
 
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    """List dead letters, or replay them to their original subjects (through the running system)."""
+    settings = load_settings()
+    base = "/api/v1/operator/dead-letters"
+    with _operator_client(settings, args.url) as http:
+        if args.action == "list":
+            response = http.get(base, params={"limit": args.limit})
+        elif args.all:
+            response = http.post(f"{base}/replay")
+        else:
+            response = http.post(f"{base}/{args.sequence}/replay")
+    print(json.dumps(response.json(), indent=2, ensure_ascii=False) if response.content else response.status_code)
+    return 0 if response.is_success else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="huike", description="Huike CRM")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -189,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("action", choices=["reindex"])
     search.add_argument("tenant", help="tenant id")
     search.add_argument("--url", default=None, help="base URL of the API (default http://HUIKE_HOST:HUIKE_PORT)")
+    dead = commands.add_parser("dead-letters", help="events consumers gave up on: list them, replay them")
+    dead.add_argument("action", choices=["list", "replay"])
+    dead.add_argument("sequence", nargs="?", type=int, help="the dead letter to replay (its sequence, from list)")
+    dead.add_argument("--all", action="store_true", help="replay every dead letter")
+    dead.add_argument("--limit", type=int, default=100, help="list at most this many")
+    dead.add_argument("--url", default=None, help="base URL of the API (default http://HUIKE_HOST:HUIKE_PORT)")
     return parser
 
 
@@ -196,8 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "tenants" and args.action != "list" and not args.tenant:
         return _fail(f"huike tenants {args.action} needs a tenant id")
+    if args.command == "dead-letters" and args.action == "replay" and (args.sequence is None) == (not args.all):
+        return _fail("huike dead-letters replay needs either a dead letter's sequence or --all")
     handlers = {"run": cmd_run, "serve": cmd_serve, "migrate": cmd_migrate, "tenants": cmd_tenants,
-                "search": cmd_search}
+                "search": cmd_search, "dead-letters": cmd_dead_letters}
     try:
         return handlers[args.command](args)
     except SettingsError as exc:

@@ -10,7 +10,7 @@ every service within moments, without waiting for tokens to expire.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -25,7 +25,7 @@ import msgspec
 from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from shared.errors import Forbidden, Problem, Unauthorized
+from shared.errors import Forbidden, Problem, ServiceUnavailable, Unauthorized
 from shared.events.envelope import Actor
 from shared.tenancy import TenantScope, scope_from_credential
 
@@ -220,18 +220,33 @@ def decode_access_token(secret: str, token: str) -> tuple[uuid.UUID, uuid.UUID, 
 
 
 class PrincipalDirectory:
-    """Cache of resolved credentials, filled from identity over NATS, emptied by identity events."""
+    """Cache of resolved credentials, filled from identity over NATS, emptied by identity events.
 
-    def __init__(self, nc: Any, jwt_secret: str, ttl_seconds: float = 30.0, timeout: float = 2.0) -> None:
+    **Degraded mode.** While identity cannot be asked (NATS disconnected, nobody answering, no
+    answer in time), an answer resolved within the last ``stale_seconds`` is still served: people
+    who were working keep working through a short outage of NATS or identity, reads and writes
+    alike. A credential not seen within that time gets a 503 at once (no 2 s wait when NATS is
+    known to be down). Identity's change events are not received meanwhile, so on reconnection
+    every cached answer must be asked again before it is trusted as fresh: a session logged out or
+    a user deactivated during the outage is refused as soon as identity answers again.
+    """
+
+    def __init__(
+        self, nc: Any, jwt_secret: str, ttl_seconds: float = 30.0, timeout: float = 2.0,
+        stale_seconds: float = 600.0,
+    ) -> None:
         self.nc = nc
         self.jwt_secret = jwt_secret
         self.ttl = ttl_seconds
         self.timeout = timeout
-        self._entries: dict[tuple[Any, ...], tuple[float, ResolveResponse]] = {}
+        self.stale_seconds = stale_seconds
+        # key -> (fresh until, usable as a fallback until, answer), on time.monotonic()
+        self._entries: dict[tuple[Any, ...], tuple[float, float, ResolveResponse]] = {}
         self._by_tenant: dict[uuid.UUID, set[tuple[Any, ...]]] = {}
         self._subscription: Any = None
         # Bumped by every invalidation: an answer fetched while one happened may be stale.
         self._invalidations = 0
+        self._degraded = False
         self._encoder = msgspec.json.Encoder()
         self._decoder = msgspec.json.Decoder(ResolveResponse)
 
@@ -239,9 +254,10 @@ class PrincipalDirectory:
         self._subscription = await self.nc.subscribe(IDENTITY_EVENTS, cb=self._on_identity_event)
 
     async def stop(self) -> None:
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
-            self._subscription = None
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            with contextlib.suppress(Exception):  # NATS already gone: nothing to unsubscribe from
+                await subscription.unsubscribe()
 
     async def _on_identity_event(self, msg: Any) -> None:
         parts = msg.subject.split(".")
@@ -259,6 +275,12 @@ class PrincipalDirectory:
         self._invalidations += 1
         self._entries.clear()
         self._by_tenant.clear()
+
+    def reconnected(self) -> None:
+        """NATS is back: identity events of the outage were missed, so nothing cached is fresh any
+        more. Answers stay as a fallback (within ``stale_seconds``) should identity still not answer."""
+        self._invalidations += 1
+        self._entries = {key: (0.0, stale_until, answer) for key, (_, stale_until, answer) in self._entries.items()}
 
     async def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -296,29 +318,40 @@ class PrincipalDirectory:
         cached = self._entries.get(key)
         now = time.monotonic()
         if cached is not None and cached[0] > now:
-            return cached[1]
+            return cached[2]
+        if not self.nc.is_connected:  # known to be down: do not wait for a timeout
+            return self._fallback(cached, now, "NATS is disconnected")
         invalidations = self._invalidations
         try:
             msg = await self.nc.request(RESOLVE_SUBJECT, self._encoder.encode(request), timeout=self.timeout)
-        except asyncio.TimeoutError:
-            raise Problem(
-                "The identity service did not answer; try again shortly", status_code=503,
-                kind="identity-unavailable", title="Service unavailable",
-            ) from None
-        except Exception as exc:  # nats errors: no responders, connection closed
-            log.warning("identity resolve failed: %s", exc)
-            raise Problem(
-                "The identity service is unavailable; try again shortly", status_code=503,
-                kind="identity-unavailable", title="Service unavailable",
-            ) from None
+        except Exception as exc:  # noqa: BLE001 - no responders, timeout, connection closed
+            return self._fallback(cached, now, f"{type(exc).__name__}: {exc}".rstrip(": "))
+        if self._degraded:
+            self._degraded = False
+            log.warning("identity answers again; credentials are verified afresh")
         answer = self._decoder.decode(msg.data)
         # Cache answers that name a tenant, so that tenant's identity events can drop them; never
         # cache identity's own failures, nor an answer that raced an invalidation.
         tenant_id = answer.principal.tenant_id if answer.principal else request.tenant_id
         if tenant_id is not None and answer.status < 500 and invalidations == self._invalidations:
-            self._entries[key] = (now + self.ttl, answer)
+            self._entries[key] = (now + self.ttl, now + self.stale_seconds, answer)
             self._by_tenant.setdefault(tenant_id, set()).add(key)
         return answer
+
+    def _fallback(
+        self, cached: tuple[float, float, ResolveResponse] | None, now: float, why: str
+    ) -> ResolveResponse:
+        """Identity cannot be asked: the last answer when recent enough, else 503 at once."""
+        if not self._degraded:
+            self._degraded = True
+            log.warning("identity unreachable (%s); serving credentials resolved in the last %.0f s",
+                        why, self.stale_seconds)
+        if cached is not None and cached[1] > now:
+            return cached[2]
+        raise ServiceUnavailable(
+            "The identity service is unreachable, and this credential was not verified recently;"
+            " try again shortly", kind="identity-unavailable",
+        )
 
 
 class AuthMiddleware(AbstractAuthenticationMiddleware):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +72,26 @@ def port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def data_dir_problem(data_dir: Path, exc: OSError) -> str:
+    """One line naming the setting and the fix, for an OSError on the data directory."""
+    if exc.errno == errno.ENOSPC:
+        return (f"the disk holding HUIKE_DATA_DIR ({data_dir}) is full; free some space there or set"
+                f" HUIKE_DATA_DIR to a directory on another disk")
+    reason = exc.strerror or type(exc).__name__
+    return (f"HUIKE_DATA_DIR ({data_dir}) is not a writable directory ({reason}); set HUIKE_DATA_DIR to a"
+            f" directory this user may create and write, or fix its permissions")
+
+
+def _ensure_writable(data_dir: Path) -> None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"huike")
+        probe.unlink()
+    except OSError as exc:
+        raise EmbeddedError(data_dir_problem(data_dir, exc)) from None
 
 
 def _die_with_parent() -> None:
@@ -135,6 +157,7 @@ class EmbeddedPostgres:
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self._run_as: str | None = None
+        self.log_path = self.data_dir / "postgres.log"
 
     @property
     def owner_url(self) -> str:
@@ -166,7 +189,7 @@ class EmbeddedPostgres:
         self._prepare_account()
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb()
-        log_path = self.data_dir / "postgres.log"
+        log_path = self.log_path
         log_file = open(log_path, "ab")  # noqa: SIM115 - handed to the child
         if self._run_as:
             shutil.chown(log_path, self._run_as)
@@ -213,7 +236,19 @@ class EmbeddedPostgres:
             )
         except subprocess.CalledProcessError as exc:
             shutil.rmtree(self.pgdata, ignore_errors=True)
-            raise EmbeddedError(f"initdb failed: {exc.stderr.decode(errors='replace').strip()}") from None
+            output = exc.stderr.decode(errors="replace")
+            log_path = self.data_dir / "initdb.log"
+            with contextlib.suppress(OSError):
+                log_path.write_text(output)
+            if "No space left on device" in output:
+                raise EmbeddedError(data_dir_problem(self.data_dir, OSError(errno.ENOSPC, "full"))) from None
+            lines = [line.strip() for line in output.splitlines() if line.strip()]
+            # The first line that says what went wrong (PANIC, FATAL, error...), not initdb's clean-up.
+            telling = ("panic", "fatal", "error", "denied", "could not")
+            reason = next((line for line in lines if any(w in line.lower() for w in telling)),
+                          lines[-1] if lines else "no output")
+            raise EmbeddedError(f"PostgreSQL's initdb failed in HUIKE_DATA_DIR ({self.data_dir}): {reason}"
+                                f" (full output: {log_path})") from None
         finally:
             pwfile.unlink(missing_ok=True)
 
@@ -270,6 +305,7 @@ class EmbeddedNats:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = self.data_dir / "nats.log"
 
     @property
     def url(self) -> str:
@@ -286,7 +322,7 @@ class EmbeddedNats:
             f"max_payload: 8MB\n"
             f'jetstream {{\n  store_dir: "{store}"\n  sync_interval: always\n}}\n'
         )
-        log_path = self.data_dir / "nats.log"
+        log_path = self.log_path
         log_file = open(log_path, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(  # noqa: S603
             [nats_server_binary(), "-c", str(config)], stdout=log_file, stderr=subprocess.STDOUT,
@@ -300,15 +336,77 @@ class EmbeddedNats:
         self.proc = None
 
 
+class Supervisor:
+    """Restarts an embedded server that died (killed, crashed, out of memory), on the same port
+    and data, with back-off: 1 s doubling to 30 s between failed starts, back to 1 s once a start
+    held for a minute. Each death and restart is logged. A daemon thread polls the children twice
+    a second; ``healthy()`` is False from a death until the restart succeeds (/readyz says 503)."""
+
+    POLL_SECONDS = 0.5
+    FIRST_BACKOFF = 1.0
+    MAX_BACKOFF = 30.0
+    STABLE_SECONDS = 60.0
+
+    def __init__(self, servers: dict[str, "EmbeddedPostgres | EmbeddedNats"]) -> None:
+        self.servers = servers
+        self.restarts: dict[str, int] = dict.fromkeys(servers, 0)
+        self._down: set[str] = set()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="huike-embedded-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=60)
+
+    def healthy(self) -> bool:
+        return not self._down
+
+    def _watch(self) -> None:
+        backoff = dict.fromkeys(self.servers, self.FIRST_BACKOFF)
+        started_at = dict.fromkeys(self.servers, time.monotonic())
+        retry_at: dict[str, float] = {}
+        while not self._stopping.wait(self.POLL_SECONDS):
+            for name, server in self.servers.items():
+                proc = server.proc
+                if name not in self._down:
+                    if proc is None or proc.poll() is None:
+                        if time.monotonic() - started_at[name] > self.STABLE_SECONDS:
+                            backoff[name] = self.FIRST_BACKOFF
+                        continue
+                    self._down.add(name)
+                    retry_at[name] = time.monotonic() + backoff[name]
+                    log.error("embedded %s exited with code %s; restarting in %.0f s (log: %s)",
+                              name, proc.returncode, backoff[name], server.log_path)
+                if time.monotonic() < retry_at[name] or self._stopping.is_set():
+                    continue
+                try:
+                    server.start()
+                except Exception as exc:  # noqa: BLE001 - keep trying, ever more slowly
+                    backoff[name] = min(self.MAX_BACKOFF, backoff[name] * 2)
+                    retry_at[name] = time.monotonic() + backoff[name]
+                    log.error("embedded %s could not restart (%s); next try in %.0f s", name, exc, backoff[name])
+                    continue
+                self._down.discard(name)
+                self.restarts[name] += 1
+                started_at[name] = time.monotonic()
+                backoff[name] = min(self.MAX_BACKOFF, backoff[name] * 2)
+                log.warning("embedded %s restarted on port %d (restart %d)", name, server.port, self.restarts[name])
+
+
 class EmbeddedServers:
     """PostgreSQL and NATS together, started and stopped as one."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.resolve()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _ensure_writable(self.data_dir)
         self.secrets = EmbeddedSecrets.load_or_create(self.data_dir)
         self.postgres = EmbeddedPostgres(self.data_dir, self.secrets)
         self.nats = EmbeddedNats(self.data_dir)
+        self.supervisor: Supervisor | None = None
 
     def start(self) -> None:
         try:
@@ -318,7 +416,19 @@ class EmbeddedServers:
             self.stop()
             raise
 
+    def supervise(self) -> Supervisor:
+        """Restart either server whenever it dies, until ``stop()``."""
+        if self.supervisor is None:
+            self.supervisor = Supervisor({"PostgreSQL": self.postgres, "NATS": self.nats})
+            self.supervisor.start()
+        return self.supervisor
+
+    def healthy(self) -> bool:
+        return self.supervisor.healthy() if self.supervisor is not None else True
+
     def stop(self) -> None:
+        if self.supervisor is not None:  # first, or it would restart what we stop
+            self.supervisor.stop()
         self.nats.stop()
         self.postgres.stop()
 

@@ -20,6 +20,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
 from shared import i18n
+from shared.unavailable import RETRY_AFTER_SECONDS, describe_unavailable, is_unavailable
 
 log = logging.getLogger("huike.errors")
 
@@ -136,6 +137,18 @@ class TooManyRequests(Problem):
     title = "Too many requests"
 
     def __init__(self, detail: str, *, retry_after: int, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(max(1, retry_after))})
+        super().__init__(detail, extra={"retry_after": max(1, retry_after)}, **kwargs)
+
+
+class ServiceUnavailable(Problem):
+    """503: a server this request needs is down or restarting; ``Retry-After`` says when to retry."""
+
+    status_code = 503
+    kind = "service-unavailable"
+    title = "Service unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int = RETRY_AFTER_SECONDS, **kwargs: Any) -> None:
         kwargs.setdefault("headers", {"Retry-After": str(max(1, retry_after))})
         super().__init__(detail, extra={"retry_after": max(1, retry_after)}, **kwargs)
 
@@ -309,6 +322,16 @@ def problem_from_exception(request: Request[Any, Any, Any], exc: Exception) -> R
         elif status == 413:
             detail = i18n.detail("payload-too-large", language, "The request body is larger than this server accepts")
         return problem_response(status, kind, title, detail, headers=exc.headers, instance=path, language=language)
+    if is_unavailable(exc):
+        # PostgreSQL or NATS down, full or restarting: the request itself was fine; say when to
+        # try again (logged without a traceback: the outage is logged where it is noticed).
+        log.warning("%s %s: service unavailable: %s: %s", request.method, request.url.path,
+                    type(exc).__name__, exc)
+        unavailable = ServiceUnavailable(f"{describe_unavailable(exc)}; try again in a few seconds")
+        return problem_response(
+            503, unavailable.kind, unavailable.title, unavailable.detail, headers=unavailable.headers,
+            extra=unavailable.members, instance=request.url.path, language=language,
+        )
     data_error = _data_error(request, exc, language)
     if data_error is not None:
         return data_error
@@ -318,6 +341,6 @@ def problem_from_exception(request: Request[Any, Any, Any], exc: Exception) -> R
 
 __all__ = [
     "Conflict", "FieldError", "Forbidden", "Gone", "MediaType", "NotFound", "PreconditionFailed", "Problem",
-    "TooManyRequests", "Unauthorized", "ValidationProblem", "language_of", "problem_from_exception",
-    "problem_response",
+    "ServiceUnavailable", "TooManyRequests", "Unauthorized", "ValidationProblem", "language_of",
+    "problem_from_exception", "problem_response",
 ]

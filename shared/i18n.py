@@ -175,9 +175,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
 # A Chinese message for every code, used without parameters.
 GENERIC_ZH: dict[str, str] = {
     "required": "必填", "body_required": "需要请求体", "exceeds_own_rights": "超出了您自己的权限",
-    "nul_character": "含有无法保存的空字符（NUL）",
+    "nul_character": "含有无法保存的空字符（NUL）", "invalid_time_zone": "不是有效的时区（如 Asia/Shanghai）", "pattern_unsupported": "该正则表达式无法安全执行", "unknown_field": "不是可用的字段", "unknown": "不是可用的参数",
     "invalid_condition": "条件表达式无效", "invalid_cron": "定时表达式（cron）无效", "invalid_duration": "时长格式无效",
-    "not_available": "暂不可用", "pattern_unsupported": "该正则表达式无法安全执行", "unknown_field": "不是可用的字段", "unknown": "不是可用的参数",
+    "not_available": "暂不可用",
     "wrong_type": "类型错误", "out_of_range": "超出允许范围", "too_long": "过长", "too_short": "过短",
     "too_many": "数量过多", "too_few": "数量过少", "too_large": "过大", "too_deep": "嵌套层级过深",
     "invalid": "取值无效", "not_one_of": "不是允许的取值", "invalid_format": "格式无效", "malformed": "格式错误",

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     import_max_bytes: int = Field(100 * 1_048_576, ge=1024, description="largest accepted import file (POST /api/v1/imports)")
     bulk_file_retention_days: int = Field(
         7, ge=1, le=3_650, description="days export files and import error reports are kept after their job")
+    bulk_job_lease_seconds: float = Field(
+        60.0, ge=3, description="an import or export whose worker died is taken over after this many seconds")
     public_url: str = ""
     # Reverse proxies whose X-Forwarded-For is believed (comma-separated CIDRs, e.g.
     # "10.0.0.0/8,127.0.0.1"). Empty: the socket peer is the client, and the header is ignored.
@@ -38,6 +40,11 @@ class Settings(BaseSettings):
 
     # Where the embedded default keeps its data (PostgreSQL, NATS, secrets).
     data_dir: Path = Path(".huike")
+
+    # Readiness: /readyz also checks the free space of this directory when set (the embedded
+    # default sets its data directory: PostgreSQL and NATS write there).
+    readiness_disk_path: Path | None = None
+    readiness_min_free_mb: int = Field(64, ge=0, description="free space /readyz wants at readiness_disk_path")
 
     # External servers. Empty means "start the embedded ones".
     database_url: str = Field("", description="PostgreSQL URL of the runtime role (owns nothing, no BYPASSRLS)")
@@ -49,6 +56,8 @@ class Settings(BaseSettings):
     meilisearch_url: str = ""
     meilisearch_key: str = ""
     search_engine: str = Field("postgres", pattern="^(postgres|meilisearch)$", description="search engine")
+    search_reconcile_first_after_seconds: float = Field(
+        30.0, ge=0, description="seconds after start-up before the search index is first reconciled with records")
 
     # Secrets. The embedded default generates them under data_dir when left empty.
     jwt_secret: str = ""
@@ -62,6 +71,9 @@ class Settings(BaseSettings):
     tenant_deletion_grace_days: int = Field(30, ge=0)
     principal_cache_ttl_seconds: float = Field(30.0, gt=0)
     signup_rate_limit: int = Field(20, ge=0, description="sign-ups per source address per hour; 0: no limit")
+    principal_stale_seconds: float = Field(
+        600.0, ge=0, description="while identity is unreachable (NATS down), credentials resolved within this"
+        " many seconds are still accepted; 0 refuses every request with 503 instead")
 
     # Events
     event_max_deliveries: int = Field(5, ge=1, le=100)

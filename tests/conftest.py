@@ -100,6 +100,8 @@ def settings(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Settings
         # Every test signs up from the same client address; the limit is tested on its own replica
         # (tests/identity/test_lockout.py).
         signup_rate_limit=0,
+        # Tests reconcile when they mean to (tests/search/test_reindex.py), not in the middle of others.
+        search_reconcile_first_after_seconds=3600,
     )
 
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import csv
+import io
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 import psutil
 import pytest
@@ -19,8 +27,9 @@ from shared.embedded import free_port
 pytestmark = pytest.mark.slow
 
 
-def _start(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "HUIKE_PORT": str(port), "HUIKE_DATA_DIR": str(data_dir), "HUIKE_LOG_LEVEL": "WARNING"}
+def _start(data_dir: Path, port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    env = {**os.environ, "HUIKE_PORT": str(port), "HUIKE_DATA_DIR": str(data_dir), "HUIKE_LOG_LEVEL": "WARNING",
+           **(extra_env or {})}
     for name in ("HUIKE_DATABASE_URL", "HUIKE_NATS_URL", "HUIKE_DATABASE_OWNER_URL"):
         env.pop(name, None)
     return subprocess.Popen(
@@ -83,6 +92,10 @@ def test_run_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
         assert listed.returncode == 0 and slug in listed.stdout, listed.stderr
         reindex = _huike(data_dir, port, "search", "reindex", tenant_id)
         assert reindex.returncode == 0, reindex.stdout + reindex.stderr
+        letters = _huike(data_dir, port, "dead-letters", "list")
+        assert letters.returncode == 0 and json.loads(letters.stdout) == [], letters.stdout + letters.stderr
+        vague = _huike(data_dir, port, "dead-letters", "replay")
+        assert vague.returncode == 2 and "--all" in vague.stderr
         assert _stop(proc, signal.SIGTERM) == 0
     finally:
         if proc.poll() is None:
@@ -115,3 +128,168 @@ def test_port_in_use_is_one_clear_line_and_no_orphans(tmp_path: Path) -> None:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and f"port {port}" in lines[0], err
     assert _servers_using(tmp_path / "data") == []
+
+
+def test_unwritable_data_dir_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    proc = _start(blocker / "data", free_port())
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "HUIKE_DATA_DIR" in lines[0] and "writable" in lines[0] and "Traceback" not in err
+
+
+# --- crashes and outages of the embedded default ------------------------------------------------------
+
+
+def _signup(base: str) -> dict[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    response = httpx.post(f"{base}/api/v1/signup", json={
+        "company_name": f"守护测试 {suffix}", "admin_email": f"ops-{suffix}@example.com",
+        "admin_password": "Correct-Horse-Battery-9", "admin_name": "运维"}, timeout=30)
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def _until(check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            result = check()
+            if result:
+                return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _embedded_child(proc: subprocess.Popen[str], name: str) -> psutil.Process:
+    """The embedded server (postmaster or nats-server) that ``huike run`` started."""
+    for child in psutil.Process(proc.pid).children():
+        if name in " ".join(child.cmdline()):
+            return child
+    raise AssertionError(f"no embedded {name} under huike run")
+
+
+def _written_and_found(base: str, headers: dict[str, str], name: str) -> None:
+    """A write succeeds, and the search index receives it (relayed over NATS, indexed)."""
+    made = _until(lambda: (r := httpx.post(f"{base}/api/v1/customers", json={"name": name}, headers=headers,
+                                           timeout=10)).status_code == 201 and r, 60, f"creating {name}")
+    customer_id = made.json()["id"]
+
+    def found() -> bool:
+        response = httpx.get(f"{base}/api/v1/search", params={"q": name}, headers=headers, timeout=10)
+        return response.status_code == 200 and any(h["id"] == customer_id for h in response.json()["hits"])
+
+    _until(found, 60, f"{name} found by search")
+
+
+@pytest.mark.parametrize("server", ["postgres", "nats-server"])
+def test_a_killed_embedded_server_is_restarted_and_the_system_recovers(tmp_path: Path, server: str) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(data_dir, port)
+    try:
+        _wait_ready(proc, base)
+        headers = _signup(base)
+        _written_and_found(base, headers, "Before Crash Trading")
+        victim = _embedded_child(proc, server)
+        victim.kill()  # kill -9
+        _until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 503, 30, "/readyz to say 503")
+        _until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, 90, "/readyz back to 200")
+        assert _embedded_child(proc, server).pid != victim.pid  # restarted by huike, not by hand
+        assert proc.poll() is None  # and huike itself never stopped
+        _written_and_found(base, headers, "After Crash Trading")
+        assert _stop(proc, signal.SIGTERM) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _servers_using(data_dir) == []
+
+
+def _customers_in_database(data_dir: Path, postgres_port: int, tenant_id: str) -> tuple[int, int]:
+    """(customers, distinct names) of a tenant, read with the owner's credentials."""
+    password = json.loads((data_dir / "secrets.json").read_text())["owner_password"]
+
+    async def count() -> tuple[int, int]:
+        conn = await asyncpg.connect(host="127.0.0.1", port=postgres_port, user="huike_owner", password=password,
+                                     database="huike")
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant_id)
+                row = await conn.fetchrow("SELECT count(*) AS n, count(DISTINCT name) AS names FROM records.customers"
+                                          " WHERE tenant_id = $1 AND deleted_at IS NULL", uuid.UUID(tenant_id))
+            return int(row["n"]), int(row["names"])
+        finally:
+            await conn.close()
+
+    return asyncio.run(count())
+
+
+def test_kill_9_mid_import_leaves_no_process_behind_and_the_import_resumes_without_duplicates(tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{port}"
+    lease = {"HUIKE_BULK_JOB_LEASE_SECONDS": "4"}  # the restarted server takes the dead one's import over soon
+    total = 12_000  # 12 batches of 1,000
+    proc = _start(data_dir, port, lease)
+    try:
+        _wait_ready(proc, base)
+        signup = httpx.post(f"{base}/api/v1/signup", json={
+            "company_name": f"断电导入 {uuid.uuid4().hex[:6]}", "admin_email": "ops@example.com",
+            "admin_password": "Correct-Horse-Battery-9", "admin_name": "运维"}, timeout=30)
+        assert signup.status_code == 201, signup.text
+        tenant_id = signup.json()["tenant"]["id"]
+        headers = {"Authorization": f"Bearer {signup.json()['access_token']}"}
+        bad = {5, total - 5}  # a bad phone in the first batch (committed before the kill) and in the last
+        rows = "name,phone\n" + "".join(
+            f"导入公司 {i:05d},{'bad phone' if i in bad else f'139{i:08d}'}\n" for i in range(total))
+        started = httpx.post(f"{base}/api/v1/imports", headers=headers, data={"entity": "customer"},
+                             files={"file": ("customers.csv", rows.encode(), "text/csv")}, timeout=30)
+        assert started.status_code in (201, 202), started.text
+        job_url = f"{base}/api/v1/imports/{started.json()['id']}"
+
+        def part_done() -> dict[str, Any] | None:  # a batch or more committed, not all of them
+            job = httpx.get(job_url, headers=headers, timeout=5).json()
+            assert job["status"] not in ("succeeded", "failed"), f"the import ended before the kill: {job}"
+            return job if job["rows_done"] >= 1000 else None
+
+        at_kill = _until(part_done, 120, "the import's first batches")
+        everything = psutil.Process(proc.pid).children(recursive=True)
+        names = [" ".join(p.cmdline()) for p in everything]
+        assert any("spawn_main" in n for n in names) and any("resource_tracker" in n for n in names), names
+        proc.kill()  # kill -9 of the server in the middle of the import
+        proc.wait(10)
+        gone, alive = psutil.wait_procs(everything, timeout=15)
+        assert alive == [], [" ".join(p.cmdline())[:120] for p in alive]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _servers_using(data_dir) == []
+
+    proc = _start(data_dir, port, lease)
+    try:
+        _wait_ready(proc, base)
+        login = httpx.post(f"{base}/api/v1/auth/login", json={
+            "tenant": signup.json()["tenant"]["slug"], "email": "ops@example.com",
+            "password": "Correct-Horse-Battery-9"}, timeout=30)
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+        def finished() -> dict[str, Any] | None:
+            job = httpx.get(job_url, headers=headers, timeout=5).json()
+            return job if job["status"] in ("succeeded", "failed") else None
+
+        job = _until(finished, 180, "the import to be resumed and finished")
+        assert (job["status"], job["rows_done"], job["rows_created"], job["rows_failed"]) == \
+            ("succeeded", total, total - 2, 2), (at_kill, job)
+        postgres = _embedded_child(proc, "postgres")
+        postgres_port = int(postgres.cmdline()[postgres.cmdline().index("-p") + 1])
+        assert _customers_in_database(data_dir, postgres_port, tenant_id) == (total - 2, total - 2)  # none twice
+        report = httpx.get(f"{job_url}/errors", headers=headers, timeout=10)
+        lines = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
+        assert [line[0] for line in lines[1:]] == [str(i + 2) for i in sorted(bad)]  # each once (file lines)
+        assert _stop(proc, signal.SIGTERM) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _servers_using(data_dir) == []

@@ -35,6 +35,7 @@ from services.records.domain.access import RecordAccess, load_access
 from shared.db import Unit
 from shared.errors import Problem, ValidationProblem
 from shared.events.envelope import Actor
+from shared.unavailable import is_unavailable
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -207,22 +208,12 @@ class CommandResponder:
         except msgspec.DecodeError as exc:
             answer = _problem(ValidationProblem.one("body", str(exc)))
         except Exception as exc:  # noqa: BLE001 - the caller gets a reason; we keep serving
-            if _unavailable(exc):
+            if is_unavailable(exc):
                 answer = CommandResponse(status=503, problem={"kind": "unavailable", "detail": str(exc)[:300]})
             else:
                 log.exception("records command failed")
                 answer = CommandResponse(status=500, problem={"kind": "internal-error", "detail": str(exc)[:300]})
         await msg.respond(msgspec.json.encode(answer))
-
-
-def _unavailable(exc: BaseException) -> bool:
-    try:  # shared.unavailable arrives with the outage work; until then, connection errors by class
-        from shared.unavailable import is_unavailable
-    except ImportError:
-        import asyncpg
-
-        return isinstance(exc, OSError | asyncpg.PostgresConnectionError | TimeoutError)
-    return is_unavailable(exc)
 
 
 def _problem(exc: Problem) -> CommandResponse:

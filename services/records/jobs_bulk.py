@@ -117,4 +117,4 @@ class BulkJobs:
 
 
 async def start_bulk_jobs(runtime: Runtime) -> BulkJobs:
-    return await BulkJobs(runtime).start()
+    return await BulkJobs(runtime, lease_seconds=runtime.settings.bulk_job_lease_seconds).start()

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from services.search.documents import Document, build
 from services.search.text import warm_up
 from shared.priority import lower_priority
+from shared.workers import die_with_parent
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -47,8 +48,10 @@ class Spec:
     customer_id: Any = None
 
 
-def _warm_up_in_background() -> None:
-    lower_priority()
+def _init_worker(parent_pid: int, background: bool) -> None:
+    die_with_parent(parent_pid)
+    if background:
+        lower_priority()
     warm_up()
 
 
@@ -71,7 +74,7 @@ class DocumentBuilder:
             # spawn: the service process runs threads (asyncpg, nats); forking it is unsafe.
             pool = self._pools[background] = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_warm_up_in_background if background else warm_up)
+                initializer=_init_worker, initargs=(os.getpid(), background))
         return pool
 
     async def start(self) -> None:

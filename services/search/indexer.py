@@ -36,7 +36,7 @@ from services.search.engines import Engine, engine_of
 from shared.db import Unit
 from shared.errors import TenantGone
 from shared.events.bus import service_stream_name
-from shared.events.consumer import EventConsumer
+from shared.events.consumer import ConsumerStopping, EventConsumer
 from shared.events.envelope import SUBJECT_ROOT, Event, decode_event
 from shared.tenancy import scope_from_event
 
@@ -124,7 +124,8 @@ class IndexConsumer(EventConsumer):
                     await asyncio.wait_for(self._stopping.wait(), 1.0)
                 continue
             try:
-                await self._process_batch(msgs)
+                async with self._kept_alive(msgs):
+                    await self._process_batch(msgs)
             except Exception:  # noqa: BLE001 - never let one batch end the loop
                 log.exception("%r: batch failed unexpectedly", self)
 
@@ -145,22 +146,18 @@ class IndexConsumer(EventConsumer):
         for msg in other_lane:
             with contextlib.suppress(Exception):
                 await msg.ack()
-        for tenant_id, group in by_tenant.items():
+        groups = list(by_tenant.items())
+        for index, (tenant_id, group) in enumerate(groups):
             try:
-                # Built before the transaction (in the worker processes): no connection is held
-                # while jieba runs. A redelivered event is built for nothing, then skipped.
-                events = [e for _, e in group if e.entity in TYPES]
-                bulk = self.lane == "bulk"  # background work (shared/priority.py)
-                docs = await self.builder.build(specs_of(events), background=bulk)
-                async with self.db.tenant_unit(scope_from_event(tenant_id), background=bulk) as unit:
-                    fresh = {r["event_id"] for r in await unit.fetch(
-                        """INSERT INTO search.inbox (tenant_id, consumer, event_id)
-                           SELECT $1, $2, unnest($3::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id""",
-                        unit.tenant_id, self.name, [e.id for _, e in group],
-                    )}
-                    docs = [d for d, e in zip(docs, events, strict=True) if e.id in fresh]
-                    if docs:
-                        await self.engine.apply(unit, docs, background=bulk)
+                # An outage (database, NATS) is waited out here, the whole batch kept alive.
+                await self._while_unavailable(lambda t=tenant_id, g=group: self._index_group(t, g),
+                                              what=f"a batch of {len(group)} events")
+            except ConsumerStopping:
+                for _, rest in groups[index:]:
+                    for msg, _ in rest:
+                        with contextlib.suppress(Exception):
+                            await msg.nak()
+                return
             except TenantGone:
                 pass  # the tenant was deleted: nothing of it is indexed again (shared/tenant_purge.py)
             except Exception as exc:  # noqa: BLE001 - one by one, with retries and dead letters
@@ -171,6 +168,22 @@ class IndexConsumer(EventConsumer):
             for msg, _ in group:
                 with contextlib.suppress(Exception):
                     await msg.ack()
+
+    async def _index_group(self, tenant_id: str, group: list[tuple[Msg, Event]]) -> None:
+        # Built before the transaction (in the worker processes): no connection is held while
+        # jieba runs. A redelivered event is built for nothing, then skipped.
+        events = [e for _, e in group if e.entity in TYPES]
+        bulk = self.lane == "bulk"  # background work (shared/priority.py)
+        docs = await self.builder.build(specs_of(events), background=bulk)
+        async with self.db.tenant_unit(scope_from_event(tenant_id), background=bulk) as unit:
+            fresh = {r["event_id"] for r in await unit.fetch(
+                """INSERT INTO search.inbox (tenant_id, consumer, event_id)
+                   SELECT $1, $2, unnest($3::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id""",
+                unit.tenant_id, self.name, [e.id for _, e in group],
+            )}
+            docs = [d for d, e in zip(docs, events, strict=True) if e.id in fresh]
+            if docs:
+                await self.engine.apply(unit, docs, background=bulk)
 
 
 class Indexer:

@@ -6,7 +6,7 @@ written like events are (newest version wins, an equal version is rewritten: new
 and marked as seen. Searches keep answering from the documents meanwhile. Afterwards every live
 document the replay did not see (and no event touched since the run began) is swept.
 
-Reconciliation (hourly): per tenant, records' live counts and ``id:version`` checksums per entity
+Reconciliation (soon after start-up, then hourly): per tenant, records' live counts and ``id:version`` checksums per entity
 (``huike.rpc.records.counts``) against the index's; any difference starts a reindex of the tenant.
 """
 
@@ -158,9 +158,10 @@ async def _run(runtime: Runtime, engine: Engine, tenant_id: uuid.UUID, run_id: u
             raise
 
 
-async def drift(runtime: Runtime, tenant_id: uuid.UUID) -> dict[str, Any]:
-    """Per entity where records and the index disagree: ``{entity: {"records": .., "index": ..}}``."""
-    theirs = await _request(runtime, COUNTS_SUBJECT, {"tenant_id": str(tenant_id)})
+async def drift(runtime: Runtime, tenant_id: uuid.UUID, **rpc: Any) -> dict[str, Any]:
+    """Per entity where records and the index disagree: ``{entity: {"records": .., "index": ..}}``.
+    ``rpc``: ``timeout``, ``attempts``, ``backoff`` of the request to records (``_request``)."""
+    theirs = await _request(runtime, COUNTS_SUBJECT, {"tenant_id": str(tenant_id)}, **rpc)
     table = _ledger(engine_of(runtime))
     async with runtime.db("search").tenant_unit(scope_for_system(tenant_id)) as unit:
         rows = await unit.fetch(
@@ -172,9 +173,9 @@ async def drift(runtime: Runtime, tenant_id: uuid.UUID) -> dict[str, Any]:
             for t in TYPES if theirs.get(t, empty) != ours.get(t, empty)}
 
 
-async def reconcile(runtime: Runtime) -> int:
+async def reconcile(runtime: Runtime, **rpc: Any) -> int:
     """Compare every known tenant; reindex those that drifted; purge old tombstones. Answers how
-    many reindexes started."""
+    many reindexes started. ``rpc`` as for ``drift``."""
     table = _ledger(engine_of(runtime))
     db = runtime.db("search")
     started, after = 0, uuid.UUID(int=0)
@@ -184,7 +185,7 @@ async def reconcile(runtime: Runtime) -> int:
                 "SELECT id FROM search.tenants WHERE id > $1 ORDER BY id LIMIT 500", after)]
         for tenant_id in tenants:
             try:
-                if await drift(runtime, tenant_id):
+                if await drift(runtime, tenant_id, **rpc):
                     await start_reindex(runtime, tenant_id, "reconciliation")
                     started += 1
                 async with db.tenant_unit(scope_for_system(tenant_id)) as unit:
@@ -204,14 +205,21 @@ async def reconcile(runtime: Runtime) -> int:
 
 
 class ReconcileJob:
-    def __init__(self, runtime: Runtime, interval: float = RECONCILE_EVERY_SECONDS) -> None:
+    """Reconciles ``first_after`` seconds after start-up (whatever an outage or a crash before
+    it left behind is repaired then, not an hour later), then every ``interval`` seconds."""
+
+    def __init__(self, runtime: Runtime, interval: float = RECONCILE_EVERY_SECONDS,
+                 first_after: float | None = None) -> None:
         self.runtime = runtime
         self.interval = interval
+        self.first_after = runtime.settings.search_reconcile_first_after_seconds if first_after is None else first_after
         self._task: asyncio.Task[None] | None = None
 
     async def _loop(self) -> None:
+        delay = self.first_after
         while True:
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(delay)
+            delay = self.interval
             try:
                 started = await reconcile(self.runtime)
                 log.info("search reconciliation: %d tenant(s) reindexed", started)

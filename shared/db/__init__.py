@@ -8,6 +8,8 @@ so the setting dies with the transaction and a pooled connection never carries a
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,6 +27,8 @@ __all__ = ["Database", "ServiceDatabase", "Unit", "SystemUnit"]
 
 
 _JSON_ENCODER = msgspec.json.Encoder()
+# This process's row in huike.readiness.
+_PROBE = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _encode_json(value: Any) -> str:
@@ -64,11 +68,28 @@ class Database:
                                                init=_init_background_connection)
         return cls(pool, url, background)
 
-    async def close(self) -> None:
-        await asyncio.gather(self.pool.close(), self.background_pool.close())
+    async def close(self, timeout: float = 10.0) -> None:
+        """Close both pools; when their connections cannot be closed in time (the server is gone,
+        a query hangs), terminate them."""
+        for pool in (self.pool, self.background_pool):
+            try:
+                await asyncio.wait_for(pool.close(), timeout)
+            except Exception:  # noqa: BLE001 - cannot close cleanly: cut the connections
+                pool.terminate()
 
     def for_service(self, service: str, schema: str | None = None) -> "ServiceDatabase":
         return ServiceDatabase(self, service, schema or service)
+
+    async def can_write(self, probe: str = _PROBE) -> bool:
+        """Readiness: a small committed write (``huike.readiness``) succeeds now."""
+        try:
+            async with self.pool.acquire(timeout=2) as conn:
+                await conn.execute(
+                    "INSERT INTO huike.readiness (probe, checked_at) VALUES ($1, now())"
+                    " ON CONFLICT (probe) DO UPDATE SET checked_at = excluded.checked_at", probe, timeout=2)
+                return True
+        except Exception:  # noqa: BLE001 - readiness reports, never raises
+            return False
 
     async def ping(self) -> bool:
         try:

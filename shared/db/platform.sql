@@ -42,3 +42,11 @@ BEGIN
   PERFORM pg_notify('huike_outbox', TG_TABLE_SCHEMA);
   RETURN NULL;
 END $$;
+
+-- Readiness: /readyz proves that writes succeed by writing one row per process here (no tenant
+-- data; every service's runtime role may write it).
+CREATE TABLE IF NOT EXISTS huike.readiness (
+  probe text PRIMARY KEY,
+  checked_at timestamptz NOT NULL
+);
+GRANT SELECT, INSERT, UPDATE ON huike.readiness TO PUBLIC;

@@ -13,6 +13,7 @@ Every ``ensure_*`` is idempotent: it creates the stream, or updates it to the gi
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import nats
@@ -55,6 +56,7 @@ class _ConnectionLog:
     def __init__(self, name: str) -> None:
         self.name = name
         self.closing = False
+        self.reconnect_listeners: list[Callable[[], None]] = []
 
     async def error(self, exc: Exception) -> None:
         log.warning("nats %s: %s", self.name, exc)
@@ -64,7 +66,12 @@ class _ConnectionLog:
             log.warning("nats %s: disconnected; reconnecting", self.name)
 
     async def reconnected(self) -> None:
-        log.info("nats %s: reconnected", self.name)
+        log.warning("nats %s: reconnected", self.name)
+        for listener in self.reconnect_listeners:
+            try:
+                listener()
+            except Exception:  # noqa: BLE001 - one listener's bug must not stop the others
+                log.exception("nats %s: reconnect listener failed", self.name)
 
 
 class Bus:
@@ -102,6 +109,12 @@ class Bus:
             reconnected_cb=connection_log.reconnected,
         )
         return cls(nc, publish_timeout=publish_timeout, connection_log=connection_log)
+
+    def on_reconnect(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` each time the connection comes back (messages meanwhile were missed)."""
+        if self._connection_log is None:
+            raise RuntimeError("this Bus was not made by Bus.connect; it has no reconnect callback")
+        self._connection_log.reconnect_listeners.append(listener)
 
     @property
     def is_connected(self) -> bool:

@@ -9,9 +9,15 @@ For each message of its durable pull consumer an ``EventConsumer``:
    is skipped, so a redelivered event changes nothing twice;
 3. otherwise runs the handler in that same transaction, and acknowledges only after the commit.
 
-A failed handler is retried with a delay (``nak`` with back-off); on the last allowed delivery the
-message is copied to ``dlq.<stream>.<consumer>`` in ``CRM_DEAD_LETTERS`` with the reason, and
-terminated. Messages the consumer never acknowledges at all (a process that dies on them, or a
+A handler that fails because the infrastructure is unavailable (PostgreSQL or NATS unreachable,
+restarting, out of disk or connections: ``shared.unavailable``) says nothing about the event: the
+consumer keeps the message (telling JetStream it is still in progress, so no delivery is spent)
+and tries it again with back-off, for as long as the outage lasts; the rest of its batch waits,
+kept alive too. Only a stop of the process during the outage hands the message back (it is then
+redelivered like after any crash). Any other failure is the event's own: it is retried with a
+delay (``nak`` with back-off); on the last allowed delivery the message is copied to
+``dlq.<stream>.<consumer>`` in ``CRM_DEAD_LETTERS`` with the reason, and terminated
+(``huike dead-letters replay`` publishes it again once its cause is fixed). Messages the consumer never acknowledges at all (a process that dies on them, or a
 handler stuck past ``ack_wait``) reach JetStream's ``max_deliver`` without our code seeing the last
 try; JetStream then publishes a max-deliveries advisory, which every instance of the consumer
 listens to and answers by copying the message (fetched by stream sequence) to the dead-letter stream.
@@ -30,9 +36,9 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from nats.aio.msg import Msg
@@ -47,6 +53,7 @@ from shared.events.bus import MSG_ID_HEADER, Bus, dead_letter_subject
 from shared.events.envelope import SUBJECT_ROOT, Event, decode_event
 from shared.telemetry import context_from_headers, tracer
 from shared.tenancy import scope_from_event
+from shared.unavailable import is_unavailable
 
 if TYPE_CHECKING:  # shared.db imports the envelope from this package: no import cycle at run time
     from shared.db import ServiceDatabase, Unit
@@ -55,6 +62,7 @@ log = logging.getLogger("huike.events.consumer")
 
 __all__ = [
     "DEFAULT_BACKOFF",
+    "ConsumerStopping",
     "EventConsumer",
     "Handler",
     "HDR_CONSUMER",
@@ -70,6 +78,7 @@ __all__ = [
 ]
 
 Handler = Callable[["Unit", Event], Awaitable[None]]
+T = TypeVar("T")
 
 # Delay before the 2nd, 3rd... delivery after a failure (the last value repeats).
 DEFAULT_BACKOFF: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
@@ -95,6 +104,13 @@ def max_deliveries_advisory_subject(stream: str, consumer: str) -> str:
 
 class _Undeliverable(Exception):
     """A message no retry can help: undecodable, or its subject and envelope disagree."""
+
+
+class ConsumerStopping(Exception):
+    """The consumer was stopped while waiting for the infrastructure to come back."""
+
+# Waits between two tries of a message while the infrastructure is unavailable (the last repeats).
+OUTAGE_BACKOFF: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0)
 
 
 class EventConsumer:
@@ -213,17 +229,20 @@ class EventConsumer:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
                 continue
-            for index, msg in enumerate(msgs):
-                if self._stopping.is_set():
-                    # Not started: give them back at once so another instance can take them.
-                    for rest in msgs[index:]:
-                        with contextlib.suppress(Exception):
-                            await rest.nak()
-                    break
-                try:
-                    await self._process(msg)
-                except Exception:  # noqa: BLE001 - never let one message end the loop
-                    log.exception("%r: processing %s failed unexpectedly", self, msg.subject)
+            async with self._kept_alive(msgs) as waiting:
+                for index, msg in enumerate(msgs):
+                    if self._stopping.is_set():
+                        # Not started: give them back at once so another instance can take them.
+                        for rest in msgs[index:]:
+                            with contextlib.suppress(Exception):
+                                await rest.nak()
+                        break
+                    try:
+                        await self._process(msg)
+                    except Exception:  # noqa: BLE001 - never let one message end the loop
+                        log.exception("%r: processing %s failed unexpectedly", self, msg.subject)
+                    finally:
+                        waiting.discard(msg)
 
     async def _process(self, msg: Msg) -> None:
         meta = msg.metadata
@@ -249,13 +268,16 @@ class EventConsumer:
                 "huike.tenant_id": str(event.tenant_id),
             },
         ) as span:
-            keep_alive = asyncio.create_task(self._keep_alive(msg))
             try:
-                applied = await self._apply(event)
+                applied = await self._while_unavailable(lambda: self._apply(event), what=event.type)
+            except ConsumerStopping:
+                # Not the event's failure: hand it back for whichever instance runs next.
+                with contextlib.suppress(Exception):
+                    await msg.nak(delay=self.backoff[0])
+                return
             except Exception as exc:  # noqa: BLE001 - the handler's failure: retry or dead-letter
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, _describe(exc)))
-                _cancel(keep_alive)
                 if deliveries >= self.max_deliveries:
                     reason = f"handler failed on delivery {deliveries} of {self.max_deliveries}: {_describe(exc)}"
                     await self._give_up(msg, reason, deliveries, event=event)
@@ -265,13 +287,57 @@ class EventConsumer:
                              self, event.type, deliveries, delay, _describe(exc))
                     await msg.nak(delay=delay)
                 return
-            finally:
-                _cancel(keep_alive)
             span.set_attribute("huike.inbox.duplicate", not applied)
             # Only now: the handler's work and the inbox row are committed.
             await msg.ack()
             if applied and self.on_applied is not None:
                 self.on_applied(event)
+
+    async def _while_unavailable(self, work: Callable[[], Awaitable[T]], *, what: str) -> T:
+        """``work()``, tried again for as long as it fails because the infrastructure is
+        unavailable (no delivery is spent: the caller keeps its messages alive meanwhile).
+        Raises ``ConsumerStopping`` when the consumer stops before the outage ends."""
+        tries = 0
+        while True:
+            try:
+                result = await work()
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                delay = OUTAGE_BACKOFF[min(tries, len(OUTAGE_BACKOFF) - 1)]
+                if tries == 0:
+                    log.warning("%r: %s waits for the infrastructure (%s); retrying every %.0f-%.0fs",
+                                self, what, _describe(exc), OUTAGE_BACKOFF[0], OUTAGE_BACKOFF[-1])
+                tries += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                if self._stopping.is_set():
+                    raise ConsumerStopping from exc
+                continue
+            if tries:
+                log.warning("%r: %s applied after %d tries: the infrastructure is back", self, what, tries + 1)
+            return result
+
+    @contextlib.asynccontextmanager
+    async def _kept_alive(self, msgs: Sequence[Msg]) -> AsyncIterator[_Waiting]:
+        """While the block runs, tell JetStream every message of the batch not yet finished (the
+        block discards finished ones from what it gets) is in progress: a slow handler, or an
+        outage, must not make JetStream redeliver the rest of the batch and spend a delivery."""
+        waiting = _Waiting(msgs)
+
+        async def keep_alive() -> None:
+            interval = max(0.5, self.ack_wait / 3)
+            while True:
+                await asyncio.sleep(interval)
+                for msg in waiting.messages():
+                    with contextlib.suppress(Exception):
+                        await msg.in_progress()
+
+        task = asyncio.create_task(keep_alive())
+        try:
+            yield waiting
+        finally:
+            _cancel(task)
 
     async def _apply(self, event: Event) -> bool:
         """Run the handler once per event: False when the inbox says it was applied already, or
@@ -292,14 +358,6 @@ class EventConsumer:
             return False
         await self.handler(unit, event)
         return True
-
-    async def _keep_alive(self, msg: Msg) -> None:
-        """Tell JetStream we are still working, so a slow handler is not redelivered meanwhile."""
-        interval = max(0.5, self.ack_wait / 3)
-        while True:
-            await asyncio.sleep(interval)
-            with contextlib.suppress(Exception):
-                await msg.in_progress()
 
     # --- dead letters ----------------------------------------------------------------------------
 
@@ -383,6 +441,19 @@ class EventConsumer:
         if original_msg_id:
             copy[HDR_ORIGINAL_MSG_ID] = original_msg_id
         await self.bus.js.publish(self.dead_letter_subject, data, headers=copy)
+
+
+class _Waiting:
+    """The messages of a batch not finished yet (nats-py's ``Msg`` is not hashable)."""
+
+    def __init__(self, msgs: Sequence[Msg]) -> None:
+        self._msgs = {id(m): m for m in msgs}
+
+    def discard(self, msg: Msg) -> None:
+        self._msgs.pop(id(msg), None)
+
+    def messages(self) -> list[Msg]:
+        return list(self._msgs.values())
 
 
 def _decode(msg: Msg) -> Event:

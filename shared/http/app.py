@@ -21,9 +21,11 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlu
 from shared import i18n
 from shared.auth import AuthMiddleware, principal_of
 from shared.errors import Problem, language_of, problem_from_exception, problem_response
+from shared.http.dead_letters import dead_letter_router
 from shared.http.guard import InputGuard
 from shared.http.openapi import finish_document
 from shared.runtime import Runtime
+from shared.unavailable import RETRY_AFTER_SECONDS
 from shared.validation import check_body
 
 API_PREFIX = "/api/v1"
@@ -40,14 +42,16 @@ def healthz() -> dict[str, str]:
 
 @get("/readyz", exclude_from_auth=True, tags=["operations"])
 async def readyz(request: Request[Any, Any, Any]) -> Any:
-    """Readiness: 200 only when the database, NATS and every service of this process are ready."""
+    """Readiness: 200 only when this process can do its work now: a write to the database
+    commits, NATS is connected, the data volume has room (where checked), the embedded servers
+    run (where embedded) and every service of this process is started."""
     runtime: Runtime = request.app.state.runtime
     checks = await runtime.readiness()
     if all(checks.values()):
         return {"status": "ready", "checks": checks}
     failing = ", ".join(name for name, ok in checks.items() if not ok)
     return problem_response(503, "not-ready", "Not ready", f"Not ready: {failing}", extra={"checks": checks},
-                            language=language_of(request))
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, language=language_of(request))
 
 
 async def _check_request_body(request: Request[Any, Any, Any]) -> None:
@@ -91,7 +95,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
             if manage_runtime:
                 await runtime.stop()
 
-    handlers: list[Any] = [healthz, readyz]
+    handlers: list[Any] = [healthz, readyz, dead_letter_router(API_PREFIX)]
     for spec in runtime.services:
         handlers.extend(spec.route_handlers)
 

@@ -34,6 +34,8 @@ async def test_sales_sees_only_own_and_manager_sees_department_subtree(
     assert (await client.get(f"/api/v1/customers/{bobs['id']}", headers=ann.headers)).status_code == 404
     assert (await client.patch(f"/api/v1/customers/{bobs['id']}", headers=ann.headers,
                                json={"tier": "A"})).status_code == 404
+    untouched = (await client.get(f"/api/v1/customers/{bobs['id']}", headers=tenant.headers)).json()
+    assert (untouched["tier"], untouched["version"]) == (None, 1)  # the refused write changed nothing
     assert names(await client.get("/api/v1/customers", headers=manager.headers)) == ["Ann's"]
     assert (await client.get(f"/api/v1/customers/{anns['id']}", headers=manager.headers)).status_code == 200
     assert (await client.get(f"/api/v1/customers/{bobs['id']}", headers=manager.headers)).status_code == 404
@@ -41,6 +43,8 @@ async def test_sales_sees_only_own_and_manager_sees_department_subtree(
     # Sales may not hand a customer to someone else (transfer is for managers).
     moved = await client.patch(f"/api/v1/customers/{anns['id']}", headers=ann.headers, json={"owner_id": bob.id})
     assert moved.status_code == 403
+    kept = (await client.get(f"/api/v1/customers/{anns['id']}", headers=tenant.headers)).json()
+    assert (kept["owner_id"], kept["version"]) == (ann.id, 1)
     moved = await client.patch(f"/api/v1/customers/{anns['id']}", headers=manager.headers,
                                json={"owner_id": bob.id})
     assert moved.status_code == 200 and moved.json()["department_id"] == west

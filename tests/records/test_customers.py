@@ -89,6 +89,8 @@ async def test_stale_if_match_answers_412_and_writes_nothing(client, signup, cus
     assert got["tier"] == "A" and got["industry"] is None and got["version"] == 2
     gone = await client.delete(f"/api/v1/customers/{made['id']}", headers={**tenant.headers, "If-Match": '"1"'})
     assert gone.status_code == 412
+    still = await client.get(f"/api/v1/customers/{made['id']}", headers=tenant.headers)
+    assert still.status_code == 200 and still.json() == got  # not deleted, not changed
 
 
 async def test_concurrent_patches_of_different_fields_both_land(client, signup, customer) -> None:
@@ -161,7 +163,8 @@ async def test_another_tenants_customer_answers_404_everywhere(client, signup, c
     assert (await client.post(f"{url}/restore", headers=b.headers)).status_code == 404
     assert (await client.get(f"{url}/history", headers=b.headers)).status_code == 404
     assert (await client.get("/api/v1/customers", headers=b.headers)).json()["items"] == []
-    assert (await client.get(url, headers=a.headers)).json()["tier"] is None
+    unchanged = await client.get(url, headers=a.headers)
+    assert unchanged.status_code == 200 and unchanged.json() == made  # neither changed, deleted nor restored
 
 
 async def test_openapi_documents_the_records_api(client) -> None:

@@ -63,6 +63,8 @@ async def test_same_phone_warns_by_default_and_blocks_when_the_rule_says_so(clie
                                   json={"name": "第四个", "email": "BO@example.com"})
     assert email_dup.status_code == 409
     assert [d["id"] for d in email_dup.json()["duplicates"]] == [warned.json()["id"]]
+    names = [c["name"] for c in (await client.get("/api/v1/customers", headers=tenant.headers)).json()["items"]]
+    assert "第四个" not in names and len(names) == 3  # the blocked create wrote nothing
 
 
 async def test_fuzzy_names_and_aliases_find_the_same_company(client, signup, customer) -> None:

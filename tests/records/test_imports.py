@@ -318,7 +318,7 @@ async def test_bad_options_and_mappings_answer_4xx(client, signup) -> None:
     cases = [
         ({"mapping": '{"name": "name", "phone": "fax"}'}, "mapping.phone"),
         ({"mapping": '{"nope": "name"}'}, "mapping.nope"),
-        ({"mapping": '{"phone": "phone"}'}, "mapping"),
+        ({"mapping": '{"phone": "phone", "name": null}'}, "mapping"),  # no column left for the required name
         ({"mapping": "[1, 2"}, "mapping"),
         ({"on_duplicate": "merge"}, "on_duplicate"),
         ({"dry_run": "maybe"}, "dry_run"),
@@ -329,7 +329,7 @@ async def test_bad_options_and_mappings_answer_4xx(client, signup) -> None:
         assert response.status_code == 422, (fields, response.text)
         assert field in [e["field"] for e in response.json()["errors"]], response.text
     missing = await client.post(API, headers=tenant.headers, data={"entity": "customer"})
-    assert missing.status_code in (415, 422)
+    assert missing.status_code == 415  # a form without a file part is not multipart
     json_body = await client.post(API, headers=tenant.headers, json={"entity": "customer"})
     assert json_body.status_code == 415
     await _nothing_imported(client, tenant)
@@ -389,44 +389,8 @@ async def drain(worker: jobs_bulk.BulkJobs) -> None:
         pass
 
 
-async def test_crash_mid_import_resumes_without_importing_a_row_twice(client, signup, runtime, monkeypatch,
-                                                                      quiet) -> None:
-    tenant = await signup()
-    worker = jobs_bulk.BulkJobs(runtime, workers=1, poll_seconds=0.1)
-    await drain(worker)
-    monkeypatch.setattr(imports_domain, "BATCH_ROWS", 10)
-    rows = [["name", "phone"]] + [[f"公司 {i:03d}", f"138{i:08d}"] for i in range(55)]
-    rows[23][1] = "bad phone"
-    calls = {"n": 0}
-    real = imports_domain.process_batch
-
-    async def dies_in_third_batch(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        outcome = await real(*args, **kwargs)
-        if calls["n"] == 3:  # the process dies after writing, before the batch commits
-            raise asyncio.CancelledError
-        return outcome
-
-    monkeypatch.setattr(imports_domain, "process_batch", dies_in_third_batch)
-    response = await upload(client, tenant, csv_bytes(rows), on_duplicate="create")
-    import_id = response.json()["id"]
-    with pytest.raises(asyncio.CancelledError):
-        while not await worker.run_once():
-            await asyncio.sleep(0.05)
-    state = (await client.get(f"{API}/{import_id}", headers=tenant.headers)).json()
-    assert (state["status"], state["rows_done"], state["rows_total"]) == ("running", 20, 55)
-    assert len(await customers_named(client, tenant)) == 20
-    monkeypatch.setattr(imports_domain, "process_batch", real)
-    await worker.start()
-    try:
-        job = await finished(client, tenant, import_id)
-    finally:
-        await worker.stop()
-    assert (job["status"], job["rows_done"], job["rows_failed"], job["rows_created"]) == ("succeeded", 55, 1, 54)
-    names = [c["name"] for c in await customers_named(client, tenant)]
-    assert len(names) == len(set(names)) == 54
-    report = await error_report(client, tenant, import_id)
-    assert [r[0] for r in report[1:]] == ["24"]
+# A crash in the middle of an import, resumed without importing a row twice, is proved with a real
+# kill -9 of `huike run`: tests/test_embedded_run.py::test_kill_9_mid_import_leaves_no_process_behind...
 
 
 async def test_job_that_keeps_crashing_fails_cleanly(client, signup, runtime, monkeypatch, quiet) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,6 +13,7 @@ from services.records.replay import start_replay
 from services.search.documents import build
 from services.search.engines import engine_of
 from services.search.reindex import drift
+from shared.settings import Settings
 from shared.tenancy import scope_for_system
 from tests.identity.conftest import eventually
 from tests.search.conftest import ids
@@ -97,6 +99,27 @@ async def test_reconciliation_finds_drift_and_repairs_it(signup, customer, found
     await eventually(repaired, timeout=10)
 
 
+async def test_reconciliation_runs_soon_after_start_up_not_an_hour_later(signup, customer, found, runtime) -> None:
+    from services.search.reindex import ReconcileJob
+
+    tenant = await signup()
+    made = await customer(tenant, name="Drifted While Down")
+    await found(tenant, "drifted", made["id"])
+    tenant_id = uuid.UUID(tenant.id)
+    async with runtime.db("search").tenant_unit(scope_for_system(tenant_id)) as unit:  # as a lost event leaves it
+        await unit.execute("UPDATE search.documents SET version = 0 WHERE tenant_id = $1", tenant_id)
+    # Deployments reconcile within a minute of start-up (the test session waits an hour: see conftest).
+    assert Settings.model_fields["search_reconcile_first_after_seconds"].default <= 60
+    job = await ReconcileJob(runtime, first_after=0.5).start()
+    try:
+        async def repaired() -> bool:
+            return await drift(runtime, tenant_id) == {}
+
+        await eventually(repaired, timeout=20)
+    finally:
+        await job.stop()
+
+
 async def test_a_records_request_nobody_answered_in_time_is_asked_again(runtime) -> None:
     from services.search.reindex import RecordsUnavailable, _request
 
@@ -125,27 +148,32 @@ async def test_a_records_request_nobody_answered_in_time_is_asked_again(runtime)
         await _request(runtime, f"{subject}.nobody", {}, timeout=0.2, attempts=2, backoff=0.05)
 
 
-async def test_reconciliation_ends_its_pass_when_records_does_not_answer(signup, customer, found, runtime,
-                                                                         monkeypatch) -> None:
+async def test_reconciliation_ends_its_pass_when_records_does_not_answer(signup, customer, found, runtime, tmp_path,
+                                                                         caplog) -> None:
     from services.search import reindex
+    from shared.embedded import EmbeddedNats
+    from shared.events import Bus
+    from shared.runtime import Runtime
 
     for name in ("Unanswered One", "Unanswered Two"):  # at least two tenants the index knows
         tenant = await signup()
         await found(tenant, "unanswered", (await customer(tenant, name=name))["id"])
-    subject = f"huike.test.rpc.{uuid.uuid4().hex}"
-    asked = 0
-
-    async def never_answer(msg: Any) -> None:
-        nonlocal asked
-        asked += 1
-
-    monkeypatch.setattr(reindex, "COUNTS_SUBJECT", subject)
-    monkeypatch.setattr(reindex, "RPC_TIMEOUT", 0.2)
-    monkeypatch.setattr(reindex, "RPC_ATTEMPTS", 2)
-    monkeypatch.setattr(reindex, "RPC_BACKOFF", 0.01)
-    subscription = await runtime.bus.nc.subscribe(subject, cb=never_answer)
+    # Search on a NATS where no records service runs at all (as while records is down).
+    nats = EmbeddedNats(tmp_path)
+    nats.start()
     try:
-        assert await reindex.reconcile(runtime) == 0
+        bus = await Bus.connect(nats.url, name="huike-test-search-alone")
+        try:
+            alone = Runtime(runtime.settings, (), database=runtime.database, bus=bus)
+            started = time.monotonic()
+            assert await reindex.reconcile(alone, attempts=2, backoff=0.5) == 0
+            elapsed = time.monotonic() - started
+        finally:
+            await bus.close()
     finally:
-        await subscription.unsubscribe()
-    assert asked == 2  # the first tenant's attempts, not every tenant's
+        nats.stop()
+    messages = [r.getMessage() for r in caplog.records]
+    asked_again = [m for m in messages if "asking again" in m]
+    assert len(asked_again) == 1  # the first tenant's second attempt, not every tenant's
+    assert sum("reconciliation stopped at tenant" in m for m in messages) == 1
+    assert elapsed < 5

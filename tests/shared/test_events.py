@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -294,28 +297,6 @@ async def _at_least(relay: OutboxRelay, count: int) -> bool:
     return relay.published >= count
 
 
-class CrashingRelay(OutboxRelay):
-    """A relay that hangs after publishing ``crash_after`` rows (sent and acknowledged), before
-    deleting any: the test then kills it (cancels its task) or cuts its database connection, as a
-    crash would."""
-
-    def __init__(self, *args: Any, crash_after: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.crash_after = crash_after
-        self.acknowledgements: list[asyncio.Future[Any]] = []
-        self.hanging = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def _send(self, row: asyncpg.Record) -> tuple[Any, asyncio.Future[Any]]:
-        if len(self.acknowledgements) == self.crash_after and not self.release.is_set():
-            await asyncio.gather(*self.acknowledgements)
-            self.hanging.set()
-            await self.release.wait()
-        span, acknowledged = await super()._send(row)
-        self.acknowledgements.append(acknowledged)
-        return span, acknowledged
-
-
 async def test_bulk_events_wait_for_the_others_and_keep_their_own_order(
     service: Service, bus: Bus, relays: RelayFactory
 ) -> None:
@@ -332,54 +313,87 @@ async def test_bulk_events_wait_for_the_others_and_keep_their_own_order(
     assert [m.headers[MSG_ID_HEADER] for m in messages] == [str(e.id) for e in typed + imported]
 
 
-async def test_relay_killed_mid_batch_publishes_each_event_once_after_restart(
-    service: Service, bus: Bus, relays: RelayFactory
-) -> None:
+def _relay_process(infra: Any, service: Service) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 - our own module
+        [sys.executable, "-m", "tests.shared.relay_process", infra.app_url, infra.nats_url, service.name, SCHEMA],
+        cwd=Path(__file__).parents[2], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def _write_events(service: Service, total: int) -> list[Event]:
     tenant = uuid.uuid4()
-    events = [await create_item(service, tenant, f"item-{i}") for i in range(10)]
-    crashing = relays(CrashingRelay, crash_after=4)
-    await crashing.start()
-    await asyncio.wait_for(crashing.hanging.wait(), 10)
-    assert await stream_count(bus, service.stream) == 4  # published...
-    assert await outbox_size(service.db) == 10  # ...but not deleted
+    async with service.db.tenant_unit(scope_for_system(tenant)) as unit:
+        events = [new_event(service=service.name, tenant_id=tenant, entity="item", action="created",
+                            entity_id=uuid.uuid4(), actor=SYSTEM, data={"name": f"item-{i}"}) for i in range(total)]
+        await unit.write_events(events)
+    return events
 
-    # Kill it mid-batch: its transaction dies with it, the four rows stay in the outbox.
-    assert crashing._task is not None
-    crashing._task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await crashing._task
-    assert await outbox_size(service.db) == 10
 
-    restarted = relays()
-    await restarted.start()
-    await eventually(lambda: _true_if(outbox_size(service.db), 0), what="an empty outbox")
+async def _frozen_between_publish_and_delete(process: subprocess.Popen[bytes], bus: Bus, service: Service,
+                                             total: int) -> None:
+    """Freeze the relay process (SIGSTOP) now and then until it is caught having published rows it
+    has not deleted yet (the moment a crash is most likely to duplicate or lose events); it is
+    left frozen there."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        await asyncio.sleep(0.005)
+        process.send_signal(signal.SIGSTOP)
+        left = await outbox_size(service.db)
+        if left > 0 and await stream_count(bus, service.stream) > total - left:
+            return
+        process.send_signal(signal.SIGCONT)
+    raise AssertionError("never caught the relay process between publishing and deleting")
+
+
+async def _each_published_once(bus: Bus, service: Service, events: list[Event]) -> None:
+    await eventually(lambda: _true_if(outbox_size(service.db), 0), timeout=60, what="an empty outbox")
     messages = await stream_messages(bus, service.stream)
-    assert len(messages) == 10  # the four republished rows were dropped as duplicates
+    assert len(messages) == len(events)  # rows published before the crash were dropped as duplicates
     assert [m.headers[MSG_ID_HEADER] for m in messages] == [str(e.id) for e in events]
-    assert restarted.published == 10
+
+
+async def test_relay_process_killed_mid_batch_publishes_each_event_once_after_restart(
+    service: Service, bus: Bus, relays: RelayFactory, infra: Any
+) -> None:
+    total = 3000
+    events = await _write_events(service, total)
+    process = _relay_process(infra, service)
+    try:
+        await _frozen_between_publish_and_delete(process, bus, service, total)
+        process.kill()  # SIGKILL: its transaction dies with its connection, the rows stay
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert await outbox_size(service.db) > 0
+    restarted = relays()  # once PostgreSQL has dropped the dead process's lock
+    await restarted.start()
+    await _each_published_once(bus, service, events)
 
 
 async def test_relay_recovers_when_its_database_connection_dies_mid_batch(
-    service: Service, bus: Bus, relays: RelayFactory, infra: Any
+    service: Service, bus: Bus, infra: Any
 ) -> None:
-    tenant = uuid.uuid4()
-    events = [await create_item(service, tenant, f"item-{i}") for i in range(6)]
-    relay = relays(CrashingRelay, crash_after=3)
-    await relay.start()
-    await asyncio.wait_for(relay.hanging.wait(), 10)
-    owner = await asyncpg.connect(infra.owner_url)
+    total = 3000
+    events = await _write_events(service, total)
+    process = _relay_process(infra, service)
     try:
-        killed = await owner.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
-            f"huike-outbox-relay:{SCHEMA}",
-        )
+        await _frozen_between_publish_and_delete(process, bus, service, total)
+        owner = await asyncpg.connect(infra.owner_url)
+        try:
+            killed = await owner.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+                f"huike-outbox-relay:{SCHEMA}",
+            )
+        finally:
+            await owner.close()
+        assert killed == 1
+        process.send_signal(signal.SIGCONT)  # its DELETE now fails; it must reconnect, lock again, republish
+        await _each_published_once(bus, service, events)
+        assert process.poll() is None  # the same process recovered
     finally:
-        await owner.close()
-    assert killed == 1
-    relay.release.set()  # its DELETE now fails; it must reconnect, take the lock again and republish
-    await eventually(lambda: _true_if(outbox_size(service.db), 0), what="an empty outbox")
-    messages = await stream_messages(bus, service.stream)
-    assert [m.headers[MSG_ID_HEADER] for m in messages] == [str(e.id) for e in events]
+        process.kill()
+        process.wait(10)
 
 
 async def test_notify_wakes_the_relay_without_polling(service: Service, bus: Bus, relays: RelayFactory) -> None:
@@ -718,3 +732,38 @@ async def test_consumer_span_continues_the_producer_trace_end_to_end(
     assert seen_in_handler == [root.trace_id]
     await eventually(lambda: consumer_settled(bus, consumer), what="the consumer to settle")
     assert await items_of(consumer_db, tenant) == ["copy", "traced"]
+
+
+async def test_a_dead_letter_is_replayed_by_the_operator_to_its_subject_and_applied_once(
+    service: Service, bus: Bus, consumers: ConsumerFactory, consumer_db: ServiceDatabase, client: Any, settings: Any
+) -> None:
+    tenant = uuid.uuid4()
+    broken = {"yes": True}
+
+    async def handler(unit: Unit, event: Event) -> None:
+        if broken["yes"]:
+            raise ValueError("the handler has a bug for this event")
+        await insert_item(unit, event)
+
+    consumer = consumers(handler, max_deliveries=2)
+    await consumer.start()
+    event = item_event(service, tenant, "replayed")
+    await publish(bus, event)
+    await eventually(lambda: _dead_letters(bus, consumer), what="the dead letter")
+    operator = {"Authorization": f"Bearer {settings.operator_token}"}
+    assert (await client.get("/api/v1/operator/dead-letters", headers={"Authorization": "Bearer nope"})).status_code == 401
+    listed = (await client.get("/api/v1/operator/dead-letters", params={"limit": 500}, headers=operator)).json()
+    mine = [d for d in listed if d["consumer"] == consumer.name]
+    assert len(mine) == 1 and mine[0]["subject"] == event.subject and "has a bug" in mine[0]["reason"]
+    assert mine[0]["deliveries"] == 2
+    assert await items_of(consumer_db, tenant) == []
+
+    broken["yes"] = False  # the bug is fixed; the operator replays
+    replayed = await client.post(f"/api/v1/operator/dead-letters/{mine[0]['sequence']}/replay", headers=operator)
+    assert replayed.status_code == 200, replayed.text
+    await eventually(lambda: _true_if(items_of(consumer_db, tenant), ["replayed"]), what="the replayed event applied")
+    assert await _dead_letters(bus, consumer) == []  # deleted from the dead letters
+    again = await client.post(f"/api/v1/operator/dead-letters/{mine[0]['sequence']}/replay", headers=operator)
+    assert again.status_code == 404
+    await eventually(lambda: consumer_settled(bus, consumer), what="the consumer to settle")
+    assert await items_of(consumer_db, tenant) == ["replayed"]

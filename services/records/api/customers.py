@@ -25,6 +25,7 @@ from services.records.api.common import (
     with_etag,
 )
 from services.records.api.schemas import CustomerOut, Page, answers
+from services.records.api.sorting import nulls_last
 from services.records.db import customers as store
 from services.records.domain import customers as domain
 from services.records.domain import history
@@ -36,9 +37,13 @@ SORTS = {
     "created_at": Sort("{a}.created_at"),
     "updated_at": Sort("{a}.updated_at"),
     "name": Sort("{a}.name", "text"),
+    # Never contacted sorts as the oldest contact (first when ascending: the most neglected).
     "last_interaction_at": Sort(f"coalesce({{a}}.last_interaction_at, {_NULL})"),
-    "next_follow_up_at": Sort(f"coalesce({{a}}.next_follow_up_at, {_NULL})"),
+    # No plan sorts last ascending (after every date) ...
+    "next_follow_up_at": Sort(f"coalesce({{a}}.next_follow_up_at, {store.LAST_TIME})"),
 }
+# ... and last descending too (before every date). Each expression has its index.
+DESCENDING = {"next_follow_up_at": f"coalesce({{a}}.next_follow_up_at, {_NULL})"}
 # Entities whose history rows carry a customer_id (children of customers).
 HISTORY_ENTITIES = ("customer", "contact", "interaction", "objection", "task", "opportunity")
 
@@ -78,9 +83,12 @@ class CustomersController(Controller):
         ``lifecycle_stage``, ``tier``, ``tag``, ``cf.<key>=<value>`` (custom field),
         ``created_after|before``, ``updated_after|before``, ``no_interaction_days=N`` (none in N
         days, or never), ``overdue_follow_up=true`` (``false``: not overdue). ``sort``: created_at, updated_at, name,
-        last_interaction_at, next_follow_up_at (``-`` for descending; default ``-created_at``)."""
+        last_interaction_at, next_follow_up_at (``-`` for descending; default ``-created_at``).
+        Customers without a next follow-up come last in both directions of ``next_follow_up_at``;
+        never contacted ones sort as the oldest ``last_interaction_at`` (first ascending, last
+        descending)."""
         access.require("customer", "read")
-        params = list_params(limit, cursor, sort, SORTS)
+        params = nulls_last(list_params(limit, cursor, sort, SORTS), DESCENDING)
         filters = domain.CustomerFilters(
             owner_id=owner_id, department_id=department_id, lifecycle_stage=lifecycle_stage, tier=tier, tag=tag,
             created_after=created_after, created_before=created_before, updated_after=updated_after,

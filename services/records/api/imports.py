@@ -177,7 +177,11 @@ def _out(row: Any) -> dict[str, Any]:
     body["created_by"] = row["created_by"]
     if row["errors_deleted_at"] is None:
         body["errors_url"] = f"/api/v1/imports/{row['id']}/errors"
+        body["skipped_url"] = f"/api/v1/imports/{row['id']}/skipped"
     return jsonable(body)
+
+
+SKIPPED_SHOWN = 100  # skipped rows in the job's answer; the CSV report has every one
 
 
 async def _visible_job(unit: Any, access: RecordAccess, import_id: uuid.UUID) -> Any:
@@ -255,9 +259,43 @@ class ImportsController(Controller):
     async def get_import(self, import_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
                          ) -> dict[str, Any]:
         """Status (queued, running, succeeded, failed) and progress: rows_total, rows_done (rows
-        processed so far, failed ones included), rows_failed, rows_created, rows_updated, rows_skipped."""
+        processed so far, failed ones included), rows_failed, rows_created, rows_updated, rows_skipped.
+        ``skipped``: the first 100 rows skipped as duplicates, each with the ``rule`` that matched
+        (phone, email, uscc, name; exact ones joined with +) and the stored record (``matched_id``)
+        or earlier row of the file (``matched_row``) it duplicates; ``skipped_url`` has them all."""
         async with records_unit(runtime, access) as unit:
-            return _out(await _visible_job(unit, access, import_id))
+            job = await _visible_job(unit, access, import_id)
+            skipped = await store.skipped_rows(unit, import_id, 0, SKIPPED_SHOWN + 1)
+        return {**_out(job), "skipped": domain.skipped_out(skipped[:SKIPPED_SHOWN]),
+                "skipped_truncated": len(skipped) > SKIPPED_SHOWN}
+
+    @get("/{import_id:uuid}/skipped")
+    async def import_skipped(self, import_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
+                             ) -> Stream:
+        """CSV (UTF-8 with BOM) of the rows skipped as duplicates (``on_duplicate=skip``, or a
+        repeat of an earlier row of the file): ``row``, the file's columns as sent,
+        ``matched_rule``, ``matched_record_id`` (the stored record) or ``matched_row`` (the earlier
+        row). Kept and deleted like the error report (410 once deleted)."""
+        async with records_unit(runtime, access) as unit:
+            job = await _visible_job(unit, access, import_id)
+        if job["errors_deleted_at"] is not None:
+            raise Gone(f"The import's reports were deleted {runtime.settings.bulk_file_retention_days} days after "
+                       "the import finished", kind="import-errors-deleted")
+        header = list(job["header"])
+
+        async def lines() -> AsyncIterator[bytes]:
+            yield ("\ufeff" + domain.skipped_report_header(header)).encode()
+            after = 0
+            while True:
+                async with records_unit(runtime, access) as unit:
+                    rows = await store.skipped_rows(unit, import_id, after, 1000)
+                if not rows:
+                    return
+                yield domain.skipped_report(header, rows).encode()
+                after = rows[-1]["row_number"]
+
+        return Stream(lines(), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="import-{import_id}-skipped.csv"'})
 
     @get("/{import_id:uuid}/errors")
     async def import_errors(self, import_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep

@@ -76,13 +76,13 @@ class InteractionsController(Controller):
         params = list_params(limit, cursor, sort, SORTS, default="-occurred_at")
         filters = domain.InteractionFilters(customer_id=customer_id, owner_id=owner_id, channel=channel,
                                             occurred_from=occurred_from, occurred_to=occurred_to)
-        where = domain.conditions(access, filters)
         async with records_unit(runtime, access) as unit:
+            cfg = await settings_domain.get(unit)
+            where = domain.conditions(access, filters, cfg.keys("interaction_channels"))
             after, order, after_args = keyset(params, "i", where.next_param)
             rows = await store.page(unit, conditions=[*where.sql, after], args=[*where.args, *after_args],
                                     order=order, limit=params.limit, sort_expr=params.expr.format(a="i"))
             answer = page(rows, params, lambda r: domain.out(access, r))
-            cfg = await settings_domain.get(unit)
             await history.audit_sensitive_reads(unit, ENTITY, answer["items"], actor=access.actor, settings=cfg)
         return answer
 

@@ -24,8 +24,9 @@ from services.records.api.common import (
     with_etag,
 )
 from services.records.api.schemas import CUSTOMER_ID, ObjectionOut, Page, answers
+from services.records.api.sorting import nulls_last
 from services.records.db import objections as store
-from services.records.db.activity_sql import NO_DUE
+from services.records.db.activity_sql import NO_DUE, NO_DUE_DESCENDING
 from services.records.domain import history
 from services.records.domain import objections as domain
 from services.records.domain import settings as settings_domain
@@ -36,6 +37,8 @@ SORTS = {
     "created_at": Sort("{a}.created_at"),
     "updated_at": Sort("{a}.updated_at"),
 }
+# No due time stays last when sorted descending too.
+DESCENDING = {"due_at": f"coalesce({{a}}.due_at, {NO_DUE_DESCENDING})"}
 
 # The request body as documented, with an example.
 ObjectionBody = Annotated[domain.ObjectionCreate, Body(examples=[Example(value=
@@ -72,10 +75,10 @@ class ObjectionsController(Controller):
     ) -> dict[str, Any]:
         """Objections the caller may see. Filters: ``customer_id``, ``owner_id``, ``assignee_id``,
         ``status``, ``category``, ``severity``, ``overdue=true`` (open, in progress or reopened and
-        past due), ``due_from`` / ``due_to``. ``sort``: due_at (no due time last), created_at,
+        past due), ``due_from`` / ``due_to``. ``sort``: due_at (no due time last, in both directions), created_at,
         updated_at (``-`` for descending; default ``-created_at``)."""
         access.require(ENTITY, "read")
-        params = list_params(limit, cursor, sort, SORTS, default="-created_at")
+        params = nulls_last(list_params(limit, cursor, sort, SORTS, default="-created_at"), DESCENDING)
         filters = domain.ObjectionFilters(customer_id=customer_id, owner_id=owner_id, assignee_id=assignee_id,
                                           status=status, category=category, severity=severity, overdue=overdue,
                                           due_from=due_from, due_to=due_to)

@@ -31,20 +31,20 @@ class ReportsController(Controller):
         category and overall: count, resolved, median and 90th percentile hours to resolve, and
         the share of resolved ones (with a due time) resolved within their SLA."""
         access.require("report", "read")
-        start, end = domain.date_range(start, end, default_weeks=None)
+        domain.date_range(start, end, default_weeks=None)
         async with records_unit(runtime, access) as unit:
             return await domain.objections(unit, access, start=start, end=end)
 
     @get("/interactions")
     async def interactions(self, access: AccessDep, runtime: RuntimeDep, start: From = None,
                            end: To = None) -> dict[str, Any]:
-        """Interactions per ISO week (UTC, Monday first) per channel and per owner, between
-        ``from`` and ``to`` (default: the last 12 weeks; at most about two years)."""
+        """Interactions per ISO week (Monday first) per channel and per owner, between ``from``
+        and ``to`` (default: the last 12 weeks; at most about two years). Days and weeks are the
+        workspace's, in its records settings' ``time_zone`` (default Asia/Shanghai)."""
         access.require("report", "read")
-        first, last = domain.date_range(start, end, default_weeks=domain.DEFAULT_WEEKS)
-        assert first is not None and last is not None
+        domain.date_range(start, end, default_weeks=domain.DEFAULT_WEEKS)  # a bad range is refused before any read
         async with records_unit(runtime, access) as unit:
-            return await domain.interactions(unit, access, start=first, end=last)
+            return await domain.interactions(unit, access, start=start, end=end)
 
     @get("/customers-without-interaction")
     async def customers_without_interaction(

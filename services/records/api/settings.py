@@ -30,11 +30,18 @@ async def get_records_settings(access: AccessDep, runtime: RuntimeDep) -> Respon
 async def patch_records_settings(
     data: JSONBody[domain.SettingsPatch], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
 ) -> Response[dict[str, Any]]:
-    """Change the records settings (needs ``tenant:update``; honours If-Match)."""
+    """Change the records settings (needs ``tenant:update``; honours If-Match). Option lists
+    (``objection_categories``, ``interaction_channels``, ``customer_tiers``) are sent whole:
+    ``[{"key": "price", "labels": {"zh-CN": "价格", "en": "Price"}}, ...]`` (a bare key keeps its
+    labels); a value records hold cannot be left out (``customer_tiers``
+    may be empty: tiers are then free text). ``time_zone``: an IANA name."""
     access.require("tenant", "update")
-    changes = domain.validate_patch(data)
+    patch = data
     version = expected_version(request)
     async with records_unit(runtime, access) as unit:
+        current = await domain.get(unit)
+        changes = domain.validate_patch(patch, current)
+        await domain.check_in_use(unit, changes)
         cfg = await domain.update(unit, changes, user_id=access.user_id, expected_version=version)
         if cfg is None:
             raise PreconditionFailed("The records settings changed since you read them; read them again",

@@ -24,8 +24,9 @@ from services.records.api.common import (
     with_etag,
 )
 from services.records.api.schemas import CUSTOMER_ID, Page, TaskOut, answers
+from services.records.api.sorting import nulls_last
 from services.records.db import tasks as store
-from services.records.db.activity_sql import NO_DUE
+from services.records.db.activity_sql import NO_DUE, NO_DUE_DESCENDING
 from services.records.domain import history
 from services.records.domain import settings as settings_domain
 from services.records.domain import tasks as domain
@@ -36,6 +37,8 @@ SORTS = {
     "created_at": Sort("{a}.created_at"),
     "updated_at": Sort("{a}.updated_at"),
 }
+# No due time stays last when sorted descending too.
+DESCENDING = {"due_at": f"coalesce({{a}}.due_at, {NO_DUE_DESCENDING})"}
 
 # The request body as documented, with an example.
 TaskBody = Annotated[domain.TaskCreate, Body(examples=[Example(value=
@@ -68,10 +71,10 @@ class TasksController(Controller):
     ) -> dict[str, Any]:
         """Tasks the caller may see. Filters: ``customer_id``, ``owner_id`` (who made it),
         ``assignee_id``, ``status``, ``overdue=true`` (open and past due), ``due_from`` /
-        ``due_to``. ``sort``: due_at (no due time last), created_at, updated_at (``-`` for
+        ``due_to``. ``sort``: due_at (no due time last, in both directions), created_at, updated_at (``-`` for
         descending; default ``due_at``)."""
         access.require(ENTITY, "read")
-        params = list_params(limit, cursor, sort, SORTS, default="due_at")
+        params = nulls_last(list_params(limit, cursor, sort, SORTS, default="due_at"), DESCENDING)
         filters = domain.TaskFilters(customer_id=customer_id, owner_id=owner_id, assignee_id=assignee_id,
                                      status=status, overdue=overdue, due_from=due_from, due_to=due_to)
         where = domain.conditions(access, filters, SORTS["due_at"].expr.format(a="t"))

@@ -19,6 +19,8 @@ from shared.db import Unit
 RESTORE_DAYS = 30  # a soft-deleted record can be restored this long; the purge job removes it after
 # Nullable due times sort after every real one (ascending): the expression of the due_at indexes.
 NO_DUE = "'9999-12-31 00:00:00+00'::timestamptz"
+# ... and before every real one for descending order, so they stay last (0009_sales_team.sql).
+NO_DUE_DESCENDING = "'0001-01-02 00:00:00+00'::timestamptz"  # not datetime.min: see db/customers.NULL_TIME
 
 
 def prefixed(columns: str, alias: str) -> str:

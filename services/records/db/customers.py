@@ -15,8 +15,12 @@ COLUMNS = (
     "kind, uscc, phones, emails, primary_phone, primary_email, website, industry, address, source, lifecycle_stage, "
     "tier, tags, custom_fields, last_interaction_at, next_follow_up_at, merged_into, owner_since, pool_since"
 )
-# Nullable times sort as year 1: the same expression as the indexes of 0001_core.sql.
-NULL_TIME = "'0001-01-01 00:00:00+00'::timestamptz"
+# Nullable times sort as 2 January of year 1 (indexes of 0009_sales_team.sql), not 1 January: asyncpg
+# sends datetime.min back as '-infinity' (and the last microsecond of 9999 as 'infinity'), and a
+# cursor holding it would skip every later row with no time.
+NULL_TIME = "'0001-01-02 00:00:00+00'::timestamptz"
+# ... or as the last day Python can hold, to sort after every time.
+LAST_TIME = "'9999-12-31 00:00:00+00'::timestamptz"
 
 
 def prefixed(alias: str) -> str:

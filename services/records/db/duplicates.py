@@ -11,13 +11,20 @@ from shared.db import Unit
 
 # What a match answer shows of a matched record (customers and contacts alike).
 _RECORD = {
-    "customer": """SELECT r.id, r.name, r.owner_id, r.department_id, r.deleted_at, r.merged_into, NULL::uuid AS customer_id,
-                          NULL::uuid AS customer_owner_id, NULL::uuid AS customer_department_id
+    "customer": """SELECT r.id, r.name, r.aliases, r.owner_id, r.department_id, r.deleted_at, r.merged_into,
+                          NULL::uuid AS customer_id, NULL::uuid AS customer_owner_id, NULL::uuid AS customer_department_id
                    FROM records.customers r""",
-    "contact": """SELECT r.id, r.name, r.owner_id, r.department_id, r.deleted_at, NULL::uuid AS merged_into, r.customer_id,
+    "contact": """SELECT r.id, r.name, NULL::text[] AS aliases, r.owner_id, r.department_id, r.deleted_at,
+                         NULL::uuid AS merged_into, r.customer_id,
                          c.owner_id AS customer_owner_id, c.department_id AS customer_department_id
                   FROM records.contacts r JOIN records.customers c ON c.tenant_id = r.tenant_id AND c.id = r.customer_id""",
 }
+# A name match's stored record's phone and USCC keys (``kind:key``), to weigh the name match
+# against (domain/duplicates.name_conflict); $1 tenant, $2 entity, over ``h.record_id``.
+EVIDENCE = """CASE WHEN h.kind = 'name' THEN ARRAY(
+                SELECT e.kind || ':' || e.key FROM records.match_keys e
+                WHERE e.tenant_id = $1 AND e.entity = $2 AND e.record_id = h.record_id AND e.kind IN ('phone', 'uscc'))
+              END AS evidence"""
 
 
 async def replace_keys(unit: Unit, entity: str, record_id: uuid.UUID, keys: list[tuple[str, str]]) -> None:
@@ -43,7 +50,8 @@ async def matches(unit: Unit, entity: str, indexes: list[int], kinds: list[str],
 
     Candidate keys come as parallel arrays (candidate index, kind, key). Exact kinds match on
     equality (btree), ``name`` by trigram similarity >= ``threshold`` (GIN, ``%`` operator).
-    Answers ``(idx, record_id, kind, key, score)`` plus the record's display columns.
+    Answers ``(idx, record_id, kind, key, score)`` plus the record's display columns, its
+    ``aliases`` and, for name matches, its ``evidence`` (see ``EVIDENCE``).
 
     The name lookup is a LATERAL subquery per candidate name, kept apart by its LIMIT: it is
     planned on its own with the candidate's key as a parameter of the trigram index scan (about
@@ -73,7 +81,7 @@ async def matches(unit: Unit, entity: str, indexes: list[int], kinds: list[str],
                 ORDER BY similarity(m.key, c.key) DESC LIMIT $8) n
               WHERE c.kind = 'name' AND $6
             )
-            SELECT h.idx, h.record_id, h.kind, h.key, h.score, r.*
+            SELECT h.idx, h.record_id, h.kind, h.key, h.score, r.*, {EVIDENCE}
             FROM hits h JOIN ({_RECORD[entity]} WHERE r.tenant_id = $1) r ON r.id = h.record_id
             WHERE NOT h.record_id = ANY($7::uuid[])
             ORDER BY h.idx, h.score DESC""",
@@ -138,14 +146,14 @@ async def set_scan(unit: Unit, scan_id: uuid.UUID, **columns: Any) -> None:
 
 
 async def customer_page(unit: Unit, after: uuid.UUID, limit: int) -> list[asyncpg.Record]:
-    """Live customers in id order with their match keys, for the scan."""
+    """Live customers in id order with their names and match keys, for the scan."""
     return await unit.fetch(
-        """SELECT c.id, coalesce(array_agg(m.kind) FILTER (WHERE m.kind IS NOT NULL), '{}') AS kinds,
+        """SELECT c.id, c.name, c.aliases, coalesce(array_agg(m.kind) FILTER (WHERE m.kind IS NOT NULL), '{}') AS kinds,
                   coalesce(array_agg(m.key) FILTER (WHERE m.kind IS NOT NULL), '{}') AS keys
            FROM records.customers c
            LEFT JOIN records.match_keys m ON m.tenant_id = c.tenant_id AND m.entity = 'customer' AND m.record_id = c.id
            WHERE c.tenant_id = $1 AND c.deleted_at IS NULL AND c.id > $2
-           GROUP BY c.id ORDER BY c.id LIMIT $3""",
+           GROUP BY c.id, c.name, c.aliases ORDER BY c.id LIMIT $3""",
         unit.tenant_id, after, limit,
     )
 

@@ -91,12 +91,39 @@ async def add_errors(unit: Unit, import_id: uuid.UUID, errors: Sequence[tuple[in
     )
 
 
+async def add_skipped(unit: Unit, import_id: uuid.UUID,
+                      skipped: Sequence[tuple[int, list[str], str, uuid.UUID | None, int | None]]) -> None:
+    """Rows skipped as duplicates ``(row number, cells, rule, matched record id, matched row)``,
+    in one INSERT (kept beside the failed rows, ``outcome`` 'skipped')."""
+    if not skipped:
+        return
+    await unit.execute(
+        """INSERT INTO records.import_errors (tenant_id, import_id, row_number, raw, reason, outcome, rule,
+                                              matched_id, matched_row)
+           SELECT $1, $2, (e->>0)::int, e->1, '', 'skipped', e->>2, (e->>3)::uuid, (e->>4)::int
+           FROM jsonb_array_elements($3::text::jsonb) AS e
+           ON CONFLICT DO NOTHING""",
+        unit.tenant_id, import_id,
+        _encode([[n, cells, rule, str(record_id) if record_id else None, row]
+                 for n, cells, rule, record_id, row in skipped]).decode(),
+    )
+
+
+async def skipped_rows(unit: Unit, import_id: uuid.UUID, after_row: int, limit: int) -> list[asyncpg.Record]:
+    return await unit.fetch(
+        """SELECT row_number, raw, rule, matched_id, matched_row FROM records.import_errors
+           WHERE tenant_id = $1 AND import_id = $2 AND outcome = 'skipped' AND row_number > $3
+           ORDER BY row_number LIMIT $4""",
+        unit.tenant_id, import_id, after_row, limit,
+    )
+
+
 async def expire_errors(unit: Unit, retention_days: int) -> int:
     """Delete the failed rows kept for the error reports of imports finished more than
     ``retention_days`` ago; answers how many imports lost their report."""
     expired = await unit.fetch(
         """UPDATE records.imports SET errors_deleted_at = now(), updated_at = now()
-           WHERE tenant_id = $1 AND errors_deleted_at IS NULL AND rows_failed > 0
+           WHERE tenant_id = $1 AND errors_deleted_at IS NULL AND (rows_failed > 0 OR rows_skipped > 0)
              AND finished_at < now() - make_interval(days => $2)
            RETURNING id""",
         unit.tenant_id, retention_days,
@@ -110,7 +137,8 @@ async def expire_errors(unit: Unit, retention_days: int) -> int:
 async def error_rows(unit: Unit, import_id: uuid.UUID, after_row: int, limit: int) -> list[asyncpg.Record]:
     return await unit.fetch(
         """SELECT row_number, raw, reason FROM records.import_errors
-           WHERE tenant_id = $1 AND import_id = $2 AND row_number > $3 ORDER BY row_number LIMIT $4""",
+           WHERE tenant_id = $1 AND import_id = $2 AND outcome = 'failed' AND row_number > $3
+           ORDER BY row_number LIMIT $4""",
         unit.tenant_id, import_id, after_row, limit,
     )
 
@@ -256,13 +284,18 @@ async def insert_match_keys(unit: Unit, entity: str, keys: Sequence[tuple[uuid.U
     )
 
 
+NAME_CANDIDATES = 20  # stored records per name key weighed against a row (the oldest first)
+
+
 async def live_matches(unit: Unit, entity: str, indexes: Sequence[int], kinds: Sequence[str],
                        keys: Sequence[str]) -> list[asyncpg.Record]:
     """Live (not deleted, not merged) records of ``entity`` holding any of the candidate match
     keys, given as parallel arrays (candidate index, kind, key): ``(idx, kind, key, record_id,
-    created_at)``, for a whole batch in one query. A name key answers only its oldest record
-    (then the smallest id): a common name core is held by thousands of customers, and handing
-    them all to Python kept the event loop every request shares busy for 100s of ms a batch.
+    created_at)``, for a whole batch in one query. A name key answers its ``NAME_CANDIDATES``
+    oldest records (then the smallest ids) with their ``name``, ``aliases`` and ``evidence``
+    (phone and USCC keys, ``kind:key``), for the caller to weigh the name match: a common name
+    core is held by thousands of customers, and handing them all to Python kept the event loop
+    every request shares busy for 100s of ms a batch.
 
     Each key is looked up on its own (LATERAL ... OFFSET 0 keeps the planner from flattening it
     into a join): an import fills a new tenant faster than statistics follow, and planned from
@@ -272,23 +305,32 @@ async def live_matches(unit: Unit, entity: str, indexes: Sequence[int], kinds: S
         return []
     table = "customers" if entity == "customer" else "contacts"
     merged = " AND r.merged_into IS NULL" if entity == "customer" else ""
+    aliases = "r.aliases" if entity == "customer" else "NULL::text[] AS aliases"
     # The record's liveness is tested outside its lookup: inside, ``deleted_at IS NULL`` made a
     # partial index on (tenant_id, ...) look as good as the primary key.
     return await unit.fetch(
         f"""WITH hits AS (
-              SELECT c.idx, c.kind, c.key, m.record_id, r.created_at
+              SELECT c.idx, c.kind, c.key, m.record_id, r.created_at, r.name, r.aliases
               FROM unnest($3::int[], $4::text[], $5::text[]) AS c(idx, kind, key)
               CROSS JOIN LATERAL (
                 SELECT k.record_id FROM records.match_keys k
                 WHERE k.tenant_id = $1 AND k.entity = $2 AND k.kind = c.kind AND k.key = c.key OFFSET 0) m
               CROSS JOIN LATERAL (
-                SELECT r.created_at, r.deleted_at{', r.merged_into' if merged else ''} FROM records.{table} r
+                SELECT r.created_at, r.deleted_at, r.name, {aliases}{', r.merged_into' if merged else ''}
+                FROM records.{table} r
                 WHERE r.tenant_id = $1 AND r.id = m.record_id OFFSET 0) r
               WHERE r.deleted_at IS NULL{merged})
-            SELECT * FROM hits WHERE kind <> 'name'
+            SELECT *, NULL::text[] AS evidence FROM hits WHERE kind <> 'name'
             UNION ALL
-            (SELECT DISTINCT ON (idx, key) * FROM hits WHERE kind = 'name' ORDER BY idx, key, created_at, record_id)""",
-        unit.tenant_id, entity, list(indexes), list(kinds), list(keys),
+            SELECT n.idx, n.kind, n.key, n.record_id, n.created_at, n.name, n.aliases,
+                   ARRAY(SELECT e.kind || ':' || e.key FROM records.match_keys e
+                         WHERE e.tenant_id = $1 AND e.entity = $2 AND e.record_id = n.record_id
+                           AND e.kind IN ('phone', 'uscc')) AS evidence
+            FROM (SELECT h.*, row_number() OVER (PARTITION BY h.idx, h.key ORDER BY h.created_at, h.record_id) AS rank
+                  FROM hits h WHERE h.kind = 'name') n
+            WHERE n.rank <= $6
+            ORDER BY 1, 5, 4""",
+        unit.tenant_id, entity, list(indexes), list(kinds), list(keys), NAME_CANDIDATES,
     )
 
 

@@ -39,6 +39,11 @@ SORTS: dict[str, tuple[str, str]] = {
     "expected_close_date": ("coalesce(o.expected_close_date, 'infinity'::date)", "date"),
     "amount": ("coalesce(o.amount, 'Infinity'::numeric)", "numeric"),
 }
+# Descending, the same keys sort as -infinity, so missing ones stay last (0009_sales_team.sql).
+DESCENDING = {
+    "expected_close_date": "coalesce(o.expected_close_date, '-infinity'::date)",
+    "amount": "coalesce(o.amount, '-Infinity'::numeric)",
+}
 
 
 @dataclass
@@ -96,6 +101,8 @@ async def page(
     if filters.amount_max is not None:
         where.append(f"o.amount <= {arg(filters.amount_max)}")
     expression, cast = SORTS[sort]
+    if descending:
+        expression = DESCENDING.get(sort, expression)
     direction, op = ("DESC", "<") if descending else ("ASC", ">")
     if after is not None:
         where.append(f"({expression}, o.id) {op} ({arg(after[0])}::text::{cast}, {arg(after[1])}::uuid)")

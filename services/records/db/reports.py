@@ -17,8 +17,8 @@ import asyncpg
 
 from shared.db import Unit
 
-# The ISO week (Monday, UTC) of an interaction.
-_WEEK = "(date_trunc('week', t.occurred_at AT TIME ZONE 'UTC'))::date"
+# The ISO week (Monday) of an interaction, in the tenant's time zone (the parameter ``${tz}``).
+_WEEK = "(date_trunc('week', t.occurred_at AT TIME ZONE ${tz}::text))::date"
 ScopeFilter = Callable[[str, str, int], tuple[str, list[Any]]]
 
 
@@ -33,11 +33,11 @@ def _scoped(entity: str, scope_filter: ScopeFilter, args: list[Any]) -> str:
 
 
 async def objections(unit: Unit, scope_filter: ScopeFilter, *, created_from: date | None,
-                     created_to: date | None) -> list[asyncpg.Record]:
+                     created_to: date | None, time_zone: str) -> list[asyncpg.Record]:
     """Per (category, status), per category and overall (``grouping`` tells which): how many, the
     median and 90th percentile hours from creation to resolution, and how many of the resolved ones
-    with a due time were resolved by it."""
-    args: list[Any] = [unit.tenant_id, created_from, created_to]
+    with a due time were resolved by it. Days are the tenant's (``time_zone``)."""
+    args: list[Any] = [unit.tenant_id, created_from, created_to, time_zone]
     scope = _scoped("objection", scope_filter, args)
     return await unit.fetch(
         f"""WITH o AS (
@@ -46,8 +46,8 @@ async def objections(unit: Unit, scope_filter: ScopeFilter, *, created_from: dat
                      extract(epoch FROM coalesce(t.resolved_at, t.closed_at) - t.created_at) / 3600.0 AS hours
               FROM records.objections t
               WHERE t.tenant_id = $1 AND t.deleted_at IS NULL
-                AND ($2::date IS NULL OR t.created_at >= $2::date::timestamptz)
-                AND ($3::date IS NULL OR t.created_at < ($3::date + 1)::timestamptz)
+                AND ($2::date IS NULL OR t.created_at >= $2::date::timestamp AT TIME ZONE $4::text)
+                AND ($3::date IS NULL OR t.created_at < ($3::date + 1)::timestamp AT TIME ZONE $4::text)
                 AND {scope})
             SELECT category, status, GROUPING(category, status) AS grouping, count(*) AS count,
                    count(resolved_at) AS resolved,
@@ -64,19 +64,22 @@ async def objections(unit: Unit, scope_filter: ScopeFilter, *, created_from: dat
 
 
 async def interactions_per_week(unit: Unit, scope_filter: ScopeFilter, *, start: date,
-                                 end: date) -> list[asyncpg.Record]:
-    """Interactions per ISO week (UTC) per channel and per owner, from ``start`` to ``end`` inclusive."""
-    args: list[Any] = [unit.tenant_id, start, end]
+                                 end: date, time_zone: str) -> list[asyncpg.Record]:
+    """Interactions per ISO week per channel and per owner, from ``start`` to ``end`` inclusive,
+    days and weeks in the tenant's ``time_zone`` (a call at 07:30 on a Monday in Shanghai is in
+    that Monday's week, though it is still Sunday in UTC)."""
+    args: list[Any] = [unit.tenant_id, start, end, time_zone]
     scope = _scoped("interaction", scope_filter, args)
+    week = _WEEK.format(tz=4)
     return await unit.fetch(
-        f"""SELECT {_WEEK} AS week_start,
+        f"""SELECT {week} AS week_start,
                    t.channel, t.owner_id, GROUPING(t.channel, t.owner_id) AS grouping, count(*) AS count
             FROM records.interactions t
             WHERE t.tenant_id = $1 AND t.deleted_at IS NULL
-              AND t.occurred_at >= ($2::date)::timestamp AT TIME ZONE 'UTC'
-              AND t.occurred_at < ($3::date + 1)::timestamp AT TIME ZONE 'UTC'
+              AND t.occurred_at >= ($2::date)::timestamp AT TIME ZONE $4::text
+              AND t.occurred_at < ($3::date + 1)::timestamp AT TIME ZONE $4::text
               AND {scope}
-            GROUP BY GROUPING SETS (({_WEEK}, t.channel), ({_WEEK}, t.owner_id))
+            GROUP BY GROUPING SETS (({week}, t.channel), ({week}, t.owner_id))
             ORDER BY week_start, grouping, t.channel, t.owner_id""",
         *args,
     )

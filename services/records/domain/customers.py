@@ -127,8 +127,9 @@ def _tags(errors: Errors, tags: list[str]) -> list[str]:
 
 
 def _columns(errors: Errors, body: CustomerCreate | CustomerPatch, current: Mapping[str, Any] | None,
-             region: str) -> dict[str, Any]:
-    """Normalised column values for what the body sends (UNSET fields are left out)."""
+             region: str, cfg: settings_domain.RecordsSettings | None = None) -> dict[str, Any]:
+    """Normalised column values for what the body sends (UNSET fields are left out); with ``cfg``
+    a tier must be one of the tenant's ``customer_tiers``."""
     cols: dict[str, Any] = {}
     if body.name is not UNSET:
         cols["name"] = errors.check("name", normalise.name, body.name)
@@ -147,6 +148,8 @@ def _columns(errors: Errors, body: CustomerCreate | CustomerPatch, current: Mapp
         value = _optional_text(errors, field, getattr(body, field), 100)
         if value is not UNSET:
             cols[field] = value
+    if cfg is not None and cols.get("tier") is not None:
+        settings_domain.check_option(errors, "tier", cols["tier"], cfg, "customer_tiers", "tiers")
     if body.address is not UNSET:
         cols["address"] = _optional_text(errors, "address", body.address, 500)
     if body.website is not UNSET:
@@ -266,7 +269,7 @@ async def create(unit: Unit, access: RecordAccess, body: CustomerCreate) -> tupl
     access.check_writable(ENTITY, sent_fields(body))
     cfg = await settings_domain.get(unit)
     errors = Errors()
-    cols = _columns(errors, body, None, cfg.default_region)
+    cols = _columns(errors, body, None, cfg.default_region, cfg)
     owner_id = access.user_id if body.owner_id in (UNSET, None) else body.owner_id
     if owner_id != access.user_id:
         access.require(ENTITY, "transfer")
@@ -311,7 +314,7 @@ async def update(unit: Unit, access: RecordAccess, customer_id: uuid.UUID, body:
     check_version(expected_version, current["version"], ENTITY)
     cfg = await settings_domain.get(unit)
     errors = Errors()
-    cols = _columns(errors, body, current, cfg.default_region)
+    cols = _columns(errors, body, current, cfg.default_region, cfg)
     if body.owner_id is not UNSET:
         if body.owner_id is None:
             errors.add("owner_id", "cannot be empty; name the new owner", "required")

@@ -9,6 +9,12 @@ Matching (customers and contacts):
   case, spacing and punctuation, legal suffixes (有限公司, 股份有限公司, Co., Ltd., Inc., GmbH ...)
   and a leading province / city (深圳市, 广东省深圳市, ...) plus bracketed regions (（中国）);
   two keys match when their trigram similarity reaches the rule's ``name_threshold``.
+* a name match weighs the rest of the evidence (``name_conflict``, the one rule every finder
+  applies: create, update, the check endpoint, imports and scans): it does not count when both
+  records have a unified social credit code and they differ, when both have phones and share none,
+  or when the names carry different places (宁波瑞鑫物流有限公司 is not 温州瑞鑫物流股份有限公司; a
+  city counts as its province too, so 浙江瑞鑫 and 宁波瑞鑫 may still match). Only the same name with
+  nothing against it is a match. The exact rules are not weighed: a shared phone is a match.
 
 Soft-deleted and merged records match too (``status`` ``deleted`` / ``merged`` with
 ``merged_into``), so a returning customer is recognised instead of re-created.
@@ -29,6 +35,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -66,10 +73,23 @@ _CITIES = (
     "石家庄", "唐山", "保定", "太原", "昆明", "贵阳", "南宁", "柳州", "桂林", "海口", "三亚", "兰州", "西宁", "银川",
     "乌鲁木齐", "拉萨", "呼和浩特", "包头",
 )
+# The province of each city above (a place written as a city and one written as its province agree).
+_PROVINCE_OF = {
+    **dict.fromkeys(("深圳", "广州", "东莞", "佛山", "珠海", "中山", "惠州", "汕头"), "广东"),
+    **dict.fromkeys(("杭州", "宁波", "温州", "绍兴", "嘉兴", "金华", "台州"), "浙江"),
+    **dict.fromkeys(("南京", "苏州", "无锡", "常州", "南通", "徐州", "扬州"), "江苏"),
+    **dict.fromkeys(("成都", "绵阳"), "四川"), "武汉": "湖北", "长沙": "湖南", **dict.fromkeys(("郑州", "洛阳"), "河南"),
+    "西安": "陕西", **dict.fromkeys(("济南", "青岛", "烟台", "潍坊", "临沂"), "山东"),
+    **dict.fromkeys(("合肥", "芜湖"), "安徽"), **dict.fromkeys(("福州", "厦门", "泉州"), "福建"), "南昌": "江西",
+    **dict.fromkeys(("沈阳", "大连"), "辽宁"), "长春": "吉林", "哈尔滨": "黑龙江",
+    **dict.fromkeys(("石家庄", "唐山", "保定"), "河北"), "太原": "山西", "昆明": "云南", "贵阳": "贵州",
+    **dict.fromkeys(("南宁", "柳州", "桂林"), "广西"), **dict.fromkeys(("海口", "三亚"), "海南"), "兰州": "甘肃",
+    "西宁": "青海", "银川": "宁夏", "乌鲁木齐": "新疆", "拉萨": "西藏", **dict.fromkeys(("呼和浩特", "包头"), "内蒙古"),
+}
 _REGION = "|".join(sorted(_PROVINCES + _CITIES, key=len, reverse=True))
-_LEADING_PROVINCE = re.compile(rf"^(?:{'|'.join(sorted(_PROVINCES, key=len, reverse=True))})(?:省|市|自治区|特别行政区)?")
-_LEADING_CITY = re.compile(rf"^(?:{'|'.join(sorted(_CITIES, key=len, reverse=True))})市?")
-_BRACKETED_REGION = re.compile(rf"[(\[（【](?:{_REGION}|中国|china)(?:省|市)?[)\]）】]", re.IGNORECASE)
+_LEADING_PROVINCE = re.compile(rf"^({'|'.join(sorted(_PROVINCES, key=len, reverse=True))})(?:省|市|自治区|特别行政区)?")
+_LEADING_CITY = re.compile(rf"^({'|'.join(sorted(_CITIES, key=len, reverse=True))})市?")
+_BRACKETED_REGION = re.compile(rf"[(\[（【]({_REGION}|中国|china)(?:省|市)?[)\]）】]", re.IGNORECASE)
 _LATIN_PUNCT_GLUE = re.compile(r"([,.])(?=\S)")
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -77,7 +97,18 @@ _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 def name_key(name: str) -> str:
     """The form company names are compared in: '深圳市腾讯计算机系统有限公司' -> '腾讯计算机系统',
     'ＴＥＮＣＥＮＴ Co.,Ltd.' -> 'tencent'. May be '' for a name made only of a legal form."""
+    return _name_parts(name)[0]
+
+
+def name_places(name: str) -> frozenset[str]:
+    """The places a company name carries and ``name_key`` strips: '宁波瑞鑫物流有限公司' ->
+    {'宁波'}, '腾讯科技（深圳）有限公司' -> {'深圳'} (中国 is no place here: every name may have it)."""
+    return _name_parts(name)[1]
+
+
+def _name_parts(name: str) -> tuple[str, frozenset[str]]:
     text = unicodedata.normalize("NFKC", name).strip()
+    places = {m.group(1) for m in _BRACKETED_REGION.finditer(text) if m.group(1).lower() not in ("中国", "china")}
     text = _BRACKETED_REGION.sub("", text)
     # cleanco knows the Latin legal forms of many countries; it needs "Co., Ltd." spaced.
     latin = _LATIN_PUNCT_GLUE.sub(r"\1 ", text)
@@ -90,19 +121,76 @@ def name_key(name: str) -> str:
         if compact.endswith(suffix) and len(compact) > len(suffix):
             compact = compact[: -len(suffix)]
     for pattern in (_LEADING_PROVINCE, _LEADING_CITY):
-        compact = _strip_region(pattern, compact)
-    return compact
+        compact, place = _strip_region(pattern, compact)
+        if place:
+            places.add(place)
+    return compact, frozenset(places)
 
 
-def _strip_region(pattern: re.Pattern[str], text: str) -> str:
-    """``text`` without a leading region: with 省/市 when 2 characters remain (深圳市腾讯 -> 腾讯),
-    bare only when 4 remain (北京大学 stays, 深圳华强电子 -> 华强电子)."""
+def _strip_region(pattern: re.Pattern[str], text: str) -> tuple[str, str | None]:
+    """``text`` without a leading region, and the region (without 省/市): with 省/市 when 2
+    characters remain (深圳市腾讯 -> 腾讯), bare only when 4 remain (北京大学 stays, 深圳华强电子 -> 华强电子)."""
     found = pattern.match(text)
     if not found or not found.group(0):
-        return text
+        return text, None
     rest = text[found.end():]
     marked = found.group(0)[-1] in "省市区"
-    return rest if len(rest) >= (2 if marked else 4) else text
+    if len(rest) < (2 if marked else 4):
+        return text, None
+    return rest, found.group(1)
+
+
+# --- weighing a name match --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What else than its name says which company a record is."""
+
+    phones: frozenset[str] = frozenset()
+    usccs: frozenset[str] = frozenset()
+    cities: frozenset[str] = frozenset()     # the cities its names carry
+    provinces: frozenset[str] = frozenset()  # the provinces they carry, and those of its cities
+
+
+def evidence(keys: Iterable[tuple[str, str]], names: Iterable[str | None]) -> Evidence:
+    """The evidence of a record from its match keys (``(kind, key)``; only phones and USCC count)
+    and its names (name and aliases)."""
+    pairs = list(keys)
+    places = {p for name in names if isinstance(name, str) and name.strip() for p in name_places(name)}
+    cities = {p for p in places if p in _PROVINCE_OF}
+    return Evidence(phones=frozenset(k for kind, k in pairs if kind == "phone"),
+                    usccs=frozenset(k for kind, k in pairs if kind == "uscc"), cities=frozenset(cities),
+                    provinces=frozenset((places - cities) | {_PROVINCE_OF[c] for c in cities}))
+
+
+def name_conflict(a: Evidence, b: Evidence) -> str | None:
+    """Why two records whose names match are still not the same company, or None: ``uscc``
+    (both have one, they differ), ``phone`` (both have phones, none shared), ``place`` (both
+    names carry a city and no city is shared: 宁波 and 温州; or both carry a province, cities
+    counting as theirs, and none is shared: 广东 and 宁波; 宁波 and 浙江 agree)."""
+    if a.usccs and b.usccs and not a.usccs & b.usccs:
+        return "uscc"
+    if a.phones and b.phones and not a.phones & b.phones:
+        return "phone"
+    if a.cities and b.cities and not a.cities & b.cities:
+        return "place"
+    if a.provinces and b.provinces and not a.provinces & b.provinces:
+        return "place"
+    return None
+
+
+def stored_evidence(row: Mapping[str, Any]) -> Evidence:
+    """The evidence of a stored record as the match queries answer it: ``name``, ``aliases`` and
+    ``evidence`` (its phone and USCC keys as ``kind:key``)."""
+    keys = [tuple(item.split(":", 1)) for item in row["evidence"] or ()]
+    return evidence([(k[0], k[1]) for k in keys if len(k) == 2], [row["name"], *(row["aliases"] or ())])
+
+
+def match_stands(candidate: Evidence, row: Mapping[str, Any]) -> bool:
+    """Whether one match row (kind, and the stored record's evidence for a name) counts: exact
+    kinds always, a name only with nothing against it."""
+    return row["kind"] != "name" or name_conflict(candidate, stored_evidence(row)) is None
 
 
 # --- keys -------------------------------------------------------------------------------------------
@@ -271,8 +359,11 @@ async def find_duplicates_batch(unit: Unit, entity: str, candidates: Sequence[Ma
     indexes: list[int] = []
     kinds: list[str] = []
     keys: list[str] = []
+    weighed: list[Evidence] = []
     for index, candidate in enumerate(candidates):
-        for kind, key in match_keys(entity, candidate, region):
+        own = match_keys(entity, candidate, region)
+        weighed.append(evidence(own, [candidate.get("name"), *(candidate.get("aliases") or [])]))
+        for kind, key in own:
             if kind in active:
                 indexes.append(index)
                 kinds.append(kind)
@@ -283,6 +374,8 @@ async def find_duplicates_batch(unit: Unit, entity: str, candidates: Sequence[Ma
     rows = await store.matches(unit, entity, indexes, kinds, keys, threshold=rule_set.name_threshold,
                                fuzzy="name" in active, exclude=list(exclude))
     for row in rows:
+        if not match_stands(weighed[row["idx"]], row):
+            continue
         found = answers[row["idx"]]
         hit = found.get(row["record_id"])
         if hit is None:

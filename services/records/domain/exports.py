@@ -34,6 +34,7 @@ from services.records.domain import (
     opportunities,
     tasks,
 )
+from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess, load_access
 from services.records.domain.activity import Conditions
 from services.records.domain.imports import csv_safe, principal_of
@@ -106,7 +107,8 @@ async def conditions(unit: Unit, access: RecordAccess, entity: str, filters: msg
     if entity == "customer":
         return await customers.conditions(unit, access, filters, custom)  # type: ignore[arg-type]
     if entity == "interaction":
-        where = interactions.conditions(access, filters)  # type: ignore[arg-type]
+        channels = (await settings_domain.get(unit)).keys("interaction_channels")
+        where = interactions.conditions(access, filters, channels)  # type: ignore[arg-type]
     elif entity == "objection":
         where = objections.conditions(access, filters, f"coalesce(o.due_at, {activity_sql.NO_DUE})")  # type: ignore[arg-type]
     elif entity == "task":

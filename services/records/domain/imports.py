@@ -29,6 +29,7 @@ import io
 import itertools
 import logging
 import multiprocessing
+import os
 import re
 import uuid
 import zipfile
@@ -36,9 +37,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 from openpyxl.utils.exceptions import InvalidFileException
@@ -60,6 +62,7 @@ from shared.errors import FieldError, Problem, ValidationProblem
 from shared.events.envelope import Actor, Event, new_event
 from shared.priority import lower_priority
 from shared.tenancy import scope_for_system
+from shared.workers import die_with_parent
 
 log = logging.getLogger("huike.records.imports")
 
@@ -293,27 +296,35 @@ def resolve_mapping(target: Target, header: Sequence[str], mapping: Mapping[str,
                     defs: Sequence[custom_fields.Definition]) -> dict[str, str]:
     """``{column: field}`` for the job; 422 naming ``mapping.<column>`` for an unknown column or
     field, a field mapped twice, or a required field no column maps to."""
+    automatic = auto_mapping(target, header, defs)
     if mapping is None:
-        chosen = auto_mapping(target, header, defs)
+        chosen = automatic
     else:
-        chosen = {}
+        # The given columns override the automatic mapping; the others keep it (a column mapped
+        # to null or "" is ignored, and a field a given column takes is no longer filled by the
+        # column the automatic mapping chose for it).
+        explicit: dict[str, str] = {}
         errors: list[FieldError] = []
         allowed = set(field_names(target, defs))
         for column, field in mapping.items():
             where = f"mapping.{column}"
-            if field in (None, ""):
-                continue
             if column not in header:
                 errors.append(FieldError(where, "is not a column of the file", "unknown_column"))
+            elif field in (None, ""):
+                continue
             elif not isinstance(field, str) or field not in allowed:
                 errors.append(FieldError(where, f"maps to {field!r}, which is not a field of {target.entity}",
                                          "unknown_field"))
-            elif field in chosen.values():
+            elif field in explicit.values():
                 errors.append(FieldError(where, f"maps to {field}, which another column already fills", "duplicate"))
             else:
-                chosen[column] = field
+                explicit[column] = field
         if errors:
             raise ValidationProblem(errors)
+        chosen = {column: field for column, field in automatic.items()
+                  if column not in mapping and field not in explicit.values()}
+        chosen.update(explicit)
+        chosen = {column: chosen[column] for column in header if column in chosen}  # in file order
     missing = [f for f in target.required if f not in chosen.values()]
     if missing:
         raise ValidationProblem([FieldError("mapping", f"no column maps to the required field {f}", "required")
@@ -352,11 +363,47 @@ class Row:
     columns: dict[str, Any] | None = None  # validated columns to insert
     custom: dict[str, Any] | None = None
     keys: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # duplicate match keys of a valid row
+    skipped: Twin | None = None  # the record or earlier row it duplicates, when skipped
+    missing: str | None = None  # required fields the row lacks: its reason if it is to be created
+
+
+# Dates as people and spreadsheets write them: 2027-03-31, 2027/3/31 (Excel, WPS), 2027.3.31,
+# 2027年3月31日, each perhaps with a time (2027/3/31 9:30, 2027-03-31T09:30:00).
+_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+                   r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?$")
+_SERIAL = re.compile(r"^\d{1,7}(?:\.\d+)?$")
+_EXCEL_EPOCH = datetime(1899, 12, 30)  # Excel's day 0 (its 1900 leap-year bug included)
+_DATE_FIELDS = {"next_follow_up_at": "datetime"}
+
+
+def date_cell(raw: str, kind: str, time_zone: str, *, serial: bool = False) -> str:
+    """A date or datetime cell in the form validation expects (``kind`` date: 2027-03-31;
+    datetime: RFC 3339 with the offset of ``time_zone``, midnight for a bare date). ``serial``:
+    an XLSX number is an Excel serial date (46477 = 2027-03-31). Anything else is left as it is,
+    for validation to name."""
+    moment: datetime | None = None
+    found = _DATE.match(raw)
+    if found:
+        year, month, day, hour, minute, second = (int(g) if g else 0 for g in found.groups())
+        try:
+            moment = datetime(year, month, day, hour, minute, second)
+        except ValueError:
+            return raw
+    elif serial and _SERIAL.match(raw) and 1 <= float(raw) < 2958466:
+        moment = _EXCEL_EPOCH + timedelta(days=float(raw))
+        moment = moment.replace(microsecond=0)
+    if moment is None:
+        return raw
+    if kind == "date":
+        return moment.date().isoformat()
+    return moment.replace(tzinfo=ZoneInfo(time_zone)).isoformat()
 
 
 def parse_row(target: Target, number: int, cells: list[str], columns: Mapping[int, str],
-              defs_by_key: Mapping[str, custom_fields.Definition]) -> Row:
-    """The mapped cells of one row as a Create body (empty cells left out)."""
+              defs_by_key: Mapping[str, custom_fields.Definition], *,
+              time_zone: str = settings_domain.DEFAULT_TIME_ZONE, serial_dates: bool = False) -> Row:
+    """The mapped cells of one row as a Create body (empty cells left out). Date cells are read
+    as people write them (``date_cell``; times without an offset are the workspace's)."""
     values: dict[str, Any] = {}
     custom: dict[str, Any] = {}
     for index, field in columns.items():
@@ -365,7 +412,12 @@ def parse_row(target: Target, number: int, cells: list[str], columns: Mapping[in
             continue
         if field.startswith("custom_fields."):
             key = field.split(".", 1)[1]
-            custom[key] = _custom_value(defs_by_key[key], raw)
+            definition = defs_by_key[key]
+            if definition.type in ("date", "datetime"):
+                raw = date_cell(raw, definition.type, time_zone, serial=serial_dates)
+            custom[key] = _custom_value(definition, raw)
+        elif field in _DATE_FIELDS:
+            values[field] = date_cell(raw, _DATE_FIELDS[field], time_zone, serial=serial_dates)
         elif target.fields[field] == "list":
             values[field] = [v.strip() for v in _SPLIT.split(raw) if v.strip()]
         else:
@@ -404,19 +456,24 @@ def validate_row(target: Target, row: Row, cfg: RecordsSettings, defs: Sequence[
     errors = Errors()
     region = cfg.default_region
     if target is CUSTOMER:
-        cols = customers_domain._columns(errors, body, None, region)  # noqa: SLF001 - the API's own rules
+        cols = customers_domain._columns(errors, body, None, region, cfg)  # noqa: SLF001 - the API's own rules
     else:
         cols = contacts_domain._columns(errors, body, None, region)  # noqa: SLF001
     custom, problems = custom_fields.validate_custom_values(
         defs, target.entity, row.values.get("custom_fields"), False, region=region)
     errors.extend(problems)
-    _required(errors, cfg, target.entity,
-              {**cols, "phone": cols.get("primary_phone"), "email": cols.get("primary_email"),
-               "owner_id": row.values.get("owner_id") or "importer"}, custom)
     if errors:
         row.reason = reason_of(errors.items)
         return
+    # A required field the row lacks fails it only if it becomes a new record: a row that updates
+    # a stored record (on_duplicate=update) is merged onto it, and the stored record has the field.
+    missing = Errors()
+    _required(missing, cfg, target.entity,
+              {**cols, "phone": cols.get("primary_phone"), "email": cols.get("primary_email"),
+               "owner_id": row.values.get("owner_id") or "importer"}, custom)
     row.columns, row.custom = cols, custom
+    if missing:
+        row.missing = reason_of(missing.items)
 
 
 def writable_check(access: RecordAccess, target: Target, mapping: Mapping[str, str]) -> None:
@@ -451,6 +508,35 @@ def error_report(header: Sequence[str], errors: Sequence[Mapping[str, Any]]) -> 
         writer.writerow([e["row_number"], *[csv_safe(str(c)) for c in cells[: len(header)]],
                          *([""] * (len(header) - len(cells))), csv_safe(e["reason"])])
     return out.getvalue()
+
+
+SKIPPED_COLUMNS = ("matched_rule", "matched_record_id", "matched_row")
+
+
+def skipped_report_header(header: Sequence[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerow(["row", *[csv_safe(h) for h in header], *SKIPPED_COLUMNS])
+    return out.getvalue()
+
+
+def skipped_report(header: Sequence[str], skipped: Sequence[Mapping[str, Any]]) -> str:
+    """CSV text of rows skipped as duplicates: ``row``, the file's columns, the rule that matched,
+    the stored record it duplicates or the earlier row of the file."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for e in skipped:
+        cells = list(e["raw"])
+        writer.writerow([e["row_number"], *[csv_safe(str(c)) for c in cells[: len(header)]],
+                         *([""] * (len(header) - len(cells))), e["rule"], e["matched_id"] or "",
+                         e["matched_row"] or ""])
+    return out.getvalue()
+
+
+def skipped_out(skipped: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Skipped rows as JSON: ``row``, ``rule``, ``matched_id`` (a stored record) or ``matched_row``."""
+    return [{"row": e["row_number"], "rule": e["rule"],
+             "matched_id": str(e["matched_id"]) if e["matched_id"] else None, "matched_row": e["matched_row"]}
+            for e in skipped]
 
 
 # --- the background run ---------------------------------------------------------------------------
@@ -505,14 +591,17 @@ def info_of(job: Mapping[str, Any]) -> FileInfo:
 
 
 def prepare_batch(entity: str, batch: list[tuple[int, list[str]]], columns: Mapping[int, str],
-                  defs: Sequence[custom_fields.Definition], cfg: RecordsSettings) -> list[Row]:
+                  defs: Sequence[custom_fields.Definition], cfg: RecordsSettings,
+                  file_format: str = "csv") -> list[Row]:
     """Parse and validate a batch of ``(row number, cells)`` and key its valid rows for duplicates,
-    each once: the CPU part of an import (it runs in the validation process)."""
+    each once: the CPU part of an import (it runs in the validation process). In an XLSX file a
+    number in a date field is an Excel serial date."""
     target = TARGETS[entity]
     by_key = {d.key: d for d in defs}
     parsed = []
     for number, cells in batch:
-        row = parse_row(target, number, cells, columns, by_key)
+        row = parse_row(target, number, cells, columns, by_key, time_zone=cfg.time_zone,
+                        serial_dates=file_format == "xlsx")
         validate_row(target, row, cfg, defs)
         if row.columns is not None:
             row.keys = duplicates.match_keys(entity, _candidate(row), cfg.default_region, normalised=True)
@@ -574,51 +663,70 @@ def _candidate(row: Row) -> dict[str, Any]:
     return {k: cols.get(k) for k in ("name", "aliases", "uscc", "phones", "emails")}
 
 
-async def _duplicates(unit: Unit, target: Target, rows: list[Row], cfg: RecordsSettings
-                      ) -> dict[int, uuid.UUID | int]:
-    """For each valid row that duplicates a live stored record (its id) or an earlier row of this
-    batch (that row's number): row number -> what it duplicates. A duplicate is an exact match
-    under the tenant's rules that are not off (phone, e-mail, USCC) or the same company name key
-    (名称 without legal form and city: 杭州西湖茶叶有限公司 = 西湖茶叶); fuzzy name similarity only
-    warns on single writes and is not used here. The rows' keys were made once, in validation;
-    one query per batch finds the stored records holding any of them."""
+@dataclass(frozen=True)
+class Twin:
+    """What a row duplicates: a stored record (``record_id``) or an earlier row of the file
+    (``row``), and the rule that matched (``phone``, ``email``, ``uscc``, ``name``; exact rules
+    joined with +)."""
+
+    rule: str
+    record_id: uuid.UUID | None = None
+    row: int | None = None
+
+
+def _names(row: Row) -> list[Any]:
+    cols = row.columns or {}
+    return [cols.get("name"), *(cols.get("aliases") or [])]
+
+
+async def _duplicates(unit: Unit, target: Target, rows: list[Row], cfg: RecordsSettings) -> dict[int, Twin]:
+    """For each valid row that duplicates a live stored record or an earlier row of this batch:
+    row number -> its ``Twin``. A duplicate is an exact match under the tenant's rules that are
+    not off (phone, e-mail, USCC) or the same company name key (名称 without legal form and city:
+    杭州西湖茶叶有限公司 = 西湖茶叶) with nothing against it (``duplicates.name_conflict``: a
+    different USCC, phones none of which is shared, another city: 宁波瑞鑫物流 is not 温州瑞鑫物流);
+    fuzzy name similarity only warns on single writes and is not used here. The rows' keys were
+    made once, in validation; one query per batch finds the stored records holding any of them."""
     valid = [r for r in rows if r.columns is not None]
     stored_rules = await duplicates.rules(unit)
     active = {r for r in ("phone", "email", "uscc") if stored_rules.action(r, cfg.duplicate_rule) != "off"}
     if target is CUSTOMER and stored_rules.name != "off":
         active.add("name")
     keys = {row.number: [k for k in row.keys if k[0] in active] for row in valid}
+    weighed = {row.number: duplicates.evidence(row.keys, _names(row)) for row in valid}
     wanted = [(i, kind, key) for i, row in enumerate(valid) for kind, key in keys[row.number]]
     found = await store.live_matches(unit, target.entity, [w[0] for w in wanted], [w[1] for w in wanted],
                                      [w[2] for w in wanted])
     # Per row: the stored record matching the most exact rules (then the oldest), else the
-    # oldest live customer with the row's first name key that has one (the only one answered).
+    # oldest live customer with one of the row's name keys and nothing against it.
     exact: dict[int, dict[uuid.UUID, tuple[set[str], Any]]] = {}
-    by_name: dict[tuple[int, str], uuid.UUID] = {}
+    by_name: dict[int, uuid.UUID] = {}
     for match in found:
         if match["kind"] == "name":
-            by_name[(match["idx"], match["key"])] = match["record_id"]
+            if match["idx"] not in by_name and duplicates.match_stands(weighed[valid[match["idx"]].number], match):
+                by_name[match["idx"]] = match["record_id"]
         else:
             kinds, _ = exact.setdefault(match["idx"], {}).setdefault(match["record_id"], (set(), match["created_at"]))
             kinds.add(match["kind"])
-    answer: dict[int, uuid.UUID | int] = {}
-    seen: dict[tuple[str, str], int] = {}
+    answer: dict[int, Twin] = {}
+    seen: dict[tuple[str, str], list[int]] = {}
     for i, row in enumerate(valid):
         candidates = exact.get(i)
-        hit: uuid.UUID | None = None
         if candidates:
-            hit = min(candidates.items(), key=lambda c: (-len(c[1][0]), c[1][1], c[0]))[0]
-        else:
-            hit = next((by_name[(i, key)] for kind, key in keys[row.number]
-                        if kind == "name" and (i, key) in by_name), None)
-        earlier = next((seen[k] for k in keys[row.number] if k in seen), None)
-        if hit is not None:
-            answer[row.number] = hit
-        elif earlier is not None:
-            answer[row.number] = earlier
+            record_id, (kinds, _) = min(candidates.items(), key=lambda c: (-len(c[1][0]), c[1][1], c[0]))
+            answer[row.number] = Twin("+".join(k for k in duplicates.RULES if k in kinds), record_id=record_id)
+            continue
+        if i in by_name:
+            answer[row.number] = Twin("name", record_id=by_name[i])
+            continue
+        earlier = next(((key[0], number) for key in keys[row.number] for number in seen.get(key, ())
+                        if key[0] != "name" or duplicates.name_conflict(weighed[row.number], weighed[number]) is None),
+                       None)
+        if earlier is not None:
+            answer[row.number] = Twin(earlier[0], row=earlier[1])
         else:
             for key in keys[row.number]:
-                seen[key] = row.number
+                seen.setdefault(key, []).append(row.number)
     return answer
 
 
@@ -701,7 +809,7 @@ async def process_batch(unit: Unit, access: RecordAccess, job: Mapping[str, Any]
     target = TARGETS[job["entity"]]
     outcome = Outcome()
     await _references(unit, access, target, rows)
-    matched: dict[int, uuid.UUID | int] = {}
+    matched: dict[int, Twin] = {}
     if job["on_duplicate"] != "create":
         matched = await _duplicates(unit, target, rows, cfg)
     savepoint = unit.conn.transaction()
@@ -712,12 +820,15 @@ async def process_batch(unit: Unit, access: RecordAccess, job: Mapping[str, Any]
             if row.reason is not None or row.columns is None:
                 continue
             twin = matched.get(row.number)
-            if twin is None:
+            if twin is None and row.missing is not None:
+                row.reason = row.missing
+            elif twin is None:
                 fresh.append(row)
-            elif isinstance(twin, int) or job["on_duplicate"] == "skip":
+            elif twin.record_id is None or job["on_duplicate"] == "skip":
                 outcome.skipped += 1
+                row.skipped = twin
             else:
-                await _update_existing(unit, access, target, row, twin)
+                await _update_existing(unit, access, target, row, twin.record_id)
                 outcome.updated += row.reason is None
         outcome.created = await _insert(unit, access, target, fresh, cfg, defs, str(job["id"]))
     except BaseException:
@@ -738,6 +849,11 @@ def _read_batch(reader: Iterator[tuple[int, list[str]]], size: int) -> list[tupl
 _pool: ProcessPoolExecutor | None = None
 
 
+def _init_validator(parent_pid: int) -> None:
+    die_with_parent(parent_pid)  # a SIGKILL of the server must not leave it behind
+    lower_priority()
+
+
 def _validation_pool() -> ProcessPoolExecutor:
     """The process that validates import rows, started on first use and kept. Validation is pure
     Python (phone numbers, e-mail syntax, company name keys): in a thread it would hold the GIL
@@ -748,12 +864,13 @@ def _validation_pool() -> ProcessPoolExecutor:
     global _pool  # noqa: PLW0603 - one per process, like a connection pool
     if _pool is None:
         _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                    initializer=lower_priority)
+                                    initializer=_init_validator, initargs=(os.getpid(),))
     return _pool
 
 
 async def _prepared(reader: Iterator[tuple[int, list[str]]], entity: str, columns: Mapping[int, str],
-                    defs: Sequence[custom_fields.Definition], cfg: RecordsSettings) -> list[Row]:
+                    defs: Sequence[custom_fields.Definition], cfg: RecordsSettings,
+                    file_format: str = "csv") -> list[Row]:
     """Read the next ``BATCH_ROWS`` rows and validate them in the validation process."""
     global _pool  # noqa: PLW0603
     batch = await asyncio.to_thread(_read_batch, reader, BATCH_ROWS)
@@ -761,12 +878,14 @@ async def _prepared(reader: Iterator[tuple[int, list[str]]], entity: str, column
         return []
     loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(_validation_pool(), prepare_batch, entity, batch, columns, defs, cfg)
+        return await loop.run_in_executor(_validation_pool(), prepare_batch, entity, batch, columns, defs, cfg,
+                                          file_format)
     except BrokenProcessPool:
         # The validation process died (killed, out of memory): a new one validates this batch again.
         log.warning("the import validation process died; starting another")
         _pool = None
-        return await loop.run_in_executor(_validation_pool(), prepare_batch, entity, batch, columns, defs, cfg)
+        return await loop.run_in_executor(_validation_pool(), prepare_batch, entity, batch, columns, defs, cfg,
+                                          file_format)
 
 
 async def run(db: ServiceDatabase, files: FileStore, tenant_id: uuid.UUID, import_id: uuid.UUID, *,
@@ -813,11 +932,11 @@ async def _run(db: ServiceDatabase, files: FileStore, job: Mapping[str, Any], pr
         last_row = job["last_row"]
         reader = data_rows(path, info, last_row)
         # Read and validate the next batch while this one is written (a pipeline of two).
-        upcoming = asyncio.ensure_future(_prepared(reader, target.entity, columns, defs, cfg))
+        upcoming = asyncio.ensure_future(_prepared(reader, target.entity, columns, defs, cfg, info.format))
         statistics = _Statistics(db, target.entity)
         try:
             while batch := await upcoming:
-                upcoming = asyncio.ensure_future(_prepared(reader, target.entity, columns, defs, cfg))
+                upcoming = asyncio.ensure_future(_prepared(reader, target.entity, columns, defs, cfg, info.format))
                 last_row, created = await _commit_batch(db, scope, access, job, batch, cfg, defs, last_row,
                                                         lease_seconds)
                 await statistics.grown(created)
@@ -838,6 +957,8 @@ async def _commit_batch(db: ServiceDatabase, scope: Any, access: RecordAccess, j
         outcome = await process_batch(unit, access, job, batch, cfg, defs)
         failed = [(r.number, r.cells, r.reason) for r in batch if r.reason is not None]
         await store.add_errors(unit, job["id"], failed)
+        await store.add_skipped(unit, job["id"], [(r.number, r.cells, r.skipped.rule, r.skipped.record_id, r.skipped.row)
+                                                  for r in batch if r.skipped is not None and r.reason is None])
         moved = await store.checkpoint(
             unit, job["id"], from_row=last_row, to_row=batch[-1].number, done=len(batch), failed=len(failed),
             created=outcome.created, updated=outcome.updated, skipped=outcome.skipped)

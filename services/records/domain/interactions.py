@@ -22,7 +22,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import asyncpg
 import msgspec
@@ -40,10 +40,12 @@ from shared.events.envelope import Actor
 from shared.http.conditional import check_version
 
 ENTITY = "interaction"
-CHANNELS = ("phone", "email", "wechat", "visit", "meeting", "form", "other")
 DIRECTIONS = ("inbound", "outbound")
 SENTIMENTS = ("positive", "neutral", "negative")
-Channel = Literal["phone", "email", "wechat", "visit", "meeting", "form", "other"]
+# A key of the tenant's ``interaction_channels`` (records settings): checked against them on write.
+Channel = Annotated[str, msgspec.Meta(min_length=1, max_length=40, examples=["phone"], description=(
+    "one of the workspace's interaction channels (GET /api/v1/settings/records); e.g. phone, email, "
+    "wechat, visit, meeting, form, sms, dingtalk, wecom, feishu, other"))]
 Direction = Literal["inbound", "outbound"]
 Sentiment = Literal["positive", "neutral", "negative"]
 
@@ -99,9 +101,11 @@ def out(access: RecordAccess, row: Mapping[str, Any]) -> dict[str, Any]:
     return KIND.out(access, row)
 
 
-def _columns(errors: Errors, body: InteractionCreate | InteractionPatch) -> dict[str, Any]:
+def _columns(errors: Errors, body: InteractionCreate | InteractionPatch, cfg: RecordsSettings) -> dict[str, Any]:
     """Normalised columns for what the body sends (UNSET fields are left out)."""
     cols: dict[str, Any] = {}
+    if body.channel is not UNSET:
+        settings_domain.check_option(errors, "channel", body.channel, cfg, "interaction_channels", "channels")
     for name in ("channel", "direction", "sentiment", "occurred_at", "next_follow_up_at"):
         value = getattr(body, name)
         if value is not UNSET:
@@ -157,7 +161,7 @@ async def create(unit: Unit, access: RecordAccess, body: InteractionCreate) -> t
     access.check_writable(ENTITY, activity.sent_fields(body))
     cfg = await settings_domain.get(unit)
     errors = Errors()
-    cols = _columns(errors, body)
+    cols = _columns(errors, body, cfg)
     customer = await customers_domain.require_customer(unit, access, body.customer_id)
     await _participants(unit, access, errors, customer["id"], cols)
     owner_id = access.user_id if body.owner_id is UNSET else body.owner_id
@@ -200,7 +204,7 @@ async def update(unit: Unit, access: RecordAccess, interaction_id: uuid.UUID, bo
     check_version(expected_version, current["version"], ENTITY)
     cfg = await settings_domain.get(unit)
     errors = Errors()
-    cols = _columns(errors, body)
+    cols = _columns(errors, body, cfg)
     await _participants(unit, access, errors, current["customer_id"], cols)
     if body.owner_id is not UNSET and body.owner_id != current["owner_id"]:
         access.require(ENTITY, "transfer")
@@ -254,13 +258,15 @@ class InteractionFilters(msgspec.Struct, kw_only=True):
     occurred_to: datetime | None = None
 
 
-def conditions(access: RecordAccess, filters: InteractionFilters) -> activity.Conditions:
-    """WHERE conditions over ``i`` (interactions) and ``c`` (their customers)."""
+def conditions(access: RecordAccess, filters: InteractionFilters,
+               channels: Sequence[str] | None = None) -> activity.Conditions:
+    """WHERE conditions over ``i`` (interactions) and ``c`` (their customers); ``channels``: the
+    tenant's channel keys, which a ``channel`` filter must be one of."""
     where = activity.Conditions()
     where.scope(access, ENTITY, "i")
     where.equals(access, ENTITY, "i", "customer_id", filters.customer_id)
     where.equals(access, ENTITY, "i", "owner_id", filters.owner_id)
-    where.equals(access, ENTITY, "i", "channel", filters.channel, CHANNELS)
+    where.equals(access, ENTITY, "i", "channel", filters.channel, tuple(channels) if channels is not None else None)
     where.time_range("i.occurred_at", "occurred_from", filters.occurred_from, "occurred_to", filters.occurred_to)
     where.raise_if_any()
     return where

@@ -10,6 +10,11 @@
   finds it under the survivor). The survivor's ``last_interaction_at`` / ``next_follow_up_at``
   are recomputed from the interactions it now has (``domain/interactions.py``); undo does the same
   the other way.
+* Contacts that are the same person (the same name, ignoring width, case and spaces, and a
+  shared phone or e-mail) are merged too once they all belong to the survivor: the richest one
+  (most fields filled, then the oldest) stays and takes the others' phones, e-mails and the
+  fields it lacks; the others are soft-deleted (``contact.deleted`` with ``merged_into``). Each
+  change writes field history and events; undo puts them back.
 * Merged records are soft-deleted with ``merged_into``: reading one answers the survivor, the
   duplicate finder reports them as ``merged``.
 * The merge is in field history (survivor's changes), the audit log (``customer.merged``) and
@@ -19,6 +24,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,9 +32,11 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from services.records.db import contacts as contacts_store
 from services.records.db import customers as customers_store
 from services.records.db import ownership as ownership_store
 from services.records.db.custom_fields import release_unique
+from services.records.domain import contacts as contacts_domain
 from services.records.domain import custom_fields, duplicates, history, interactions, ownership
 from services.records.domain import customers as customers_domain
 from services.records.domain import settings as settings_domain
@@ -171,15 +179,19 @@ async def merge(unit: Unit, access: RecordAccess, survivor_id: uuid.UUID, body: 
     cfg = await settings_domain.get(unit)
     await duplicates.store_keys(unit, ENTITY, customers_domain.record_of(row), cfg.default_region)
     merge_id = uuid.uuid4()
+    twins = await _merge_twin_contacts(unit, access, survivor_id, merge_id, cfg)
     await unit.execute(
-        """INSERT INTO records.merges (tenant_id, id, survivor_id, merged_ids, survivor_before, fields, moved, merged_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        """INSERT INTO records.merges (tenant_id, id, survivor_id, merged_ids, survivor_before, fields, moved, merged_by,
+                                       contact_merges)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
         unit.tenant_id, merge_id, survivor_id, ids, history.jsonable({k: survivor[k] for k in RESTORED}),
-        history.jsonable(body.fields), moved, access.user_id)
+        history.jsonable(body.fields), moved, access.user_id, history.jsonable(twins))
     counts = {entity: sum(len(v) for v in per.values()) for entity, per in moved.items()}
+    contacts_merged = [{"kept": t["kept"], "merged": t["merged"]} for t in twins]
     await history.publish(unit, ENTITY, "merged", customers_domain.record_of(row), actor=access.actor, settings=cfg,
                           changes=history.diff(before, customers_domain.record_of(row)), customer_id=survivor_id,
-                          extra={"merge_id": merge_id, "merged_ids": ids, "moved": counts})
+                          extra={"merge_id": merge_id, "merged_ids": ids, "moved": counts,
+                                 "contacts_merged": contacts_merged})
     for merged in merged_rows:
         await history.publish(unit, ENTITY, "merged", customers_domain.record_of(merged), actor=access.actor,
                               settings=cfg, customer_id=merged["id"],
@@ -194,7 +206,7 @@ async def merge(unit: Unit, access: RecordAccess, survivor_id: uuid.UUID, body: 
     await history.audit(unit, "customer.merged", ENTITY, survivor_id, actor=access.actor,
                         details={"merge_id": merge_id, "merged_ids": ids, "fields": body.fields, "moved": counts})
     return {"merge_id": merge_id, "customer": customers_domain.out(access, row), "merged_ids": ids, "moved": counts,
-            "undo_until": datetime.now(UTC) + timedelta(days=UNDO_DAYS)}
+            "contacts_merged": contacts_merged, "undo_until": datetime.now(UTC) + timedelta(days=UNDO_DAYS)}
 
 
 async def _move_children(unit: Unit, ids: list[uuid.UUID], survivor: asyncpg.Record,
@@ -230,13 +242,123 @@ async def _publish_children(unit: Unit, rows_of: dict[str, list[asyncpg.Record]]
         await ownership.publish_moved(unit, entity, rows, actor=access.actor, settings=cfg)
 
 
+# Contact columns a twin merge may change on the contact that stays (and an undo puts back).
+_CONTACT_KEPT = ("title", "role_in_deal", "phones", "emails", "primary_phone", "primary_email", "custom_fields")
+
+
+def _person_key(name: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def _points(row: Any) -> set[str]:
+    return {f"phone:{p['value']}" for p in row["phones"]} | {f"email:{p['value']}" for p in row["emails"]}
+
+
+def _richness(row: Any) -> tuple[int, Any, uuid.UUID]:
+    filled = sum(not _empty(row[c]) for c in ("title", "role_in_deal")) + len(row["phones"]) + len(row["emails"]) + \
+        sum(not _empty(v) for v in row["custom_fields"].values())
+    return (-filled, row["created_at"], row["id"])
+
+
+def twin_groups(rows: list[Any]) -> list[list[Any]]:
+    """Contacts that are one person: the same normalised name and a shared phone or e-mail
+    (joined transitively), the richest first; only groups of two or more."""
+    parent = {r["id"]: r["id"] for r in rows}
+
+    def find(x: uuid.UUID) -> uuid.UUID:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    by_name: dict[str, list[Any]] = {}
+    for row in rows:
+        by_name.setdefault(_person_key(row["name"]), []).append(row)
+    for same in by_name.values():
+        for i, a in enumerate(same):
+            for b in same[i + 1:]:
+                if _points(a) & _points(b):
+                    parent[find(a["id"])] = find(b["id"])
+    groups: dict[uuid.UUID, list[Any]] = {}
+    for row in rows:
+        groups.setdefault(find(row["id"]), []).append(row)
+    return [sorted(g, key=_richness) for g in groups.values() if len(g) > 1]
+
+
+async def _merge_twin_contacts(unit: Unit, access: RecordAccess, survivor_id: uuid.UUID, merge_id: uuid.UUID,
+                               cfg: settings_domain.RecordsSettings) -> list[dict[str, Any]]:
+    """Merge the survivor's contacts that are one person (``twin_groups``); answers what was done
+    for the undo: ``[{"kept", "before" (its columns), "merged" (ids)}]``."""
+    rows = await unit.fetch(
+        f"""SELECT {contacts_store.COLUMNS} FROM records.contacts
+            WHERE tenant_id = $1 AND customer_id = $2 AND deleted_at IS NULL ORDER BY created_at, id FOR UPDATE""",
+        unit.tenant_id, survivor_id)
+    done: list[dict[str, Any]] = []
+    for group in twin_groups(list(rows)):
+        keeper, others = group[0], group[1:]
+        cols: dict[str, Any] = {}
+        for field in ("title", "role_in_deal"):
+            if _empty(keeper[field]):
+                cols[field] = next((o[field] for o in others if not _empty(o[field])), keeper[field])
+        for field, primary in POINTS.items():
+            cols[field] = _join_points([list(r[field]) for r in group])
+            cols[primary] = next((p["value"] for p in cols[field] if p.get("primary")), None)
+        custom = {k: v for o in reversed(others) for k, v in o["custom_fields"].items() if not _empty(v)}
+        custom = {k: v for k, v in custom.items() if _empty(keeper["custom_fields"].get(k))}
+        changed = {k: v for k, v in cols.items() if v != keeper[k]}
+        after = await contacts_store.update(unit, keeper["id"], changed, custom_set=custom, custom_clear=[],
+                                            user_id=access.user_id)
+        await duplicates.store_keys(unit, "contact", contacts_domain.record_of(after), cfg.default_region)
+        await history.publish(unit, "contact", "updated", contacts_domain.record_of(after), actor=access.actor,
+                              settings=cfg, customer_id=survivor_id,
+                              changes=history.diff(contacts_domain.record_of(keeper), contacts_domain.record_of(after)),
+                              extra={"merge_id": merge_id, "merged_contact_ids": [o["id"] for o in others]})
+        for other in others:
+            gone = await contacts_store.set_deleted(unit, other["id"], deleted=True, user_id=access.user_id)
+            await history.publish(unit, "contact", "deleted", contacts_domain.record_of(gone), actor=access.actor,
+                                  settings=cfg, customer_id=survivor_id,
+                                  changes={"deleted_at": {"old": None, "new": history.jsonable(gone["deleted_at"])}},
+                                  extra={"merge_id": merge_id, "merged_into": keeper["id"]})
+        done.append({"kept": keeper["id"], "before": {c: keeper[c] for c in _CONTACT_KEPT},
+                     "merged": [o["id"] for o in others]})
+    return done
+
+
+async def _unmerge_twin_contacts(unit: Unit, access: RecordAccess, twins: list[dict[str, Any]],
+                                 cfg: settings_domain.RecordsSettings) -> None:
+    """Undo ``_merge_twin_contacts``: the merged contacts come back, the kept one's merged columns
+    return to their values before the merge."""
+    for twin in twins:
+        kept = uuid.UUID(twin["kept"])
+        current = await contacts_store.get(unit, kept, for_update=True)
+        if current is not None:
+            before = twin["before"]
+            cols = {c: before[c] for c in _CONTACT_KEPT if c != "custom_fields"}
+            row = await contacts_store.update(
+                unit, kept, cols, custom_set=before["custom_fields"],
+                custom_clear=[k for k in current["custom_fields"] if k not in before["custom_fields"]],
+                user_id=access.user_id)
+            await duplicates.store_keys(unit, "contact", contacts_domain.record_of(row), cfg.default_region)
+            await history.publish(unit, "contact", "updated", contacts_domain.record_of(row), actor=access.actor,
+                                  settings=cfg, customer_id=row["customer_id"],
+                                  changes=history.diff(contacts_domain.record_of(current), contacts_domain.record_of(row)))
+        for merged in twin["merged"]:
+            gone = await contacts_store.get(unit, uuid.UUID(merged), deleted=True, for_update=True)
+            if gone is None:  # restored by hand meanwhile
+                continue
+            back = await contacts_store.set_deleted(unit, gone["id"], deleted=False, user_id=access.user_id)
+            await history.publish(unit, "contact", "restored", contacts_domain.record_of(back), actor=access.actor,
+                                  settings=cfg, customer_id=back["customer_id"],
+                                  changes={"deleted_at": {"old": history.jsonable(gone["deleted_at"]), "new": None}})
+
+
 async def undo(unit: Unit, access: RecordAccess, merge_id: uuid.UUID) -> dict[str, Any]:
     """Reverse a merge within 30 days: the merged records come back with their children, the
     survivor's merged fields return to their values before the merge."""
     access.require(ENTITY, "merge")
     done = await unit.fetchrow(
-        """SELECT id, survivor_id, merged_ids, survivor_before, moved, merged_at, undone_at FROM records.merges
-           WHERE tenant_id = $1 AND id = $2 FOR UPDATE""", unit.tenant_id, merge_id)
+        """SELECT id, survivor_id, merged_ids, survivor_before, moved, merged_at, undone_at, contact_merges
+           FROM records.merges WHERE tenant_id = $1 AND id = $2 FOR UPDATE""", unit.tenant_id, merge_id)
     if done is None:
         raise NotFound(f"No merge {merge_id}", kind="merge-not-found")
     survivor = await customers_domain.get_visible(unit, access, done["survivor_id"], for_update=True)
@@ -254,6 +376,8 @@ async def undo(unit: Unit, access: RecordAccess, merge_id: uuid.UUID) -> dict[st
     if cols.get("next_follow_up_at"):
         cols["next_follow_up_at"] = datetime.fromisoformat(cols["next_follow_up_at"])
     before = customers_domain.record_of(survivor)
+    # The contacts merged as one person come back first, so they move home with the others.
+    await _unmerge_twin_contacts(unit, access, list(done["contact_merges"]), await settings_domain.get(unit))
     row = await customers_store.update(
         unit, survivor["id"], cols, custom_set=snapshot["custom_fields"],
         custom_clear=[k for k in survivor["custom_fields"] if k not in snapshot["custom_fields"]],

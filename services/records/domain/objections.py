@@ -35,8 +35,8 @@ Severity = Literal["low", "medium", "high", "critical"]
 Status = Literal["open", "in_progress", "resolved", "closed", "reopened"]
 Satisfaction = Annotated[int, msgspec.Meta(ge=1, le=5)]
 Category = Annotated[str, msgspec.Meta(max_length=40, examples=["price"], description=(
-    "one of the workspace's objection categories (GET /api/v1/settings/records); by default price, quality, "
-    "delivery, service, contract, competitor, other"))]
+    "one of the workspace's objection categories (GET /api/v1/settings/records); e.g. price, quality, "
+    "delivery, service, product, other"))]
 _TEXT_LIMIT = 20_000
 
 
@@ -95,9 +95,7 @@ def _columns(errors: Errors, body: ObjectionCreate | ObjectionPatch, cfg: Record
         if value is not UNSET:
             cols[name] = value
     if body.category is not UNSET:
-        if body.category not in cfg.objection_categories:
-            errors.add("category", f"must be one of this workspace's categories: {', '.join(cfg.objection_categories)}",
-                       "unknown_category")
+        settings_domain.check_option(errors, "category", body.category, cfg, "objection_categories", "categories")
         cols["category"] = body.category
     if body.description is not UNSET:
         cols["description"] = errors.check("description", activity.long_text, body.description, _TEXT_LIMIT)

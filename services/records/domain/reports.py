@@ -3,19 +3,22 @@
 Scope: a report needs ``report:read`` and counts only the records the caller could read
 themselves: their data scope on the entity (objection, interaction, customer, opportunity), and
 for children a live customer in their customer scope. An administrator sees the whole tenant.
-Times are UTC; ISO weeks start on Monday. Durations are hours (2 decimals); shares are 0..1
+Days and ISO weeks (Monday first) are the tenant's, in its records settings' ``time_zone``
+(Asia/Shanghai by default); times in answers are UTC. Durations are hours (2 decimals); shares are 0..1
 (4 decimals); money is decimal strings per currency.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.records.db import reports as store
 from services.records.domain import pipelines
+from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess
 from shared.db import Unit
 from shared.errors import FieldError, ValidationProblem
@@ -35,15 +38,21 @@ def _share(part: int, whole: int) -> float | None:
     return None if whole == 0 else round(part / whole, 4)
 
 
-def date_range(start: date | None, end: date | None, *, default_weeks: int | None) -> tuple[date | None, date | None]:
-    """Check ``from`` <= ``to``, both within FIRST_DAY..LAST_DAY; with ``default_weeks``, a missing
-    bound makes the last weeks."""
+def today(time_zone: str) -> date:
+    """Today in the tenant's time zone."""
+    return datetime.now(ZoneInfo(time_zone)).date()
+
+
+def date_range(start: date | None, end: date | None, *, default_weeks: int | None,
+               time_zone: str = settings_domain.DEFAULT_TIME_ZONE) -> tuple[date | None, date | None]:
+    """Check ``from`` <= ``to``; with ``default_weeks``, a missing bound makes the last weeks
+    (up to today in ``time_zone``); both within FIRST_DAY..LAST_DAY."""
     bounds = [FieldError(name, f"must be between {FIRST_DAY} and {LAST_DAY}", "out_of_range")
               for name, day in (("from", start), ("to", end)) if day is not None and not FIRST_DAY <= day <= LAST_DAY]
     if bounds:  # before any arithmetic: 0001-01-01 minus 12 weeks is not a date
         raise ValidationProblem(bounds)
     if default_weeks is not None:
-        end = end or datetime.now(UTC).date()
+        end = end or today(time_zone)
         start = start or end - timedelta(weeks=default_weeks) + timedelta(days=1)
     errors = []
     if start is not None and end is not None and start > end:
@@ -56,7 +65,10 @@ def date_range(start: date | None, end: date | None, *, default_weeks: int | Non
 
 
 async def objections(unit: Unit, access: RecordAccess, *, start: date | None, end: date | None) -> dict[str, Any]:
-    rows = await store.objections(unit, access.scope_filter, created_from=start, created_to=end)
+    start, end = date_range(start, end, default_weeks=None)
+    cfg = await settings_domain.get(unit)
+    rows = await store.objections(unit, access.scope_filter, created_from=start, created_to=end,
+                                  time_zone=cfg.time_zone)
 
     def figures(r: Any) -> dict[str, Any]:
         return {
@@ -68,7 +80,7 @@ async def objections(unit: Unit, access: RecordAccess, *, start: date | None, en
 
     # GROUPING(category, status): 0 = both, 1 = category only, 3 = overall.
     return {
-        "from": start, "to": end,
+        "from": start, "to": end, "time_zone": cfg.time_zone,
         "by_category_status": [{"category": r["category"], "status": r["status"], **figures(r)}
                                for r in rows if r["grouping"] == 0],
         "by_category": [{"category": r["category"], **figures(r)} for r in rows if r["grouping"] == 1],
@@ -85,14 +97,20 @@ def _iso_week(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-async def interactions(unit: Unit, access: RecordAccess, *, start: date, end: date) -> dict[str, Any]:
-    rows = await store.interactions_per_week(unit, access.scope_filter, start=start, end=end)
+async def interactions(unit: Unit, access: RecordAccess, *, start: date | None, end: date | None) -> dict[str, Any]:
+    """Per ISO week of the tenant's time zone; without ``end``, up to today there."""
+    cfg = await settings_domain.get(unit)
+    first, last = date_range(start, end, default_weeks=DEFAULT_WEEKS, time_zone=cfg.time_zone)
+    assert first is not None and last is not None
+    start, end = first, last
+    rows = await store.interactions_per_week(unit, access.scope_filter, start=start, end=end,
+                                             time_zone=cfg.time_zone)
     # GROUPING(channel, owner_id): 1 = per channel (owner rolled up), 2 = per owner.
     by_channel = [{"week": _iso_week(r["week_start"]), "week_start": r["week_start"], "channel": r["channel"],
                    "count": r["count"]} for r in rows if r["grouping"] == 1]
     by_owner = [{"week": _iso_week(r["week_start"]), "week_start": r["week_start"], "owner_id": r["owner_id"],
                  "count": r["count"]} for r in rows if r["grouping"] == 2]
-    return {"from": start, "to": end, "by_channel": by_channel, "by_owner": by_owner}
+    return {"from": start, "to": end, "time_zone": cfg.time_zone, "by_channel": by_channel, "by_owner": by_owner}
 
 
 async def customers_without_interaction(unit: Unit, access: RecordAccess, *, days: int,

@@ -104,10 +104,12 @@ async def _scan(db: ServiceDatabase, scope: Any, scan_id: uuid.UUID) -> list[dic
                         keys.append(key)
             hits = await store.matches(unit, "customer", indexes, kinds, keys, threshold=rule_set.name_threshold,
                                        fuzzy="name" in active, exclude=[]) if keys else []
+            weighed = [duplicates.evidence(zip(row["kinds"], row["keys"], strict=True), [row["name"], *row["aliases"]])
+                       for row in page]
             for hit in hits:
                 me = page[hit["idx"]]["id"]
                 other = hit["record_id"]
-                if other == me or hit["deleted_at"] is not None:
+                if other == me or hit["deleted_at"] is not None or not duplicates.match_stands(weighed[hit["idx"]], hit):
                     continue
                 parent[find(me)] = find(other)
                 rules_of.setdefault(frozenset((me, other)), set()).add(hit["kind"])

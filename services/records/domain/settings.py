@@ -5,7 +5,15 @@
 * ``sensitive_fields``: per entity, fields whose reads are audited and which events flag in
   ``data.sensitive_fields``;
 * ``objection_categories`` and ``objection_sla_hours`` (per severity) for objections;
-* ``duplicate_rule``: ``warn`` (create and name the duplicates) or ``block`` (409).
+* ``duplicate_rule``: ``warn`` (create and name the duplicates) or ``block`` (409);
+* ``time_zone``: the IANA zone reports count days and weeks in (default Asia/Shanghai);
+* option lists ``objection_categories``, ``interaction_channels`` and ``customer_tiers``: each
+  option a stable ``key`` (what records store, e.g. ``price``) and display ``labels`` in zh-CN and
+  en (``{"zh-CN": "价格", "en": "Price"}``). Records may hold only a key of their list; a list
+  that leaves out a value records hold is refused (422 naming it, like custom-field options). A
+  PATCH may send a bare key string for an option: it keeps the labels it had (or the key as its
+  label). ``customer_tiers`` starts empty, which keeps tiers free text as they always were; once
+  a workspace lists its tiers, a customer's tier must be one of them.
 
 Read it inside the unit of the write that depends on it: ``await settings.get(unit)``.
 """
@@ -13,6 +21,7 @@ Read it inside the unit of the write that depends on it: ``await settings.get(un
 from __future__ import annotations
 
 import re
+import zoneinfo
 from typing import Any
 
 import msgspec
@@ -25,18 +34,41 @@ ENTITIES = ("customer", "contact", "interaction", "objection", "task", "opportun
 SEVERITIES = ("low", "medium", "high", "critical")
 DUPLICATE_RULES = ("warn", "block")
 _FIELD = re.compile(r"^[a-z][a-z0-9_]{0,62}(\.[a-z][a-z0-9_]{0,62})?$")
-_CATEGORY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# A new option key: ASCII letters, digits, _ . - (tiers like "A" keep their case). Keys already in
+# a list (older free-text values the migration took over) stay as they are.
+_OPTION_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+LANGUAGES = ("zh-CN", "en")
+MAX_OPTIONS = 100
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+# Lists that may be empty, meaning "free text" (tiers were free text before they could be listed).
+FREE_WHEN_EMPTY = frozenset({"customer_tiers"})
+# Option list -> (table, column) of the records holding its keys.
+OPTION_LISTS = {
+    "objection_categories": ("objections", "category"),
+    "interaction_channels": ("interactions", "channel"),
+    "customer_tiers": ("customers", "tier"),
+}
 _COLUMNS = ("default_region, required_fields, sensitive_fields, objection_categories, objection_sla_hours, "
-            "duplicate_rule, version, updated_at")
+            "duplicate_rule, time_zone, interaction_channels, customer_tiers, version, updated_at")
+
+
+class Option(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One choice of an option list: ``key`` is stored on records; ``labels`` per language."""
+
+    key: str
+    labels: dict[str, str]
 
 
 class RecordsSettings(msgspec.Struct, kw_only=True):
     default_region: str
     required_fields: dict[str, list[str]]
     sensitive_fields: dict[str, list[str]]
-    objection_categories: list[str]
+    objection_categories: list[Option]
     objection_sla_hours: dict[str, int]
     duplicate_rule: str
+    time_zone: str = DEFAULT_TIME_ZONE
+    interaction_channels: list[Option] = msgspec.field(default_factory=list)
+    customer_tiers: list[Option] = msgspec.field(default_factory=list)
     version: int
 
     def required(self, entity: str) -> list[str]:
@@ -45,13 +77,32 @@ class RecordsSettings(msgspec.Struct, kw_only=True):
     def sensitive(self, entity: str) -> list[str]:
         return self.sensitive_fields.get(entity, [])
 
+    def keys(self, option_list: str) -> list[str]:
+        """The keys of ``objection_categories``, ``interaction_channels`` or ``customer_tiers``."""
+        return [o.key for o in getattr(self, option_list)]
+
 
 def _of(row: Any) -> RecordsSettings:
     return RecordsSettings(
         default_region=row["default_region"], required_fields=row["required_fields"],
-        sensitive_fields=row["sensitive_fields"], objection_categories=row["objection_categories"],
-        objection_sla_hours=row["objection_sla_hours"], duplicate_rule=row["duplicate_rule"], version=row["version"],
+        sensitive_fields=row["sensitive_fields"],
+        objection_categories=msgspec.convert(row["objection_categories"], list[Option]),
+        objection_sla_hours=row["objection_sla_hours"], duplicate_rule=row["duplicate_rule"],
+        time_zone=row["time_zone"],
+        interaction_channels=msgspec.convert(row["interaction_channels"], list[Option]),
+        customer_tiers=msgspec.convert(row["customer_tiers"], list[Option]), version=row["version"],
     )
+
+
+def check_option(errors: Any, field: str, value: str | None, cfg: RecordsSettings, option_list: str,
+                 what: str) -> None:
+    """Add an error to ``errors`` (a normalise.Errors) when ``value`` is not a key of the list."""
+    allowed = cfg.keys(option_list)
+    if not allowed and option_list in FREE_WHEN_EMPTY:
+        return
+    if value is not None and value not in allowed:
+        errors.add(field, f"must be one of this workspace's {what}: {', '.join(allowed)} "
+                          f"(an administrator adds more under /settings/records {option_list})", "unknown_option")
 
 
 async def get(unit: Unit) -> RecordsSettings:
@@ -71,9 +122,12 @@ class SettingsPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     default_region: str | msgspec.UnsetType = msgspec.UNSET
     required_fields: dict[str, list[str]] | msgspec.UnsetType = msgspec.UNSET
     sensitive_fields: dict[str, list[str]] | msgspec.UnsetType = msgspec.UNSET
-    objection_categories: list[str] | msgspec.UnsetType = msgspec.UNSET
+    objection_categories: list[str | Option] | msgspec.UnsetType = msgspec.UNSET
     objection_sla_hours: dict[str, int] | msgspec.UnsetType = msgspec.UNSET
     duplicate_rule: str | msgspec.UnsetType = msgspec.UNSET
+    time_zone: str | msgspec.UnsetType = msgspec.UNSET
+    interaction_channels: list[str | Option] | msgspec.UnsetType = msgspec.UNSET
+    customer_tiers: list[str | Option] | msgspec.UnsetType = msgspec.UNSET
 
 
 def _check_fields(errors: list[FieldError], name: str, value: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -91,8 +145,48 @@ def _check_fields(errors: list[FieldError], name: str, value: dict[str, list[str
     return clean
 
 
-def validate_patch(patch: SettingsPatch) -> dict[str, Any]:
-    """The columns to change, normalised, or a 422 listing every bad field."""
+def _label(errors: list[FieldError], where: str, value: str) -> str:
+    cleaned = " ".join(value.split())
+    if not cleaned or len(cleaned) > 100 or any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value):
+        errors.append(FieldError(where, "must be 1 to 100 characters without control characters", "invalid"))
+    return cleaned
+
+
+def _options(errors: list[FieldError], name: str, items: list[str | Option], current: list[Option]
+             ) -> list[dict[str, Any]]:
+    """A checked option list: keys unique and well formed (or kept from ``current``), labels in
+    zh-CN and en (a bare key keeps its current labels, else takes the key)."""
+    known = {o.key: o for o in current}
+    clean: list[dict[str, Any]] = []
+    if not items and name not in FREE_WHEN_EMPTY:
+        errors.append(FieldError(name, "needs at least one option", "empty"))
+    if len(items) > MAX_OPTIONS:
+        errors.append(FieldError(name, f"may hold at most {MAX_OPTIONS} options", "too_many"))
+    for index, item in enumerate(items):
+        where = f"{name}[{index}]"
+        option = item if isinstance(item, Option) else Option(
+            key=item, labels=dict(known[item].labels) if item in known else {lang: item for lang in LANGUAGES})
+        if option.key not in known and not _OPTION_KEY.match(option.key):
+            errors.append(FieldError(f"{where}.key" if isinstance(item, Option) else where,
+                                     "must be 1 to 40 letters, digits, _ . or - (e.g. price, wecom, A)", "invalid"))
+        unknown = [lang for lang in option.labels if lang not in LANGUAGES]
+        missing = [lang for lang in LANGUAGES if lang not in option.labels]
+        if unknown or missing:
+            errors.append(FieldError(f"{where}.labels", f"needs a label for each of {', '.join(LANGUAGES)} "
+                                     f"and no other{' (missing ' + ', '.join(missing) + ')' if missing else ''}",
+                                     "invalid"))
+        labels = {lang: _label(errors, f"{where}.labels.{lang}", text) for lang, text in option.labels.items()
+                  if lang in LANGUAGES}
+        clean.append({"key": option.key, "labels": labels})
+    keys = [o["key"] for o in clean]
+    for key in sorted({k for k in keys if keys.count(k) > 1}):
+        errors.append(FieldError(name, f"has the key {key!r} twice; keys must be unique", "duplicate"))
+    return clean
+
+
+def validate_patch(patch: SettingsPatch, current: RecordsSettings | None = None) -> dict[str, Any]:
+    """The columns to change, normalised, or a 422 listing every bad field. ``current``: the
+    settings being changed (option lists keep the labels and older keys they have)."""
     errors: list[FieldError] = []
     changes: dict[str, Any] = {}
     if patch.default_region is not msgspec.UNSET:
@@ -104,14 +198,18 @@ def validate_patch(patch: SettingsPatch) -> dict[str, Any]:
         changes["required_fields"] = _check_fields(errors, "required_fields", patch.required_fields)
     if patch.sensitive_fields is not msgspec.UNSET:
         changes["sensitive_fields"] = _check_fields(errors, "sensitive_fields", patch.sensitive_fields)
-    if patch.objection_categories is not msgspec.UNSET:
-        for index, category in enumerate(patch.objection_categories):
-            if not _CATEGORY.match(category):
-                errors.append(FieldError(f"objection_categories[{index}]", "is not a category key (lower_snake_case)",
-                                         "invalid"))
-        if not patch.objection_categories:
-            errors.append(FieldError("objection_categories", "needs at least one category", "empty"))
-        changes["objection_categories"] = list(dict.fromkeys(patch.objection_categories))
+    for name in OPTION_LISTS:
+        items = getattr(patch, name)
+        if items is not msgspec.UNSET:
+            changes[name] = _options(errors, name, items, getattr(current, name) if current else [])
+    if patch.time_zone is not msgspec.UNSET:
+        zone = patch.time_zone.strip()
+        try:
+            zoneinfo.ZoneInfo(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            errors.append(FieldError("time_zone", "is not an IANA time zone like Asia/Shanghai or Europe/Berlin",
+                                     "invalid_time_zone"))
+        changes["time_zone"] = zone
     if patch.objection_sla_hours is not msgspec.UNSET:
         for severity, hours in patch.objection_sla_hours.items():
             if severity not in SEVERITIES:
@@ -128,6 +226,29 @@ def validate_patch(patch: SettingsPatch) -> dict[str, Any]:
     if errors:
         raise ValidationProblem(errors)
     return changes
+
+
+async def check_in_use(unit: Unit, changes: dict[str, Any]) -> None:
+    """422 when a changed option list leaves out a value that records (soft-deleted ones too: they
+    may come back) hold; and when PostgreSQL does not know a new time zone."""
+    errors: list[FieldError] = []
+    for name, (table, column) in OPTION_LISTS.items():
+        if name not in changes or (not changes[name] and name in FREE_WHEN_EMPTY):
+            continue
+        held = await unit.fetch(
+            f"""SELECT r.{column} AS key, count(*) AS count FROM records.{table} r
+                WHERE r.tenant_id = $1 AND r.{column} IS NOT NULL AND NOT r.{column} = ANY($2::text[])
+                GROUP BY r.{column} ORDER BY r.{column} LIMIT 20""",
+            unit.tenant_id, [o["key"] for o in changes[name]])
+        for row in held:
+            errors.append(FieldError(name, f"must keep {row['key']!r}: {row['count']} record(s) hold it "
+                                     "(relabel it if need be)", "option_in_use"))
+    if "time_zone" in changes and not await unit.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)", changes["time_zone"]):
+        errors.append(FieldError("time_zone", "is not a time zone the database knows; use an IANA name like "
+                                 "Asia/Shanghai", "invalid_time_zone"))
+    if errors:
+        raise ValidationProblem(errors)
 
 
 async def update(unit: Unit, changes: dict[str, Any], *, user_id: Any, expected_version: int | None) -> RecordsSettings | None:

@@ -54,6 +54,7 @@ TITLES_ZH: dict[str, str] = {
     "payload-too-large": "请求体过大",
     "grant-exceeds-own-rights": "授予的权限超出了您自己的权限",
     "not-manual": "该流程不能手动启动",
+    "invalid-webhook-secret": "Webhook 密钥无效",
     "workflow-disabled": "流程已停用",
     "records-unavailable": "客户记录服务暂不可用",
     "run-not-cancellable": "该运行无法取消",

@@ -29,6 +29,7 @@ from services.workflows.db import workflows as store
 from services.workflows.domain import definitions as d
 from services.workflows.domain.conditions import ConditionError, compiled
 from services.workflows.domain.entities import ENTITIES
+from services.workflows.limits import MAX_DEPTH, MAX_RUNS_PER_MINUTE
 from shared.db import Unit
 from shared.events.bus import service_stream_name
 from shared.events.consumer import EventConsumer
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
 
 CONSUMER_NAME = "workflows-triggers"
 SUBJECTS = tuple(f"crm.records.*.{entity}.>" for entity in ENTITIES)
-MAX_DEPTH = 3                # a workflow's writes may trigger workflows this many levels deep
-MAX_RUNS_PER_MINUTE = 600    # per tenant
 # Records' actions that are updates for a trigger's purpose.
 ACTION_ALIASES = {"status_changed": None, "claimed": "transferred", "returned_to_pool": "transferred",
                   "merge_undone": "restored"}

@@ -247,3 +247,39 @@ async def test_dry_run_and_start_by_hand(client: httpx.AsyncClient, signup: Sign
     [run] = await settled_runs(client, tenant, workflow["id"])
     assert run["status"] == "succeeded" and run["trigger"]["type"] == "manual"
     assert [t["title"] for t in await tasks_of(client, tenant, customer["id"])] == ["首次拜访"]
+
+
+async def test_an_inbound_webhook_starts_a_run_only_with_its_own_secret(
+    client: httpx.AsyncClient, signup: SignUp
+) -> None:
+    owner, other = await signup(), await signup()
+    created = await client.post("/api/v1/workflows", headers=owner.headers, json={
+        "name": "官网表单线索", "triggers": [{"type": "webhook"}],
+        "steps": [{"type": "branch", "condition": 'record.source == "官网"', "then": [{"type": "stop"}]}]})
+    workflow, secret = created.json(), created.json()["webhook_secret"]
+    theirs = (await client.post("/api/v1/workflows", headers=other.headers, json={
+        "name": "别人的", "triggers": [{"type": "webhook"}], "steps": [{"type": "stop"}]})).json()
+    hook = f"/api/v1/workflow-hooks/{workflow['id']}"
+    for headers in ({}, {"Authorization": "Bearer whsec_wrong"}, {"Authorization": f"Bearer {theirs['webhook_secret']}"},
+                    owner.headers):
+        refused = await client.post(hook, json={"source": "官网"}, headers=headers)
+        assert refused.status_code == 401, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    # The other tenant's secret on its own workflow does not start the owner's.
+    assert (await client.post(f"/api/v1/workflow-hooks/{uuid.uuid4()}", json={},
+                              headers={"Authorization": f"Bearer {secret}"})).status_code == 401
+    assert await runs_of(client, owner, workflow["id"]) == []
+
+    sent = {"Authorization": f"Bearer {secret}", "webhook-id": "msg_1"}
+    started = await client.post(hook, json={"source": "官网", "name": "张三"}, headers=sent)
+    assert started.status_code == 202, started.text
+    again = await client.post(hook, json={"source": "官网", "name": "张三"}, headers=sent)
+    assert again.json()["id"] == started.json()["id"]
+    [run] = await settled_runs(client, owner, workflow["id"])
+    assert run["status"] == "succeeded" and run["trigger"]["type"] == "webhook"
+    assert run["steps"][0]["output"] == {"took": "then"}
+    assert await runs_of(client, other, theirs["id"]) == []
+    # Without its webhook trigger the secret opens nothing any more.
+    await client.patch(f"/api/v1/workflows/{workflow['id']}", json={"triggers": [{"type": "manual"}]},
+                       headers=owner.headers)
+    assert (await client.post(hook, json={}, headers={"Authorization": f"Bearer {secret}"})).status_code == 401

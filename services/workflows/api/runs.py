@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -98,6 +99,20 @@ class RunsController(Controller):
         principal.require("workflow", "update")
         async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
             return await domain.cancel(unit, run_id)
+
+
+@post("/workflow-hooks/{workflow_id:uuid}", status_code=202, exclude_from_auth=True, tags=["workflows"],
+      opt={"security_scheme": "webhook_secret"})
+async def workflow_webhook(workflow_id: FromPath[uuid.UUID], request: AnyRequest, runtime: RuntimeDep,
+                           data: JSONBody[dict[str, Any] | None] = None) -> domain.RunOut:
+    """Start the workflow from another system: ``Authorization: Bearer <webhook secret>`` (given
+    once, when the webhook trigger was saved); the JSON object sent is what conditions and steps
+    see as ``record`` (no body: an empty one). A repeat with the same ``webhook-id`` or ``Idempotency-Key`` header answers
+    the run the first one started."""
+    secret = request.headers.get("authorization", "").removeprefix("Bearer ").strip() or None
+    delivery = request.headers.get("webhook-id") or request.headers.get("idempotency-key") or str(uuid.uuid4())
+    return await domain.start_from_webhook(runtime.db(SERVICE), workflow_id, secret, data or {},
+                                           "webhook:" + delivery[:200])
 
 
 def _cursor_key(out: domain.RunOut) -> list[datetime | uuid.UUID]:

@@ -89,3 +89,19 @@ async def _keep_version(unit: Unit, row: asyncpg.Record) -> None:
         """INSERT INTO workflows.workflow_versions (tenant_id, workflow_id, version, name, triggers, steps, author_id)
            VALUES ($1, $2, $3, $4, $5, $6, $7)""",
         unit.tenant_id, row["id"], row["version"], row["name"], row["triggers"], row["steps"], row["author_id"])
+
+
+async def set_webhook(unit: Unit, workflow_id: uuid.UUID, secret_hash: str | None) -> None:
+    """Keep the inbound webhook's look-up row in step with the workflow (none without a secret)."""
+    if secret_hash is None:
+        await unit.execute("DELETE FROM workflows.webhook_endpoints WHERE workflow_id = $1", workflow_id)
+        return
+    await unit.execute(
+        """INSERT INTO workflows.webhook_endpoints (workflow_id, tenant_id, secret_hash) VALUES ($1, $2, $3)
+           ON CONFLICT (workflow_id) DO UPDATE SET secret_hash = EXCLUDED.secret_hash""",
+        workflow_id, unit.tenant_id, secret_hash)
+
+
+async def webhook_endpoint(conn: Any, workflow_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT tenant_id, secret_hash FROM workflows.webhook_endpoints WHERE workflow_id = $1", workflow_id)

@@ -3,9 +3,11 @@ dry run that shows what each step would do for a chosen record without doing it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
@@ -16,10 +18,12 @@ from services.workflows.domain import calendar_settings
 from services.workflows.domain import definitions as d
 from services.workflows.domain.entities import ENTITIES
 from services.workflows.domain.steps import Outcome, RunState, run_step
+from services.workflows.limits import MAX_RUNS_PER_MINUTE
 from services.workflows.records_client import Command, CommandFailed, RecordsClient, RecordsUnavailable
 from shared.auth import Principal
-from shared.db import Unit
-from shared.errors import Conflict, NotFound, Problem, ValidationProblem
+from shared.db import ServiceDatabase, Unit
+from shared.errors import Conflict, NotFound, Problem, TooManyRequests, Unauthorized, ValidationProblem
+from shared.tenancy import scope_for_system
 
 Entity = Literal["customer", "contact", "interaction", "objection", "task", "opportunity"]
 
@@ -142,6 +146,38 @@ async def start_by_hand(unit: Unit, principal: Principal, workflow_id: uuid.UUID
         run_id = await unit.fetchval("SELECT id FROM workflows.runs WHERE tenant_id = $1 AND workflow_id = $2 "
                                      "AND trigger_key = $3", unit.tenant_id, workflow_id, key)
     return await read(unit, run_id)
+
+
+async def start_from_webhook(db: ServiceDatabase, workflow_id: uuid.UUID, secret: str | None,
+                             payload: dict[str, Any], key: str) -> RunOut:
+    """A call to the workflow's inbound webhook: the secret is the credential (it names the
+    tenant); the JSON body is what conditions and steps see as ``record``. A wrong or missing secret
+    and an unknown workflow answer the same 401, so neither ids nor tenants can be probed."""
+    async with db.system_unit() as system:
+        endpoint = await store.webhook_endpoint(system.conn, workflow_id)
+    given = hashlib.sha256((secret or "").encode()).hexdigest()
+    if endpoint is None or not secret or not hmac.compare_digest(given, endpoint["secret_hash"]):
+        raise Unauthorized("Send the workflow's webhook secret: Authorization: Bearer whsec_...",
+                           kind="invalid-webhook-secret")
+    async with db.tenant_unit(scope_for_system(endpoint["tenant_id"])) as unit:
+        row, definition = await _workflow(unit, workflow_id)
+        index = next((i for i, t in enumerate(definition.triggers) if isinstance(t, d.WebhookTrigger)), None)
+        if index is None:
+            raise Unauthorized("Send the workflow's webhook secret: Authorization: Bearer whsec_...",
+                               kind="invalid-webhook-secret")
+        if not row["enabled"]:
+            raise Conflict("This workflow is disabled; its webhook starts nothing", kind="workflow-disabled")
+        if await runs.count_since(unit, datetime.now(UTC) - timedelta(minutes=1)) >= MAX_RUNS_PER_MINUTE:
+            raise TooManyRequests(f"This workspace started {MAX_RUNS_PER_MINUTE} runs in the last minute",
+                                  retry_after=60)
+        context = {"entity": None, "record": payload, "old": None, "actor": {"kind": "webhook", "id": str(workflow_id)}}
+        run_id = await runs.start(unit, workflow_id=workflow_id, workflow_version=row["version"], trigger_index=index,
+                                  trigger_type="webhook", trigger_key=key, record_type=None, record_id=None,
+                                  context=context)
+        if run_id is None:  # the same delivery again (its id or Idempotency-Key): the run it started
+            run_id = await unit.fetchval("SELECT id FROM workflows.runs WHERE tenant_id = $1 AND workflow_id = $2 "
+                                         "AND trigger_key = $3", unit.tenant_id, workflow_id, key)
+        return await read(unit, run_id)
 
 
 async def retry(unit: Unit, run_id: uuid.UUID) -> RunOut:

@@ -76,7 +76,9 @@ def workflow_out(row: Any, webhook_secret: str | None = None) -> WorkflowOut:
 
 
 async def _replan(unit: Unit, row: Any) -> None:
-    """Schedules follow the saved definition and the enabled flag (in the same transaction)."""
+    """Schedules and the webhook look-up follow the saved definition and the enabled flag (in the
+    same transaction)."""
+    await store.set_webhook(unit, row["id"], row["webhook_secret_hash"])
     definition = msgspec.convert({"triggers": row["triggers"], "steps": row["steps"]}, WorkflowDefinition)
     calendar = await calendar_settings.load(unit)
     await schedules.replan(unit, row["id"], row["enabled"], definition.triggers, calendar.time_zone,
@@ -155,5 +157,6 @@ async def delete(unit: Unit, principal: Principal, workflow_id: uuid.UUID, expec
         raise PreconditionFailed(f"The workflow is at version {row['version']}, not {expected_version}")
     await store.soft_delete(unit, workflow_id, principal.user_id)
     await timers.remove_of_workflow(unit, workflow_id, ("schedule", "date", "settle"))
+    await store.set_webhook(unit, workflow_id, None)
     await unit.emit("workflow", "deleted", workflow_id, actor=principal.actor, version=row["version"])
 

@@ -41,6 +41,15 @@ CREATE INDEX workflows_list ON workflows.workflows (tenant_id, created_at DESC, 
 -- Which enabled workflows listen to an entity's events: read on every record event.
 CREATE INDEX workflows_enabled ON workflows.workflows (tenant_id) WHERE enabled AND deleted_at IS NULL;
 
+-- Inbound webhooks: which workflow (and tenant) a call to /api/v1/workflow-hooks/{id} is for, and
+-- the SHA-256 of its secret. Read before the tenant is known (the secret is the credential), so
+-- not under RLS: ids and a hash only, like records.tenants.
+CREATE TABLE workflows.webhook_endpoints (
+  workflow_id uuid PRIMARY KEY,
+  tenant_id   uuid NOT NULL,
+  secret_hash text NOT NULL
+);
+
 CREATE TABLE workflows.workflow_versions (
   tenant_id   uuid        NOT NULL,
   workflow_id uuid        NOT NULL,

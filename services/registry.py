@@ -5,11 +5,12 @@ from __future__ import annotations
 from services.identity.app import service as identity
 from services.records.app import service as records
 from services.search.app import service as search
+from services.workflows.app import service as workflows
 from shared.db.migrations import migrate
 from shared.service import ServiceSpec
 from shared.settings import Settings
 
-ALL_SERVICES: tuple[ServiceSpec, ...] = (identity, records, search)
+ALL_SERVICES: tuple[ServiceSpec, ...] = (identity, records, search, workflows)
 BY_NAME: dict[str, ServiceSpec] = {s.name: s for s in ALL_SERVICES}
 
 

@@ -85,7 +85,7 @@ class PrincipalData(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ResolveRequest(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    kind: str  # "session" | "api_key"
+    kind: str  # "session" | "api_key" | "user" (a program acting for a user, inside the platform)
     tenant_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
     session_id: uuid.UUID | None = None
@@ -107,6 +107,9 @@ class Principal:
     data: PrincipalData
     scope: TenantScope
     session_id: uuid.UUID | None = None
+    # Set when a program acts with this user's rights (a workflow run by its author): writes are
+    # attributed to it, e.g. Actor(kind="workflow", id=<workflow id>).
+    acting_as: Actor | None = None
 
     @property
     def tenant_id(self) -> uuid.UUID:
@@ -118,6 +121,8 @@ class Principal:
 
     @property
     def actor(self) -> Actor:
+        if self.acting_as is not None:
+            return self.acting_as
         if self.data.api_key_id is not None:
             return Actor(kind="api_key", id=str(self.data.api_key_id))
         return Actor(kind="user", id=str(self.data.user_id))
@@ -298,6 +303,16 @@ class PrincipalDirectory:
             problem = Forbidden if answer.status == 403 else Unauthorized
             raise problem(answer.reason or "The credential is not valid", kind=answer.kind or None)
         return Principal(answer.principal, scope_from_credential(answer.principal.tenant_id), session_id)
+
+    async def for_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID, *, acting_as: Actor) -> Principal:
+        """The rights ``user_id`` has now, for a program acting for that user inside the platform
+        (a workflow's author); 401/403 Problem when the user or the tenant may no longer act."""
+        request = ResolveRequest(kind="user", tenant_id=tenant_id, user_id=user_id)
+        answer = await self._resolve(("user", tenant_id, user_id), request)
+        if not answer.ok or answer.principal is None:
+            problem = Forbidden if answer.status == 403 else Unauthorized
+            raise problem(answer.reason or "The user may not act", kind=answer.kind or None)
+        return Principal(answer.principal, scope_from_credential(answer.principal.tenant_id), acting_as=acting_as)
 
     async def _resolve(self, key: tuple[Any, ...], request: ResolveRequest) -> ResolveResponse:
         cached = self._entries.get(key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.records.api import router
+from services.records.commands import start_commands
 from services.records.directory import start_directory
 from services.records.jobs import start_purge
 from services.records.jobs_bulk import start_bulk_jobs
@@ -17,5 +18,6 @@ service = ServiceSpec(
     name="records",
     migrations_dir=Path(__file__).parent / "db" / "migrations",
     route_handlers=[router()],
-    starters=[start_directory, start_purge, start_data_quality, start_replay, start_bulk_jobs, start_tenant_purge],
+    starters=[start_directory, start_purge, start_data_quality, start_replay, start_bulk_jobs, start_tenant_purge,
+              start_commands],
 )

@@ -45,6 +45,11 @@ SECURITY_SCHEMES = {
     OPERATOR: SecurityScheme(
         type="http", scheme="bearer", description="The platform operator's token (HUIKE_OPERATOR_TOKEN)",
     ),
+    # Routes outside the authentication middleware that check a credential of their own name it
+    # with opt={"security_scheme": WEBHOOK_SECRET}.
+    "webhook_secret": SecurityScheme(
+        type="http", scheme="bearer", description="A workflow's inbound webhook secret (whsec_...), given once",
+    ),
 }
 
 # status -> (component name, description)
@@ -211,7 +216,8 @@ def finish_document(app: Litestar, public_paths: Iterable[str]) -> OpenAPI:
             if operation is None:
                 continue
             # Operator routes skip the tenant middleware but check the operator's token.
-            security = OPERATOR if _is_operator(handler) else None if _is_public(handler, public_paths) else BEARER
+            security = handler.opt.get("security_scheme") or (
+                OPERATOR if _is_operator(handler) else None if _is_public(handler, public_paths) else BEARER)
             operation.security = [] if security is None else [{security: []}]
             spec = body_type(handler)
             if spec is not None:

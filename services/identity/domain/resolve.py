@@ -59,6 +59,13 @@ async def resolve(db: ServiceDatabase, request: ResolveRequest) -> ResolveRespon
             if not await sessions.is_active(unit, request.session_id, request.user_id):
                 return _deny(401, "session-ended", "This session has ended (logged out or revoked); log in again")
             return await _principal(unit, tenant, request.user_id)
+    if request.kind == "user" and request.tenant_id and request.user_id:
+        # Only services send this (NATS inside the platform): a workflow acting with its author's rights.
+        async with db.tenant_unit(scope_for_system(request.tenant_id)) as unit:
+            tenant = await tenants.get(unit, request.tenant_id)
+            if problem := _tenant_problem(tenant):
+                return problem
+            return await _principal(unit, tenant, request.user_id)
     if request.kind == "api_key" and request.key_hash:
         async with db.system_unit() as unit:
             entry = await api_keys.lookup(unit, request.key_hash)

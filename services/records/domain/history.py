@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import msgspec
@@ -25,6 +26,10 @@ import msgspec
 from services.records.domain.settings import RecordsSettings
 from shared.db import Unit
 from shared.events.envelope import Actor
+
+# The workflow run whose command causes the writes of this task (set by services/records/commands.py):
+# events carry it as ``data.origin`` so workflows can bound how deep its own writes retrigger it.
+WRITE_ORIGIN: ContextVar[dict[str, Any] | None] = ContextVar("records_write_origin", default=None)
 
 # Bookkeeping columns that change on every write and are not "fields" of history.
 NOT_HISTORY = frozenset({"version", "updated_at", "updated_by", "created_at", "created_by", "id"})
@@ -107,6 +112,8 @@ async def publish(
         data["customer_id"] = str(customer_id)
     if extra:
         data.update(jsonable(dict(extra)))
+    if (origin := WRITE_ORIGIN.get()) is not None:
+        data["origin"] = origin
     await unit.emit(entity, action, record_id, actor=actor, version=int(record.get("version") or 1), data=data)
 
 
@@ -154,6 +161,8 @@ async def publish_many(
         for more in (extra, item.extra):
             if more:
                 data.update(jsonable(dict(more)))
+        if (origin := WRITE_ORIGIN.get()) is not None:
+            data["origin"] = origin
         events.append((record["id"], int(record.get("version") or 1), data))
     await unit.emit_many(entity, action, events, actor=actor)
 

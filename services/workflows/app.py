@@ -1,0 +1,18 @@
+"""The workflows service: automation rules, durable timers on a business calendar, approvals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.workflows.api import router
+from services.workflows.engine import start_engine
+from services.workflows.tenant_purge import start_tenant_purge
+from services.workflows.triggers import start_triggers
+from shared.service import ServiceSpec
+
+service = ServiceSpec(
+    name="workflows",
+    migrations_dir=Path(__file__).parent / "db" / "migrations",
+    route_handlers=[router()],
+    starters=[start_triggers, start_engine, start_tenant_purge],
+)

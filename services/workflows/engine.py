@@ -1,0 +1,286 @@
+"""The engine: fires due timers and runs workflows, on every replica, each item once.
+
+A worker leases due items of ``workflows.queue`` (SKIP LOCKED, a lease of a minute) and handles
+each in its tenant's unit of work:
+
+* a timer fires: a date, settle or schedule timer starts a run (its ``trigger_key`` names the
+  timer and the moment, so a timer leased twice starts one run) and is re-planned (a yearly date,
+  the next cron tick) or removed; a wait timer marks its step done and queues the run again;
+* a run is walked from its first step. A step already recorded as done is not done again (a
+  branch takes the way it took), so a run picked up after a crash goes on where it stopped; the
+  step whose effect may have happened without being recorded repeats its command with the same
+  idempotency key, and records replays its first answer. Each step's outcome, and the events it
+  emits, commit together.
+
+When records or the database is unavailable, the item is given back and tried again later; a run
+fails only for its own reasons (a refused command, a condition that cannot be evaluated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from services.workflows.db import queue, runs, timers
+from services.workflows.db import workflows as store
+from services.workflows.domain import calendar_settings
+from services.workflows.domain import definitions as d
+from services.workflows.domain.schedules import plan_schedule
+from services.workflows.domain.steps import Outcome, RunState, run_step
+from services.workflows.records_client import Command, CommandFailed, RecordsClient, RecordsUnavailable
+from shared.db import ServiceDatabase, Unit
+from shared.events.envelope import Actor
+from shared.tenancy import scope_for_system
+
+if TYPE_CHECKING:
+    from shared.runtime import Runtime
+
+log = logging.getLogger("huike.workflows.engine")
+
+SERVICE = "workflows"
+POLL_SECONDS = 0.25
+BATCH = 20
+RETRY_SECONDS = 15.0
+LATE_AFTER = timedelta(minutes=1)   # a timer fired this long after it was due is marked late
+
+
+class LiveEffects:
+    """Effects of a real run: commands to records; events kept until the step is recorded."""
+
+    def __init__(self, client: RecordsClient, tenant_id: uuid.UUID, workflow: Any, run: Any) -> None:
+        self.client = client
+        self.tenant_id = tenant_id
+        self.workflow = workflow
+        self.run = run
+        self.events: list[tuple[str, str, uuid.UUID, dict[str, Any]]] = []
+
+    async def command(self, op: str, entity: str, record_id: uuid.UUID | None, fields: dict[str, Any],
+                      key: str) -> dict[str, Any]:
+        return await self.client.send(Command(
+            tenant_id=self.tenant_id, author_id=self.workflow["author_id"], workflow_id=self.workflow["id"],
+            run_id=self.run["id"], depth=self.run["depth"], key=key, op=op, entity=entity, record_id=record_id,
+            fields=fields))
+
+    async def emit(self, entity: str, action: str, entity_id: uuid.UUID, data: dict[str, Any]) -> None:
+        self.events.append((entity, action, entity_id, data))
+
+
+def walk(steps: list[d.Step], prefix: str = "steps") -> Iterator[tuple[str, d.Step]]:
+    """(path, step) in order; the caller sends "then"/"else" into the generator after a branch."""
+    for index, step in enumerate(steps):
+        path = f"{prefix}[{index}]"
+        took = yield path, step
+        if isinstance(step, d.Branch) and took in ("then", "else"):
+            yield from walk(step.then if took == "then" else step.else_, f"{path}.{took}")
+
+
+async def load_state(unit: Unit, run: Any, workflow: Any, now: datetime) -> RunState:
+    context = run["context"] or {}
+    return RunState(
+        run_id=run["id"], workflow_id=run["workflow_id"], tenant_id=unit.tenant_id, entity=run["record_type"],
+        record=dict(context.get("record") or {}), old=context.get("old"), actor=dict(context.get("actor") or {}),
+        calendar=await calendar_settings.load(unit), now=now,
+    )
+
+
+class Engine:
+    def __init__(self, runtime: Runtime) -> None:
+        assert runtime.bus is not None
+        self.db: ServiceDatabase = runtime.db(SERVICE)
+        self.records = RecordsClient(runtime.bus.nc)
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> Engine:
+        self._task = asyncio.create_task(self._loop(), name="workflows-engine")
+        return self
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+
+    async def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                worked = await self.work_once()
+            except Exception:  # noqa: BLE001 - the database may be down: wait and try again
+                log.warning("workflows engine: leasing failed", exc_info=True)
+                worked = 0
+            if not worked:
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), timeout=POLL_SECONDS)
+                except TimeoutError:
+                    pass
+
+    async def work_once(self) -> int:
+        """Lease and handle the due items; how many there were."""
+        async with self.db.system_unit() as system:
+            items = await queue.lease_due(system.conn, BATCH)
+        for item in items:
+            try:
+                if item["kind"] == "timer":
+                    await self.fire_timer(item["tenant_id"], item["id"])
+                else:
+                    await self.run(item["tenant_id"], item["id"])
+            except RecordsUnavailable as exc:
+                log.info("workflows: %s; %s %s tried again in %ss", exc, item["kind"], item["id"], RETRY_SECONDS)
+                await self._retry_later(item["id"])
+            except Exception:  # noqa: BLE001 - one item's failure must not stop the others
+                log.exception("workflows: %s %s failed; tried again later", item["kind"], item["id"])
+                await self._retry_later(item["id"])
+        return len(items)
+
+    async def _retry_later(self, item_id: uuid.UUID) -> None:
+        async with self.db.system_unit() as system:
+            await queue.retry_later(system.conn, item_id, RETRY_SECONDS)
+
+    # --- timers ----------------------------------------------------------------------------------
+
+    async def fire_timer(self, tenant_id: uuid.UUID, timer_id: uuid.UUID) -> None:
+        now = datetime.now(UTC)
+        async with self.db.tenant_unit(scope_for_system(tenant_id)) as unit:
+            timer = await timers.get(unit, timer_id)
+            if timer is None:
+                await queue.drop(unit.conn, timer_id)
+                return
+            late = now - timer["due_at"] > LATE_AFTER
+            if timer["kind"] == "wait":
+                await self._wake(unit, timer, now)
+                return
+            workflow = await store.get(unit, timer["workflow_id"])
+            if workflow is None or not workflow["enabled"]:
+                await timers.remove(unit, timer_id)
+                return
+            definition = msgspec.convert({"triggers": workflow["triggers"], "steps": workflow["steps"]},
+                                         d.WorkflowDefinition)
+            index = timer["trigger_index"]
+            trigger = definition.triggers[index] if index is not None and index < len(definition.triggers) else None
+            payload = dict(timer["payload"] or {})
+            depth = int(payload.pop("depth", 0))
+            key = f"{timer['kind']}:{timer['id']}:{timer['due_at'].isoformat()}"
+            trigger_type = "date" if timer["kind"] == "date" else (
+                "schedule" if timer["kind"] == "schedule" else f"record.{getattr(trigger, 'action', 'updated')}")
+            await runs.start(unit, workflow_id=workflow["id"], workflow_version=workflow["version"],
+                             trigger_index=index or 0, trigger_type=trigger_type, trigger_key=key,
+                             record_type=timer["record_type"], record_id=timer["record_id"], context=payload,
+                             depth=depth, late=late)
+            if isinstance(trigger, d.ScheduleTrigger):
+                calendar = await calendar_settings.load(unit)
+                await plan_schedule(unit, workflow["id"], index, trigger, calendar.time_zone, now)
+            elif isinstance(trigger, d.DateTrigger) and trigger.yearly:
+                next_due = timer["due_at"].replace(year=timer["due_at"].year + 1)
+                await timers.plan(unit, key=timer["key"], timer_kind="date", due_at=next_due, workflow_id=workflow["id"],
+                                  trigger_index=index, record_type=timer["record_type"], record_id=timer["record_id"],
+                                  payload=timer["payload"])
+            else:
+                await timers.remove(unit, timer_id)
+
+    async def _wake(self, unit: Unit, timer: Any, now: datetime) -> None:
+        """A wait is over: its step is done, and the run goes on."""
+        path = (timer["payload"] or {}).get("path")
+        await timers.remove(unit, timer["id"])
+        run = await runs.get(unit, timer["run_id"], for_update=True)
+        if run is None or run["status"] != "waiting":
+            return
+        await runs.record_step(unit, run["id"], path=path, type="wait", status="succeeded", input={},
+                               output={"woke_at": now.isoformat()}, error=None, started_at=now, duration_ms=0)
+        await runs.set_status(unit, run["id"], "pending")
+        await queue.put(unit.conn, "run", run["id"], unit.tenant_id)
+
+    # --- runs ------------------------------------------------------------------------------------
+
+    async def run(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
+        scope = scope_for_system(tenant_id)
+        now = datetime.now(UTC)
+        async with self.db.tenant_unit(scope) as unit:
+            run = await runs.get(unit, run_id, for_update=True)
+            if run is None or run["status"] not in ("pending", "running", "waiting"):
+                await queue.drop(unit.conn, run_id)
+                return
+            workflow = await store.get(unit, run["workflow_id"])
+            if workflow is None:
+                await runs.set_status(unit, run_id, "cancelled", error="the workflow was deleted")
+                await queue.drop(unit.conn, run_id)
+                return
+            version = await store.version_of(unit, run["workflow_id"], run["workflow_version"])
+            assert version is not None
+            definition = msgspec.convert({"triggers": version["triggers"], "steps": version["steps"]},
+                                         d.WorkflowDefinition)
+            done = {row["path"]: row for row in await runs.steps(unit, run_id)}
+            state = await load_state(unit, run, {**dict(workflow), "author_id": version["author_id"]}, now)
+            if run["status"] != "running":
+                await runs.set_status(unit, run_id, "running")
+        author = {**dict(workflow), "author_id": version["author_id"]}
+        effects = LiveEffects(self.records, tenant_id, author, run)
+        steps = walk(definition.steps)
+        took: str | None = None
+        while True:
+            try:
+                path, step = steps.send(took) if took is not None else next(steps)
+            except StopIteration:
+                break
+            took = None
+            recorded = done.get(path)
+            if recorded is not None and recorded["status"] == "succeeded":
+                took = (recorded["output"] or {}).get("took")
+                continue
+            if recorded is not None and recorded["status"] == "waiting" and isinstance(step, d.Wait) \
+                    and step.until is None:
+                await self._finish(scope, run_id, "waiting")   # still waiting on its timer
+                return
+            started = time.perf_counter()
+            effects.events.clear()
+            try:
+                outcome = await run_step(step, path, state, effects)
+            except CommandFailed as exc:
+                outcome = Outcome("failed", error=f"records refused: {exc}")
+            await self._record(scope, run, path, step, outcome, effects, state, started)
+            if outcome.status == "failed":
+                await self._finish(scope, run_id, "failed", error=f"{path}: {outcome.error}")
+                return
+            if outcome.status == "waiting":
+                await self._finish(scope, run_id, "waiting")
+                return
+            if outcome.status == "stopped":
+                break
+            took = outcome.took
+        await self._finish(scope, run_id, "succeeded")
+
+    async def _record(self, scope: Any, run: Any, path: str, step: d.Step, outcome: Outcome, effects: LiveEffects,
+                      state: RunState, started: float) -> None:
+        """The step's outcome, its events and (for a wait) its timer, in one transaction."""
+        now = datetime.now(UTC)
+        async with self.db.tenant_unit(scope) as unit:
+            await runs.record_step(
+                unit, run["id"], path=path, type=str(step.__struct_config__.tag),
+                status="succeeded" if outcome.status == "stopped" else outcome.status, input=outcome.input,
+                output=outcome.output, error=outcome.error, started_at=now,
+                duration_ms=int((time.perf_counter() - started) * 1000))
+            actor = Actor(kind="workflow", id=str(run["workflow_id"]))
+            for entity, action, entity_id, data in effects.events:
+                await unit.emit(entity, action, entity_id, actor=actor, data=data)
+            if outcome.wake_at is not None:
+                await timers.plan(unit, key=f"wait:{run['id']}:{path}", timer_kind="wait", due_at=outcome.wake_at,
+                                  workflow_id=run["workflow_id"], record_type=run["record_type"],
+                                  record_id=run["record_id"], run_id=run["id"], payload={"path": path})
+            await unit.execute("UPDATE workflows.runs SET context = jsonb_set(context, '{record}', $3) "
+                               "WHERE tenant_id = $1 AND id = $2", unit.tenant_id, run["id"], state.record)
+
+    async def _finish(self, scope: Any, run_id: uuid.UUID, status: str, *, error: str | None = None) -> None:
+        async with self.db.tenant_unit(scope) as unit:
+            await runs.set_status(unit, run_id, status, error=error)
+            await queue.drop(unit.conn, run_id)
+            if status in ("succeeded", "failed"):
+                await unit.emit("run", status, run_id, actor=Actor(kind="system"), data={"error": error})
+
+
+async def start_engine(runtime: Runtime) -> Engine:
+    return await Engine(runtime).start()

@@ -1,0 +1,68 @@
+"""Asking records to act: its command RPC over NATS (workflows never touches records' tables)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+
+from shared.errors import Problem
+
+COMMAND_SUBJECT = "huike.rpc.records.command"
+TIMEOUT_SECONDS = 10.0
+
+
+class RecordsUnavailable(Exception):
+    """Records did not answer (or answered 503): the step is retried later, not failed."""
+
+
+class CommandFailed(Exception):
+    """Records refused the command (validation, permission, conflict): the step fails with this reason."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        self.status = status
+        self.problem = problem
+        errors = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in problem.get("errors") or [])
+        super().__init__(f"{status} {problem.get('detail') or problem.get('title') or ''}"
+                         + (f" ({errors})" if errors and errors not in str(problem.get("detail")) else ""))
+
+
+class Command(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    tenant_id: uuid.UUID
+    author_id: uuid.UUID
+    workflow_id: uuid.UUID
+    run_id: uuid.UUID
+    depth: int = 0
+    key: str
+    op: str
+    entity: str
+    record_id: uuid.UUID | None = None
+    fields: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class _Answer(msgspec.Struct):
+    status: int
+    record: dict[str, Any] | None = None
+    problem: dict[str, Any] | None = None
+
+
+class RecordsClient:
+    def __init__(self, nc: Any) -> None:
+        self.nc = nc
+
+    async def send(self, command: Command) -> dict[str, Any]:
+        """The record records answered; CommandFailed or RecordsUnavailable otherwise."""
+        try:
+            msg = await self.nc.request(COMMAND_SUBJECT, msgspec.json.encode(command), timeout=TIMEOUT_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - no responders, timeout, connection closed: all "later"
+            raise RecordsUnavailable(f"records did not answer: {type(exc).__name__}") from exc
+        answer = msgspec.json.decode(msg.data, type=_Answer)
+        if answer.status >= 500:
+            raise RecordsUnavailable(f"records answered {answer.status}: {(answer.problem or {}).get('detail', '')}")
+        if answer.status >= 400:
+            raise CommandFailed(answer.status, answer.problem or {})
+        return answer.record or {}
+
+
+__all__ = ["Command", "CommandFailed", "Problem", "RecordsClient", "RecordsUnavailable"]

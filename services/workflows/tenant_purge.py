@@ -1,0 +1,23 @@
+"""Workflows' part in deleting a tenant (``shared.tenant_purge``): on identity's ``tenant.deleted``,
+export every table of the tenant (workflows, versions, runs and steps, timers, the calendar), delete
+them, and take the tenant's items out of the cross-tenant due queue, then publish ``tenant.purged``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from shared.db import ServiceDatabase
+from shared.tenant_purge import TenantPurger
+
+if TYPE_CHECKING:
+    from shared.runtime import Runtime
+
+
+async def start_tenant_purge(runtime: Runtime) -> TenantPurger:
+    async def purge_more(owner_db: ServiceDatabase, tenant_id: uuid.UUID) -> dict[str, int]:
+        async with owner_db.system_unit() as unit:
+            status = await unit.execute("DELETE FROM workflows.queue WHERE tenant_id = $1", tenant_id)
+        return {"queue": int(status.split()[-1])}
+
+    return await TenantPurger(runtime, "workflows", purge_more=purge_more).start()

@@ -100,9 +100,7 @@ def open_list(spec: ListSpec, access: RecordAccess, query: Mapping[str, Any], *,
             errors.append(FieldError(name, f"is not a parameter of this list; use {', '.join(sorted(known))}",
                                      "unknown"))
         else:
-            reads = [f for f in spec.filters.get(name, ()) if f in hidden]
-            if reads:
-                errors.append(_hidden(name, reads[0]))
+            errors.extend(hidden_filters(access, spec.entity, {name: spec.filters.get(name, ())}))
     wanted = sort or spec.default_sort
     name = wanted.removeprefix("-")
     chosen = spec.sorts.get(name)
@@ -123,6 +121,21 @@ def open_list(spec: ListSpec, access: RecordAccess, query: Mapping[str, Any], *,
     descending = wanted.startswith("-")
     expr = chosen.descending if descending and chosen.descending else chosen.expr
     return ListParams(size, wanted, expr, chosen.kind, descending, _after(cursor, bind, chosen), bind)
+
+
+def hidden_filters(access: RecordAccess, entity: str, reads: Mapping[str, Sequence[str]],
+                   prefix: str = "") -> list[FieldError]:
+    """One error per filter (``{parameter: fields it reads}``) that reads a field hidden from the
+    caller (lists, exports: a filter on a hidden field would narrow the field down to its value)."""
+    hidden = access.hidden_fields(entity)
+    errors = []
+    for name, fields in reads.items():
+        if name.startswith(CUSTOM_FIELD_PREFIX):
+            fields = ("custom_fields",)
+        first = next((f for f in fields if f in hidden or access.field_rule(entity, f) == "hidden"), None)
+        if first is not None:
+            errors.append(_hidden(prefix + name, first))
+    return errors
 
 
 def _hidden(parameter: str, field_name: str) -> FieldError:

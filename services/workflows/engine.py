@@ -30,7 +30,7 @@ import msgspec
 
 from services.workflows.db import queue, runs, timers
 from services.workflows.db import workflows as store
-from services.workflows.domain import calendar_settings
+from services.workflows.domain import assignment, calendar_settings
 from services.workflows.domain import definitions as d
 from services.workflows.domain.schedules import plan_schedule
 from services.workflows.domain.steps import Outcome, RunState, run_step
@@ -54,8 +54,10 @@ LATE_AFTER = timedelta(minutes=1)   # a timer fired this long after it was due i
 class LiveEffects:
     """Effects of a real run: commands to records; events kept until the step is recorded."""
 
-    def __init__(self, client: RecordsClient, tenant_id: uuid.UUID, workflow: Any, run: Any) -> None:
+    def __init__(self, client: RecordsClient, db: ServiceDatabase, tenant_id: uuid.UUID, workflow: Any,
+                 run: Any) -> None:
         self.client = client
+        self.db = db
         self.tenant_id = tenant_id
         self.workflow = workflow
         self.run = run
@@ -70,6 +72,10 @@ class LiveEffects:
 
     async def emit(self, entity: str, action: str, entity_id: uuid.UUID, data: dict[str, Any]) -> None:
         self.events.append((entity, action, entity_id, data))
+
+    async def assignee(self, step: d.AssignOwner, entity: str, key: str) -> tuple[uuid.UUID, dict[str, Any]]:
+        return await assignment.choose(self.db, scope_for_system(self.tenant_id), self.client.nc,
+                                       self.workflow["id"], step, entity, key)
 
 
 def walk(steps: list[d.Step], prefix: str = "steps") -> Iterator[tuple[str, d.Step]]:
@@ -219,7 +225,7 @@ class Engine:
             if run["status"] != "running":
                 await runs.set_status(unit, run_id, "running")
         author = {**dict(workflow), "author_id": version["author_id"]}
-        effects = LiveEffects(self.records, tenant_id, author, run)
+        effects = LiveEffects(self.records, self.db, tenant_id, author, run)
         steps = walk(definition.steps)
         took: str | None = None
         while True:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from services.workflows.domain import definitions as d
+from services.workflows.domain.assignment import EmptyPool
 from services.workflows.domain.calendar import BusinessCalendar
 from services.workflows.domain.conditions import ConditionError, compiled, value_of
 
@@ -29,6 +30,10 @@ class Effects(Protocol):
                       key: str) -> dict[str, Any]: ...
 
     async def emit(self, entity: str, action: str, entity_id: uuid.UUID, data: dict[str, Any]) -> None: ...
+
+    async def assignee(self, step: d.AssignOwner, entity: str, key: str) -> tuple[uuid.UUID, dict[str, Any]]:
+        """The user an assignment strategy picks (domain/assignment.py), and what it was chosen from."""
+        ...
 
 
 @dataclass
@@ -153,10 +158,20 @@ async def _assign(step: d.AssignOwner, state: RunState, effects: Effects, key: s
     column = RESPONSIBLE.get(state.entity)
     if column is None:
         raise StepFailed(f"{state.entity} records have no owner to assign")
-    assert step.user_id is not None  # strategies are refused when the workflow is saved (definitions.py)
-    answer = await effects.command("update", state.entity, record_id, {column: step.user_id}, key)
-    state.record[column] = answer.get(column, step.user_id)
-    return Outcome("succeeded", {column: step.user_id}, {"version": answer.get("version")})
+    chosen_from: dict[str, Any] = {}
+    if step.strategy is not None:
+        try:
+            user, chosen_from = await effects.assignee(step, state.entity, key)
+        except EmptyPool as exc:
+            raise StepFailed(str(exc)) from None
+        user_id = str(user)
+    else:
+        assert step.user_id is not None  # one of the two, checked when the workflow is saved
+        user_id = step.user_id
+    answer = await effects.command("update", state.entity, record_id, {column: user_id}, key)
+    state.record[column] = answer.get(column, user_id)
+    given = {column: user_id, **({"strategy": step.strategy} if step.strategy else {})}
+    return Outcome("succeeded", given, {"version": answer.get("version"), **chosen_from})
 
 
 def _render(message: str, record: Mapping[str, Any]) -> str:

@@ -281,8 +281,8 @@ def _check_steps(steps: list[Step], where: str, known: frozenset[str] | None, de
             elif step.department_id is not None or step.role is not None:
                 errors.append(FieldError(at, "department_id and role go with a strategy, not with user_id", "invalid"))
         elif isinstance(step, RequestApproval):
-            errors.append(FieldError(f"{at}.type", "approvals are not available yet (no approval templates)",
-                                     "not_available"))
+            if not _is_uuid(step.template_id):
+                errors.append(FieldError(f"{at}.template_id", "is not an approval template id", "invalid"))
         elif isinstance(step, Notify):
             _check_condition(step.to, f"{at}.to", known, errors)
         elif isinstance(step, Wait):

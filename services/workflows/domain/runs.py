@@ -218,6 +218,9 @@ class _DryEffects:
     async def assignee(self, step: d.AssignOwner, entity: str, key: str) -> tuple[uuid.UUID, dict[str, Any]]:
         return await assignment.preview(self.unit, self.nc, self.workflow_id, step, entity)
 
+    async def request_approval(self, step: d.RequestApproval, state: RunState, path: str) -> dict[str, Any]:
+        return {"id": None, "status": "pending", "would": {"request": step.template_id}}
+
     async def command(self, op: str, entity: str, record_id: uuid.UUID | None, fields: dict[str, Any],
                       key: str) -> dict[str, Any]:
         return {**fields, "id": None, "would": {"op": op, "entity": entity, "record_id": record_id}}

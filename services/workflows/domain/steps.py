@@ -35,6 +35,11 @@ class Effects(Protocol):
         """The user an assignment strategy picks (domain/assignment.py), and what it was chosen from."""
         ...
 
+    async def request_approval(self, step: d.RequestApproval, state: RunState, path: str) -> dict[str, Any]:
+        """Make (or find) the approval request of this run's step: ``{"id", "status", ...}``;
+        StepFailed when it is refused."""
+        ...
+
 
 @dataclass
 class RunState:
@@ -47,13 +52,16 @@ class RunState:
     actor: dict[str, Any]
     calendar: BusinessCalendar
     now: datetime
+    approval: dict[str, Any] = field(default_factory=dict)   # the last approval this run requested, once decided
 
     def evaluate(self, source: str) -> Any:
         """Run a CEL expression for its value (a condition, an assignee)."""
-        return value_of(source, record=self.record, old=self.old, actor=self.actor, now=self.now)
+        return value_of(source, record=self.record, old=self.old, actor=self.actor, now=self.now,
+                        approval=self.approval)
 
     def holds(self, source: str) -> bool:
-        return compiled(source).evaluate(record=self.record, old=self.old, actor=self.actor, now=self.now)
+        return compiled(source).evaluate(record=self.record, old=self.old, actor=self.actor, now=self.now,
+                                         approval=self.approval)
 
     @property
     def record_id(self) -> uuid.UUID | None:
@@ -120,6 +128,15 @@ async def run_step(step: d.Step, path: str, state: RunState, effects: Effects) -
             return await _notify(step, state, effects, path)
         if isinstance(step, d.Wait):
             return _wait(step, state)
+        if isinstance(step, d.RequestApproval):
+            _need_record(state, "request_approval")
+            approval = await effects.request_approval(step, state, path)
+            output = {"approval_id": approval.get("id"), "status": approval.get("status"),
+                      "waiting_for": approval.get("waiting_for")}
+            if approval.get("status") not in (None, "pending"):
+                return Outcome("succeeded", {"template_id": step.template_id}, output)
+            # The run waits; the approval's end resumes it with the decision as this step's output.
+            return Outcome("waiting", {"template_id": step.template_id}, output)
         if isinstance(step, d.Branch):
             took = "then" if state.holds(step.condition) else "else"
             return Outcome("succeeded", {"condition": step.condition}, {"took": took}, took=took)

@@ -19,7 +19,7 @@ from shared.events.envelope import decode_event
 from shared.tenancy import scope_for_system
 from tests.conftest import SignUp, Tenant
 from tests.workflows.conftest import Member, eventually
-from tests.workflows.test_engine import customer_of
+from tests.workflows.test_engine import customer_of, make_workflow, settled_runs
 
 
 @dataclass
@@ -152,3 +152,218 @@ async def test_or_sign_one_approval_decides_and_guarded_fields_wait_for_it(
     assert sorted(requested.data["approvers"]) == sorted([o.a[0].id, o.a[1].id])
     assert str(requested.tenant_id) == o.tenant.id
     assert events.of("decided", approval["id"])[0].data["status"] == "approved"
+
+
+async def test_countersign_needs_every_approver_then_the_submitters_manager(
+    client: httpx.AsyncClient, office: Office, events: Events
+) -> None:
+    o = office
+    template_id = await template(client, o.tenant, [
+        {"name": "会签", "approvers": [users(o.a[0], o.a[1])], "mode": "all"},
+        {"name": "主管", "approvers": [{"type": "manager"}]}])
+    customer = await customer_of(client, o.rep)
+    approval = await request(client, o.rep, template_id, customer["id"])
+    # The manager of step 2 may not decide step 1.
+    early = await decide(client, o.lead, approval["id"], "approve")
+    assert early.status_code == 403 and early.json()["type"].endswith("not-an-approver")
+    first = (await decide(client, o.a[0], approval["id"], "approve")).json()
+    assert first["status"] == "pending" and first["current_step"] == 0 and first["waiting_for"] == [o.a[1].id]
+    twice = await decide(client, o.a[0], approval["id"], "approve")
+    assert twice.status_code == 409 and twice.json()["type"].endswith("already-decided")
+    assert (await patch_tier(client, o.rep, customer["id"], "B")).status_code == 409
+    second = (await decide(client, o.a[1], approval["id"], "approve")).json()
+    assert second["status"] == "pending" and second["current_step"] == 1 and second["waiting_for"] == [o.lead.id]
+    listed = (await client.get("/api/v1/approvals?assigned_to=me", headers=o.lead.headers)).json()["items"]
+    assert [i["id"] for i in listed] == [approval["id"]]
+    done = (await decide(client, o.lead, approval["id"], "approve")).json()
+    assert done["status"] == "approved"
+    assert [d["decision"] for d in done["decisions"]] == ["submit", "approve", "approve", "approve"]
+
+    async def advanced() -> bool:
+        return bool(events.of("step_advanced", approval["id"]))
+
+    await eventually(advanced, timeout=5)
+    assert events.of("step_advanced", approval["id"])[0].data["approvers"] == [o.lead.id]
+
+
+async def test_reject_and_return_need_a_comment_and_end_the_request(
+    client: httpx.AsyncClient, office: Office
+) -> None:
+    o = office
+    template_id = await template(client, o.tenant, [{"approvers": [users(o.a[0])]}])
+    customer = await customer_of(client, o.rep)
+    approval = await request(client, o.rep, template_id, customer["id"])
+    for decision in ("reject", "return"):
+        bare = await decide(client, o.a[0], approval["id"], decision, comment="  ")
+        assert bare.status_code == 422 and [e["field"] for e in bare.json()["errors"]] == ["comment"]
+    rejected = (await decide(client, o.a[0], approval["id"], "reject", comment="折扣过高")).json()
+    assert rejected["status"] == "rejected" and rejected["approvers"][0]["comment"] == "折扣过高"
+    assert (await patch_tier(client, o.rep, customer["id"], "A")).status_code == 200
+    # Returned to the submitter (回退), who may ask again once it has ended.
+    again = await request(client, o.rep, template_id, customer["id"])
+    duplicate = await client.post("/api/v1/approvals", headers=o.rep.headers, json={
+        "template_id": template_id, "record": {"type": "customer", "id": customer["id"]}})
+    assert duplicate.status_code == 409 and duplicate.json()["approval_id"] == again["id"]
+    returned = (await decide(client, o.a[0], again["id"], "return", comment="请补充合同")).json()
+    assert returned["status"] == "returned"
+    assert (await decide(client, o.a[0], again["id"], "approve")).status_code == 409
+    assert (await patch_tier(client, o.rep, customer["id"], "B")).status_code == 200
+
+
+async def test_transfer_and_add_approver(client: httpx.AsyncClient, office: Office, events: Events) -> None:
+    o = office
+    template_id = await template(client, o.tenant, [{"approvers": [users(o.a[0])], "mode": "all"}])
+    customer = await customer_of(client, o.rep)
+    approval = await request(client, o.rep, template_id, customer["id"])
+    missing = await decide(client, o.a[0], approval["id"], "transfer")
+    assert missing.status_code == 422 and [e["field"] for e in missing.json()["errors"]] == ["user_id"]
+    moved = (await decide(client, o.a[0], approval["id"], "transfer", user_id=o.a[1].id, comment="出差")).json()
+    assert moved["status"] == "pending" and moved["waiting_for"] == [o.a[1].id]
+    # The one who transferred has decided their place away.
+    assert (await decide(client, o.a[0], approval["id"], "approve")).status_code == 409
+    added = (await decide(client, o.a[1], approval["id"], "add_approver", user_id=o.a[2].id)).json()
+    assert sorted(added["waiting_for"]) == sorted([o.a[1].id, o.a[2].id])
+    # 会签 with the added approver: both must approve.
+    assert (await decide(client, o.a[1], approval["id"], "approve")).json()["status"] == "pending"
+    assert (await decide(client, o.a[2], approval["id"], "approve")).json()["status"] == "approved"
+
+    async def told() -> bool:
+        return len(events.of("requested", approval["id"])) == 3
+
+    await eventually(told, timeout=5)
+    assert [e.data["approvers"] for e in events.of("requested", approval["id"])][1:] == [[o.a[1].id], [o.a[2].id]]
+
+
+async def test_only_the_submitter_recalls_and_recalling_unlocks(client: httpx.AsyncClient, office: Office) -> None:
+    o = office
+    template_id = await template(client, o.tenant, [{"approvers": [users(o.a[0])]}])
+    customer = await customer_of(client, o.rep)
+    approval = await request(client, o.rep, template_id, customer["id"])
+    refused = await client.post(f"/api/v1/approvals/{approval['id']}/recall", headers=o.a[0].headers)
+    assert refused.status_code == 403
+    recalled = await client.post(f"/api/v1/approvals/{approval['id']}/recall", headers=o.rep.headers)
+    assert recalled.status_code == 200 and recalled.json()["status"] == "recalled"
+    assert (await client.post(f"/api/v1/approvals/{approval['id']}/recall", headers=o.rep.headers)).status_code == 409
+    assert (await decide(client, o.a[0], approval["id"], "approve")).status_code == 409
+    assert (await patch_tier(client, o.rep, customer["id"], "A")).status_code == 200
+    assert (await client.get("/api/v1/approvals?assigned_to=me", headers=o.a[0].headers)).json()["items"] == []
+
+
+async def test_a_template_with_no_approver_an_unknown_field_or_a_bad_condition_is_refused_whole(
+    client: httpx.AsyncClient, signup: SignUp
+) -> None:
+    tenant = await signup()
+    answer = await client.post("/api/v1/approval-templates", headers=tenant.headers, json={
+        "name": "坏模板", "entity": "opportunity", "condition": "record.discount_pct >",
+        "guarded_fields": ["amount", "colour"],
+        "steps": [{"approvers": []}, {"approvers": [{"type": "users", "user_ids": [str(uuid.uuid4())]}],
+                                      "sla": "P2M"}]})
+    assert answer.status_code == 422, answer.text
+    assert sorted(e["field"] for e in answer.json()["errors"]) == sorted([
+        "condition", "guarded_fields[1]", "steps[0].approvers", "steps[1].approvers[0].user_ids[0]", "steps[1].sla"])
+    assert (await client.get("/api/v1/approval-templates", headers=tenant.headers)).json()["items"] == []
+    no_steps = await client.post("/api/v1/approval-templates", headers=tenant.headers, json={
+        "name": "空", "entity": "customer", "steps": []})
+    assert no_steps.status_code == 422 and no_steps.json()["errors"][0]["field"] == "steps"
+
+
+async def test_a_request_needs_the_templates_condition_and_an_approver(
+    client: httpx.AsyncClient, office: Office
+) -> None:
+    o = office
+    conditional = await template(client, o.tenant, [{"approvers": [users(o.a[0])]}], condition='record.tier == "A"')
+    customer = await customer_of(client, o.rep, tier="C")
+    refused = await client.post("/api/v1/approvals", headers=o.rep.headers, json={
+        "template_id": conditional, "record": {"type": "customer", "id": customer["id"]}})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "record"
+    # Three levels above the rep there is nobody: the request is refused, nothing is locked.
+    nobody = await template(client, o.tenant, [{"approvers": [{"type": "levels_up", "levels": 3}]}])
+    refused = await client.post("/api/v1/approvals", headers=o.rep.headers, json={
+        "template_id": nobody, "record": {"type": "customer", "id": customer["id"]}})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "template_id", refused.text
+    assert (await patch_tier(client, o.rep, customer["id"], "B")).status_code == 200
+    # Two levels up is the administrator who heads the company.
+    two_up = await template(client, o.tenant, [{"approvers": [{"type": "levels_up", "levels": 2}]}])
+    approval = await request(client, o.rep, two_up, customer["id"])
+    assert approval["waiting_for"] == [o.tenant.admin_id]
+
+
+async def test_another_tenants_approvals_are_out_of_reach(
+    client: httpx.AsyncClient, office: Office, signup: SignUp, invite: Any
+) -> None:
+    o = office
+    template_id = await template(client, o.tenant, [{"approvers": [users(o.a[0])]}])
+    customer = await customer_of(client, o.rep)
+    approval = await request(client, o.rep, template_id, customer["id"])
+    other = await signup()
+    outsider = await invite(other)
+    for who in (other, outsider):
+        assert (await client.get(f"/api/v1/approvals/{approval['id']}", headers=who.headers)).status_code == 404
+        hostile = await decide(client, who, approval["id"], "approve")
+        assert hostile.status_code == 404, hostile.text
+        recall = await client.post(f"/api/v1/approvals/{approval['id']}/recall", headers=who.headers)
+        assert recall.status_code == 404
+    assert (await client.get("/api/v1/approvals", headers=other.headers)).json()["items"] == []
+    assert (await client.get(f"/api/v1/approval-templates/{template_id}", headers=other.headers)).status_code == 404
+    # Tenant A's template cannot be used on tenant B's record.
+    theirs = await customer_of(client, other)
+    foreign = await client.post("/api/v1/approvals", headers=other.headers, json={
+        "template_id": template_id, "record": {"type": "customer", "id": theirs["id"]}})
+    assert foreign.status_code == 422 and foreign.json()["errors"][0]["field"] == "template_id"
+    # Nothing changed for tenant A.
+    still = (await client.get(f"/api/v1/approvals/{approval['id']}", headers=o.rep.headers)).json()
+    assert still["status"] == "pending" and [d["decision"] for d in still["decisions"]] == ["submit"]
+
+
+async def test_a_workflow_waits_for_its_approval_and_branches_on_the_decision(
+    client: httpx.AsyncClient, office: Office
+) -> None:
+    o = office
+    template_id = await template(client, o.tenant, [{"approvers": [users(o.a[0])]}], guarded=["tier"])
+    workflow = await make_workflow(client, o.tenant, [
+        {"type": "record.updated", "entity": "customer", "fields": ["industry"]}], [
+        {"type": "request_approval", "template_id": template_id},
+        {"type": "branch", "condition": 'approval.status == "approved"',
+         "then": [{"type": "add_tags", "tags": ["审批通过"]}],
+         "else": [{"type": "add_tags", "tags": ["审批未通过"]}]}])
+    customer = await customer_of(client, o.rep)
+    await client.patch(f"/api/v1/customers/{customer['id']}", json={"industry": "能源"}, headers=o.rep.headers)
+
+    async def waiting() -> list[dict[str, Any]]:
+        return (await client.get("/api/v1/approvals?assigned_to=me", headers=o.a[0].headers)).json()["items"]
+
+    async def requested() -> bool:
+        return bool(await waiting())
+
+    await eventually(requested, timeout=5)
+    [approval] = await waiting()
+    # Made for the person whose change started the run, and the record's tier is locked.
+    assert approval["submitted_by"] == o.rep.id and approval["record"]["id"] == customer["id"]
+    assert (await patch_tier(client, o.rep, customer["id"], "A")).status_code == 409
+    run = (await client.get(f"/api/v1/workflows/{workflow['id']}/runs", headers=o.tenant.headers)).json()["items"][0]
+    assert run["status"] == "waiting"
+    assert (await decide(client, o.a[0], approval["id"], "approve")).status_code == 200
+    [run] = await settled_runs(client, o.tenant, workflow["id"], timeout=5)
+    assert run["status"] == "succeeded", run
+    assert run["steps"][0]["output"]["status"] == "approved" and run["steps"][0]["output"]["decided_by"] == o.a[0].id
+    assert [s["path"] for s in run["steps"]] == ["steps[0]", "steps[1]", "steps[1].then[0]"]
+    now = (await client.get(f"/api/v1/customers/{customer['id']}", headers=o.rep.headers)).json()
+    assert "审批通过" in now["tags"]
+
+
+async def test_a_step_past_its_sla_reminds_its_approvers(
+    client: httpx.AsyncClient, office: Office, events: Events
+) -> None:
+    o = office
+    template_id = await template(client, o.tenant, [
+        {"approvers": [users(o.a[0], o.a[1])], "mode": "all", "sla": "PT1S", "business_time": False}])
+    customer = await customer_of(client, o.rep)
+    approval = await request(client, o.rep, template_id, customer["id"])
+    await decide(client, o.a[0], approval["id"], "approve")
+
+    async def reminded() -> bool:
+        return bool(events.of("reminder", approval["id"]))
+
+    await eventually(reminded, timeout=6)
+    [reminder] = events.of("reminder", approval["id"])
+    assert reminder.data["approvers"] == [o.a[1].id] and reminder.data["step"] == 0

@@ -219,6 +219,8 @@ class _DryEffects:
         return await assignment.preview(self.unit, self.nc, self.workflow_id, step, entity)
 
     async def request_approval(self, step: d.RequestApproval, state: RunState, path: str) -> dict[str, Any]:
+        # The dry run goes on as if the approval were approved, so the steps after it show too.
+        state.approval = {"approval_id": None, "status": "approved", "decided_by": None, "comment": None}
         return {"id": None, "status": "pending", "would": {"request": step.template_id}}
 
     async def command(self, op: str, entity: str, record_id: uuid.UUID | None, fields: dict[str, Any],

@@ -236,17 +236,23 @@ async def test_transfer_and_add_approver(client: httpx.AsyncClient, office: Offi
 
 async def test_only_the_submitter_recalls_and_recalling_unlocks(client: httpx.AsyncClient, office: Office) -> None:
     o = office
-    template_id = await template(client, o.tenant, [{"approvers": [users(o.a[0])]}])
+    template_id = await template(client, o.tenant, [{"approvers": [users(o.a[0])]}], guarded=["tier", "owner_id"])
     customer = await customer_of(client, o.rep)
     approval = await request(client, o.rep, template_id, customer["id"])
     refused = await client.post(f"/api/v1/approvals/{approval['id']}/recall", headers=o.a[0].headers)
     assert refused.status_code == 403
+    # A guarded owner is kept by records' transfer too.
+    transfer = {"customer_ids": [customer["id"]], "to_user_id": o.lead.id}
+    moved = await client.post("/api/v1/customers/transfer", json=transfer, headers=o.tenant.headers)
+    assert moved.status_code == 409 and moved.json()["approval_id"] == approval["id"], moved.text
     recalled = await client.post(f"/api/v1/approvals/{approval['id']}/recall", headers=o.rep.headers)
     assert recalled.status_code == 200 and recalled.json()["status"] == "recalled"
     assert (await client.post(f"/api/v1/approvals/{approval['id']}/recall", headers=o.rep.headers)).status_code == 409
     assert (await decide(client, o.a[0], approval["id"], "approve")).status_code == 409
     assert (await patch_tier(client, o.rep, customer["id"], "A")).status_code == 200
     assert (await client.get("/api/v1/approvals?assigned_to=me", headers=o.a[0].headers)).json()["items"] == []
+    moved = await client.post("/api/v1/customers/transfer", json=transfer, headers=o.tenant.headers)
+    assert moved.status_code == 200, moved.text
 
 
 async def test_a_template_with_no_approver_an_unknown_field_or_a_bad_condition_is_refused_whole(
@@ -367,3 +373,20 @@ async def test_a_step_past_its_sla_reminds_its_approvers(
     await eventually(reminded, timeout=6)
     [reminder] = events.of("reminder", approval["id"])
     assert reminder.data["approvers"] == [o.a[1].id] and reminder.data["step"] == 0
+
+
+async def test_a_workflow_command_cannot_write_a_guarded_field_while_pending(
+    client: httpx.AsyncClient, office: Office
+) -> None:
+    o = office
+    template_id = await template(client, o.tenant, [{"approvers": [users(o.a[0])]}])
+    workflow = await make_workflow(client, o.tenant, [{"type": "manual", "entity": "customer"}], [
+        {"type": "update_record", "fields": {"tier": "A"}}])
+    customer = await customer_of(client, o.rep)
+    approval = await request(client, o.rep, template_id, customer["id"])
+    started = await client.post(f"/api/v1/workflows/{workflow['id']}/runs", headers=o.tenant.headers,
+                                json={"record": {"type": "customer", "id": customer["id"]}})
+    assert started.status_code in (200, 201), started.text
+    [run] = await settled_runs(client, o.tenant, workflow["id"])
+    assert run["status"] == "failed" and "409" in run["error"] and approval["id"] in run["error"], run["error"]
+    assert (await client.get(f"/api/v1/customers/{customer['id']}", headers=o.rep.headers)).json()["tier"] != "A"

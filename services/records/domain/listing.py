@@ -101,7 +101,7 @@ def open_list(spec: ListSpec, access: RecordAccess, query: Mapping[str, Any], *,
                                      "unknown"))
         else:
             errors.extend(hidden_filters(access, spec.entity, {name: spec.filters.get(name, ())}))
-    wanted = sort or spec.default_sort
+    wanted = sort or _default_sort(spec, hidden)
     name = wanted.removeprefix("-")
     chosen = spec.sorts.get(name)
     if chosen is None:
@@ -121,6 +121,16 @@ def open_list(spec: ListSpec, access: RecordAccess, query: Mapping[str, Any], *,
     descending = wanted.startswith("-")
     expr = chosen.descending if descending and chosen.descending else chosen.expr
     return ListParams(size, wanted, expr, chosen.kind, descending, _after(cursor, bind, chosen), bind)
+
+
+def _default_sort(spec: ListSpec, hidden: frozenset[str]) -> str:
+    """The list's default sort, or, when it reads a field hidden from the caller (tasks by a hidden
+    ``due_at``), the newest first: a caller who asked for no sort is not refused for one."""
+    name = spec.default_sort.removeprefix("-")
+    if (spec.sorts[name].field or name) not in hidden:
+        return spec.default_sort
+    visible = [n for n, s in spec.sorts.items() if (s.field or n) not in hidden]
+    return "-created_at" if "created_at" in visible else f"-{visible[0]}" if visible else spec.default_sort
 
 
 def hidden_filters(access: RecordAccess, entity: str, reads: Mapping[str, Sequence[str]],

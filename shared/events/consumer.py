@@ -36,6 +36,7 @@ import json
 import logging
 import re
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -96,6 +97,15 @@ HDR_FAILED_AT = "Huike-Failed-At"
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # durable and stream names: no dots, wildcards or spaces
 _MAX_REASON = 1000
+
+
+# Consumers running in this process, for /metrics (shared.metrics reads their lag).
+_RUNNING: weakref.WeakSet[EventConsumer] = weakref.WeakSet()
+
+
+def running_consumers(bus: Bus) -> list[EventConsumer]:
+    """The consumers started on ``bus`` and not stopped, by stream and name."""
+    return sorted((c for c in _RUNNING if c.bus is bus), key=lambda c: (c.stream, c.name))
 
 
 def max_deliveries_advisory_subject(stream: str, consumer: str) -> str:
@@ -193,10 +203,12 @@ class EventConsumer:
         self._pull = await js.pull_subscribe_bind(durable=self.name, stream=self.stream)
         self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self.stream}/{self.name}")
+        _RUNNING.add(self)
 
     async def stop(self) -> None:
         """Stop fetching, finish the message in flight, hand back the rest unacknowledged."""
         task, self._task = self._task, None
+        _RUNNING.discard(self)
         if task is None:
             return
         self._stopping.set()

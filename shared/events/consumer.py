@@ -99,6 +99,8 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # durable and stream names: no dots, wi
 _MAX_REASON = 1000
 
 
+_STREAM_NOT_FOUND = 10059  # JetStream's err_code for a stream that does not exist
+
 # Consumers running in this process, for /metrics (shared.metrics reads their lag).
 _RUNNING: weakref.WeakSet[EventConsumer] = weakref.WeakSet()
 
@@ -196,7 +198,7 @@ class EventConsumer:
         if self.is_running:
             return
         js = self.bus.js
-        await js.add_consumer(self.stream, config=self.consumer_config())
+        await self._add_consumer(js)
         self._advisories = await self.bus.nc.subscribe(
             max_deliveries_advisory_subject(self.stream, self.name), cb=self._on_max_deliveries
         )
@@ -220,6 +222,24 @@ class EventConsumer:
                     with contextlib.suppress(Exception):
                         await sub.unsubscribe()
             self._pull = self._advisories = None
+
+    async def _add_consumer(self, js: JetStreamContext) -> None:
+        """Create the durable consumer, waiting for its stream when the service that publishes it
+        has not started yet: in a cluster every service starts at once, and the stream appears
+        when its owner first starts (this process is not ready meanwhile)."""
+        waited = 0
+        while True:
+            try:
+                await js.add_consumer(self.stream, config=self.consumer_config())
+                return
+            except NotFoundError as exc:
+                if getattr(exc, "err_code", None) != _STREAM_NOT_FOUND:
+                    raise
+            if waited == 0:
+                log.warning("%r: stream %s does not exist yet (its service has not started); waiting",
+                            self, self.stream)
+            waited += 1
+            await asyncio.sleep(min(2.0, 0.1 * 2**waited))
 
     # --- the loop --------------------------------------------------------------------------------
 

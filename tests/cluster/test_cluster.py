@@ -21,7 +21,6 @@ import io
 import itertools
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -85,6 +84,19 @@ class Cluster:
     services: list[Proc] = field(default_factory=list)
     postgres: EmbeddedPostgres | None = None
     env: dict[str, str] = field(default_factory=dict)
+    nats_urls: list[str] = field(default_factory=list)
+    # Every process seen in the cluster's process trees (workers of workers included), so the end
+    # can check that none survived, even one re-parented to init when its parent was killed.
+    seen: dict[int, float] = field(default_factory=dict)  # pid -> its create_time (pids get reused)
+
+    def note_processes(self) -> None:
+        for pid in self.every_pid():
+            try:
+                root = psutil.Process(pid)
+                for proc in [root, *root.children(recursive=True)]:
+                    self.seen[proc.pid] = proc.create_time()
+            except psutil.NoSuchProcess:
+                continue
 
     def replicas(self, service: str) -> list[Proc]:
         return [p for p in self.services if p.name.split("-")[0] == service]
@@ -152,7 +164,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         made.postgres = EmbeddedPostgres(root / "pg", EmbeddedSecrets.load_or_create(root / "pg"))
         made.postgres.start()
-        nats_urls = _start_nats(made)
+        nats_urls = made.nats_urls = _start_nats(made)
         asyncio.run(_jetstream_ready(nats_urls))
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUIKE_")}
         env.update({
@@ -177,9 +189,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         deadline = time.monotonic() + 150
         for proc in made.services:
             _ready(proc, deadline)
+        made.note_processes()
         yield made
     finally:
-        pids = made.every_pid()
+        made.note_processes()
         for proc in made.services:
             if proc.popen.poll() is None:
                 proc.popen.terminate()
@@ -192,21 +205,28 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             proc.kill()
         if made.postgres is not None:
             made.postgres.stop()
-        _no_orphans(pids)
+        _no_orphans(made.seen)
 
 
-def _no_orphans(pids: set[int]) -> None:
-    """Nothing the cluster started is left: its processes, and none of their children."""
+def _survivors(seen: dict[int, float]) -> list[psutil.Process]:
+    alive = []
+    for pid, created in seen.items():
+        try:
+            proc = psutil.Process(pid)
+            if proc.create_time() == created and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
+def _no_orphans(seen: dict[int, float]) -> None:
+    """Nothing the cluster started is left: no server, no service, no worker of a service."""
+    assert len(seen) >= 3 + sum(REPLICAS.values())  # PostgreSQL's own processes count too
     deadline = time.monotonic() + 15
-    while True:
-        alive = [p for p in psutil.process_iter(["pid", "ppid", "cmdline", "status"])
-                 if (p.info["pid"] in pids or p.info["ppid"] in pids) and p.info["status"] != psutil.STATUS_ZOMBIE]
-        mine = [c for c in psutil.Process().children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE
-                and c.pid in pids]
-        if not alive and not mine:
-            return
+    while alive := _survivors(seen):
         if time.monotonic() > deadline:
-            raise AssertionError(f"processes outlived the cluster: {[(p.pid, p.info['cmdline']) for p in alive]}")
+            raise AssertionError(f"processes outlived the cluster: {[(p.pid, p.cmdline()) for p in alive]}")
         time.sleep(0.2)
 
 
@@ -338,7 +358,10 @@ async def test_writes_imports_exports_and_search_survive_losing_a_replica_and_a_
     # Mid-way: SIGKILL one records replica and one NATS node while writes go on.
     writing = asyncio.create_task(write(10, 30))
     await _eventually(lambda: _at_least(acknowledged, 15), 60, "writes under way")
-    cluster.replicas("records")[0].kill()
+    cluster.note_processes()
+    doomed = cluster.replicas("records")[0]
+    family = {p.pid: p.create_time() for p in psutil.Process(doomed.popen.pid).children(recursive=True)}
+    doomed.kill()
     cluster.nats[1].kill()
     await writing
     more = [f"{word} Later {i:03d}" for i in range(20)]
@@ -383,6 +406,19 @@ async def test_writes_imports_exports_and_search_survive_losing_a_replica_and_a_
     await _eventually(searchable, 90, "search to catch up")
     # The NATS node that died is not needed: every stream still has a quorum of its three replicas.
     assert cluster.nats[1].popen.poll() is not None
+    nc = await nats.connect(servers=[cluster.nats_urls[0]], connect_timeout=5)
+    try:
+        for stream in ("CRM_IDENTITY", "CRM_RECORDS", "CRM_SEARCH", "CRM_WORKFLOWS", "CRM_DEAD_LETTERS"):
+            info = await nc.jetstream().stream_info(stream)
+            assert info.config.num_replicas == 3, stream
+    finally:
+        await nc.close()
+    # The killed replica's own workers (import validation, ...) died with it.
+    await _eventually(lambda: _none_alive(family), 15, "the killed replica's workers to exit")
+
+
+async def _none_alive(family: dict[int, float]) -> bool:
+    return not _survivors(family)
 
 
 async def _at_least(acknowledged: dict[str, str], count: int) -> bool:

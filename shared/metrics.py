@@ -3,7 +3,8 @@
 * HTTP: ``huike_http_requests_total`` (method, route template, status class) and
   ``huike_http_request_duration_seconds`` (method, route template). The route is the template
   (``/api/v1/customers/{customer_id:uuid}``), never the raw path, so ids do not explode the series;
-  a request no route matched counts under ``route="(unmatched)"``. Errors are the 4xx/5xx classes.
+  a request no route matched counts (not timed) under ``route="(unmatched)"``. Errors are the
+  4xx/5xx classes.
 * Events, read when scraped: ``huike_consumer_pending`` / ``huike_consumer_ack_pending`` per durable
   consumer this process runs (JetStream's num_pending / num_ack_pending: the consumer lag),
   ``huike_outbox_depth`` per service (rows the relay has not yet published) and
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -117,6 +119,19 @@ class Metrics:
         log.warning("metrics: could not read %s: %s", figure, type(exc).__name__)
 
 
+def count_unmatched(metrics: Metrics) -> Callable[[BaseException, Scope], Awaitable[None]]:
+    """An ``after_exception`` hook counting requests no route matched (404/405 from the router,
+    which runs before any middleware) under ``route="(unmatched)"``."""
+
+    async def hook(exc: BaseException, scope: Scope) -> None:
+        if scope.get("type") == "http" and not scope.get("path_template"):
+            code = getattr(exc, "status_code", None)
+            metrics.requests.labels(scope.get("method", "GET"), UNMATCHED,
+                                    f"{code if isinstance(code, int) else 500}"[0] + "xx").inc()
+
+    return hook
+
+
 class MetricsMiddleware:
     """ASGI middleware timing every HTTP request under its route template."""
 
@@ -139,10 +154,16 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, sending)
+        except Exception as exc:
+            # Raised by an inner middleware (authentication's 401, the guard's 4xx): the app's
+            # exception handler answers it after us, with the exception's status.
+            code = getattr(exc, "status_code", None)
+            status = code if isinstance(code, int) else 500
+            raise
         finally:
             route = scope.get("path_template") or UNMATCHED  # set by Litestar's router
             if route != "/metrics":  # scrapes are not traffic
                 self.metrics.observe(scope.get("method", "GET"), route, status, time.perf_counter() - started)
 
 
-__all__ = ["CONTENT_TYPE", "Metrics", "MetricsMiddleware", "UNMATCHED"]
+__all__ = ["CONTENT_TYPE", "Metrics", "MetricsMiddleware", "UNMATCHED", "count_unmatched"]

@@ -25,7 +25,7 @@ from shared.errors import Problem, language_of, problem_from_exception, problem_
 from shared.http.dead_letters import dead_letter_router
 from shared.http.guard import InputGuard
 from shared.http.openapi import finish_document
-from shared.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
+from shared.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware, count_unmatched
 from shared.runtime import Runtime
 from shared.service import ServiceSpec
 from shared.unavailable import RETRY_AFTER_SECONDS
@@ -131,6 +131,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True,
                     DefineMiddleware(AuthMiddleware, exclude=list(PUBLIC_PATHS))],
         before_request=_check_request_body,
         exception_handlers={Exception: problem_from_exception},
+        after_exception=[count_unmatched(measured)],
         request_max_body_size=settings.max_request_bytes,
         logging_config=None,  # shared.telemetry.setup_logging owns logging: JSON lines with trace ids
         plugins=[OpenTelemetryPlugin(OpenTelemetryConfig())],

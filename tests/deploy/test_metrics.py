@@ -42,6 +42,10 @@ async def test_requests_are_counted_and_timed_by_route_template_and_status_class
     assert missing.status_code == 404
     bad = await client.post("/api/v1/customers", json={"name": 5}, headers=tenant.headers)
     assert bad.status_code == 422
+    anonymous = await client.get("/api/v1/customers")  # refused by the authentication middleware
+    assert anonymous.status_code == 401
+    nowhere = await client.get(f"/api/v1/no-such-thing/{uuid.uuid4()}", headers=tenant.headers)
+    assert nowhere.status_code == 404
     after = await scrape(client)
 
     route = "/api/v1/customers"
@@ -57,6 +61,9 @@ async def test_requests_are_counted_and_timed_by_route_template_and_status_class
     assert delta("huike_http_requests_total", method="POST", route=route, status="2xx") == 1
     assert delta("huike_http_requests_total", method="POST", route=route, status="4xx") == 1
     assert delta("huike_http_requests_total", method="GET", route=item_route, status="4xx") == 1
+    assert delta("huike_http_requests_total", method="GET", route=route, status="4xx") == 1
+    assert delta("huike_http_requests_total", method="GET", route=route, status="5xx") == 0
+    assert delta("huike_http_requests_total", method="GET", route="(unmatched)", status="4xx") == 1
     assert delta("huike_http_request_duration_seconds_count", method="POST", route=route) == 2
     assert delta("huike_http_request_duration_seconds_sum", method="POST", route=route) > 0
     # Scrapes are not traffic.

@@ -34,6 +34,7 @@ import httpx
 import nats
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.embedded import (
     EmbeddedPostgres,
@@ -413,8 +414,22 @@ async def test_writes_imports_exports_and_search_survive_losing_a_replica_and_a_
             assert info.config.num_replicas == 3, stream
     finally:
         await nc.close()
+    # Each surviving process has published everything it wrote and its consumers are not behind.
+    for proc in cluster.services:
+        if proc.popen.poll() is None:
+            await _eventually(lambda proc=proc: _drained(proc), 30, f"{proc.name}'s outbox and consumers to drain")
     # The killed replica's own workers (import validation, ...) died with it.
     await _eventually(lambda: _none_alive(family), 15, "the killed replica's workers to exit")
+
+
+async def _drained(proc: Proc) -> bool:
+    """From the process's /metrics (on the pod network, not through the gateway)."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(f"http://127.0.0.1:{proc.port}/metrics")).text
+    samples = [(s.name, s.labels, s.value) for family in text_string_to_metric_families(text) for s in family.samples]
+    outboxes = [v for n, _, v in samples if n == "huike_outbox_depth"]
+    lag = [v for n, _, v in samples if n in ("huike_consumer_pending", "huike_consumer_ack_pending")]
+    return bool(outboxes) and not any(outboxes) and not any(lag)
 
 
 async def _none_alive(family: dict[int, float]) -> bool:

@@ -173,6 +173,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             "HUIKE_JWT_SECRET": secrets.token_urlsafe(32), "HUIKE_OPERATOR_TOKEN": secrets.token_urlsafe(24),
             "HUIKE_NATS_STREAM_REPLICAS": "3", "HUIKE_SEARCH_WORKERS": "1", "HUIKE_SIGNUP_RATE_LIMIT": "0",
             "HUIKE_LOG_FORMAT": "text", "HUIKE_LOG_LEVEL": "WARNING", "HUIKE_DB_POOL_MAX": "5",
+            # One directory for every process: it stands for the shared volume records' import and
+            # export files need until they move to PostgreSQL (the storage part of issue 17); then
+            # give each process its own, as each pod has.
             "HUIKE_DATA_DIR": str(root / "data"), "HUIKE_HOST": "127.0.0.1",
         })
         made.env = env

@@ -282,6 +282,18 @@ async def gateway(cluster: Cluster) -> AsyncIterator[httpx.AsyncClient]:
     await app.http.aclose()
 
 
+async def test_every_process_serves_the_whole_api_document(cluster: Cluster, gateway: httpx.AsyncClient) -> None:
+    """Whichever process the gateway sends /schema to, the document is the whole API's."""
+    documents = []
+    async with httpx.AsyncClient(timeout=30) as http:
+        for proc in cluster.services:
+            documents.append((await http.get(f"http://127.0.0.1:{proc.port}/schema/openapi.json")).json())
+    through_gateway = (await gateway.get("/schema/openapi.json")).json()
+    assert all(d == through_gateway for d in documents)
+    for path in ("/api/v1/users", "/api/v1/customers", "/api/v1/search", "/api/v1/workflows"):
+        assert path in through_gateway["paths"], path
+
+
 async def _eventually(check: Any, timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while True:

@@ -50,7 +50,7 @@ async def _serve(settings: Settings, service_names: list[str], *, migrate_first:
     runtime = Runtime(settings, specs)
     for name, check in (checks or {}).items():
         runtime.add_check(name, check)
-    app = create_app(runtime)
+    app = create_app(runtime, documented=ALL_SERVICES)  # /schema: the whole API's document, in any process
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, lifespan="on",
         timeout_graceful_shutdown=20, proxy_headers=False, server_header=False,

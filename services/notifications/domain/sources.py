@@ -132,6 +132,30 @@ def handover_completed(event: Event) -> list[Intent]:
             for user in _uuids(event.data.get("to_user_id"), _actor_user(event))]
 
 
+def mentioned(event: Event) -> list[Intent]:
+    data = event.data
+    field_name = str(data.get("field") or "")
+    params = {"actor_name": data.get("actor_name") or "", "excerpt": data.get("excerpt"),
+              "entity": {"interaction": "interaction", "objection": "objection"}.get(event.entity, event.entity),
+              "entity_zh": {"interaction": "沟通记录", "objection": "客户异议"}.get(event.entity, event.entity)}
+    return [Intent("mention", user, dict(params), {"excerpt": (event.entity, field_name)},
+                   (event.entity, event.entity_id)) for user in _uuids(data.get("user_ids"))]
+
+
+def import_ended(event: Event) -> list[Intent]:
+    data = event.data
+    kind = "import.finished" if event.action == "finished" else "import.failed"
+    params = {"rows_done": data.get("rows_done", 0), "rows_failed": data.get("rows_failed", 0),
+              "reason": data.get("error") or "", "entity": data.get("entity")}
+    return [Intent(kind, user, params, link=("import", event.entity_id)) for user in _uuids(data.get("user_id"))]
+
+
+def export_ready(event: Event) -> list[Intent]:
+    data = event.data
+    params = {"entity": data.get("entity"), "rows": data.get("rows", 0)}
+    return [Intent("export.ready", user, params, link=("export", event.entity_id)) for user in _uuids(data.get("user_id"))]
+
+
 # --- identity ------------------------------------------------------------------------------------
 
 
@@ -220,6 +244,11 @@ HANDLERS: dict[tuple[str, str, str], Callable[[Event], list[Intent]]] = {
     ("records", "customer", "returned_to_pool"): customer_returned,
     ("records", "customer", "pool_warning"): pool_warning,
     ("records", "handover", "completed"): handover_completed,
+    ("records", "interaction", "mentioned"): mentioned,
+    ("records", "objection", "mentioned"): mentioned,
+    ("records", "import", "finished"): import_ended,
+    ("records", "import", "failed"): import_ended,
+    ("records", "export", "ready"): export_ready,
     ("identity", "user", "password_reset_requested"): password_reset,
     ("identity", "invitation", "created"): invitation_created,
     ("identity", "user", "login_from_new_place"): login_new_place,

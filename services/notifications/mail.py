@@ -11,7 +11,9 @@ gets no more mail. A crash between sending and recording leaves the lease to run
 sent again (at least once), with the same Message-ID.
 
 **Sink.** Without ``HUIKE_SMTP_HOST`` the service starts an aiosmtpd server on 127.0.0.1 and sends
-there; it stores every message in ``notifications.sink_mail`` for ``huike mail list|show``.
+there; it stores every message in ``notifications.sink_mail`` for ``huike mail list|show``. Like
+the Internet, it refuses recipients under ``.invalid`` (550) and answers ``busy.invalid`` with a
+temporary failure (451), so failures, retries and suppression show without an outside server.
 """
 
 from __future__ import annotations
@@ -65,6 +67,18 @@ class MailSink:
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("local SMTP sink listening on 127.0.0.1:%d", self.port)
         return self
+
+    async def handle_RCPT(self, server: SMTPServer, session: Session, envelope: Envelope, address: str,  # noqa: N802
+                          rcpt_options: list[str]) -> str:
+        # Like the Internet: a domain under .invalid (RFC 2606) cannot receive mail. busy.invalid
+        # answers a temporary failure. Both let the sender's retries and suppression be seen locally.
+        domain = address.rpartition("@")[2].lower()
+        if domain == "busy.invalid":
+            return "451 4.3.0 Mailbox busy, try again later"
+        if domain == "invalid" or domain.endswith(".invalid"):
+            return "550 5.1.2 No such domain"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:  # noqa: N802
         raw = envelope.original_content or (envelope.content if isinstance(envelope.content, bytes)
@@ -172,6 +186,12 @@ class Sender:
             await self._send(message)
         except SealError as exc:
             await self._record(scope, delivery_id, "dead", f"the link could not be opened: {exc}", row["address"])
+            return
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients] or [450]
+            reason = "; ".join(f"SMTP {r.code} {r.message}" for r in exc.recipients) or str(exc)
+            await self._failed(scope, delivery_id, reason[:500], row["address"], attempts,
+                               all(500 <= c < 600 for c in codes))
             return
         except aiosmtplib.SMTPResponseException as exc:
             permanent = 500 <= exc.code < 600

@@ -289,3 +289,34 @@ async def test_sse_stream_ends_on_logout(signup, server) -> None:
                 async for _ in stream.aiter_lines():
                     pass
             await asyncio.wait_for(drain(), 8)  # the server closes it
+
+
+async def test_digest_holds_mail_until_the_daily_digest(client, signup, runtime, settings) -> None:
+    tenant = await signup()
+    saved = await client.put("/api/v1/notification-preferences", headers=tenant.headers,
+                             json={"types": {"task.overdue": {"digest": True}}})
+    assert saved.status_code == 200, saved.text
+    await publish(runtime, workflows_event(tenant.id, "task", "overdue", {"assignee_id": tenant.admin_id, "title": "held A"}))
+    await publish(runtime, workflows_event(tenant.id, "task", "overdue", {"assignee_id": tenant.admin_id, "title": "held B"}))
+    await wait_inbox(client, tenant.headers, 2)  # in-app as usual
+    assert await sink_mail(client, settings, tenant.admin_email) == []
+    await publish(runtime, workflows_event(tenant.id, "digest", "daily", {"user_id": tenant.admin_id}))
+
+    async def digest() -> list[dict[str, Any]] | None:
+        return await sink_mail(client, settings, tenant.admin_email) or None
+    [mail] = await eventually(digest)
+    assert "每日摘要" in mail["subject"] and "held A" in mail["text"] and "held B" in mail["text"]
+
+
+async def test_sse_stream_ends_when_the_user_is_deactivated(signup, server, invite) -> None:
+    tenant = await signup()
+    member = await invite(tenant)
+    async with httpx.AsyncClient(base_url=server, timeout=10) as http:
+        async with http.stream("GET", "/api/v1/notifications/stream", headers=member.headers) as stream:
+            off = await http.post(f"/api/v1/users/{member.id}/deactivate", json={}, headers=tenant.headers)
+            assert off.status_code in (200, 204), off.text
+
+            async def drain() -> None:
+                async for _ in stream.aiter_lines():
+                    pass
+            await asyncio.wait_for(drain(), 8)

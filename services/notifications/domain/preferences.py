@@ -108,7 +108,7 @@ def choose(type_key: str, user: dict[str, Any] | None, tenant: dict[str, Any] | 
     channels = set(pref.channels if pref is not None and pref.channels is not None else kind.channels)
     digest = bool(pref and pref.digest) and not kind.security
     in_app = kind.inbox and ("in_app" in channels or kind.security)
-    email = "email" in channels
+    email = "email" in channels or not kind.inbox  # mail is the only way a reset or invitation arrives
     quiet_until = None
     if email and not kind.security and not digest:
         quiet = (user or {}).get("quiet_hours") or (tenant or {}).get("quiet_hours")

@@ -136,6 +136,7 @@ class Sender:
         self.wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._smtp: aiosmtplib.SMTP | None = None  # one connection per batch of due mail
 
     async def start(self) -> Sender:
         self._task = asyncio.create_task(self._run(), name="notifications:mail-sender")
@@ -153,8 +154,11 @@ class Sender:
             try:
                 async with self.db.system_unit() as unit:
                     due = await store.lease_due(unit, 20, LEASE_SECONDS)
-                for row in due:
-                    await self._deliver(row["tenant_id"], row["id"])
+                try:
+                    for row in due:
+                        await self._deliver(row["tenant_id"], row["id"])
+                finally:
+                    await self._disconnect()
                 if due:
                     continue
             except Exception as exc:  # noqa: BLE001 - database down: wait and try again
@@ -177,11 +181,10 @@ class Sender:
                 await store.drop_from_queue(unit, delivery_id)
             return
         attempts = row["attempts"] + 1
+        if row["suppressed"]:
+            await self._record(scope, delivery_id, "suppressed", "the address is suppressed", row["address"])
+            return
         try:
-            async with self.db.tenant_unit(scope) as unit:
-                if await store.is_suppressed(unit, row["address"]):
-                    await store.finish(unit, delivery_id, "suppressed", "the address is suppressed")
-                    return
             message = build_message(self.settings, delivery_id, row["address"], open_sealed(self.settings, row["content"]))
             await self._send(message)
         except SealError as exc:
@@ -207,12 +210,27 @@ class Sender:
         await self._record(scope, delivery_id, "sent", None, row["address"])
 
     async def _send(self, message: EmailMessage) -> None:
-        security = self.settings.smtp_security if self.settings.smtp_host else "none"
-        await aiosmtplib.send(
-            message, hostname=self.host, port=self.port, use_tls=security == "tls",
-            start_tls=True if security == "starttls" else False,
-            username=self.settings.smtp_username or None, password=self.settings.smtp_password or None,
-            timeout=self.settings.smtp_timeout_seconds)
+        if self._smtp is None or not self._smtp.is_connected:
+            security = self.settings.smtp_security if self.settings.smtp_host else "none"
+            smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, use_tls=security == "tls",
+                                   start_tls=True if security == "starttls" else False,
+                                   timeout=self.settings.smtp_timeout_seconds)
+            await smtp.connect()
+            if self.settings.smtp_username:
+                await smtp.login(self.settings.smtp_username, self.settings.smtp_password)
+            self._smtp = smtp
+        try:
+            await self._smtp.send_message(message)
+        except Exception:
+            await self._disconnect()  # a refused message or a broken connection: start clean
+            raise
+
+    async def _disconnect(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(smtp.quit(), 5)
+            smtp.close()
 
     async def _failed(self, scope: Any, delivery_id: uuid.UUID, error: str, address: str, attempts: int,
                       permanent: bool) -> None:

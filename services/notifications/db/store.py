@@ -17,19 +17,33 @@ COLUMNS = "id, user_id, seq, type, params, link_type, link_id, count, created_at
 # --- notifications -------------------------------------------------------------------------------
 
 
-async def source_exists(unit: Unit, event_id: uuid.UUID, user_id: uuid.UUID, type_key: str) -> bool:
+async def claim_source(unit: Unit, event_id: uuid.UUID, user_id: uuid.UUID, type_key: str,
+                       notification_id: uuid.UUID) -> bool:
+    """Record that this event tells this user of this type; False when it was recorded before
+    (a redelivered or replayed event: nothing more to do)."""
     return bool(await unit.fetchval(
-        """SELECT EXISTS (SELECT 1 FROM notifications.notification_sources
-                          WHERE tenant_id = $1 AND event_id = $2 AND user_id = $3 AND type = $4)""",
-        unit.tenant_id, event_id, user_id, type_key))
-
-
-async def add_source(unit: Unit, event_id: uuid.UUID, user_id: uuid.UUID, type_key: str,
-                     notification_id: uuid.UUID) -> None:
-    await unit.execute(
         """INSERT INTO notifications.notification_sources (tenant_id, event_id, user_id, type, notification_id)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true""",
+        unit.tenant_id, event_id, user_id, type_key, notification_id))
+
+
+async def repoint_source(unit: Unit, event_id: uuid.UUID, user_id: uuid.UUID, type_key: str,
+                         notification_id: uuid.UUID) -> None:
+    await unit.execute(
+        """UPDATE notifications.notification_sources SET notification_id = $5
+           WHERE tenant_id = $1 AND event_id = $2 AND user_id = $3 AND type = $4""",
         unit.tenant_id, event_id, user_id, type_key, notification_id)
+
+
+async def preferences_of(unit: Unit, user_id: uuid.UUID | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The user's preferences and the tenant's defaults, in one round trip."""
+    row = await unit.fetchrow(
+        """SELECT (SELECT to_jsonb(p) FROM (SELECT types, quiet_hours, time_zone FROM notifications.user_preferences
+                                            WHERE tenant_id = $1 AND user_id = $2) p) AS mine,
+                  (SELECT to_jsonb(d) FROM (SELECT types, quiet_hours, time_zone FROM notifications.tenant_defaults
+                                            WHERE tenant_id = $1) d) AS tenant""",
+        unit.tenant_id, user_id)
+    return (row["mine"], row["tenant"]) if row is not None else (None, None)
 
 
 async def next_seq(unit: Unit, user_id: uuid.UUID) -> int:
@@ -51,16 +65,19 @@ async def collapsible(unit: Unit, user_id: uuid.UUID, type_key: str, group_key: 
         unit.tenant_id, user_id, group_key, type_key, within_seconds)
 
 
-async def insert(unit: Unit, *, user_id: uuid.UUID, seq: int, type_key: str, params: dict[str, Any],
-                 link: tuple[str, str] | None, group_key: str | None) -> uuid.UUID:
-    notification_id = uuid.uuid4()
+async def insert(unit: Unit, notification_id: uuid.UUID, *, user_id: uuid.UUID, type_key: str,
+                 params: dict[str, Any], link: tuple[str, str] | None, group_key: str | None) -> None:
+    """The row with the user's next stream position, in one round trip (``next_seq``'s lock)."""
     await unit.execute(
-        """INSERT INTO notifications.notifications (tenant_id, id, user_id, seq, type, params, link_type, link_id,
+        """WITH s AS (
+             INSERT INTO notifications.user_streams (tenant_id, user_id, last_seq) VALUES ($1, $3, 1)
+             ON CONFLICT (tenant_id, user_id) DO UPDATE SET last_seq = user_streams.last_seq + 1
+             RETURNING last_seq)
+           INSERT INTO notifications.notifications (tenant_id, id, user_id, seq, type, params, link_type, link_id,
                                                     group_key)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-        unit.tenant_id, notification_id, user_id, seq, type_key, params, link[0] if link else None,
+           SELECT $1, $2, $3, s.last_seq, $4, $5, $6, $7, $8 FROM s""",
+        unit.tenant_id, notification_id, user_id, type_key, params, link[0] if link else None,
         link[1] if link else None, group_key)
-    return notification_id
 
 
 async def grow(unit: Unit, notification_id: uuid.UUID, seq: int) -> None:
@@ -176,19 +193,23 @@ async def is_suppressed(unit: Unit, address: str) -> bool:
 
 async def add_delivery(unit: Unit, *, notification_id: uuid.UUID | None, user_id: uuid.UUID | None, address: str,
                        type_key: str, locale: str, content: dict[str, Any], status: str,
-                       due_at: datetime | None) -> uuid.UUID:
+                       due_at: datetime | None) -> uuid.UUID | None:
+    """The delivery (queued when pending), unless the address is suppressed (then None); one round trip."""
     delivery_id = uuid.uuid4()
-    await unit.execute(
-        """INSERT INTO notifications.deliveries (tenant_id, id, notification_id, user_id, channel, address, type,
-                                                 locale, content, status, next_attempt_at)
-           VALUES ($1, $2, $3, $4, 'email', $5, $6, $7, $8, $9, coalesce($10, now()))""",
+    made = await unit.fetchval(
+        """WITH d AS (
+             INSERT INTO notifications.deliveries (tenant_id, id, notification_id, user_id, channel, address, type,
+                                                   locale, content, status, next_attempt_at)
+             SELECT $1, $2, $3, $4, 'email', $5, $6, $7, $8, $9, coalesce($10, now())
+             WHERE NOT EXISTS (SELECT 1 FROM notifications.suppressions WHERE tenant_id = $1 AND address = $5)
+             RETURNING id, next_attempt_at),
+           q AS (
+             INSERT INTO notifications.delivery_queue (id, tenant_id, due_at)
+             SELECT id, $1, next_attempt_at FROM d WHERE $9 = 'pending' RETURNING id)
+           SELECT id FROM d""",
         unit.tenant_id, delivery_id, notification_id, user_id, address.lower(), type_key, locale, content, status,
         due_at)
-    if status == "pending":
-        await unit.execute(
-            "INSERT INTO notifications.delivery_queue (id, tenant_id, due_at) VALUES ($1, $2, coalesce($3, now()))",
-            delivery_id, unit.tenant_id, due_at)
-    return delivery_id
+    return made
 
 
 async def held_for_digest(unit: Unit, user_id: uuid.UUID) -> list[asyncpg.Record]:
@@ -215,8 +236,10 @@ async def lease_due(unit: SystemUnit, limit: int, lease_seconds: float) -> list[
 
 async def delivery_for_send(unit: Unit, delivery_id: uuid.UUID) -> asyncpg.Record | None:
     return await unit.fetchrow(
-        """SELECT id, address, type, content, status, attempts FROM notifications.deliveries
-           WHERE tenant_id = $1 AND id = $2""", unit.tenant_id, delivery_id)
+        """SELECT d.id, d.address, d.type, d.content, d.status, d.attempts,
+                  EXISTS (SELECT 1 FROM notifications.suppressions s
+                          WHERE s.tenant_id = $1 AND s.address = d.address) AS suppressed
+           FROM notifications.deliveries d WHERE d.tenant_id = $1 AND d.id = $2""", unit.tenant_id, delivery_id)
 
 
 async def finish(unit: Unit, delivery_id: uuid.UUID, status: str, error: str | None) -> None:

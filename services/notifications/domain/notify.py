@@ -83,31 +83,31 @@ async def apply(unit: Unit, event: Event, intent: Intent, ctx: Context) -> None:
         return
     # A mail-only intent (an invitation) has no user: its key is the address, stable per event.
     key_user = intent.user_id or uuid.uuid5(uuid.NAMESPACE_URL, f"mailto:{(intent.address or '').lower()}")
-    if await store.source_exists(unit, event.id, key_user, intent.type):
-        return
+    notification_id = uuid.uuid4()
+    if not await store.claim_source(unit, event.id, key_user, intent.type, notification_id):
+        return  # this event told this person of this type already
     params = visible_params(intent, who)
     params.setdefault("count", 1)
-    user_pref = await store.user_preferences(unit, intent.user_id) if intent.user_id else None
-    tenant_pref = await store.tenant_defaults(unit)
-    choice = prefs.choose(intent.type, _dict(user_pref), _dict(tenant_pref), datetime.now(UTC))
-    notification_id: uuid.UUID | None = None
+    user_pref, tenant_pref = await store.preferences_of(unit, intent.user_id)
+    choice = prefs.choose(intent.type, user_pref, tenant_pref, datetime.now(UTC))
+    in_app_id: uuid.UUID | None = None
     grown = False
     if choice.in_app and intent.user_id is not None:
-        seq = await store.next_seq(unit, intent.user_id)
         existing = None
         if intent.group_key:
             existing = await store.collapsible(unit, intent.user_id, intent.type, intent.group_key, COLLAPSE_SECONDS)
         if existing is not None:
-            notification_id, grown = existing["id"], True
-            await store.grow(unit, notification_id, seq)
+            in_app_id, grown = existing["id"], True
+            await store.grow(unit, in_app_id, await store.next_seq(unit, intent.user_id))
+            await store.repoint_source(unit, event.id, key_user, intent.type, in_app_id)
         else:
-            notification_id = await store.insert(unit, user_id=intent.user_id, seq=seq, type_key=intent.type,
-                                                 params=params, link=intent.link, group_key=intent.group_key)
+            in_app_id = notification_id
+            await store.insert(unit, in_app_id, user_id=intent.user_id, type_key=intent.type, params=params,
+                               link=intent.link, group_key=intent.group_key)
         ctx.pushed.setdefault(event.id, set()).add((unit.tenant_id, intent.user_id))
-    await store.add_source(unit, event.id, key_user, intent.type, notification_id or key_user)
     address = intent.address or (who.data.email if who is not None else None)
-    if choice.email and address and not grown and not await store.is_suppressed(unit, address):
-        await _add_mail(unit, event, intent, who, params, notification_id, address, choice, ctx)
+    if choice.email and address and not grown:
+        await _add_mail(unit, event, intent, who, params, in_app_id, address, choice, ctx)
 
 
 async def _add_mail(unit: Unit, event: Event, intent: Intent, who: Principal | None, params: dict[str, Any],
@@ -148,8 +148,5 @@ async def send_digests(unit: Unit, event: Event, ctx: Context) -> None:
         digest_id = await store.add_delivery(unit, notification_id=None, user_id=user_id, address=who.data.email,
                                              type_key="digest.daily", locale=locale, content=content,
                                              status="pending", due_at=None)
-        await store.mark_digested(unit, [row["id"] for row in held], digest_id)
-
-
-def _dict(row: Any) -> dict[str, Any] | None:
-    return dict(row) if row is not None else None
+        if digest_id is not None:  # else the address is suppressed: the held mail stays held
+            await store.mark_digested(unit, [row["id"] for row in held], digest_id)

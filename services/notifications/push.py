@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 log = logging.getLogger("huike.notifications.push")
@@ -38,11 +39,57 @@ class Listener:
         self.recheck = False
 
 
+Fetch = Callable[[int], Awaitable[list[Any]]]  # rows with seq > n, by seq (at most a page)
+_KEEP = 500  # recent rows kept per user for this process's streams
+PAGE = 200  # rows a fetch reads at most
+
+
+class Feed:
+    """The recent rows of one user, read once for every stream of theirs in this process: with
+    20 streams of one user open, a notification costs one read, not 20. Every row with
+    ``floor < seq <= top`` is in ``rows``; ``stale`` means a newer one may exist."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.rows: list[Any] = []
+        self.floor = 0
+        self.top = -1  # nothing read yet
+        self.stale = True
+
+    async def after(self, position: int, fetch: Fetch) -> list[Any]:
+        async with self.lock:
+            if self.top < 0 or position < self.floor:
+                self.stale = False
+                self.rows = await fetch(position)
+                self.floor = position
+                self.top = self.rows[-1]["seq"] if self.rows else position
+                self.stale = self.stale or len(self.rows) >= PAGE  # a full page: there may be more
+            elif self.stale:
+                self.stale = False  # a wake-up during the read sets it again: nothing is missed
+                more = await fetch(self.top)
+                if more:
+                    self.rows.extend(more)
+                    self.top = more[-1]["seq"]
+                self.stale = self.stale or len(more) >= PAGE
+                if len(self.rows) > _KEEP:
+                    self.floor = self.rows[-_KEEP - 1]["seq"]
+                    self.rows = self.rows[-_KEEP:]
+            return [row for row in self.rows if row["seq"] > position]
+
+
 class Hub:
     def __init__(self, nc: Any) -> None:
         self.nc = nc
         self._by_user: dict[tuple[uuid.UUID, uuid.UUID], set[Listener]] = {}
+        self._feeds: dict[tuple[uuid.UUID, uuid.UUID], Feed] = {}
         self._subscriptions: list[Any] = []
+
+    def feed(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Feed:
+        return self._feeds.setdefault((tenant_id, user_id), Feed())
+
+    def mark_stale(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        if (feed := self._feeds.get((tenant_id, user_id))) is not None:
+            feed.stale = True
 
     async def start(self) -> Hub:
         self._subscriptions = [
@@ -73,6 +120,7 @@ class Hub:
             listeners.discard(listener)
             if not listeners:
                 del self._by_user[key]
+                self._feeds.pop(key, None)
 
     @property
     def open_streams(self) -> int:
@@ -90,6 +138,8 @@ class Hub:
             key = (uuid.UUID(parts[3]), uuid.UUID(parts[4]))
         except (IndexError, ValueError):
             return
+        if (feed := self._feeds.get(key)) is not None:
+            feed.stale = True
         for listener in self._by_user.get(key, ()):
             listener.wake.set()
 

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 import msgspec
 from litestar import Controller, get, post
@@ -16,6 +17,7 @@ from litestar.response.sse import ServerSentEventMessage
 
 from services.notifications.db import store
 from services.notifications.domain.types import BY_KEY, DEFAULT_LOCALE, render
+from services.notifications.push import PAGE
 from services.notifications.workers import state_of
 from shared.auth import Principal
 from shared.errors import FieldError, Problem, ValidationProblem
@@ -167,23 +169,29 @@ async def _events(runtime: RuntimeDep, principal: Principal, authorization: str 
     db = runtime.db(SERVICE)
     locale = locale_of(principal)
     encoder = msgspec.json.Encoder()
+    feed = hub.feed(principal.tenant_id, principal.user_id)
+
+    async def fetch(position: int) -> list[Any]:
+        async with db.tenant_unit(principal.scope) as unit:
+            return list(await store.since(unit, principal.user_id, position, PAGE))
+
     try:
         yield ServerSentEventMessage(data=None, comment="connected", retry=2000)
         while True:
             listener.wake.clear()
-            async with db.tenant_unit(principal.scope) as unit:
-                rows = await store.since(unit, principal.user_id, after, 200)
+            rows = await feed.after(after, fetch)
             for row in rows:
                 after = row["seq"]
                 yield ServerSentEventMessage(data=encoder.encode(out(row, locale)).decode(), event="notification",
                                              id=after)
-            if len(rows) == 200:
-                continue
+            if feed.stale:
+                continue  # more came meanwhile (or a full page was read)
             timed_out = False
             try:
                 await asyncio.wait_for(listener.wake.wait(), HEARTBEAT_SECONDS)
             except TimeoutError:
                 timed_out = True
+                hub.mark_stale(principal.tenant_id, principal.user_id)  # a lost wake-up is caught here
             if listener.recheck or timed_out:
                 assert runtime.principals is not None
                 if listener.recheck:  # an identity event of the tenant: our cache may not know yet

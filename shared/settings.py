@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     meilisearch_url: str = ""
     meilisearch_key: str = ""
     search_engine: str = Field("postgres", pattern="^(postgres|meilisearch)$", description="search engine")
+    search_workers: int = Field(
+        0, ge=0, le=64, description="document-builder processes per pool of the search service; 0: one per CPU"
+        " of the container's CPU quota (cgroup), never the node's core count")
     search_reconcile_first_after_seconds: float = Field(
         30.0, ge=0, description="seconds after start-up before the search index is first reconciled with records")
 

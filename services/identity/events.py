@@ -25,7 +25,7 @@ never holds a secret in clear; reset and invitation tokens travel sealed, docume
                                   recent sessions came from; not on a first login)
 * ``user.password_reset``         revoked_sessions
 * ``role.created`` / ``role.updated`` / ``role.deleted``   key, permissions, field_rules / changed / users
-* ``department.created`` / ``department.updated`` / ``department.deleted``   name, parent_id, path[, moved]
+* ``department.created`` / ``department.updated`` / ``department.deleted``   name, parent_id, path, head_user_id[, moved]
 * ``api_key.created``             name, prefix, scopes, user_id, expires_at
 * ``api_key.revoked``             name, prefix, user_id, reason
 * ``session.revoked``             user_id, reason (logout, refresh_token_reuse, password_changed,

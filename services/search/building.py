@@ -1,7 +1,7 @@
 """Building documents off the event loop: jieba and pypinyin are pure Python (1-2 ms a record).
 
 The indexer and a reindex hand records to ``DocumentBuilder.build``, which splits them over a pool
-of worker processes (one per core; each loads jieba's dictionary once, at start), so a batch of
+of worker processes (``HUIKE_SEARCH_WORKERS``, else one per CPU of the container's quota; each loads jieba's dictionary once, at start), so a batch of
 256 events neither blocks the API sharing the process nor waits on one core.
 
 Two pools: **live** builds (what people write one record at a time) and **background** builds
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.search.documents import Document, build
 from services.search.text import warm_up
+from shared.cpu import usable_cpus
 from shared.priority import lower_priority
 from shared.workers import die_with_parent
 
@@ -60,9 +61,15 @@ def build_all(specs: Sequence[Spec]) -> list[Document]:
     return [build(s.type, s.record, version=s.version, deleted=s.deleted, customer_id=s.customer_id) for s in specs]
 
 
+def worker_count(configured: int) -> int:
+    """Processes per pool: the setting, else one per CPU of the container's quota. Not
+    ``os.cpu_count()``: that is the node's cores, and each worker holds ~175 MB (two pools)."""
+    return configured if configured > 0 else usable_cpus()
+
+
 class DocumentBuilder:
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.workers = max(1, workers or usable_cpus())
         self._pools: dict[bool, ProcessPoolExecutor] = {}  # background? -> pool
         self._closed = False
 
@@ -121,7 +128,7 @@ _BUILDERS: dict[int, DocumentBuilder] = {}
 def builder_of(runtime: Runtime) -> DocumentBuilder:
     builder = _BUILDERS.get(id(runtime))
     if builder is None:
-        builder = _BUILDERS[id(runtime)] = DocumentBuilder()
+        builder = _BUILDERS[id(runtime)] = DocumentBuilder(worker_count(runtime.settings.search_workers))
     return builder
 
 

@@ -62,8 +62,13 @@ Call with (dict "root" $ "name" "identity"); returns YAML, use with fromYaml.
 {{- mergeOverwrite (deepCopy .root.Values.serviceDefaults) (deepCopy $own) | toYaml -}}
 {{- end -}}
 
+{{/* repository@digest when a digest is given (the tag is then ignored), else repository:tag. */}}
 {{- define "huike.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "huike.serviceAccountName" -}}
@@ -139,6 +144,32 @@ Names of the bundled subcharts' Services (their charts' standard fullname rule).
 {{- end -}}
 {{- end -}}
 
+{{/* HUIKE_SEARCH_ENGINE: explicit, else meilisearch when a Meilisearch URL is configured. */}}
+{{- define "huike.searchEngine" -}}
+{{- if .Values.config.searchEngine -}}
+{{- .Values.config.searchEngine -}}
+{{- else if include "huike.meilisearchUrl" . -}}
+meilisearch
+{{- else -}}
+postgres
+{{- end -}}
+{{- end -}}
+
+{{/* The NATS cluster's size: the bundled chart's replicas, else externalNats.clusterSize. */}}
+{{- define "huike.natsClusterSize" -}}
+{{- if .Values.nats.enabled -}}
+{{- if .Values.nats.config.cluster.enabled }}{{ .Values.nats.config.cluster.replicas | int }}{{ else }}1{{ end -}}
+{{- else -}}
+{{- .Values.externalNats.clusterSize | int -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ingress-nginx's proxy-body-size: the import limit in MiB, rounded up, plus 1 MiB for the multipart envelope. */}}
+{{- define "huike.proxyBodySize" -}}
+{{- $mib := 1048576 -}}
+{{- printf "%dm" (add (div (add (.Values.config.importMaxBytes | int64) (sub $mib 1)) $mib) 1) -}}
+{{- end -}}
+
 {{/* HUIKE_NATS_STREAM_REPLICAS: explicit value, else the bundled cluster's size, else 1. */}}
 {{- define "huike.natsStreamReplicas" -}}
 {{- if .Values.config.natsStreamReplicas -}}
@@ -178,6 +209,23 @@ Names of the bundled subcharts' Services (their charts' standard fullname rule).
 Checks that fail the render with one clear line. Included from the ConfigMap.
 */}}
 {{- define "huike.validate" -}}
+{{- if and .Values.postgresql.enabled (or .Values.secrets.databaseUrl .Values.secrets.databaseOwnerUrl) -}}
+{{- fail "PostgreSQL is both bundled and external: set postgresql.enabled=false to use secrets.databaseUrl/databaseOwnerUrl, or remove those to use the bundled one" -}}
+{{- end -}}
+{{- if and .Values.nats.enabled .Values.externalNats.url -}}
+{{- fail "NATS is both bundled and external: set nats.enabled=false to use externalNats.url, or empty externalNats.url to use the bundled one" -}}
+{{- end -}}
+{{- if and .Values.meilisearch.enabled .Values.externalMeilisearch.url -}}
+{{- fail "Meilisearch is both bundled and external: set meilisearch.enabled=false to use externalMeilisearch.url, or empty externalMeilisearch.url to use the bundled one" -}}
+{{- end -}}
+{{- if and (eq (include "huike.searchEngine" .) "meilisearch") (not (include "huike.meilisearchUrl" .)) -}}
+{{- fail "config.searchEngine=meilisearch needs a Meilisearch: set externalMeilisearch.url or meilisearch.enabled=true, or config.searchEngine=postgres" -}}
+{{- end -}}
+{{- $replicas := include "huike.natsStreamReplicas" . | int -}}
+{{- $cluster := include "huike.natsClusterSize" . | int -}}
+{{- if gt $replicas $cluster -}}
+{{- fail (printf "config.natsStreamReplicas=%d is above the NATS cluster size %d: lower it, or raise %s" $replicas $cluster (ternary "nats.config.cluster.replicas" "externalNats.clusterSize" .Values.nats.enabled)) -}}
+{{- end -}}
 {{- if not (include "huike.natsUrl" .) -}}
 {{- fail "externalNats.url is required (or nats.enabled=true): huike serve needs HUIKE_NATS_URL" -}}
 {{- end -}}

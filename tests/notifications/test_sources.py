@@ -92,3 +92,41 @@ async def test_an_invitation_is_mailed_with_its_link(client: httpx.AsyncClient, 
     assert tenant.body["tenant"]["name"] in mail["subject"] and "Ada Admin" in mail["subject"]
     token = re.search(r"/accept-invitation\?token=(hki_[A-Za-z0-9_-]+)", mail["text"]).group(1)
     assert token == invited.json()["token"]
+
+
+async def test_a_workflows_notify_step_reaches_the_inbox_and_mail(client, signup, settings) -> None:
+    tenant = await signup()
+    made = await client.post("/api/v1/workflows", headers=tenant.headers, json={
+        "name": "Tell the admin", "enabled": True, "triggers": [{"type": "manual"}],
+        "steps": [{"type": "notify", "to": f"'{tenant.admin_id}'", "message": "请检查本周报价",
+                   "channels": ["in_app", "email"]}]})
+    assert made.status_code == 201, made.text
+    run = await client.post(f"/api/v1/workflows/{made.json()['id']}/runs", json={}, headers=tenant.headers)
+    assert run.status_code == 201, run.text
+    [item] = await wait_inbox(client, tenant.headers, 1, type="workflow.message")
+    assert item["title"] == "流程通知" and item["body"] == "请检查本周报价"
+
+    async def mailed() -> list[dict[str, Any]] | None:
+        return await sink_mail(client, settings, tenant.admin_email) or None
+    [mail] = await eventually(mailed)
+    assert "流程通知" in mail["subject"] and "请检查本周报价" in mail["text"]
+
+
+async def test_approval_events_tell_approvers_and_the_submitter_once_decided(client, signup, runtime, invite) -> None:
+    from tests.notifications.test_inbox import publish, workflows_event
+
+    tenant = await signup()
+    approver = await invite(tenant)
+    record = {"type": "opportunity", "id": str(uuid.uuid4())}
+    common = {"approval_id": str(uuid.uuid4()), "name": "大额折扣", "record": record, "submitted_by": tenant.admin_id}
+    await publish(runtime, workflows_event(tenant.id, "approval", "requested", {**common, "approvers": [approver.id]}))
+    await publish(runtime, workflows_event(tenant.id, "approval", "decided",
+                                           {**common, "status": "pending", "decision": "approve"}))
+    await publish(runtime, workflows_event(tenant.id, "approval", "decided",
+                                           {**common, "status": "approved", "decision": "approve"}))
+    [waiting] = await wait_inbox(client, approver.headers, 1)
+    assert waiting["type"] == "approval.requested" and waiting["title"] == "待你审批：大额折扣"
+    assert waiting["link"] == record
+    [decided] = await wait_inbox(client, tenant.headers, 1)
+    assert decided["type"] == "approval.decided" and "批准" in decided["body"]
+    assert len(await inbox(client, tenant.headers)) == 1  # the pending step told the submitter nothing

@@ -89,7 +89,7 @@ async def apply(unit: Unit, event: Event, intent: Intent, ctx: Context) -> None:
     params = visible_params(intent, who)
     params.setdefault("count", 1)
     user_pref, tenant_pref = await store.preferences_of(unit, intent.user_id)
-    choice = prefs.choose(intent.type, user_pref, tenant_pref, datetime.now(UTC))
+    choice = prefs.choose(intent.type, user_pref, tenant_pref, datetime.now(UTC), intent.channels)
     in_app_id: uuid.UUID | None = None
     grown = False
     if choice.in_app and intent.user_id is not None:

@@ -98,14 +98,16 @@ class Choice:
     quiet_until: datetime | None  # mail waits until then (quiet hours), None: send now
 
 
-def choose(type_key: str, user: dict[str, Any] | None, tenant: dict[str, Any] | None, now: datetime) -> Choice:
+def choose(type_key: str, user: dict[str, Any] | None, tenant: dict[str, Any] | None, now: datetime,
+           defaults: tuple[str, ...] | None = None) -> Choice:
+    """``defaults``: the channels the source asked for (a workflow's notify step), instead of the type's."""
     kind = BY_KEY[type_key]
     pref: TypePreference | None = None
     for source in (user, tenant):
         if source and type_key in (source.get("types") or {}):
             pref = msgspec.convert(source["types"][type_key], TypePreference)
             break
-    channels = set(pref.channels if pref is not None and pref.channels is not None else kind.channels)
+    channels = set(pref.channels if pref is not None and pref.channels is not None else defaults or kind.channels)
     digest = bool(pref and pref.digest) and not kind.security
     in_app = kind.inbox and ("in_app" in channels or kind.security)
     email = "email" in channels or not kind.inbox  # mail is the only way a reset or invitation arrives

@@ -14,8 +14,9 @@ members read (a producer may send more):
 | ``task.overdue`` | ``assignee_id`` (or ``user_id``), ``record``, ``title``, ``due_at`` |
 | ``follow_up.due`` | ``user_id`` (or ``owner_id``), ``record``, ``customer_name`` |
 | ``sla.warning`` / ``sla.breached`` | ``assignee_id``, ``head_id`` (breach: told too), ``record``, ``title``, ``due_at`` |
-| ``approval.requested`` | ``approver_ids`` (or ``user_ids``), ``approval_id``, ``title``, ``requester_name`` |
-| ``approval.decided`` | ``requester_id``, ``approval_id``, ``title``, ``decision`` |
+| ``approval.requested`` / ``step_advanced`` / ``reminder`` | ``approvers``, ``approval_id``, ``name``, ``record`` |
+| ``approval.decided`` | ``submitted_by``, ``approval_id``, ``name``, ``status`` (told when it is no longer pending), ``decision`` |
+| ``notification.requested`` | ``users``, ``message``, ``record`` (a workflow's ``notify`` step) |
 | ``digest.daily`` | ``user_id`` (or ``user_ids``): their held mail goes out as one digest |
 """
 
@@ -43,6 +44,7 @@ class Intent:
     address: str | None = None  # mail-only recipients (an invitation), or the reset's address
     locale: str | None = None
     sealed: dict[str, str] | None = None  # {"token_sealed", "context", "path"}: a link to open when mailing
+    channels: tuple[str, ...] | None = None  # asked for by the source (a workflow's notify step)
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -219,21 +221,35 @@ def _sla_breached(event: Event) -> list[Intent]:
 
 
 def _approval_decided(event: Event) -> list[Intent]:
-    intents = _simple("approval.decided", lambda d: _uuids(d.get("requester_id")), ("title", "decision"))(event)
-    zh = {"approve": "批准", "approved": "批准", "reject": "拒绝", "rejected": "拒绝", "return": "退回",
-          "returned": "退回", "transfer": "转交", "transferred": "转交"}
-    for intent in intents:
-        intent.params["decision_zh"] = zh.get(str(intent.params.get("decision")), str(intent.params.get("decision") or ""))
-        intent.link = intent.link or ("approval", str(event.data.get("approval_id") or event.entity_id))
-    return intents
+    data = event.data
+    status = str(data.get("status") or "")
+    if status == "pending":
+        return []  # one approval of a 会签 step, or a step passed: the request goes on
+    outcome = status or str(data.get("decision") or "")
+    zh = {"approved": "批准", "approve": "批准", "rejected": "拒绝", "reject": "拒绝", "returned": "退回",
+          "return": "退回", "recalled": "撤回", "cancelled": "取消"}
+    params = {"title": data.get("name") or data.get("title"), "decision": outcome, "decision_zh": zh.get(outcome, outcome)}
+    link = _link(data.get("record")) or ("approval", str(data.get("approval_id") or event.entity_id))
+    return [Intent("approval.decided", user, params, link=link)
+            for user in _uuids(data.get("submitted_by") or data.get("requester_id"))]
 
 
 def _approval_requested(event: Event) -> list[Intent]:
-    intents = _simple("approval.requested", lambda d: _uuids(d.get("approver_ids"), d.get("user_ids")),
-                      ("title", "requester_name"))(event)
-    for intent in intents:
-        intent.link = intent.link or ("approval", str(event.data.get("approval_id") or event.entity_id))
-    return intents
+    """``approval.requested`` / ``step_advanced`` / ``reminder``: the approvers named (``approvers``)."""
+    data = event.data
+    params = {"title": data.get("name") or data.get("title")}
+    link = _link(data.get("record")) or ("approval", str(data.get("approval_id") or event.entity_id))
+    return [Intent("approval.requested", user, dict(params), link=link)
+            for user in _uuids(data.get("approvers"), data.get("approver_ids"), data.get("user_ids"))]
+
+
+def _workflow_message(event: Event) -> list[Intent]:
+    """A workflow's ``notify`` step (``notification.requested``): its message to ``users``."""
+    data = event.data
+    params = {"message": _excerpt(data.get("message"))}
+    asked = tuple(c for c in (data.get("channels") or []) if c in ("in_app", "email")) or None
+    return [Intent("workflow.message", user, dict(params), link=_link(data.get("record")), channels=asked)
+            for user in _uuids(data.get("users"))]
 
 
 # (service, entity, action) -> intents; digest.daily is handled apart (it sends held mail).
@@ -264,6 +280,9 @@ HANDLERS: dict[tuple[str, str, str], Callable[[Event], list[Intent]]] = {
     ("workflows", "sla", "breached"): _sla_breached,
     ("workflows", "approval", "requested"): _approval_requested,
     ("workflows", "approval", "decided"): _approval_decided,
+    ("workflows", "approval", "step_advanced"): _approval_requested,
+    ("workflows", "approval", "reminder"): _approval_requested,
+    ("workflows", "notification", "requested"): _workflow_message,
 }
 
 

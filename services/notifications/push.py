@@ -55,6 +55,16 @@ class Feed:
         self.floor = 0
         self.top = -1  # nothing read yet
         self.stale = True
+        # Each row's SSE data, encoded once per language for every stream of the user.
+        self.encoded: dict[tuple[int, str], str] = {}
+
+    def encode(self, row: Any, locale: str, make: Callable[[Any, str], str]) -> str:
+        key = (row["seq"], locale)
+        if (data := self.encoded.get(key)) is None:
+            if len(self.encoded) > 2 * _KEEP:
+                self.encoded.clear()
+            data = self.encoded[key] = make(row, locale)
+        return data
 
     async def after(self, position: int, fetch: Fetch) -> list[Any]:
         async with self.lock:

@@ -182,8 +182,8 @@ async def _events(runtime: RuntimeDep, principal: Principal, authorization: str 
             rows = await feed.after(after, fetch)
             for row in rows:
                 after = row["seq"]
-                yield ServerSentEventMessage(data=encoder.encode(out(row, locale)).decode(), event="notification",
-                                             id=after)
+                data = feed.encode(row, locale, lambda r, lang: encoder.encode(out(r, lang)).decode())
+                yield ServerSentEventMessage(data=data, event="notification", id=after)
             if feed.stale:
                 continue  # more came meanwhile (or a full page was read)
             timed_out = False

@@ -239,6 +239,9 @@ async def run(db: ServiceDatabase, files: FileStore, tenant_id: uuid.UUID, expor
         await history.audit(unit, f"{job['entity']}.export", job["entity"], None, actor=principal.actor, details={
             "export_id": str(export_id), "format": job["format"], "filters": job["filters"], "rows": count,
         })
+        # For the notifications service: whoever asked is told the file is ready.
+        await unit.emit("export", "ready", export_id, actor=principal.actor, data={
+            "user_id": str(principal.user_id), "entity": job["entity"], "format": job["format"], "rows": count})
         await queue.done(unit, tenant_id, "export", export_id)
 
 

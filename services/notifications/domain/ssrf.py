@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from typing import Any
@@ -62,11 +63,22 @@ def forbidden_reason(address: IPAddress) -> str | None:
     return None
 
 
+_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$", re.IGNORECASE)
+
+
 def _literal(host: str) -> IPAddress | None:
+    """The address a host names literally, the shorthand forms resolvers accept included
+    (``0x7f000001``, ``2130706433``, ``127.1``, ``0177.0.0.1``)."""
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return None
+        pass
+    if _NUMERIC_HOST.match(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
 
 
 def check_url(url: str, field: str, *, allow_private: bool, hosts: Iterable[str] | None = None) -> list[FieldError]:

@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 from services.notifications.domain.signing import sign
 from shared.tenancy import scope_for_system
 from tests.conftest import SignUp, Tenant
-from tests.identity.conftest import eventually
+from tests.identity.conftest import eventually, invite  # noqa: F401 - fixture
 from tests.notifications.receivers import Receiver, allow_private, receivers  # noqa: F401 - fixtures
 
 pytestmark = __import__("pytest").mark.usefixtures("allow_private")
@@ -288,3 +288,38 @@ async def test_bad_webhooks_are_refused_naming_the_field_and_nothing_is_saved(
     answer = await client.patch(f"/api/v1/webhooks/{uuid.uuid4()}", json={"url": "gopher://x"},
                                 headers=tenant.headers)
     assert answer.status_code == 404
+
+
+INTEGRATOR = {
+    "key": "integrator", "name": "Integrator",
+    "permissions": {"customer": {"actions": ["read"], "scope": "all"},
+                    "contact": {"actions": ["read"], "scope": "own"},
+                    "webhook": {"actions": ["read", "create", "update", "delete"], "scope": "all"}},
+    "field_rules": {"customer": {"phone": "hidden"}},
+}
+
+
+async def test_an_endpoint_is_sent_only_what_its_creator_may_see(
+        client: httpx.AsyncClient, signup: SignUp, receivers: Any, invite: Any) -> None:
+    receiver = await receivers()
+    tenant = await signup()
+    made = await client.post("/api/v1/roles", headers=tenant.headers, json=INTEGRATOR)
+    assert made.status_code == 201, made.text
+    member = await invite(tenant, roles=["integrator"])
+    # Contacts: the role reads only its own, so it may not subscribe to all of them.
+    refused = await client.post("/api/v1/webhooks", json={"url": receiver.url, "events": ["customer.created", "*"]},
+                                headers=member.headers)
+    assert refused.status_code == 422
+    assert [(e["field"], e["code"]) for e in refused.json()["errors"]] == [("events[1]", "not_allowed")]
+    hook = await make_webhook(client, member, receiver.url, ["customer.created"])  # type: ignore[arg-type]
+
+    answer = await client.post("/api/v1/customers", json={"name": "有电话的客户", "phone": "+8613800138000"},
+                               headers=tenant.headers)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["phone"]  # the admin sees it
+    await received(receiver, 1)
+    payload = Webhook(hook["secret"]).verify(receiver.requests[0].body, receiver.requests[0].headers)
+    assert payload["data"]["record"]["name"] == "有电话的客户"
+    assert "phone" not in payload["data"]["record"] and "phones" not in payload["data"]["record"]
+    assert "13800138000" not in receiver.requests[0].body.decode()
+    assert "origin" not in payload["data"]

@@ -150,10 +150,19 @@ def matches(patterns: list[str], event_type: str) -> bool:
     return "*" in patterns or event_type in patterns or f"{event_type.split('.', 1)[0]}.*" in patterns
 
 
+# Field names that are one field for field rules (as records applies them).
+_TWINS = {"phone": "phones", "phones": "phone", "email": "emails", "emails": "email"}
+
+
 def hidden_fields_of(principal: Principal) -> dict[str, list[str]]:
-    return {entity: sorted(f for f, rule in rules.items() if rule == "hidden")
-            for entity, rules in principal.data.permissions.fields.items()
-            if any(rule == "hidden" for rule in rules.values())}
+    """Per entity, the fields the creator's role hides (a phone rule hides the phones list too)."""
+    found: dict[str, list[str]] = {}
+    for entity, rules in principal.data.permissions.fields.items():
+        hidden = {f for f, rule in rules.items() if rule == "hidden"}
+        hidden |= {_TWINS[f] for f in hidden if f in _TWINS}
+        if hidden:
+            found[entity] = sorted(hidden)
+    return found
 
 
 def payload_of(event: Event, hidden: dict[str, list[str]]) -> dict[str, Any]:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from services.notifications.api import router
 from services.notifications.delivery import start_delivery
+from services.notifications.tenant_purge import start_tenant_purge
 from shared.service import ServiceSpec
 
 service = ServiceSpec(
     name="notifications",
     migrations_dir=Path(__file__).parent / "db" / "migrations",
     route_handlers=[router()],
-    starters=[start_delivery],
+    starters=[start_delivery, start_tenant_purge],
 )

@@ -323,3 +323,19 @@ async def test_an_endpoint_is_sent_only_what_its_creator_may_see(
     assert "phone" not in payload["data"]["record"] and "phones" not in payload["data"]["record"]
     assert "13800138000" not in receiver.requests[0].body.decode()
     assert "origin" not in payload["data"]
+
+
+async def test_a_huge_answer_is_read_only_up_to_the_cap(
+        client: httpx.AsyncClient, signup: SignUp, receivers: Any) -> None:
+    receiver = await receivers()
+    receiver.default = (200, b"x" * (8 * 1024 * 1024), {})  # 8 MiB: read 64 KiB, keep 1,000 characters
+    tenant = await signup()
+    hook = await make_webhook(client, tenant, receiver.url)
+    await client.post(f"/api/v1/webhooks/{hook['id']}/ping", headers=tenant.headers)
+
+    async def done() -> bool:
+        items = await deliveries(client, tenant, hook["id"])
+        return bool(items) and items[0]["status"] == "succeeded"
+    await eventually(done)
+    [attempt] = (await deliveries(client, tenant, hook["id"]))[0]["attempt_log"]
+    assert attempt["response_excerpt"] == "x" * 1000

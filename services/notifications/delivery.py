@@ -274,28 +274,30 @@ class DeliveryWorker:
                                             "the target was deleted" if target is None else "the target is disabled",
                                             count_attempt=False)
                 return
-        lock = self._target_locks.setdefault(target["id"], asyncio.Lock())
-        async with lock:  # one send at a time per target in this process: rate limits count right
-            if kind == "robot":
-                wait_until = await self._rate_limited(scope, target)
+        # Robots: one send at a time per robot in this process, so its rate limit counts right.
+        lock = self._target_locks.setdefault(target["id"], asyncio.Lock()) if kind == "robot" else None
+        async with lock or contextlib.nullcontext():
+            async with self.db.tenant_unit(scope) as unit:
+                # Waiting for the lock may have taken a while: still ours to send, and the lease renewed.
+                if not await store.renew_lease(unit, delivery_id):
+                    return
+                wait_until = await self._rate_limited(unit, target) if kind == "robot" else None
                 if wait_until is not None:
-                    async with self.db.tenant_unit(scope) as unit:
-                        await store.postpone_delivery(unit, delivery_id, wait_until)
+                    await store.postpone_delivery(unit, delivery_id, wait_until)
                     return
             attempted_at = datetime.now(UTC)
             result = await self._send(kind, target, delivery)
             async with self.db.tenant_unit(scope) as unit:
                 await self._record(unit, kind, target, delivery, attempted_at, result)
 
-    async def _rate_limited(self, scope: Any, robot: Any) -> datetime | None:
+    async def _rate_limited(self, unit: Unit, robot: Any) -> datetime | None:
         """When the robot may send again, or None when it may now."""
         latest: datetime | None = None
-        async with self.db.tenant_unit(scope) as unit:
-            for count, seconds in robots.RATE_LIMITS[robot["platform"]]:
-                nth = await store.sent_since(unit, robot["id"], seconds, count)
-                if nth is not None:
-                    free = nth + timedelta(seconds=seconds)
-                    latest = free if latest is None or free > latest else latest
+        for count, seconds in robots.RATE_LIMITS[robot["platform"]]:
+            nth = await store.sent_since(unit, robot["id"], seconds, count)
+            if nth is not None:
+                free = nth + timedelta(seconds=seconds)
+                latest = free if latest is None or free > latest else latest
         return latest
 
     async def _send(self, kind: str, target: Any, delivery: Any) -> SendResult:

@@ -3,6 +3,7 @@ that check the signatures as those platforms document them, and the platforms' r
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -248,3 +249,23 @@ async def test_another_tenants_robots_are_unreachable_and_never_fed(
     assert (await client.get("/api/v1/chat-robots", headers=a.headers)).json()["items"] == []
     assert all("甲的客户" not in r.body.decode() for r in receiver.requests)
     assert any("乙的客户" in r.body.decode() for r in receiver.requests)
+
+
+async def test_a_feishu_bot_sends_at_most_5_messages_a_second(
+        client: httpx.AsyncClient, signup: SignUp, receivers: Any) -> None:
+    receiver: Receiver = await receivers()
+    receiver.respond = feishu_check
+    tenant = await signup()
+    robot = await make_robot(client, tenant, platform="feishu", secret=FEISHU_SECRET,
+                             webhook_url=f"{receiver.url}/open-apis/bot/v2/hook/{uuid.uuid4()}")
+    await asyncio.gather(*(make_customer(client, tenant, f"飞书客户 {index}") for index in range(8)))
+    await received(receiver, 8, timeout=10)
+
+    async def all_sent() -> bool:
+        items = await robot_deliveries(client, tenant, robot["id"])
+        return len(items) == 8 and all(d["status"] == "succeeded" for d in items)
+    await eventually(all_sent)
+    times = sorted(datetime.fromisoformat(d["attempt_log"][0]["attempted_at"])
+                   for d in await robot_deliveries(client, tenant, robot["id"]))
+    for index in range(len(times) - 5):  # any six consecutive sends span at least a second
+        assert times[index + 5] - times[index] >= timedelta(seconds=1), times

@@ -284,8 +284,20 @@ async def test_bad_webhooks_are_refused_naming_the_field_and_nothing_is_saved(
         if code is not None:
             assert problem["errors"][0]["code"] == code
     assert (await client.get("/api/v1/webhooks", headers=tenant.headers)).json()["items"] == []
-    # A role without webhook rights cannot manage them.
-    answer = await client.patch(f"/api/v1/webhooks/{uuid.uuid4()}", json={"url": "gopher://x"},
+    # A change is checked the same way, and a stale If-Match changes nothing.
+    hook = await make_webhook(client, tenant, "https://hooks.example.com/huike")
+    for body, field in (({"url": "http://10.0.0.8/"}, "url"), ({"url": "gopher://x"}, "url"),
+                        ({"events": ["*", "deal.won"]}, "events[1]")):
+        answer = await client.patch(f"/api/v1/webhooks/{hook['id']}", json=body, headers=tenant.headers)
+        assert answer.status_code == 422, answer.text
+        assert [e["field"] for e in answer.json()["errors"]] == [field]
+    stale = await client.patch(f"/api/v1/webhooks/{hook['id']}", json={"description": "新"},
+                               headers={**tenant.headers, "If-Match": '"99"'})
+    assert stale.status_code == 412, stale.text
+    now = (await client.get(f"/api/v1/webhooks/{hook['id']}", headers=tenant.headers)).json()
+    assert (now["url"], now["events"], now["description"], now["version"]) == (
+        "https://hooks.example.com/huike", ["customer.*"], "ERP 同步", 1)
+    answer = await client.patch(f"/api/v1/webhooks/{uuid.uuid4()}", json={"url": "https://example.com/"},
                                 headers=tenant.headers)
     assert answer.status_code == 404
 

@@ -242,6 +242,15 @@ async def lease_due(unit: SystemUnit, limit: int) -> list[asyncpg.Record]:
             RETURNING q.id, q.tenant_id""", limit)
 
 
+async def renew_lease(unit: Unit, delivery_id: uuid.UUID) -> bool:
+    """Just before a send: the delivery is still pending and queued; its lease starts again."""
+    return await unit.fetchval(
+        f"""UPDATE notifications.hook_queue SET leased_until = now() + interval '{LEASE_SECONDS} seconds'
+            WHERE id = $1 AND EXISTS (SELECT 1 FROM notifications.hook_deliveries
+                                      WHERE tenant_id = $2 AND id = $1 AND status = 'pending')
+            RETURNING true""", delivery_id, unit.tenant_id) or False
+
+
 async def queue_retry_later(unit: SystemUnit, delivery_id: uuid.UUID, seconds: float) -> None:
     """Give a leased delivery back (the infrastructure failed it): no attempt spent."""
     await unit.execute(

@@ -198,7 +198,8 @@ ACTION_ZH = {"created": "新建", "updated": "更新", "deleted": "删除", "res
              "deactivated": "停用", "reactivated": "重新启用", "roles_changed": "角色变更", "accepted": "已接受",
              "revoked": "撤销"}
 ACTOR_ZH = {"user": "用户", "api_key": "API 密钥", "system": "系统", "operator": "平台运维", "workflow": "自动化流程"}
-_LABEL_FIELDS = ("name", "title", "summary", "subject", "email")
+# What names a record in a message; never a contact detail (a role may hide those).
+_LABEL_FIELDS = ("name", "title", "summary", "subject")
 
 
 def _escape(text: str) -> str:

@@ -73,8 +73,8 @@ TOTAL_TIMEOUT = 30.0    # a slow drip cannot hold a worker longer
 MAX_RESPONSE_BYTES = 64 * 1024
 EXCERPT_CHARS = 1000
 MAX_REDIRECTS = 3
-BATCH = 20
-CONCURRENCY = 10
+BATCH = 40
+CONCURRENCY = 20  # sends at once per process (each holds a connection only to record its attempt)
 POLL_SECONDS = 0.5
 INFRA_RETRY_SECONDS = 15.0
 USER_AGENT = "Huike-Webhooks/1.0"
@@ -274,21 +274,26 @@ class DeliveryWorker:
                                             "the target was deleted" if target is None else "the target is disabled",
                                             count_attempt=False)
                 return
+        if kind == "webhook":  # leased a moment ago (at most a batch's sends earlier): send
+            await self._send_and_record(scope, kind, target, delivery)
+            return
         # Robots: one send at a time per robot in this process, so its rate limit counts right.
-        lock = self._target_locks.setdefault(target["id"], asyncio.Lock()) if kind == "robot" else None
-        async with lock or contextlib.nullcontext():
+        async with self._target_locks.setdefault(target["id"], asyncio.Lock()):
             async with self.db.tenant_unit(scope) as unit:
                 # Waiting for the lock may have taken a while: still ours to send, and the lease renewed.
                 if not await store.renew_lease(unit, delivery_id):
                     return
-                wait_until = await self._rate_limited(unit, target) if kind == "robot" else None
+                wait_until = await self._rate_limited(unit, target)
                 if wait_until is not None:
                     await store.postpone_delivery(unit, delivery_id, wait_until)
                     return
-            attempted_at = datetime.now(UTC)
-            result = await self._send(kind, target, delivery)
-            async with self.db.tenant_unit(scope) as unit:
-                await self._record(unit, kind, target, delivery, attempted_at, result)
+            await self._send_and_record(scope, kind, target, delivery)
+
+    async def _send_and_record(self, scope: Any, kind: str, target: Any, delivery: Any) -> None:
+        attempted_at = datetime.now(UTC)
+        result = await self._send(kind, target, delivery)
+        async with self.db.tenant_unit(scope) as unit:
+            await self._record(unit, kind, target, delivery, attempted_at, result)
 
     async def _rate_limited(self, unit: Unit, robot: Any) -> datetime | None:
         """When the robot may send again, or None when it may now."""

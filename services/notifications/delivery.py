@@ -7,7 +7,8 @@ pending delivery for each that subscribes to the event's type, queued now. A del
 (target, event id), so a redelivered event adds nothing.
 
 **Sending.** A worker on every replica leases due deliveries (``hook_queue``, SKIP LOCKED, a lease
-of two minutes) and sends each one outside any transaction, a few at once:
+of two minutes), only as many as it can send at once (20 per process: a slow endpoint holds one
+slot, and no lease runs out waiting), and sends each outside any transaction:
 
 * webhooks: POST the payload with the Standard Webhooks headers (``webhook-id`` = the event id, so
   a receiver drops repeats; every live secret signs); robots: their platform's message, signed,
@@ -73,7 +74,6 @@ TOTAL_TIMEOUT = 30.0    # a slow drip cannot hold a worker longer
 MAX_RESPONSE_BYTES = 64 * 1024
 EXCERPT_CHARS = 1000
 MAX_REDIRECTS = 3
-BATCH = 40
 CONCURRENCY = 20  # sends at once per process (each holds a connection only to record its attempt)
 POLL_SECONDS = 0.5
 INFRA_RETRY_SECONDS = 15.0
@@ -202,7 +202,7 @@ class DeliveryWorker:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._clients: dict[bool, httpx.AsyncClient] = {}
-        self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._inflight: set[asyncio.Task[None]] = set()
         self._target_locks: dict[uuid.UUID, asyncio.Lock] = {}  # one per target seen: a few bytes each
 
     @property
@@ -223,41 +223,57 @@ class DeliveryWorker:
         return self
 
     async def stop(self) -> None:
+        """Lease nothing more; let the sends in flight finish and record what they got."""
         self._stopping.set()
         self._wake.set()
         if self._task is not None:
             await self._task
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
         for client in self._clients.values():
             with contextlib.suppress(Exception):
                 await client.aclose()
 
     async def _loop(self) -> None:
+        """Lease only as many deliveries as can be sent now (so no lease runs out waiting), and
+        lease more as soon as a send ends: a slow endpoint holds one slot, not the batch."""
         while not self._stopping.is_set():
-            try:
-                worked = await self.work_once()
-            except Exception:  # noqa: BLE001 - the database may be down: wait and try again
-                log.warning("notifications delivery: leasing failed", exc_info=True)
-                worked = 0
-            if not worked:
-                self._wake.clear()
+            self._wake.clear()
+            free = CONCURRENCY - len(self._inflight)
+            leased = 0
+            if free > 0:
+                try:
+                    leased = self._start_due(await self._lease(free))
+                except Exception:  # noqa: BLE001 - the database may be down: wait and try again
+                    log.warning("notifications delivery: leasing failed", exc_info=True)
+            if not leased or len(self._inflight) >= CONCURRENCY:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
 
-    async def work_once(self) -> int:
+    async def _lease(self, limit: int) -> list[Any]:
         async with self.db.system_unit() as system:
-            items = await store.lease_due(system, BATCH)
-        await asyncio.gather(*(self._guarded(item["tenant_id"], item["id"]) for item in items))
+            return await store.lease_due(system, limit)
+
+    def _start_due(self, items: list[Any]) -> int:
+        for item in items:
+            task = asyncio.create_task(self._guarded(item["tenant_id"], item["id"]),
+                                       name=f"notifications-delivery:{item['id']}")
+            self._inflight.add(task)
+            task.add_done_callback(self._ended)
         return len(items)
 
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._wake.set()
+
     async def _guarded(self, tenant_id: uuid.UUID, delivery_id: uuid.UUID) -> None:
-        async with self._slots:
-            try:
-                await self.deliver(tenant_id, delivery_id)
-            except Exception:  # noqa: BLE001 - infrastructure (or a bug): give it back, no attempt spent
-                log.warning("notifications delivery %s: given back", delivery_id, exc_info=True)
-                with contextlib.suppress(Exception):
-                    async with self.db.system_unit() as system:
-                        await store.queue_retry_later(system, delivery_id, INFRA_RETRY_SECONDS)
+        try:
+            await self.deliver(tenant_id, delivery_id)
+        except Exception:  # noqa: BLE001 - infrastructure (or a bug): give it back, no attempt spent
+            log.warning("notifications delivery %s: given back", delivery_id, exc_info=True)
+            with contextlib.suppress(Exception):
+                async with self.db.system_unit() as system:
+                    await store.queue_retry_later(system, delivery_id, INFRA_RETRY_SECONDS)
 
     async def deliver(self, tenant_id: uuid.UUID, delivery_id: uuid.UUID) -> None:
         scope = scope_for_system(tenant_id)
@@ -274,7 +290,7 @@ class DeliveryWorker:
                                             "the target was deleted" if target is None else "the target is disabled",
                                             count_attempt=False)
                 return
-        if kind == "webhook":  # leased a moment ago (at most a batch's sends earlier): send
+        if kind == "webhook":  # leased a moment ago: send
             await self._send_and_record(scope, kind, target, delivery)
             return
         # Robots: one send at a time per robot in this process, so its rate limit counts right.

@@ -343,7 +343,7 @@ class DeliveryWorker:
                                    error=result.error)
         table = TABLES[kind]
         if result.succeeded:
-            await store.finish_delivery(unit, delivery["id"], "succeeded", None)
+            await store.finish_delivery(unit, delivery["id"], "succeeded", None, count_attempt=False)
             await store.target_succeeded(unit, table, target["id"])
             return
         error = result.error or "failed"

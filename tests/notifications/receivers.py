@@ -40,6 +40,7 @@ class Receiver:
     answers: list[Answer] = field(default_factory=list)
     default: Answer = (200, b'{"ok": true}', {})
     respond: Callable[[Received], Answer] | None = None
+    hold: asyncio.Event | None = None  # when set: every answer waits for it
 
     @property
     def url(self) -> str:
@@ -59,6 +60,8 @@ class Receiver:
             query={k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode(), keep_blank_values=True).items()},
             headers={k.decode().lower(): v.decode() for k, v in scope["headers"]}, body=body)
         self.requests.append(request)
+        if self.hold is not None:
+            await self.hold.wait()
         if self.respond is not None:
             status, content, headers = self.respond(request)
         else:

@@ -57,6 +57,7 @@ from shared.events.bus import service_stream_name
 from shared.events.consumer import EventConsumer
 from shared.events.envelope import Actor, Event
 from shared.tenancy import scope_for_system
+from shared.unavailable import log_failure
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -244,8 +245,8 @@ class DeliveryWorker:
             if free > 0:
                 try:
                     leased = self._start_due(await self._lease(free))
-                except Exception:  # noqa: BLE001 - the database may be down: wait and try again
-                    log.warning("notifications delivery: leasing failed", exc_info=True)
+                except Exception as exc:  # noqa: BLE001 - the database may be down: wait and try again
+                    log_failure(log, exc, "notifications delivery: leasing failed")
             if not leased or len(self._inflight) >= CONCURRENCY:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
@@ -269,8 +270,8 @@ class DeliveryWorker:
     async def _guarded(self, tenant_id: uuid.UUID, delivery_id: uuid.UUID) -> None:
         try:
             await self.deliver(tenant_id, delivery_id)
-        except Exception:  # noqa: BLE001 - infrastructure (or a bug): give it back, no attempt spent
-            log.warning("notifications delivery %s: given back", delivery_id, exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - infrastructure (or a bug): give it back, no attempt spent
+            log_failure(log, exc, "notifications delivery %s: given back", delivery_id)
             with contextlib.suppress(Exception):
                 async with self.db.system_unit() as system:
                     await store.queue_retry_later(system, delivery_id, INFRA_RETRY_SECONDS)

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     event_max_deliveries: int = Field(5, ge=1, le=100)
     event_duplicate_window_seconds: int = Field(2 * 3_600, ge=60)
 
+    # Outgoing webhooks and chat robots
+    webhook_allow_private: bool = Field(
+        False, description="let webhooks and chat robots reach loopback, private and link-local addresses"
+        " (never in production: SSRF)")
+
     # Telemetry and logs
     otlp_endpoint: str = Field("", description="OTLP/HTTP endpoint; empty exports nothing")
     service_name: str = "huike"

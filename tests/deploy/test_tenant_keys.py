@@ -31,6 +31,8 @@ EXCEPTIONS: dict[str, str] = {
     # times only, no tenant data; they stay on the coordinator.
     "records.bulk_jobs": "import/export job queue claimed across tenants (its key does lead with tenant_id)",
     "workflows.queue": "due timers and runs claimed across tenants",
+    "notifications.delivery_queue": "due e-mail and push deliveries claimed across tenants",
+    "notifications.hook_queue": "due webhook and chat-robot sends claimed across tenants",
 }
 
 _TABLES = """

@@ -105,10 +105,10 @@ class NotificationsController(Controller):
             raise ValidationProblem.one("type", "is not a notification type", "unknown_type")
         size = check_limit(limit)
         async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
-            rows = await store.page(unit, _user(principal), after=time_cursor(cursor), limit=size, unread=unread,
+            rows = await store.page(unit, _user(principal), after=time_cursor(cursor, bind="notifications"), limit=size, unread=unread,
                                     type_key=type)
         locale = locale_of(principal)
-        return page_of([out(r, locale) for r in rows], size, lambda n: (n.created_at, n.id))
+        return page_of([out(r, locale) for r in rows], size, lambda n: (n.created_at, n.id), bind="notifications")
 
     @get("/unread-count")
     async def unread_count(self, principal: PrincipalDep, runtime: RuntimeDep) -> UnreadCount:

@@ -41,8 +41,8 @@ class ChatRobotsController(Controller):
         principal.require("webhook", "read")
         size = check_limit(limit)
         async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
-            rows = await store.page(unit, after=time_cursor(cursor), limit=size)
-        return page_of([domain.robot_out(r) for r in rows], size, _cursor_key)
+            rows = await store.page(unit, after=time_cursor(cursor, bind="chat-robots"), limit=size)
+        return page_of([domain.robot_out(r) for r in rows], size, _cursor_key, bind="chat-robots")
 
     @get("/{robot_id:uuid}")
     async def get_chat_robot(self, robot_id: FromPath[uuid.UUID], principal: PrincipalDep,
@@ -78,8 +78,8 @@ class ChatRobotsController(Controller):
         principal.require("webhook", "read")
         size = check_limit(limit)
         async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
-            items = await domain.deliveries(unit, robot_id, after=time_cursor(cursor), limit=size)
-        return page_of(items, size, _delivery_key)
+            items = await domain.deliveries(unit, robot_id, after=time_cursor(cursor, bind="chat-robot-deliveries"), limit=size)
+        return page_of(items, size, _delivery_key, bind="chat-robot-deliveries")
 
 
 def _cursor_key(out: domain.RobotOut) -> list[datetime | uuid.UUID]:

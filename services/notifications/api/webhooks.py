@@ -48,8 +48,8 @@ class WebhooksController(Controller):
         principal.require("webhook", "read")
         size = check_limit(limit)
         async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
-            rows = await store.page_endpoints(unit, after=time_cursor(cursor), limit=size)
-        return page_of([domain.webhook_out(r) for r in rows], size, _cursor_key)
+            rows = await store.page_endpoints(unit, after=time_cursor(cursor, bind="webhooks"), limit=size)
+        return page_of([domain.webhook_out(r) for r in rows], size, _cursor_key, bind="webhooks")
 
     @get("/{webhook_id:uuid}")
     async def get_webhook(self, webhook_id: FromPath[uuid.UUID], principal: PrincipalDep,
@@ -109,8 +109,8 @@ class WebhooksController(Controller):
         size = check_limit(limit)
         async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
             await domain.get(unit, webhook_id)
-            items = await domain.deliveries(unit, webhook_id, after=time_cursor(cursor), limit=size, status=status)
-        return page_of(items, size, _delivery_key)
+            items = await domain.deliveries(unit, webhook_id, after=time_cursor(cursor, bind="webhook-deliveries"), limit=size, status=status)
+        return page_of(items, size, _delivery_key, bind="webhook-deliveries")
 
     @post("/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/replay", status_code=202)
     async def replay_webhook_delivery(self, webhook_id: FromPath[uuid.UUID], delivery_id: FromPath[uuid.UUID],

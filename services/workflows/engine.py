@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from services.workflows import timekeeping
 from services.workflows.db import queue, runs, timers
 from services.workflows.db import workflows as store
 from services.workflows.domain import calendar_settings
@@ -155,6 +156,9 @@ class Engine:
             if timer["kind"] == "wait":
                 await self._wake(unit, timer, now)
                 return
+            if timer["kind"] in ("sla", "reminder", "digest"):
+                await self._fire_time(unit, timer, max(now, timer["due_at"]))
+                return
             workflow = await store.get(unit, timer["workflow_id"])
             if workflow is None or not workflow["enabled"]:
                 await timers.remove(unit, timer_id)
@@ -182,6 +186,19 @@ class Engine:
                                   payload=timer["payload"])
             else:
                 await timers.remove(unit, timer_id)
+
+    async def _fire_time(self, unit: Unit, timer: Any, now: datetime) -> None:
+        """A timer of no workflow: an SLA step or records' copy of it, a reminder, the digest."""
+        if timer["kind"] == "reminder":
+            await timekeeping.fire_reminder(unit, timer, now)
+        elif timer["kind"] == "digest":
+            await timekeeping.fire_digest(unit, timer, now)
+        elif (timer["payload"] or {}).get("sync"):
+            await timers.remove(unit, timer["id"])
+            await timekeeping.push_sla(unit, timer["record_id"], self.records)
+        else:
+            await timers.remove(unit, timer["id"])
+            await timekeeping.reconcile(unit, timer["record_id"], None, now, now)
 
     async def _wake(self, unit: Unit, timer: Any, now: datetime) -> None:
         """A wait is over: its step is done, and the run goes on."""

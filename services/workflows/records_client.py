@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -10,6 +11,7 @@ import msgspec
 from shared.errors import Problem
 
 COMMAND_SUBJECT = "huike.rpc.records.command"
+SLA_SUBJECT = "huike.rpc.records.sla"
 TIMEOUT_SECONDS = 10.0
 
 
@@ -47,9 +49,33 @@ class _Answer(msgspec.Struct):
     problem: dict[str, Any] | None = None
 
 
+class SlaWrite(msgspec.Struct, frozen=True, kw_only=True):
+    tenant_id: uuid.UUID
+    objection_id: uuid.UUID
+    sla_state: str | None
+    sla_due_at: datetime | None
+    first_response_due_at: datetime | None
+
+
 class RecordsClient:
     def __init__(self, nc: Any) -> None:
         self.nc = nc
+
+    async def set_sla(self, tenant_id: uuid.UUID, objection_id: uuid.UUID, state: str | None,
+                      sla_due_at: datetime | None, first_response_due_at: datetime | None) -> bool:
+        """Records' copy of an objection's SLA; False when the objection is gone."""
+        body = SlaWrite(tenant_id=tenant_id, objection_id=objection_id, sla_state=state, sla_due_at=sla_due_at,
+                        first_response_due_at=first_response_due_at)
+        try:
+            msg = await self.nc.request(SLA_SUBJECT, msgspec.json.encode(body), timeout=TIMEOUT_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - no responders, timeout, connection closed: all "later"
+            raise RecordsUnavailable(f"records did not answer: {type(exc).__name__}") from exc
+        answer = msgspec.json.decode(msg.data, type=_Answer)
+        if answer.status >= 500:
+            raise RecordsUnavailable(f"records answered {answer.status}: {(answer.problem or {}).get('detail', '')}")
+        if answer.status >= 400 and answer.status != 404:
+            raise CommandFailed(answer.status, answer.problem or {})
+        return answer.status < 400
 
     async def send(self, command: Command) -> dict[str, Any]:
         """The record records answered; CommandFailed or RecordsUnavailable otherwise."""

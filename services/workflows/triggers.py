@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from services.workflows import timekeeping
 from services.workflows.db import runs, timers
 from services.workflows.db import workflows as store
 from services.workflows.domain import definitions as d
@@ -76,10 +77,11 @@ def _depth(event: Event) -> int:
 async def on_record_event(unit: Unit, event: Event) -> None:
     if event.entity not in ENTITIES:
         return
+    now = datetime.now(UTC)
+    await timekeeping.on_record_event(unit, event, now)
     record_id = uuid.UUID(event.entity_id)
     action = _action(event)
     context = context_of(event)
-    now = datetime.now(UTC)
     budget = _RunBudget(unit, now)
     for row in await store.enabled(unit):
         definition = msgspec.convert({"triggers": row["triggers"], "steps": row["steps"]}, d.WorkflowDefinition)

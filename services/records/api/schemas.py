@@ -117,6 +117,10 @@ class ObjectionOut(Record, kw_only=True):
     resolved_at: datetime | None | U = UNSET
     closed_at: datetime | None | U = UNSET
     reopen_count: int | U = UNSET
+    # Kept by workflows on the tenant's business calendar (GET|PUT /api/v1/sla-policy); null until set.
+    sla_state: str | None | U = UNSET  # on_track, at_risk, breached, met
+    sla_due_at: datetime | None | U = UNSET
+    first_response_due_at: datetime | None | U = UNSET
 
 
 class TaskOut(Record, kw_only=True):

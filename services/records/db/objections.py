@@ -16,7 +16,7 @@ TABLE = "objections"
 COLUMNS = (
     "id, version, created_at, updated_at, created_by, updated_by, deleted_at, customer_id, interaction_id, category, "
     "severity, description, status, assignee_id, due_at, resolution, satisfaction, resolved_at, closed_at, "
-    "reopen_count, owner_id, department_id, custom_fields"
+    "reopen_count, owner_id, department_id, custom_fields, sla_state, sla_due_at, first_response_due_at"
 )
 UPDATABLE = frozenset({
     "interaction_id", "category", "severity", "description", "status", "assignee_id", "due_at", "resolution",
@@ -38,6 +38,21 @@ async def update(unit: Unit, objection_id: uuid.UUID, changes: dict[str, Any], *
                  custom_clear: list[str], user_id: uuid.UUID) -> asyncpg.Record:
     return await sql.update(unit, TABLE, objection_id, changes, COLUMNS, allowed=UPDATABLE, custom_set=custom_set,
                             custom_clear=custom_clear, user_id=user_id)
+
+
+async def set_sla(unit: Unit, objection_id: uuid.UUID, *, sla_state: str | None, sla_due_at: datetime | None,
+                  first_response_due_at: datetime | None) -> asyncpg.Record | None:
+    """Write the SLA columns of a live objection (a new version, ``updated_at`` kept: nobody edited
+    it); None when it is gone or nothing changed."""
+    return await unit.fetchrow(
+        f"""UPDATE records.objections SET sla_state = $3, sla_due_at = $4, first_response_due_at = $5,
+                                          version = version + 1
+            WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
+              AND (sla_state, sla_due_at, first_response_due_at) IS DISTINCT FROM ($3::text, $4::timestamptz,
+                                                                                  $5::timestamptz)
+            RETURNING {COLUMNS}""",
+        unit.tenant_id, objection_id, sla_state, sla_due_at, first_response_due_at,
+    )
 
 
 async def set_deleted(unit: Unit, objection_id: uuid.UUID, *, deleted: bool,

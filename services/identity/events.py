@@ -22,7 +22,7 @@ never holds a secret, except ``user.password_reset_requested``, documented below
                                   the user. Consumers must not log or store it.
 * ``user.password_reset``         revoked_sessions
 * ``role.created`` / ``role.updated`` / ``role.deleted``   key, permissions, field_rules / changed / users
-* ``department.created`` / ``department.updated`` / ``department.deleted``   name, parent_id, path[, moved]
+* ``department.created`` / ``department.updated`` / ``department.deleted``   name, parent_id, path, head_user_id[, moved]
 * ``api_key.created``             name, prefix, scopes, user_id, expires_at
 * ``api_key.revoked``             name, prefix, user_id, reason
 * ``session.revoked``             user_id, reason (logout, refresh_token_reuse, password_changed,

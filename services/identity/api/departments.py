@@ -47,7 +47,7 @@ class DepartmentsController(Controller):
     ) -> Response[DepartmentOut]:
         principal.require("department", "create")
         row = await domain.create_department(runtime.db("identity"), caller_of(principal, request),
-                                             name=data.name, parent_id=data.parent_id)
+                                             name=data.name, parent_id=data.parent_id, head_user_id=data.head_user_id)
         return with_etag(department_out(row), row["version"], status_code=201)
 
     @get("/{department_id:uuid}")
@@ -64,12 +64,13 @@ class DepartmentsController(Controller):
         request: AnyRequest,
         runtime: RuntimeDep,
     ) -> Response[DepartmentOut]:
-        """Rename or move a department (``parent_id``; null makes it a root). Moving it under
-        itself or a sub-department answers 409. Honours If-Match (412 when stale)."""
+        """Rename or move a department (``parent_id``; null makes it a root), or name its head
+        (``head_user_id``: an active user, null for none). Moving it under itself or a
+        sub-department answers 409. Honours If-Match (412 when stale)."""
         principal.require("department", "update")
         row = await domain.update_department(
             runtime.db("identity"), caller_of(principal, request), department_id, name=data.name,
-            parent_id=data.parent_id, expected_version=expected_version(request),
+            parent_id=data.parent_id, head_user_id=data.head_user_id, expected_version=expected_version(request),
         )
         return with_etag(department_out(row), row["version"])
 

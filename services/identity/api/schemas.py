@@ -105,11 +105,13 @@ class DeactivateRequest(Body):
 class DepartmentCreate(Body):
     name: PersonName
     parent_id: uuid.UUID | None = None
+    head_user_id: uuid.UUID | None = None  # the department's head (负责人): an active user
 
 
 class DepartmentPatch(Body):
     name: PersonName | UnsetType = UNSET
     parent_id: uuid.UUID | None | UnsetType = UNSET
+    head_user_id: uuid.UUID | None | UnsetType = UNSET  # null removes the head
 
 
 class GrantIn(Body):
@@ -233,6 +235,7 @@ class DepartmentOut(msgspec.Struct, kw_only=True):
     name: str
     path: list[uuid.UUID]  # ids from the root down to this department
     depth: int
+    head_user_id: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
     version: int
@@ -351,7 +354,7 @@ def department_out(row: asyncpg.Record) -> DepartmentOut:
     path = [uuid.UUID(part) for part in row["path"].split("/")]
     return DepartmentOut(
         id=row["id"], parent_id=row["parent_id"], name=row["name"], path=path, depth=len(path) - 1,
-        created_at=row["created_at"], updated_at=row["updated_at"], version=row["version"],
+        head_user_id=row["head_user_id"], created_at=row["created_at"], updated_at=row["updated_at"], version=row["version"],
     )
 
 

@@ -8,15 +8,18 @@ import asyncpg
 
 from shared.db import Unit
 
-COLUMNS = "id, parent_id, name, path, created_at, updated_at, version"
+COLUMNS = "id, parent_id, name, path, head_user_id, created_at, updated_at, version"
 
 
-async def insert(unit: Unit, department_id: uuid.UUID, name: str, parent: asyncpg.Record | None) -> asyncpg.Record:
+async def insert(
+    unit: Unit, department_id: uuid.UUID, name: str, parent: asyncpg.Record | None,
+    head_user_id: uuid.UUID | None = None,
+) -> asyncpg.Record:
     path = f"{parent['path']}/{department_id}" if parent else str(department_id)
     return await unit.fetchrow(
-        f"""INSERT INTO identity.departments (tenant_id, id, parent_id, name, path)
-            VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}""",
-        unit.tenant_id, department_id, parent["id"] if parent else None, name, path,
+        f"""INSERT INTO identity.departments (tenant_id, id, parent_id, name, path, head_user_id)
+            VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}""",
+        unit.tenant_id, department_id, parent["id"] if parent else None, name, path, head_user_id,
     )
 
 
@@ -41,15 +44,16 @@ async def page(unit: Unit, *, after_path: str | None, limit: int) -> list[asyncp
 
 
 async def rename_and_move(
-    unit: Unit, department: asyncpg.Record, *, name: str, parent: asyncpg.Record | None, expected_version: int | None
+    unit: Unit, department: asyncpg.Record, *, name: str, parent: asyncpg.Record | None,
+    head_user_id: uuid.UUID | None, expected_version: int | None,
 ) -> asyncpg.Record | None:
     """Update one department; its subtree's paths follow. None when the version is stale."""
     new_path = f"{parent['path']}/{department['id']}" if parent else str(department["id"])
     row = await unit.fetchrow(
         f"""UPDATE identity.departments
-            SET name = $2, parent_id = $3, path = $4, updated_at = now(), version = version + 1
+            SET name = $2, parent_id = $3, path = $4, head_user_id = $6, updated_at = now(), version = version + 1
             WHERE id = $1 AND ($5::int IS NULL OR version = $5) RETURNING {COLUMNS}""",
-        department["id"], name, parent["id"] if parent else None, new_path, expected_version,
+        department["id"], name, parent["id"] if parent else None, new_path, expected_version, head_user_id,
     )
     if row is not None and new_path != department["path"]:
         old = department["path"]

@@ -18,6 +18,7 @@ import asyncpg
 from services.identity.db import audit, departments, password_resets, roles, tenants, users
 from services.identity.domain import lockout, rate_limits
 from services.identity.domain.context import ANONYMOUS, SYSTEM, Caller, Origin, missing, user_actor
+from services.identity.domain.departments import event_data as department_event_data
 from services.identity.domain.normalise import normalise_email, normalise_name
 from services.identity.domain.passwords import check_password, hash_password, verify_password
 from services.identity.domain.permissions import ADMIN, DEFAULT_ROLES
@@ -92,14 +93,17 @@ async def _create_tenant(
                 unit, uuid.uuid4(), key=key, name=spec["name"], description=spec["description"], builtin=True,
                 permissions=spec["permissions"], field_rules={},
             )
-        # The root department carries the company's name; teams are created below it.
-        root = await departments.insert(unit, uuid.uuid4(), company, None)
+        # The root department carries the company's name; teams are created below it. Its first
+        # head is the administrator who signed up (approvals to "the department head" work at once).
+        root = await departments.insert(unit, uuid.uuid4(), company, None, user_id)
         user = await users.insert(unit, user_id, email=email, name=name, password_hash=password_hash,
                                   department_id=root["id"])
         await roles.set_user_roles(unit, user_id, [made[ADMIN]["id"]])
         tokens = await open_session(unit, settings, user_id, origin)
         await unit.emit("tenant", "created", tenant_id, actor=actor,
                         data={"slug": slug, "name": company, "status": tenant["status"]})
+        # The root department is published too, so every service's directory mirror has the whole tree.
+        await unit.emit("department", "created", root["id"], actor=actor, data=department_event_data(root))
         await unit.emit("user", "created", user_id, actor=actor, data={
             "email": email, "name": name, "status": "active", "department_id": str(root["id"]),
             "roles": [ADMIN], "locale": user["locale"],

@@ -4,6 +4,10 @@ department is an access change and is published like one.
 A department moves by changing its ``parent_id``; it cannot move under itself or its own
 descendants (409). It can be deleted only when it has no sub-departments and no users (409).
 Sibling names are unique (case-insensitive).
+
+A department may name its head (``head_user_id``, an active user of the tenant, else 422). There is
+no per-user manager: a user's manager is the head of their department, or of the parent department
+when they head their own (workflows' ``domain/people.py`` answers it from its mirror).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from services.identity.db import audit
+from services.identity.db import audit, users
 from services.identity.db import departments as store
 from services.identity.domain.context import Caller, missing
 from services.identity.domain.normalise import normalise_name
@@ -32,8 +36,21 @@ def _name_taken(name: str) -> Conflict:
 
 
 def event_data(department: asyncpg.Record) -> dict[str, Any]:
+    head = department["head_user_id"]
     return {"name": department["name"], "parent_id": str(department["parent_id"]) if department["parent_id"] else None,
-            "path": department["path"]}
+            "path": department["path"], "head_user_id": str(head) if head else None}
+
+
+async def _check_head(unit: Unit, head_user_id: uuid.UUID | None) -> uuid.UUID | None:
+    """A department's head must be an active user of this tenant (RLS hides other tenants' users)."""
+    if head_user_id is None:
+        return None
+    user = await users.get(unit, head_user_id)
+    if user is None:
+        raise ValidationProblem.one("head_user_id", f"no such user: {head_user_id}", "unknown_user")
+    if user["status"] != "active":
+        raise ValidationProblem.one("head_user_id", "must be an active user", "deactivated_user")
+    return head_user_id
 
 
 async def _parent(unit: Unit, parent_id: uuid.UUID | None) -> asyncpg.Record | None:
@@ -61,13 +78,15 @@ async def get_department(db: ServiceDatabase, caller: Caller, department_id: uui
 
 
 async def create_department(
-    db: ServiceDatabase, caller: Caller, *, name: str, parent_id: uuid.UUID | None
+    db: ServiceDatabase, caller: Caller, *, name: str, parent_id: uuid.UUID | None,
+    head_user_id: uuid.UUID | None = None,
 ) -> asyncpg.Record:
     name = normalise_name(name)
     try:
         async with db.tenant_unit(caller.scope) as unit:
             parent = await _parent(unit, parent_id)
-            department = await store.insert(unit, uuid.uuid4(), name, parent)
+            head = await _check_head(unit, head_user_id)
+            department = await store.insert(unit, uuid.uuid4(), name, parent, head)
             await unit.emit("department", "created", department["id"], actor=caller.actor, data=event_data(department))
             await audit.record(unit, "department.created", actor=caller.actor, source_ip=caller.origin.source_ip,
                                target_type="department", target_id=department["id"], details=event_data(department))
@@ -80,7 +99,7 @@ async def create_department(
 
 async def update_department(
     db: ServiceDatabase, caller: Caller, department_id: uuid.UUID, *, name: Any = UNSET, parent_id: Any = UNSET,
-    expected_version: int | None,
+    head_user_id: Any = UNSET, expected_version: int | None,
 ) -> asyncpg.Record:
     new_name = normalise_name(name) if name is not UNSET else UNSET
     try:
@@ -101,10 +120,12 @@ async def update_department(
                     )
             final_name = department["name"] if new_name is UNSET else new_name
             new_parent_id = parent["id"] if parent else None
-            if final_name == department["name"] and new_parent_id == department["parent_id"]:
+            head = department["head_user_id"] if head_user_id is UNSET else await _check_head(unit, head_user_id)
+            if (final_name == department["name"] and new_parent_id == department["parent_id"]
+                    and head == department["head_user_id"]):
                 return department
             updated = await store.rename_and_move(unit, department, name=final_name, parent=parent,
-                                                  expected_version=expected_version)
+                                                  head_user_id=head, expected_version=expected_version)
             if updated is None:
                 raise PreconditionFailed("The department changed since you read it; read it again",
                                          kind="stale-version")

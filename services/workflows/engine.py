@@ -157,7 +157,7 @@ class Engine:
                 await self._wake(unit, timer, now)
                 return
             if timer["kind"] in ("sla", "reminder", "digest"):
-                await self._fire_time(unit, timer, max(now, timer["due_at"]))
+                await self._fire_time(unit, timer, now)
                 return
             workflow = await store.get(unit, timer["workflow_id"])
             if workflow is None or not workflow["enabled"]:
@@ -198,7 +198,8 @@ class Engine:
             await timekeeping.push_sla(unit, timer["record_id"], self.records)
         else:
             await timers.remove(unit, timer["id"])
-            await timekeeping.reconcile(unit, timer["record_id"], None, now, now)
+            # Never before its due time (the clocks of this process and the database may differ a little).
+            await timekeeping.reconcile(unit, timer["record_id"], None, now, max(now, timer["due_at"]))
 
     async def _wake(self, unit: Unit, timer: Any, now: datetime) -> None:
         """A wait is over: its step is done, and the run goes on."""

@@ -24,6 +24,7 @@ import uuid
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from services.workflows.db import directory as directory_db
 from services.workflows.db import sla as sla_db
 from services.workflows.db import timers, tracked
 from services.workflows.domain import calendar_settings, people
@@ -335,7 +336,9 @@ async def fire_digest(unit: Unit, timer: Any, now: datetime) -> None:
     """Today's digests (on a working day), then the timer moves to the next working day."""
     calendar = await calendar_settings.load(unit)
     if calendar.is_working_day(now.astimezone(calendar.zone).date()):
-        for user, digest in (await build_digests(unit, now)).items():
-            if await people.is_active(unit, user) or not await people.known(unit, user):
+        digests = await build_digests(unit, now)
+        gone = await directory_db.inactive_users(unit, list(digests))
+        for user, digest in digests.items():
+            if user not in gone:   # a deactivated user gets none; one the directory has not seen yet does
                 await unit.emit("digest", "daily", user, actor=ACTOR, data=digest)
     await ensure_digest(unit, max(now, timer["due_at"]), replan=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.workflows.api import router
+from services.workflows.backfill import start_backfill
 from services.workflows.directory import start_directory
 from services.workflows.engine import start_engine
 from services.workflows.tenant_purge import start_tenant_purge
@@ -15,5 +16,5 @@ service = ServiceSpec(
     name="workflows",
     migrations_dir=Path(__file__).parent / "db" / "migrations",
     route_handlers=[router()],
-    starters=[start_directory, start_triggers, start_engine, start_tenant_purge],
+    starters=[start_directory, start_triggers, start_engine, start_tenant_purge, start_backfill],
 )

@@ -44,7 +44,7 @@ def _uuid(value: Any) -> uuid.UUID | None:
     return uuid.UUID(str(value)) if value else None
 
 
-def _moment(value: Any) -> datetime | None:
+def moment_of(value: Any) -> datetime | None:
     if not value:
         return None
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
@@ -91,7 +91,7 @@ async def reconcile(unit: Unit, objection_id: uuid.UUID, record: dict[str, Any] 
         if clock is None:
             if record.get("status") in ("resolved", "closed"):
                 return   # nothing left to time
-            values.update(objection_id=objection_id, started_at=_moment(record.get("created_at")) or occurred_at,
+            values.update(objection_id=objection_id, started_at=moment_of(record.get("created_at")) or occurred_at,
                           first_response_state="on_track", resolution_state="on_track", state="on_track")
         values.update(customer_id=_uuid(record.get("customer_id")), title=str(record.get("description") or "")[:200],
                       assignee_id=_uuid(record.get("assignee_id")), owner_id=_uuid(record.get("owner_id")))
@@ -105,7 +105,7 @@ async def reconcile(unit: Unit, objection_id: uuid.UUID, record: dict[str, Any] 
         if values.get("first_responded_at") is None and status not in (None, "open"):
             values["first_responded_at"] = occurred_at
         if status in ("resolved", "closed"):
-            values["resolved_at"] = values.get("resolved_at") or _moment(record.get("resolved_at")) or occurred_at
+            values["resolved_at"] = values.get("resolved_at") or moment_of(record.get("resolved_at")) or occurred_at
         else:
             values["resolved_at"] = None
     states = {
@@ -198,10 +198,15 @@ async def tracked_event(unit: Unit, entity: str, action: str, record: dict[str, 
     if entity == "task":
         user, title, open_ = _uuid(record.get("assignee_id")), str(record.get("title") or ""), record.get(
             "status") == "open"
-        due, remind = _moment(record.get("due_at")), _moment(record.get("remind_at"))
+        due, remind = moment_of(record.get("due_at")), moment_of(record.get("remind_at"))
     else:
         user, title, open_ = _uuid(record.get("owner_id")), str(record.get("name") or ""), True
-        due, remind = _moment(record.get("next_follow_up_at")), None
+        due, remind = moment_of(record.get("next_follow_up_at")), None
+    if not open_ or (entity == "customer" and due is None):
+        # Nothing to remind of (a task done or cancelled, a customer without a follow-up): forget it.
+        await tracked.drop(unit, entity, record_id)
+        await timers.remove_keys(unit, keys)
+        return
     if not await tracked.save(unit, entity=entity, record_id=record_id, user_id=user, title=title, open=open_,
                               due_at=due, remind_at=remind, version=int(record.get("version") or 0)):
         return   # an older event than one already seen

@@ -371,3 +371,44 @@ async def test_records_sla_command_only_reaches_the_named_tenants_objections(
     async with runtime.db("workflows").tenant_unit(scope_for_system(uuid.UUID(tenant.id))) as unit:
         assert await unit.fetchval("SELECT count(*) FROM workflows.sla_clocks") == 0
         assert await unit.fetchval("SELECT count(*) FROM workflows.tracked_records") == 0
+
+
+async def test_records_workflows_never_heard_of_get_their_clocks_and_reminders_from_the_backfill(
+    client: httpx.AsyncClient, signup: SignUp, runtime: Any
+) -> None:
+    tenant = await signup()
+    customer = await customer_of(client, tenant, next_follow_up_at=(datetime.now(UTC) + timedelta(days=2)).isoformat())
+    waiting = await objection_of(client, tenant, customer, severity="medium")
+    answer = await client.post("/api/v1/tasks", headers=tenant.headers, json={
+        "customer_id": customer["id"], "title": "报价", "remind_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()})
+    task = answer.json()
+    db = runtime.db("workflows")
+    scope = scope_for_system(uuid.UUID(tenant.id))
+
+    async def planned() -> dict[str, int]:
+        async with db.tenant_unit(scope) as unit:
+            return {row["kind"]: row["n"] for row in await unit.fetch(
+                "SELECT kind, count(*) AS n FROM workflows.timers WHERE tenant_id = $1 GROUP BY kind", unit.tenant_id)}
+
+    async def all_planned() -> bool:
+        # two SLA warnings and two due times, a reminder, a follow-up, the digest
+        return await planned() == {"sla": 4, "reminder": 2, "digest": 1}
+
+    await eventually(all_planned, timeout=5.0)
+    # As if workflows had never seen these records: its copies and timers gone.
+    async with db.tenant_unit(scope) as unit:
+        for table in ("sla_clocks", "tracked_records", "timers"):
+            await unit.execute(f"DELETE FROM workflows.{table} WHERE tenant_id = $1", unit.tenant_id)
+    from services.workflows.backfill import Backfill
+
+    assert await Backfill(runtime).tenant(uuid.UUID(tenant.id)) == 3
+    await eventually(all_planned, timeout=3.0)   # and records' copy of the clock written again
+    async with db.tenant_unit(scope) as unit:
+        clock = await unit.fetchrow("SELECT * FROM workflows.sla_clocks WHERE objection_id = $1",
+                                    uuid.UUID(waiting["id"]))
+        reminder = await unit.fetchval("SELECT due_at FROM workflows.timers WHERE key = $1", f"reminder:{task['id']}")
+    shown = await objection(client, tenant, waiting["id"])
+    assert clock["state"] == "on_track" and clock["resolution_due_at"] == at(shown["sla_due_at"])
+    assert reminder == at(task["remind_at"])
+    # A second pass finds everything known and plans nothing twice.
+    assert await Backfill(runtime).tenant(uuid.UUID(tenant.id)) == 0

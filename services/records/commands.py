@@ -18,10 +18,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
+from services.records.db import customers as customers_db
 from services.records.db import objections as objections_db
 from services.records.domain import (
     contacts,
@@ -50,6 +51,9 @@ COMMAND_SUBJECT = "huike.rpc.records.command"
 # command with an author's rights; the tenant comes from inside the platform, as for replay.
 SLA_SUBJECT = "huike.rpc.records.sla"
 SLA_ACTOR = Actor(kind="system", id="workflows.sla")
+# Workflows' health score of a customer, the same kind of system write.
+HEALTH_SUBJECT = "huike.rpc.records.health"
+HEALTH_ACTOR = Actor(kind="system", id="workflows.health")
 QUEUE = "records-commands"
 SERVICE = "records"
 
@@ -79,6 +83,19 @@ class SlaRequest(msgspec.Struct, frozen=True, kw_only=True):
     sla_state: Literal["on_track", "at_risk", "breached", "met"] | None
     sla_due_at: datetime | None = None
     first_response_due_at: datetime | None = None
+
+
+class HealthReason(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    points: int
+    detail: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class HealthRequest(msgspec.Struct, frozen=True, kw_only=True):
+    tenant_id: uuid.UUID
+    customer_id: uuid.UUID
+    score: Annotated[int, msgspec.Meta(ge=0, le=100)]
+    reasons: Annotated[list[HealthReason], msgspec.Meta(max_length=20)] = []
 
 
 Created = Callable[[Unit, RecordAccess, Any], Awaitable[dict[str, Any]]]
@@ -181,7 +198,8 @@ class CommandResponder:
         assert self.runtime.bus is not None
         nc = self.runtime.bus.nc
         self._subscriptions = [await nc.subscribe(COMMAND_SUBJECT, queue=QUEUE, cb=self._on_command),
-                               await nc.subscribe(SLA_SUBJECT, queue=QUEUE, cb=self._on_sla)]
+                               await nc.subscribe(SLA_SUBJECT, queue=QUEUE, cb=self._on_sla),
+                               await nc.subscribe(HEALTH_SUBJECT, queue=QUEUE, cb=self._on_health)]
         return self
 
     async def stop(self) -> None:
@@ -199,16 +217,32 @@ class CommandResponder:
                 return CommandResponse(status=404, problem={"kind": "not-found", "detail": "no such objection"})
         return CommandResponse(status=200, record=history.jsonable(record) if record else None)
 
+    async def handle_health(self, request: HealthRequest) -> CommandResponse:
+        """Write the customer's health; 404 when it is gone."""
+        async with self.db.tenant_unit(scope_for_system(request.tenant_id), background=True) as unit:
+            record = await customers.set_health(unit, request.customer_id, request.score,
+                                                [msgspec.structs.asdict(r) for r in request.reasons],
+                                                actor=HEALTH_ACTOR)
+            if record is None and await customers_db.get(unit, request.customer_id) is None:
+                return CommandResponse(status=404, problem={"kind": "not-found", "detail": "no such customer"})
+        return CommandResponse(status=200, record=history.jsonable(record) if record else None)
+
+    async def _on_health(self, msg: Any) -> None:
+        await self._answer(msg, lambda: self.handle_health(msgspec.json.decode(msg.data, type=HealthRequest)))
+
     async def _on_sla(self, msg: Any) -> None:
+        await self._answer(msg, lambda: self.handle_sla(msgspec.json.decode(msg.data, type=SlaRequest)))
+
+    async def _answer(self, msg: Any, handle: Callable[[], Awaitable[CommandResponse]]) -> None:
         try:
-            answer = await self.handle_sla(msgspec.json.decode(msg.data, type=SlaRequest))
+            answer = await handle()
         except msgspec.DecodeError as exc:
             answer = _problem(ValidationProblem.one("body", str(exc)))
         except Exception as exc:  # noqa: BLE001 - the caller gets a reason; we keep serving
             if is_unavailable(exc):
                 answer = CommandResponse(status=503, problem={"kind": "unavailable", "detail": str(exc)[:300]})
             else:
-                log.exception("records SLA command failed")
+                log.exception("records system write failed")
                 answer = CommandResponse(status=500, problem={"kind": "internal-error", "detail": str(exc)[:300]})
         await msg.respond(msgspec.json.encode(answer))
 

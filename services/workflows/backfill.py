@@ -4,7 +4,7 @@ made before workflows ran, or while it was down past the stream's retention.
 On start-up (in the background), workflows asks records for its tenants
 (``huike.rpc.records.tenants``) and, per tenant, replays its open objections, tasks and customers
 (``huike.rpc.records.replay``, page by page), planning what is missing through the same code as
-records' events. Known records are left alone; nothing past is announced (a backfilled clock
+records' events (and scoring every customer's health). Known records are left alone; nothing past is announced (a backfilled clock
 takes the state its times give it, without warning or breach events; reminders already past are
 not planned). A records outage stops the pass; the next start-up tries again.
 """
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from services.workflows import timekeeping
+from services.workflows import health, timekeeping
 from services.workflows.db import tracked
 from shared.db import ServiceDatabase, Unit
 from shared.tenancy import scope_for_system
@@ -102,6 +102,10 @@ async def backfill_page(unit: Unit, entity: str, records: list[dict[str, Any]], 
         known = {row["objection_id"] for row in await unit.fetch(
             "SELECT objection_id FROM workflows.sla_clocks WHERE tenant_id = $1 AND objection_id = ANY($2::uuid[])",
             unit.tenant_id, ids)} if ids else set()
+    elif entity == "customer":
+        known = {row["customer_id"] for row in await unit.fetch(
+            "SELECT customer_id FROM workflows.customer_health WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])",
+            unit.tenant_id, ids)} if ids else set()
     else:
         known = await tracked.known(unit, entity, ids) if ids else set()
     count = 0
@@ -118,9 +122,11 @@ async def backfill_page(unit: Unit, entity: str, records: list[dict[str, Any]], 
                 continue
             await timekeeping.tracked_event(unit, entity, "backfilled", record, record_id, now)
         else:
-            if not record.get("next_follow_up_at"):
-                continue
-            await timekeeping.tracked_event(unit, entity, "backfilled", record, record_id, now)
+            await health.remember(unit, record_id, record, timekeeping.moment_of(record.get("updated_at")) or now, now,
+                                  quiet=True)
+            await timekeeping.ensure_digest(unit, now)
+            if record.get("next_follow_up_at"):
+                await timekeeping.tracked_event(unit, entity, "backfilled", record, record_id, now)
         count += 1
     return count
 

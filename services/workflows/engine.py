@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from services.workflows import timekeeping
+from services.workflows import health, timekeeping
 from services.workflows.db import queue, runs, timers
 from services.workflows.db import workflows as store
 from services.workflows.domain import calendar_settings
@@ -156,7 +156,7 @@ class Engine:
             if timer["kind"] == "wait":
                 await self._wake(unit, timer, now)
                 return
-            if timer["kind"] in ("sla", "reminder", "digest"):
+            if timer["kind"] in ("sla", "reminder", "digest", "health"):
                 await self._fire_time(unit, timer, now)
                 return
             workflow = await store.get(unit, timer["workflow_id"])
@@ -188,11 +188,14 @@ class Engine:
                 await timers.remove(unit, timer_id)
 
     async def _fire_time(self, unit: Unit, timer: Any, now: datetime) -> None:
-        """A timer of no workflow: an SLA step or records' copy of it, a reminder, the digest."""
+        """A timer of no workflow: an SLA step or records' copy of it, a reminder, the digest, a health score."""
         if timer["kind"] == "reminder":
             await timekeeping.fire_reminder(unit, timer, now)
         elif timer["kind"] == "digest":
             await timekeeping.fire_digest(unit, timer, now)
+        elif timer["kind"] == "health":
+            await timers.remove(unit, timer["id"])
+            await health.push(unit, timer["record_id"], self.records)
         elif (timer["payload"] or {}).get("sync"):
             await timers.remove(unit, timer["id"])
             await timekeeping.push_sla(unit, timer["record_id"], self.records)

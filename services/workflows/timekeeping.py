@@ -24,6 +24,7 @@ import uuid
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from services.workflows import health
 from services.workflows.db import directory as directory_db
 from services.workflows.db import sla as sla_db
 from services.workflows.db import timers, tracked
@@ -57,7 +58,10 @@ async def on_record_event(unit: Unit, event: Event, now: datetime) -> None:
     """Keep clocks, reminders and the digest in step with one of records' events."""
     if event.entity == "objection":
         await objection_event(unit, event, now)
-    elif event.entity in ("task", "customer"):
+    elif event.entity == "customer":
+        await health.customer_event(unit, event, now)
+        await ensure_digest(unit, now)   # its daily tick also rescores the tenant's customers
+    if event.entity in ("task", "customer"):
         await tracked_event(unit, event.entity, event.action, dict((event.data or {}).get("record") or {}),
                             uuid.UUID(event.entity_id), now)
 
@@ -131,6 +135,8 @@ async def reconcile(unit: Unit, objection_id: uuid.UUID, record: dict[str, Any] 
     values.pop("updated_at", None)
     await sla_db.save_clock(unit, values)
     await _plan_sla_timers(unit, objection_id, values, now)
+    if values.get("customer_id") is not None:   # its open and breached objections count in its health
+        await health.recompute(unit, values["customer_id"], now)
     shown = ("state", "resolution_due_at", "first_response_due_at")
     if clock is None or any(clock[k] != values[k] for k in shown):
         await timers.plan(unit, key=f"sla-sync:{objection_id}", timer_kind="sla", due_at=now,
@@ -346,4 +352,5 @@ async def fire_digest(unit: Unit, timer: Any, now: datetime) -> None:
         for user, digest in digests.items():
             if user not in gone:   # a deactivated user gets none; one the directory has not seen yet does
                 await unit.emit("digest", "daily", user, actor=ACTOR, data=digest)
+    await health.recompute_all(unit, now)   # days without an interaction add up by themselves
     await ensure_digest(unit, max(now, timer["due_at"]), replan=True)

@@ -300,7 +300,8 @@ async def test_the_daily_digest_lists_a_users_day_and_skips_days_off(
     async def complete() -> bool:
         digest = await digest_of_admin()
         return digest is not None and digest["follow_ups"]["count"] == 1 and digest["overdue_tasks"]["count"] == 1 \
-            and digest["objections_at_risk"]["count"] == 1
+            and digest["objections_at_risk"]["items"][:1] != [] \
+            and digest["objections_at_risk"]["items"][0]["state"] == "breached"
 
     await eventually(complete, timeout=8.0)
 
@@ -397,7 +398,7 @@ async def test_records_workflows_never_heard_of_get_their_clocks_and_reminders_f
     await eventually(all_planned, timeout=5.0)
     # As if workflows had never seen these records: its copies and timers gone.
     async with db.tenant_unit(scope) as unit:
-        for table in ("sla_clocks", "tracked_records", "timers"):
+        for table in ("sla_clocks", "tracked_records", "customer_health", "timers"):
             await unit.execute(f"DELETE FROM workflows.{table} WHERE tenant_id = $1", unit.tenant_id)
     from services.workflows.backfill import Backfill
 
@@ -412,3 +413,66 @@ async def test_records_workflows_never_heard_of_get_their_clocks_and_reminders_f
     assert reminder == at(task["remind_at"])
     # A second pass finds everything known and plans nothing twice.
     assert await Backfill(runtime).tenant(uuid.UUID(tenant.id)) == 0
+
+
+
+# --- health ---------------------------------------------------------------------------------------------
+
+
+def test_the_health_score_takes_points_off_for_each_sign_of_churn_risk() -> None:
+    from services.workflows.domain.health import Facts, norm, score
+
+    healthy = Facts(days_inactive=10, norm_days=30, open_objections=0, breached_objections=0,
+                    follow_up_overdue_days=None, renewal_in_days=90)
+    assert score(healthy) == (100, [])
+    risky = Facts(days_inactive=75, norm_days=30, open_objections=1, breached_objections=2,
+                  follow_up_overdue_days=3.5, renewal_in_days=5)
+    value, reasons = score(risky)
+    assert [(r["code"], r["points"]) for r in reasons] == [
+        ("breached_objections", 30), ("inactive", 30), ("renewal_soon", 15), ("overdue_follow_up", 13),
+        ("open_objections", 8)]
+    assert value == 4
+    assert reasons[1]["detail"] == {"days": 75, "norm_days": 30}
+    assert norm(2.0, 50) == 7.0 and norm(12.5, 50) == 12.5 and norm(90.0, 3) == 30.0
+
+
+async def test_a_breached_objection_lowers_the_customers_health_in_records_and_starts_a_health_workflow(
+    client: httpx.AsyncClient, signup: SignUp, runtime: Any
+) -> None:
+    tenant = await signup()
+    await always_open(client, tenant)
+    await sla_policy(client, tenant, {"targets": {"high": {"first_response_hours": 0.0004, "resolution_hours": 500}}})
+    bad = await client.post("/api/v1/workflows", headers=tenant.headers, json={
+        "name": "健康度下降", "triggers": [{"type": "health.crossed", "threshold": 101}], "steps": []})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "triggers[0].threshold"
+    workflow = await client.post("/api/v1/workflows", headers=tenant.headers, json={
+        "name": "健康度下降", "triggers": [{"type": "health.crossed", "threshold": 90, "direction": "below"}],
+        "steps": [{"type": "branch", "condition": "record.health_score < 90",
+                   "then": [{"type": "add_tags", "tags": ["流失风险"]}]}]})
+    assert workflow.status_code == 201, workflow.text
+    risky, fine = await customer_of(client, tenant, tier="A"), await customer_of(client, tenant, tier="A")
+    await objection_of(client, tenant, risky, severity="high")
+
+    async def scored(customer_id: str, wanted: int) -> bool:
+        shown = (await client.get(f"/api/v1/customers/{customer_id}", headers=tenant.headers)).json()
+        return shown.get("health_score") == wanted
+
+    await eventually(lambda: scored(fine["id"], 100), timeout=5.0)
+    # An open objection takes 8 points off; once it breaches its SLA, 15 (still open, not both).
+    await eventually(lambda: scored(risky["id"], 85), timeout=8.0)
+    shown = (await client.get(f"/api/v1/customers/{risky['id']}", headers=tenant.headers)).json()
+    assert shown["health_reasons"] == [{"code": "breached_objections", "points": 15, "detail": {"count": 1}}]
+
+    async def tagged() -> bool:
+        current = (await client.get(f"/api/v1/customers/{risky['id']}", headers=tenant.headers)).json()
+        return "流失风险" in current["tags"]
+
+    await eventually(tagged, timeout=5.0)
+    runs = (await client.get(f"/api/v1/workflows/{workflow.json()['id']}/runs", headers=tenant.headers)).json()
+    assert [(r["trigger"]["type"], r["record"]["id"]) for r in runs["items"]] == [("health.crossed", risky["id"])]
+    listed = (await client.get("/api/v1/customers?health_score_max=90", headers=tenant.headers)).json()["items"]
+    assert [c["id"] for c in listed] == [risky["id"]]
+    ordered = (await client.get("/api/v1/customers?sort=health_score", headers=tenant.headers)).json()["items"]
+    assert [c["id"] for c in ordered] == [risky["id"], fine["id"]]
+    out_of_range = await client.get("/api/v1/customers?health_score_max=101", headers=tenant.headers)
+    assert out_of_range.status_code == 422 and out_of_range.json()["errors"][0]["field"] == "health_score_max"

@@ -74,6 +74,9 @@ class CustomerOut(Record, kw_only=True):
     tags: list[str] | U = UNSET
     last_interaction_at: datetime | None | U = UNSET
     next_follow_up_at: datetime | None | U = UNSET
+    # Workflows' health score: 100 healthy, low means churn risk; reasons: {code, points, ...}.
+    health_score: int | None | U = UNSET
+    health_reasons: list[dict[str, Any]] | U = UNSET
     duplicates: list[DuplicateOut] | U = UNSET  # on create and update: records it may duplicate
 
 

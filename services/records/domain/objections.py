@@ -78,8 +78,8 @@ def record_of(row: Mapping[str, Any]) -> dict[str, Any]:
         "due_at": row["due_at"], "resolution": row["resolution"], "satisfaction": row["satisfaction"],
         "resolved_at": row["resolved_at"], "closed_at": row["closed_at"], "reopen_count": row["reopen_count"],
         "owner_id": row["owner_id"], "department_id": row["department_id"], "custom_fields": row["custom_fields"],
-        "sla_state": row["sla_state"], "sla_due_at": row["sla_due_at"],
-        "first_response_due_at": row["first_response_due_at"],
+        "sla_state": row.get("sla_state"), "sla_due_at": row.get("sla_due_at"),
+        "first_response_due_at": row.get("first_response_due_at"),
     }
 
 

@@ -69,9 +69,12 @@ async def on_record_event(unit: Unit, event: Event, now: datetime) -> None:
 async def objection_event(unit: Unit, event: Event, now: datetime, *, quiet: bool = False) -> None:
     objection_id = uuid.UUID(event.entity_id)
     if event.action in _ENDED:
+        clock = await sla_db.clock(unit, objection_id, for_update=True)
         await sla_db.drop_clock(unit, objection_id)
         await timers.remove_keys(unit, [_sla_key(objection_id, p, lvl) for p in sla_domain.PHASES
                                         for lvl in ("warning", "breached")])
+        if clock is not None and clock["customer_id"] is not None:
+            await health.recompute(unit, clock["customer_id"], now)
         return
     record = (event.data or {}).get("record")
     if event.action == "sla_changed" or not record:   # our own write coming back; or nothing to go on

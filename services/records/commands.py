@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
+from services.records.db import activity_sql
 from services.records.db import customers as customers_db
 from services.records.db import objections as objections_db
 from services.records.domain import (
@@ -83,6 +84,9 @@ class SlaRequest(msgspec.Struct, frozen=True, kw_only=True):
     sla_state: Literal["on_track", "at_risk", "breached", "met"] | None
     sla_due_at: datetime | None = None
     first_response_due_at: datetime | None = None
+    # The SLA policy reassigns a breached objection (to the assignee's department head); ignored
+    # unless it names an active user of the tenant.
+    reassign_to: uuid.UUID | None = None
 
 
 class HealthReason(msgspec.Struct, frozen=True, kw_only=True):
@@ -210,9 +214,13 @@ class CommandResponder:
     async def handle_sla(self, request: SlaRequest) -> CommandResponse:
         """Write the objection's SLA columns; 404 when it is gone (the clock is then moot)."""
         async with self.db.tenant_unit(scope_for_system(request.tenant_id), background=True) as unit:
+            assignee = request.reassign_to
+            if assignee is not None and assignee not in await activity_sql.active_users(unit, [assignee]):
+                assignee = None
             record = await objections.set_sla(unit, request.objection_id, sla_state=request.sla_state,
                                               sla_due_at=request.sla_due_at,
-                                              first_response_due_at=request.first_response_due_at, actor=SLA_ACTOR)
+                                              first_response_due_at=request.first_response_due_at, actor=SLA_ACTOR,
+                                              assignee_id=assignee)
             if record is None and await objections_db.get(unit, request.objection_id) is None:
                 return CommandResponse(status=404, problem={"kind": "not-found", "detail": "no such objection"})
         return CommandResponse(status=200, record=history.jsonable(record) if record else None)

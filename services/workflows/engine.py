@@ -198,7 +198,9 @@ class Engine:
             await health.push(unit, timer["record_id"], self.records)
         elif (timer["payload"] or {}).get("sync"):
             await timers.remove(unit, timer["id"])
-            await timekeeping.push_sla(unit, timer["record_id"], self.records)
+            reassign = (timer["payload"] or {}).get("reassign_to")
+            await timekeeping.push_sla(unit, timer["record_id"], self.records,
+                                       uuid.UUID(reassign) if reassign else None)
         else:
             await timers.remove(unit, timer["id"])
             # Never before its due time (the clocks of this process and the database may differ a little).

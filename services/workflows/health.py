@@ -85,6 +85,8 @@ async def recompute(unit: Unit, customer_id: uuid.UUID, now: datetime, *, quiet:
     if old == score and domain.same(row["reasons"] or [], reasons):
         return
     await store.set_score(unit, customer_id, score, reasons, now)
+    if old is None and not reasons:
+        return   # healthy from the start: records' null already says nothing is wrong
     await timers.plan(unit, key=f"health:{customer_id}", timer_kind="health", due_at=now, record_type="customer",
                       record_id=customer_id, payload={})
     if old != score and not quiet:

@@ -56,6 +56,7 @@ class SlaWrite(msgspec.Struct, frozen=True, kw_only=True):
     sla_state: str | None
     sla_due_at: datetime | None
     first_response_due_at: datetime | None
+    reassign_to: uuid.UUID | None = None
 
 
 class RecordsClient:
@@ -69,11 +70,12 @@ class RecordsClient:
                                                          "score": score, "reasons": reasons})
 
     async def set_sla(self, tenant_id: uuid.UUID, objection_id: uuid.UUID, state: str | None,
-                      sla_due_at: datetime | None, first_response_due_at: datetime | None) -> bool:
+                      sla_due_at: datetime | None, first_response_due_at: datetime | None, *,
+                      reassign_to: uuid.UUID | None = None) -> bool:
         """Records' copy of an objection's SLA; False when the objection is gone."""
         return await self._system_write(SLA_SUBJECT, SlaWrite(
             tenant_id=tenant_id, objection_id=objection_id, sla_state=state, sla_due_at=sla_due_at,
-            first_response_due_at=first_response_due_at))
+            first_response_due_at=first_response_due_at, reassign_to=reassign_to))
 
     async def _system_write(self, subject: str, body: Any) -> bool:
         try:

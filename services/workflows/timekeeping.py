@@ -77,7 +77,10 @@ async def objection_event(unit: Unit, event: Event, now: datetime, *, quiet: boo
             await health.recompute(unit, clock["customer_id"], now)
         return
     record = (event.data or {}).get("record")
-    if event.action == "sla_changed" or not record:   # our own write coming back; or nothing to go on
+    if not record:
+        return
+    if event.action == "sla_changed":   # our own write coming back: only a reassignment is news
+        await sla_db.set_assignee(unit, objection_id, _uuid(record.get("assignee_id")))
         return
     await reconcile(unit, objection_id, dict(record), event.occurred_at, now, quiet=quiet)
 
@@ -163,18 +166,26 @@ async def _plan_sla_timers(unit: Unit, objection_id: uuid.UUID, values: dict[str
 
 async def _publish_sla(unit: Unit, clock: dict[str, Any], phase: str, state: str, now: datetime) -> uuid.UUID | None:
     """``sla.warning`` or ``sla.breached`` for one phase; a breach escalates to the department head
-    of the assignee (the owner when nobody is assigned). Answers the head escalated to."""
+    of the assignee (the owner when nobody is assigned), and reassigns the objection to them when
+    the policy says so. Answers the head escalated to."""
     responsible = clock.get("assignee_id") or clock.get("owner_id")
     head = await people.manager_of(unit, responsible) if responsible else None
     due = clock[f"{phase}_due_at"]
     calendar = await calendar_settings.load(unit)
+    reassign = state == "breached" and head is not None and head != clock.get("assignee_id") and (
+        sla_domain.policy_out(await sla_db.policy(unit)).reassign_on_breach)
+    if reassign:
+        # Records reassigns when this timer fires (a records outage only delays it).
+        await timers.plan(unit, key=f"sla-reassign:{clock['objection_id']}", timer_kind="sla", due_at=now,
+                          record_type="objection", record_id=clock["objection_id"],
+                          payload={"sync": True, "reassign_to": str(head)})
     await unit.emit("sla", "warning" if state == "at_risk" else "breached", clock["objection_id"], actor=ACTOR, data={
         "objection_id": str(clock["objection_id"]), "customer_id": _text(clock.get("customer_id")),
         "title": clock.get("title") or "", "severity": clock["severity"], "category": clock.get("category"),
         "phase": phase, "state": state, "due_at": due.isoformat(),
         "time_left_seconds": int(calendar.working_time_between(now, due).total_seconds()),
         "assignee_id": _text(clock.get("assignee_id")), "owner_id": _text(clock.get("owner_id")),
-        "head_id": _text(head),
+        "head_id": _text(head), "reassigned_to": _text(head) if reassign else None,
     })
     return head if state == "breached" else None
 
@@ -183,13 +194,15 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-async def push_sla(unit: Unit, objection_id: uuid.UUID, records: RecordsClient) -> None:
-    """Records' copy of the clock (its answer ``RecordsUnavailable`` makes the engine retry)."""
+async def push_sla(unit: Unit, objection_id: uuid.UUID, records: RecordsClient,
+                   reassign_to: uuid.UUID | None = None) -> None:
+    """Records' copy of the clock, with a reassignment the policy asked for (its answer
+    ``RecordsUnavailable`` makes the engine retry)."""
     clock = await sla_db.clock(unit, objection_id)
     if clock is None:
         return
     await records.set_sla(unit.tenant_id, objection_id, clock["state"], clock["resolution_due_at"],
-                          clock["first_response_due_at"])
+                          clock["first_response_due_at"], reassign_to=reassign_to)
 
 
 # --- reminders ----------------------------------------------------------------------------------

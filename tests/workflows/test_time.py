@@ -134,7 +134,7 @@ async def test_warning_then_breach_escalates_to_the_department_head_and_shows_in
 
     await eventually(mirrored, timeout=5.0)
     await always_open(client, tenant)
-    await sla_policy(client, tenant, {"warning_share": 0.5, "targets": {
+    await sla_policy(client, tenant, {"warning_share": 0.5, "reassign_on_breach": True, "targets": {
         "high": {"first_response_hours": 0.0008, "resolution_hours": 100}}})   # 2.9 s to a first response
     events = await listen(runtime, tenant)
     customer = await customer_of(client, tenant)
@@ -151,6 +151,13 @@ async def test_warning_then_breach_escalates_to_the_department_head_and_shows_in
     assert warning["data"]["state"] == "at_risk" and warning["data"]["time_left_seconds"] > 0
     assert breach["data"]["assignee_id"] == member.id and breach["data"]["head_id"] == tenant.admin_id
     assert breach["data"]["time_left_seconds"] == 0 and breach["data"]["title"] == "价格太高"
+    # The policy reassigns a breached objection to the head it escalated to.
+    assert breach["data"]["reassigned_to"] == tenant.admin_id and warning["data"]["reassigned_to"] is None
+
+    async def reassigned() -> bool:
+        return (await objection(client, tenant, created["id"]))["assignee_id"] == tenant.admin_id
+
+    await eventually(reassigned, timeout=3.0)
     # Records shows the clock: due times, the state as a list filter and in the report.
     shown = await objection(client, tenant, created["id"])
     started = at(shown["created_at"])
@@ -165,6 +172,8 @@ async def test_warning_then_breach_escalates_to_the_department_head_and_shows_in
     assert report["by_sla_state"]["breached"] == 1 and report["by_sla_state"]["on_track"] == 0
     history = (await client.get(f"/api/v1/customers/{customer['id']}/history", headers=tenant.headers)).json()
     assert any(h["field"] == "sla_state" and h["new"] == "breached" for h in history["items"])
+    assert any(h["field"] == "assignee_id" and h["new"] == tenant.admin_id and h["actor"]["kind"] == "system"
+               for h in history["items"])
 
 
 async def test_a_severity_change_replans_and_a_resolution_stops_the_clock(
@@ -209,6 +218,8 @@ async def test_a_severity_change_replans_and_a_resolution_stops_the_clock(
         return (await objection(client, tenant, answered["id"]))["sla_state"] == "met"
 
     await eventually(met, timeout=3.0)
+    # The clock's writes are no edit: a client's If-Match on the objection stays good.
+    assert (await objection(client, tenant, ignored["id"]))["version"] == ignored["version"]
     # One warning and one breach per phase, however often the clock was looked at.
     assert len(events.of("sla.breached", objection_id=ignored["id"], phase="first_response")) == 1
     assert len(events.of("sla.warning", objection_id=ignored["id"], phase="resolution")) == 1
@@ -457,11 +468,13 @@ async def test_a_breached_objection_lowers_the_customers_health_in_records_and_s
         shown = (await client.get(f"/api/v1/customers/{customer_id}", headers=tenant.headers)).json()
         return shown.get("health_score") == wanted
 
-    await eventually(lambda: scored(fine["id"], 100), timeout=5.0)
     # An open objection takes 8 points off; once it breaches its SLA, 15 (still open, not both).
     await eventually(lambda: scored(risky["id"], 85), timeout=8.0)
     shown = (await client.get(f"/api/v1/customers/{risky['id']}", headers=tenant.headers)).json()
     assert shown["health_reasons"] == [{"code": "breached_objections", "points": 15, "detail": {"count": 1}}]
+    # Healthy from the start: nothing written, records' null says nothing is wrong.
+    healthy = (await client.get(f"/api/v1/customers/{fine['id']}", headers=tenant.headers)).json()
+    assert healthy["health_score"] is None and healthy["health_reasons"] == []
 
     async def tagged() -> bool:
         current = (await client.get(f"/api/v1/customers/{risky['id']}", headers=tenant.headers)).json()

@@ -153,9 +153,10 @@ async def survivor_of(unit: Unit, customer_id: uuid.UUID) -> uuid.UUID | None:
 
 async def set_health(unit: Unit, customer_id: uuid.UUID, score: int, reasons: list[dict[str, Any]]
                      ) -> asyncpg.Record | None:
-    """Write a live customer's health (a new version, ``updated_at`` kept); None when it is gone or unchanged."""
+    """Write a live customer's health; None when it is gone or unchanged. The version and ``updated_at``
+    stay (a score is no edit: a client's If-Match must not go stale because time passed)."""
     return await unit.fetchrow(
-        f"""UPDATE records.customers SET health_score = $3, health_reasons = $4, version = version + 1
+        f"""UPDATE records.customers SET health_score = $3, health_reasons = $4
             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
               AND (health_score, health_reasons) IS DISTINCT FROM ($3::smallint, $4::jsonb)
             RETURNING {COLUMNS}""",

@@ -41,17 +41,21 @@ async def update(unit: Unit, objection_id: uuid.UUID, changes: dict[str, Any], *
 
 
 async def set_sla(unit: Unit, objection_id: uuid.UUID, *, sla_state: str | None, sla_due_at: datetime | None,
-                  first_response_due_at: datetime | None) -> asyncpg.Record | None:
-    """Write the SLA columns of a live objection (a new version, ``updated_at`` kept: nobody edited
-    it); None when it is gone or nothing changed."""
+                  first_response_due_at: datetime | None, assignee_id: uuid.UUID | None) -> asyncpg.Record | None:
+    """Write the SLA columns (and the assignee) of a live objection; None when it is gone or nothing
+    changed. Only a reassignment is an edit (a new version and ``updated_at``): a clock that ticked
+    must not make a client's If-Match stale."""
     return await unit.fetchrow(
         f"""UPDATE records.objections SET sla_state = $3, sla_due_at = $4, first_response_due_at = $5,
-                                          version = version + 1
+                                          assignee_id = $6,
+                                          version = version + (assignee_id IS DISTINCT FROM $6)::int,
+                                          updated_at = CASE WHEN assignee_id IS DISTINCT FROM $6 THEN now()
+                                                            ELSE updated_at END
             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
-              AND (sla_state, sla_due_at, first_response_due_at) IS DISTINCT FROM ($3::text, $4::timestamptz,
-                                                                                  $5::timestamptz)
+              AND (sla_state, sla_due_at, first_response_due_at, assignee_id)
+                  IS DISTINCT FROM ($3::text, $4::timestamptz, $5::timestamptz, $6::uuid)
             RETURNING {COLUMNS}""",
-        unit.tenant_id, objection_id, sla_state, sla_due_at, first_response_due_at,
+        unit.tenant_id, objection_id, sla_state, sla_due_at, first_response_due_at, assignee_id,
     )
 
 

@@ -232,14 +232,17 @@ SLA_STATES = ("on_track", "at_risk", "breached", "met")
 
 
 async def set_sla(unit: Unit, objection_id: uuid.UUID, *, sla_state: str | None, sla_due_at: datetime | None,
-                  first_response_due_at: datetime | None, actor: Actor) -> dict[str, Any] | None:
-    """Workflows' SLA clock as the objection shows it: a ``sla_changed`` event and field history
-    when something changed; None when the objection is gone (or unchanged)."""
+                  first_response_due_at: datetime | None, actor: Actor,
+                  assignee_id: uuid.UUID | None = None) -> dict[str, Any] | None:
+    """Workflows' SLA clock as the objection shows it (and, when the policy reassigns a breached
+    objection, its new assignee): a ``sla_changed`` event and field history when something changed;
+    None when the objection is gone (or unchanged)."""
     current = await store.get(unit, objection_id, for_update=True)
     if current is None:
         return None
     row = await store.set_sla(unit, objection_id, sla_state=sla_state, sla_due_at=sla_due_at,
-                              first_response_due_at=first_response_due_at)
+                              first_response_due_at=first_response_due_at,
+                              assignee_id=assignee_id or current["assignee_id"])
     if row is None:
         return None
     record = record_of(row)

@@ -24,7 +24,7 @@ class SlaPolicyController(Controller):
         """The objection SLA: first-response and resolution targets per severity in business hours
         on the business calendar, overrides per category, and the share of a target at which an
         objection is at risk (a warning). Version 0 is the defaults (high 4 / 24 hours, medium
-        8 / 40, low 16 / 80, critical 2 / 8; warning at 80 %)."""
+        8 / 40, low 16 / 80, critical 2 / 8; warning at 80 %; no reassignment on a breach)."""
         async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
             out = domain.policy_out(await store.policy(unit))
         return with_etag(out, out.version)
@@ -43,7 +43,8 @@ class SlaPolicyController(Controller):
                 raise PreconditionFailed(f"The SLA policy is at version 0 (the defaults), not {expected}")
             row = await store.save_policy(
                 unit, warning_share=data.warning_share, targets=msgspec.to_builtins(data.targets),
-                categories=msgspec.to_builtins(data.categories), actor_id=principal.user_id,
+                categories=msgspec.to_builtins(data.categories), reassign_on_breach=data.reassign_on_breach,
+                actor_id=principal.user_id,
                 expected_version=expected)
             if row is None:
                 raise PreconditionFailed(f"The SLA policy is at version {current['version'] if current else 0}, "

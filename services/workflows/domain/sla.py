@@ -61,6 +61,8 @@ class SlaPolicyIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     warning_share: Share = 0.8
     targets: Targets = msgspec.field(default_factory=Targets)
     categories: Annotated[dict[CategoryName, CategoryTargets], msgspec.Meta(max_length=50)] = {}
+    # A breach also reassigns the objection to the department head it is escalated to.
+    reassign_on_breach: bool = False
 
 
 class SlaPolicyOut(SlaPolicyIn, kw_only=True):
@@ -124,5 +126,6 @@ def policy_out(row: Any | None) -> SlaPolicyOut:
     if row is None:
         return SlaPolicyOut()
     return msgspec.convert({"warning_share": float(row["warning_share"]), "targets": row["targets"],
-                            "categories": row["categories"], "version": row["version"],
+                            "categories": row["categories"], "reassign_on_breach": row["reassign_on_breach"],
+                            "version": row["version"],
                             "updated_at": row["updated_at"]}, SlaPolicyOut)

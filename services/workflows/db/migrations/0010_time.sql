@@ -17,6 +17,7 @@ CREATE TABLE workflows.sla_policies (
   warning_share  numeric     NOT NULL,
   targets        jsonb       NOT NULL,       -- {"high": {"first_response_hours", "resolution_hours"}, ...}
   categories     jsonb       NOT NULL DEFAULT '{}',   -- {"price": {"high": {...}}}: overrides per category
+  reassign_on_breach boolean NOT NULL DEFAULT false,  -- a breach also reassigns to the head escalated to
   version        integer     NOT NULL DEFAULT 1,
   updated_at     timestamptz NOT NULL DEFAULT now(),
   updated_by     uuid

@@ -8,6 +8,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from shared.unavailable import log_failure
+
 log = logging.getLogger("huike.periodic")
 
 
@@ -30,8 +32,8 @@ class PeriodicJob:
             delay = self.interval
             try:
                 await self.work()
-            except Exception:  # noqa: BLE001 - try again at the next interval
-                log.exception("%s failed", self.name)
+            except Exception as exc:  # noqa: BLE001 - try again at the next interval
+                log_failure(log, exc, "%s failed", self.name)
 
     async def start(self) -> PeriodicJob:
         self._task = asyncio.create_task(self._loop(), name=self.name)

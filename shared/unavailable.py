@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import socket
 
 import asyncpg
 import nats.errors
 import nats.js.errors
 
-__all__ = ["RETRY_AFTER_SECONDS", "describe_unavailable", "is_unavailable"]
+__all__ = ["RETRY_AFTER_SECONDS", "describe_unavailable", "is_unavailable", "log_failure"]
 
 # What a 503 tells the caller to wait: a restarting embedded server is back within seconds.
 RETRY_AFTER_SECONDS = 5
@@ -88,3 +89,13 @@ def describe_unavailable(exc: BaseException) -> str:
             return "The event bus (NATS) is unavailable"
         current = current.__cause__ or current.__context__
     return "A server this request needs is unavailable"
+
+
+def log_failure(log: logging.Logger, exc: BaseException, message: str, *args: object) -> None:
+    """Log a background loop's failed round: one warning line while the infrastructure is away
+    (a loop retrying every second would otherwise print a traceback every second of an outage),
+    the traceback for anything else, which is a bug."""
+    if is_unavailable(exc):
+        log.warning(message + ": %s (%s)", *args, describe_unavailable(exc), type(exc).__name__)
+    else:
+        log.error(message, *args, exc_info=exc)

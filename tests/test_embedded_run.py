@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -32,17 +33,28 @@ def _start(data_dir: Path, port: int, extra_env: dict[str, str] | None = None) -
            **(extra_env or {})}
     for name in ("HUIKE_DATABASE_URL", "HUIKE_NATS_URL", "HUIKE_DATABASE_OWNER_URL"):
         env.pop(name, None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    # Output goes to files, not pipes: a pipe nobody reads fills up during an outage's logging and
+    # would block the server's own logging calls (and its event loop with them).
+    stderr = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "run"], env=env, stdout=subprocess.DEVNULL, stderr=stderr,
         text=True, cwd=Path(__file__).parents[1],
     )
+    proc.said = stderr  # type: ignore[attr-defined]
+    return proc
+
+
+def _said(proc: subprocess.Popen[str]) -> str:
+    """What ``huike run`` wrote to stderr so far."""
+    proc.said.seek(0)  # type: ignore[attr-defined]
+    return proc.said.read()  # type: ignore[attr-defined]
 
 
 def _wait_ready(proc: subprocess.Popen[str], base: str, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"huike run exited early ({proc.returncode}): {proc.stderr.read()}")
+            raise AssertionError(f"huike run exited early ({proc.returncode}): {_said(proc)}")
         try:
             if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                 return
@@ -123,7 +135,8 @@ def test_port_in_use_is_one_clear_line_and_no_orphans(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         proc = _start(tmp_path / "data", port)
-        out, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        err = _said(proc)
     assert proc.returncode != 0
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and f"port {port}" in lines[0], err
@@ -134,7 +147,8 @@ def test_unwritable_data_dir_is_one_line_naming_the_setting(tmp_path: Path) -> N
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     proc = _start(blocker / "data", free_port())
-    out, err = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
+    err = _said(proc)
     assert proc.returncode != 0
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
@@ -197,7 +211,10 @@ def test_a_killed_embedded_server_is_restarted_and_the_system_recovers(tmp_path:
         victim = _embedded_child(proc, server)
         victim.kill()  # kill -9
         _until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 503, 30, "/readyz to say 503")
-        _until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, 90, "/readyz back to 200")
+        try:
+            _until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, 90, "/readyz back to 200")
+        except AssertionError as stuck:
+            raise AssertionError(f"{stuck}; huike run said:\n{_said(proc)[-4000:]}") from None
         assert _embedded_child(proc, server).pid != victim.pid  # restarted by huike, not by hand
         assert proc.poll() is None  # and huike itself never stopped
         _written_and_found(base, headers, "After Crash Trading")

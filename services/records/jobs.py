@@ -21,6 +21,7 @@ from services.records.storage import FileStore, file_store
 from shared.db import ServiceDatabase, Unit
 from shared.periodic import PeriodicJob
 from shared.tenancy import scope_for_system
+from shared.unavailable import log_failure
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -96,8 +97,8 @@ async def purge_all(db: ServiceDatabase, files: FileStore, *, retention_days: in
                     expired_files = await expire_bulk_files(unit, file_retention_days)
                 for key in expired_files:  # after the commit: a row never points at a deleted file
                     files.delete(key)
-            except Exception:  # noqa: BLE001 - one tenant's failure must not stop the others
-                log.exception("purging tenant %s failed", tenant_id)
+            except Exception as exc:  # noqa: BLE001 - one tenant's failure must not stop the others
+                log_failure(log, exc, "purging tenant %s failed", tenant_id)
         if len(tenants) < _PAGE:
             return purged
         after = tenants[-1]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from services.records.db import imports as store
 from services.records.domain import exports, imports
 from services.records.storage import file_store
+from shared.unavailable import log_failure
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -85,15 +86,15 @@ class BulkJobs:
             try:
                 async with self.db.system_unit() as unit:
                     await store.renew(unit, tenant_id, kind, job_id, self.lease_seconds)
-            except Exception:  # noqa: BLE001 - the next beat tries again; the lease has slack
-                log.exception("renewing the lease of %s %s failed", kind, job_id)
+            except Exception as exc:  # noqa: BLE001 - the next beat tries again; the lease has slack
+                log_failure(log, exc, "renewing the lease of %s %s failed", kind, job_id)
 
     async def _loop(self) -> None:
         while True:
             try:
                 ran = await self.run_once()
-            except Exception:  # noqa: BLE001 - a broken claim must not stop the worker
-                log.exception("bulk job worker")
+            except Exception as exc:  # noqa: BLE001 - a broken claim must not stop the worker
+                log_failure(log, exc, "bulk job worker")
                 ran = False
             if not ran:
                 with contextlib.suppress(TimeoutError):

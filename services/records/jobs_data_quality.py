@@ -22,6 +22,7 @@ from shared.events.bus import service_stream_name
 from shared.events.consumer import EventConsumer
 from shared.periodic import PeriodicJob
 from shared.tenancy import scope_for_system
+from shared.unavailable import log_failure
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -65,8 +66,8 @@ async def pool_run_all(db: ServiceDatabase) -> dict[str, int]:
     for tenant_id in await _tenants(db):
         try:
             done = await public_pool.run(db, tenant_id)
-        except Exception:  # noqa: BLE001 - one tenant's failure must not stop the others
-            log.exception("public pool run failed for tenant %s", tenant_id)
+        except Exception as exc:  # noqa: BLE001 - one tenant's failure must not stop the others
+            log_failure(log, exc, "public pool run failed for tenant %s", tenant_id)
             continue
         totals["warned"] += done["warned"]
         totals["returned"] += done["returned"]
@@ -90,8 +91,8 @@ class DataQualityJobs:
             tenant_id, scan_id = await queue.get()
             try:
                 await scans.run(self.db, tenant_id, scan_id)
-            except Exception:  # noqa: BLE001 - the scan row says it failed
-                log.exception("duplicate scan %s failed", scan_id)
+            except Exception as exc:  # noqa: BLE001 - the scan row says it failed
+                log_failure(log, exc, "duplicate scan %s failed", scan_id)
 
     async def _pool_run(self) -> None:
         totals = await pool_run_all(self.db)

@@ -26,6 +26,7 @@ from services.search.building import Spec, builder_of
 from services.search.documents import TYPES
 from services.search.engines import Engine, engine_of
 from shared.tenancy import scope_for_system
+from shared.unavailable import log_failure
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -197,8 +198,8 @@ async def reconcile(runtime: Runtime, **rpc: Any) -> int:
                 # back-off, would take hours. The next pass tries them all.
                 log.warning("search reconciliation stopped at tenant %s: %s", tenant_id, exc)
                 return started
-            except Exception:  # noqa: BLE001 - one tenant's failure must not stop the others
-                log.exception("reconciling tenant %s failed", tenant_id)
+            except Exception as exc:  # noqa: BLE001 - one tenant's failure must not stop the others
+                log_failure(log, exc, "reconciling tenant %s failed", tenant_id)
         if len(tenants) < 500:
             return started
         after = tenants[-1]
@@ -223,8 +224,8 @@ class ReconcileJob:
             try:
                 started = await reconcile(self.runtime)
                 log.info("search reconciliation: %d tenant(s) reindexed", started)
-            except Exception:  # noqa: BLE001 - try again next time
-                log.exception("search reconciliation failed")
+            except Exception as exc:  # noqa: BLE001 - try again next time
+                log_failure(log, exc, "search reconciliation failed")
 
     async def start(self) -> ReconcileJob:
         self._task = asyncio.create_task(self._loop(), name="search-reconcile")

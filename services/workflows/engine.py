@@ -39,6 +39,7 @@ from services.workflows.records_client import Command, CommandFailed, RecordsCli
 from shared.db import ServiceDatabase, Unit
 from shared.events.envelope import Actor
 from shared.tenancy import scope_for_system
+from shared.unavailable import log_failure
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -112,8 +113,8 @@ class Engine:
         while not self._stopping.is_set():
             try:
                 worked = await self.work_once()
-            except Exception:  # noqa: BLE001 - the database may be down: wait and try again
-                log.warning("workflows engine: leasing failed", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - the database may be down: wait and try again
+                log_failure(log, exc, "workflows engine: leasing failed")
                 worked = 0
             if not worked:
                 try:

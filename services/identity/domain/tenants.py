@@ -38,6 +38,7 @@ from shared.events.envelope import Event
 from shared.settings import Settings
 from shared.tenancy import scope_for_system
 from shared.tenant_purge import delete_in_unit, export_directory, purge_tenant_messages, tenant_tables, write_json
+from shared.unavailable import log_failure
 
 log = logging.getLogger("huike.identity.tenants")
 
@@ -181,8 +182,8 @@ async def _purge_as_owner(db: ServiceDatabase, settings: Settings, due: list[uui
             try:
                 if await _purge(owner_db, settings, tenant_id):
                     purged.append(tenant_id)
-            except Exception:  # noqa: BLE001 - one tenant failing must not stop the others
-                log.exception("purging tenant %s failed", tenant_id)
+            except Exception as exc:  # noqa: BLE001 - one tenant failing must not stop the others
+                log_failure(log, exc, "purging tenant %s failed", tenant_id)
     finally:
         await owner.close()
     return purged

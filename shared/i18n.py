@@ -59,6 +59,12 @@ TITLES_ZH: dict[str, str] = {
     "records-unavailable": "客户记录服务暂不可用",
     "run-not-cancellable": "该运行无法取消",
     "run-not-failed": "只有失败的运行可以重试",
+    "approval-pending": "该记录有待审批的申请",
+    "approval-finished": "审批已结束",
+    "not-an-approver": "您不是当前审批步骤的审批人",
+    "already-decided": "您已审批过该步骤",
+    "template-disabled": "审批模板已停用",
+    "not-the-submitter": "只有提交人可以撤回",
     "login-rate-limited": "登录尝试过于频繁",
     "unsupported-media-type": "不支持的内容类型",
     "too-many-requests": "请求过于频繁",
@@ -203,6 +209,8 @@ GENERIC_ZH: dict[str, str] = {
     "reused": "不能重复使用", "unknown_contact": "联系人不存在", "unknown_interaction": "沟通记录不存在",
     "unknown_option": "不是可选的选项", "unknown_rule": "规则不存在", "unknown_scope": "权限范围不存在",
     "unknown_severity": "严重程度不存在",
+    "locked": "审批中，暂不能修改", "unknown_template": "审批模板不存在", "condition_not_met": "不满足审批模板的条件",
+    "no_approver": "没有可用的审批人", "already_approver": "已是该步骤的审批人或提交人",
 }
 
 _TYPE_ZH = {

@@ -12,6 +12,7 @@ from services.records.jobs_bulk import start_bulk_jobs
 from services.records.jobs_data_quality import start_data_quality
 from services.records.replay import start_replay
 from services.records.tenant_purge import start_tenant_purge
+from services.records.workload import start_workload
 from shared.service import ServiceSpec
 
 service = ServiceSpec(
@@ -19,5 +20,5 @@ service = ServiceSpec(
     migrations_dir=Path(__file__).parent / "db" / "migrations",
     route_handlers=[router()],
     starters=[start_directory, start_purge, start_data_quality, start_replay, start_bulk_jobs, start_tenant_purge,
-              start_commands],
+              start_commands, start_workload],
 )

@@ -24,6 +24,7 @@ import msgspec
 
 from services.records.db import activity_sql
 from services.records.db import customers as customers_db
+from services.records.db import locks as locks_store
 from services.records.db import objections as objections_db
 from services.records.domain import (
     contacts,
@@ -37,7 +38,7 @@ from services.records.domain import (
 )
 from services.records.domain.access import RecordAccess, load_access
 from shared.db import Unit
-from shared.errors import Problem, ValidationProblem
+from shared.errors import NotFound, Problem, ValidationProblem
 from shared.events.envelope import Actor
 from shared.tenancy import scope_for_system
 from shared.unavailable import is_unavailable
@@ -66,7 +67,7 @@ class CommandRequest(msgspec.Struct, frozen=True, kw_only=True):
     run_id: uuid.UUID
     depth: int = 0             # how many workflow writes led to this one
     key: str                   # idempotency key: the same key replays the first answer
-    op: Literal["create", "update", "read", "add_tags", "remove_tags"]
+    op: Literal["create", "update", "read", "add_tags", "remove_tags", "lock", "unlock", "note"]
     entity: str
     record_id: uuid.UUID | None = None
     fields: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -180,6 +181,12 @@ async def _run(unit: Unit, access: RecordAccess, request: CommandRequest) -> dic
     if request.op == "read":
         access.require(request.entity, "read")
         return await spec.read(unit, access, request.record_id)
+    if request.op == "lock":
+        access.require(request.entity, "read")
+        await spec.read(unit, access, request.record_id)  # 404 when the author cannot see it
+        lock = _body(LockFields, request.fields)
+        await locks_store.add(unit, request.entity, request.record_id, lock.approval_id, list(lock.fields))
+        return {"id": str(request.record_id), "locked": list(lock.fields)}
     access.require(request.entity, "update")
     fields = dict(request.fields)
     if request.op in ("add_tags", "remove_tags"):
@@ -190,6 +197,33 @@ async def _run(unit: Unit, access: RecordAccess, request: CommandRequest) -> dic
             t for t in tags if t not in wanted]
         fields = {"tags": tags}
     return await spec.update(unit, access, request.record_id, _body(spec.patch_body, fields))
+
+
+class LockFields(msgspec.Struct, forbid_unknown_fields=True):
+    approval_id: uuid.UUID
+    fields: Annotated[list[Annotated[str, msgspec.Meta(max_length=100)]], msgspec.Meta(max_length=100)]
+
+
+class NoteFields(msgspec.Struct, forbid_unknown_fields=True):
+    actor_id: uuid.UUID
+    entry: dict[str, Any]
+
+
+async def _run_as_system(unit: Unit, request: CommandRequest) -> dict[str, Any]:
+    """``unlock`` and ``note``: workflows' own bookkeeping on a record, with no user's rights."""
+    assert request.record_id is not None
+    if request.op == "unlock":
+        lock = _body(LockFields, {"fields": [], **request.fields})
+        await locks_store.remove(unit, request.entity, request.record_id, lock.approval_id)
+        return {"id": str(request.record_id), "unlocked": True}
+    note = _body(NoteFields, request.fields)
+    customer_id = await locks_store.customer_of(unit, request.entity, request.record_id)
+    if customer_id is None:
+        raise NotFound(f"No {request.entity} {request.record_id}")
+    await history.record_changes(unit, request.entity, request.record_id, customer_id,
+                                 Actor(kind="user", id=str(note.actor_id)),
+                                 {"approval": {"old": None, "new": history.jsonable(note.entry)}})
+    return {"id": str(request.record_id), "noted": True}
 
 
 class CommandResponder:
@@ -259,6 +293,8 @@ class CommandResponder:
             return _problem(ValidationProblem.one("entity", f"must be one of {', '.join(ENTITY_COMMANDS)}"))
         if request.op != "create" and request.record_id is None:
             return _problem(ValidationProblem.one("record_id", "is required for this command"))
+        if request.op in ("unlock", "note"):
+            return await self._handle_as_system(request)
         assert self.runtime.principals is not None
         actor = Actor(kind="workflow", id=str(request.workflow_id))
         token = history.WRITE_ORIGIN.set({"workflow_id": str(request.workflow_id), "run_id": str(request.run_id),
@@ -282,6 +318,21 @@ class CommandResponder:
             return _problem(exc)
         finally:
             history.WRITE_ORIGIN.reset(token)
+
+    async def _handle_as_system(self, request: CommandRequest) -> CommandResponse:
+        who = f"workflow:{request.workflow_id}"
+        hashed = idempotency.request_hash(who, "COMMAND", f"{request.op}:{request.entity}:{request.record_id}",
+                                          msgspec.json.encode(request.fields))
+        try:
+            async with self.db.tenant_unit(scope_for_system(request.tenant_id)) as unit:
+                stored = await idempotency.begin(unit, request.key, who, hashed)
+                if stored is not None:
+                    return CommandResponse(status=stored.status, record=stored.body)
+                record = await _run_as_system(unit, request)
+                await idempotency.finish(unit, request.key, who, hashed, 200, record)
+            return CommandResponse(status=200, record=record)
+        except Problem as exc:
+            return _problem(exc)
 
     async def _on_command(self, msg: Any) -> None:
         try:

@@ -31,12 +31,13 @@ import msgspec
 from services.workflows import health, timekeeping
 from services.workflows.db import queue, runs, timers
 from services.workflows.db import workflows as store
-from services.workflows.domain import calendar_settings
+from services.workflows.domain import approvals, assignment, calendar_settings
 from services.workflows.domain import definitions as d
 from services.workflows.domain.schedules import plan_schedule
-from services.workflows.domain.steps import Outcome, RunState, run_step
+from services.workflows.domain.steps import Outcome, RunState, StepFailed, run_step
 from services.workflows.records_client import Command, CommandFailed, RecordsClient, RecordsUnavailable
 from shared.db import ServiceDatabase, Unit
+from shared.errors import Problem
 from shared.events.envelope import Actor
 from shared.tenancy import scope_for_system
 from shared.unavailable import log_failure
@@ -56,8 +57,10 @@ LATE_AFTER = timedelta(minutes=1)   # a timer fired this long after it was due i
 class LiveEffects:
     """Effects of a real run: commands to records; events kept until the step is recorded."""
 
-    def __init__(self, client: RecordsClient, tenant_id: uuid.UUID, workflow: Any, run: Any) -> None:
+    def __init__(self, client: RecordsClient, db: ServiceDatabase, tenant_id: uuid.UUID, workflow: Any,
+                 run: Any) -> None:
         self.client = client
+        self.db = db
         self.tenant_id = tenant_id
         self.workflow = workflow
         self.run = run
@@ -72,6 +75,27 @@ class LiveEffects:
 
     async def emit(self, entity: str, action: str, entity_id: uuid.UUID, data: dict[str, Any]) -> None:
         self.events.append((entity, action, entity_id, data))
+
+    async def assignee(self, step: d.AssignOwner, entity: str, key: str) -> tuple[uuid.UUID, dict[str, Any]]:
+        return await assignment.choose(self.db, scope_for_system(self.tenant_id), self.client.nc,
+                                       self.workflow["id"], step, entity, key)
+
+    async def request_approval(self, step: d.RequestApproval, state: RunState, path: str) -> dict[str, Any]:
+        assert state.entity is not None and state.record_id is not None
+        author = self.workflow["author_id"]
+        submission = approvals.Submission(
+            template_id=uuid.UUID(step.template_id), entity=state.entity, record_id=state.record_id,
+            record=state.record, rights_of=author,
+            submitted_by=approvals.responsible_submitter(state.record, state.actor, state.entity, author),
+            run_id=self.run["id"], run_path=path, workflow_id=self.workflow["id"])
+        try:
+            out = await approvals.submit(self.db, scope_for_system(self.tenant_id), self.client, submission)
+        except Problem as exc:
+            if exc.status_code == 503:
+                raise RecordsUnavailable(str(exc.detail)) from None
+            errors = "; ".join(f"{e.field}: {e.message}" for e in exc.errors or [])
+            raise StepFailed(f"the approval was refused: {exc.detail}" + (f" ({errors})" if errors else "")) from None
+        return msgspec.to_builtins(out)
 
 
 def walk(steps: list[d.Step], prefix: str = "steps") -> Iterator[tuple[str, d.Step]]:
@@ -88,7 +112,7 @@ async def load_state(unit: Unit, run: Any, workflow: Any, now: datetime) -> RunS
     return RunState(
         run_id=run["id"], workflow_id=run["workflow_id"], tenant_id=unit.tenant_id, entity=run["record_type"],
         record=dict(context.get("record") or {}), old=context.get("old"), actor=dict(context.get("actor") or {}),
-        calendar=await calendar_settings.load(unit), now=now,
+        calendar=await calendar_settings.load(unit), now=now, approval=dict(context.get("approval") or {}),
     )
 
 
@@ -154,6 +178,9 @@ class Engine:
                 await queue.drop(unit.conn, timer_id)
                 return
             late = now - timer["due_at"] > LATE_AFTER
+            if timer["kind"] == "approval":
+                await approvals.on_sla_timer(unit, timer)
+                return
             if timer["kind"] == "wait":
                 await self._wake(unit, timer, now)
                 return
@@ -243,7 +270,7 @@ class Engine:
             if run["status"] != "running":
                 await runs.set_status(unit, run_id, "running")
         author = {**dict(workflow), "author_id": version["author_id"]}
-        effects = LiveEffects(self.records, tenant_id, author, run)
+        effects = LiveEffects(self.records, self.db, tenant_id, author, run)
         steps = walk(definition.steps)
         took: str | None = None
         while True:
@@ -260,6 +287,11 @@ class Engine:
                     and step.until is None:
                 await self._finish(scope, run_id, "waiting")   # still waiting on its timer
                 return
+            if recorded is not None and recorded["status"] == "waiting" and isinstance(step, d.RequestApproval):
+                if not await self._approval_ended(scope, run, path, state):
+                    await self._finish(scope, run_id, "waiting")
+                    return
+                continue
             started = time.perf_counter()
             effects.events.clear()
             try:
@@ -269,6 +301,9 @@ class Engine:
             await self._record(scope, run, path, step, outcome, effects, state, started)
             if outcome.status == "failed":
                 await self._finish(scope, run_id, "failed", error=f"{path}: {outcome.error}")
+                return
+            if outcome.status == "waiting" and isinstance(step, d.RequestApproval):
+                await self._wait_for_approval(scope, run_id, path)
                 return
             if outcome.status == "waiting":
                 await self._finish(scope, run_id, "waiting")
@@ -297,6 +332,32 @@ class Engine:
                                   record_id=run["record_id"], run_id=run["id"], payload={"path": path})
             await unit.execute("UPDATE workflows.runs SET context = jsonb_set(context, '{record}', $3) "
                                "WHERE tenant_id = $1 AND id = $2", unit.tenant_id, run["id"], state.record)
+
+    async def _approval_ended(self, scope: Any, run: Any, path: str, state: RunState) -> bool:
+        """Record the ended approval of the step as its output (False while it is pending)."""
+        async with self.db.tenant_unit(scope) as unit:
+            outcome = await approvals.outcome_of_run(unit, run["id"], path)
+            if outcome is None:
+                return False
+            await runs.record_step(unit, run["id"], path=path, type="request_approval", status="succeeded",
+                                   input={}, output=outcome, error=None, started_at=datetime.now(UTC), duration_ms=0)
+            await unit.execute("UPDATE workflows.runs SET context = jsonb_set(context, '{approval}', $3) "
+                               "WHERE tenant_id = $1 AND id = $2", unit.tenant_id, run["id"], outcome)
+        state.approval = outcome
+        return True
+
+    async def _wait_for_approval(self, scope: Any, run_id: uuid.UUID, path: str) -> None:
+        """Wait, unless the approval ended while the step was being recorded: then go on at once.
+        The run's row is locked first, so an approval ending now either sees the run waiting (and
+        queues it) or is seen ended here."""
+        async with self.db.tenant_unit(scope) as unit:
+            await runs.get(unit, run_id, for_update=True)
+            if await approvals.outcome_of_run(unit, run_id, path) is not None:
+                await runs.set_status(unit, run_id, "pending")
+                await queue.put(unit.conn, "run", run_id, unit.tenant_id)
+            else:
+                await runs.set_status(unit, run_id, "waiting")
+                await queue.drop(unit.conn, run_id)
 
     async def _finish(self, scope: Any, run_id: uuid.UUID, status: str, *, error: str | None = None) -> None:
         async with self.db.tenant_unit(scope) as unit:

@@ -11,7 +11,7 @@ import asyncpg
 import msgspec
 
 from services.records.db import contacts as store
-from services.records.domain import contact_points, custom_fields, duplicates, history, normalise
+from services.records.domain import contact_points, custom_fields, duplicates, history, locks, normalise
 from services.records.domain import customers as customers_domain
 from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess
@@ -164,6 +164,7 @@ async def update(unit: Unit, access: RecordAccess, contact_id: uuid.UUID, body: 
     access.check_writable(ENTITY, _sent(body))
     current = await get_visible(unit, access, contact_id, for_update=True)
     check_version(expected_version, current["version"], ENTITY)
+    await locks.check(unit, ENTITY, contact_id, _sent(body))
     cfg = await settings_domain.get(unit)
     errors = Errors()
     cols = _columns(errors, body, current, cfg.default_region)

@@ -15,7 +15,7 @@ import msgspec
 
 from services.records.db import contacts as contacts_store
 from services.records.db import customers as store
-from services.records.domain import contact_points, custom_fields, duplicates, history, normalise, users
+from services.records.domain import contact_points, custom_fields, duplicates, history, locks, normalise, users
 from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess
 from services.records.domain.contact_points import ContactPoint
@@ -331,6 +331,7 @@ async def update(unit: Unit, access: RecordAccess, customer_id: uuid.UUID, body:
     access.check_writable(ENTITY, sent_fields(body))
     current = await get_visible(unit, access, customer_id, for_update=True)
     check_version(expected_version, current["version"], ENTITY)
+    await locks.check(unit, ENTITY, customer_id, sent_fields(body))
     cfg = await settings_domain.get(unit)
     errors = Errors()
     cols = _columns(errors, body, current, cfg.default_region, cfg)

@@ -28,7 +28,7 @@ import asyncpg
 import msgspec
 
 from services.records.db import interactions as store
-from services.records.domain import activity, custom_fields, history, normalise
+from services.records.domain import activity, custom_fields, history, locks, normalise
 from services.records.domain import customers as customers_domain
 from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess
@@ -202,6 +202,7 @@ async def update(unit: Unit, access: RecordAccess, interaction_id: uuid.UUID, bo
     access.check_writable(ENTITY, sent)
     current = await activity.load(unit, access, KIND, interaction_id, for_update=True)
     check_version(expected_version, current["version"], ENTITY)
+    await locks.check(unit, ENTITY, interaction_id, sent)
     cfg = await settings_domain.get(unit)
     errors = Errors()
     cols = _columns(errors, body, cfg)

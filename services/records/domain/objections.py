@@ -19,7 +19,7 @@ import msgspec
 
 from services.records.db import interactions as interactions_db
 from services.records.db import objections as store
-from services.records.domain import activity, custom_fields, history
+from services.records.domain import activity, custom_fields, history, locks
 from services.records.domain import customers as customers_domain
 from services.records.domain import objection_rules as rules
 from services.records.domain import settings as settings_domain
@@ -183,6 +183,7 @@ async def update(unit: Unit, access: RecordAccess, objection_id: uuid.UUID, body
     access.check_writable(ENTITY, sent)
     current = await activity.load(unit, access, KIND, objection_id, for_update=True)
     check_version(expected_version, current["version"], ENTITY)
+    await locks.check(unit, ENTITY, objection_id, sent)
     now = datetime.now(UTC)
     moved = body.status is not UNSET and body.status != current["status"]
     if moved:

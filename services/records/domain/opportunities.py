@@ -29,7 +29,7 @@ import pycountry
 
 from services.records.db import customers as customer_store
 from services.records.db import opportunities as store
-from services.records.domain import custom_fields, history, normalise, users
+from services.records.domain import custom_fields, history, locks, normalise, users
 from services.records.domain import pipelines as pipeline_rules
 from services.records.domain import settings as records_settings
 from services.records.domain.access import RecordAccess
@@ -327,6 +327,7 @@ async def update(
     access.check_writable(ENTITY, sorted(given))
     row = await _readable(unit, access, opportunity_id, for_update=True)
     check_version(expected_version, row["version"], ENTITY)
+    await locks.check(unit, ENTITY, opportunity_id, given)
     before = answer(row)
     errors = Errors()
     sent = {f: getattr(body, f) for f in given}

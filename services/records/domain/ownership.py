@@ -26,7 +26,7 @@ import msgspec
 
 from services.records.db import customers as customers_db
 from services.records.db import ownership as store
-from services.records.domain import contacts, history, interactions, objections, opportunities, tasks
+from services.records.domain import contacts, history, interactions, locks, objections, opportunities, tasks
 from services.records.domain import customers as customers_domain
 from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess
@@ -118,6 +118,8 @@ async def transfer(unit: Unit, access: RecordAccess, body: TransferBody) -> dict
             errors.append(FieldError(f"customer_ids[{index}]", f"no such customer: {customer_id}", "unknown_customer"))
     if errors:
         raise ValidationProblem(errors)
+    for customer_id in ids:  # an owner guarded by a pending approval stays (409 naming it)
+        await locks.check(unit, "customer", customer_id, ["owner_id"])
     previous = {cid: rows[cid]["owner_id"] for cid in ids}
     cfg = await settings_domain.get(unit)
     after, followers = await store.set_owner(unit, ids, body.to_user_id, user["department_id"], access.user_id)

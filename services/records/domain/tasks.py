@@ -16,7 +16,7 @@ import asyncpg
 import msgspec
 
 from services.records.db import tasks as store
-from services.records.domain import activity, custom_fields, history, normalise
+from services.records.domain import activity, custom_fields, history, locks, normalise
 from services.records.domain import customers as customers_domain
 from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess
@@ -140,6 +140,7 @@ async def update(unit: Unit, access: RecordAccess, task_id: uuid.UUID, body: Tas
     access.check_writable(ENTITY, sent)
     current = await activity.load(unit, access, KIND, task_id, for_update=True)
     check_version(expected_version, current["version"], ENTITY)
+    await locks.check(unit, ENTITY, task_id, sent)
     cfg = await settings_domain.get(unit)
     errors = Errors()
     cols = _columns(errors, body)

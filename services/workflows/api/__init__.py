@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Router
 
+from services.workflows.api.approvals import ApprovalsController, ApprovalTemplatesController
 from services.workflows.api.calendar import BusinessCalendarController
 from services.workflows.api.runs import RunsController, WorkflowRunsController, workflow_webhook
 from services.workflows.api.sla import SlaPolicyController
@@ -13,4 +14,5 @@ from shared.http.app import API_PREFIX
 
 def router() -> Router:
     return Router(path=API_PREFIX, route_handlers=[WorkflowsController, WorkflowRunsController, RunsController,
-                                                     BusinessCalendarController, SlaPolicyController, workflow_webhook])
+                                                     BusinessCalendarController, SlaPolicyController, workflow_webhook,
+                                                     ApprovalTemplatesController, ApprovalsController])

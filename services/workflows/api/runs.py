@@ -69,7 +69,7 @@ class WorkflowRunsController(Controller):
         if data.record is not None:
             record = await domain.fetch_record(_client(runtime), principal, workflow_id, data.record)
         async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
-            return await domain.dry_run(unit, principal, workflow_id, data.record, record)
+            return await domain.dry_run(unit, principal, workflow_id, data.record, record, _client(runtime).nc)
 
 
 class RunsController(Controller):

@@ -1,4 +1,5 @@
-"""Conditions: CEL (Common Expression Language) expressions over ``record``, ``old``, ``actor``, ``now``.
+"""Conditions: CEL (Common Expression Language) expressions over ``record``, ``old``, ``actor``, ``now``
+(and, after a ``request_approval`` step, ``approval``: ``{approval_id, status, decided_by, comment}``).
 
 CEL has no loops, no I/O and no side effects; what it can cost is bounded here before an
 expression is ever saved: its length, its size, how deeply its comprehension macros (``all``,
@@ -24,7 +25,7 @@ MAX_LENGTH = 1000          # characters of one expression
 MAX_NODES = 1500           # parse-tree nodes (about 60 comparisons)
 MAX_MACRO_NESTING = 2      # record.tags.exists(t, ...) inside another comprehension, no deeper
 MAX_PATTERN_LENGTH = 256   # a regular expression given to matches()
-ROOTS = frozenset({"record", "old", "actor", "now"})
+ROOTS = frozenset({"record", "old", "actor", "now", "approval"})
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 
 
@@ -39,22 +40,23 @@ class Condition:
     fields: frozenset[str]          # record.<field> and old.<field> read by the expression
 
     def evaluate(self, *, record: Mapping[str, Any], old: Mapping[str, Any] | None, actor: Mapping[str, Any],
-                 now: datetime) -> bool:
+                 now: datetime, approval: Mapping[str, Any] | None = None) -> bool:
         """True or False; an expression that fails at run time (a field absent from the record, a type
         mismatch) raises ConditionError with CEL's reason."""
-        result = self.value(record=record, old=old, actor=actor, now=now)
+        result = self.value(record=record, old=old, actor=actor, now=now, approval=approval)
         if not isinstance(result, bool):
             raise ConditionError(f"the condition must give true or false, not {type(result).__name__}")
         return result
 
     def value(self, *, record: Mapping[str, Any], old: Mapping[str, Any] | None, actor: Mapping[str, Any],
-              now: datetime) -> Any:
+              now: datetime, approval: Mapping[str, Any] | None = None) -> Any:
         """The expression's value as plain Python (str, int, float, bool, list, dict, None)."""
         activation = {
             "record": celpy.json_to_cel(dict(record)),
             "old": celpy.json_to_cel(dict(old or {})),
             "actor": celpy.json_to_cel(dict(actor)),
             "now": celtypes.TimestampType(now),
+            "approval": celpy.json_to_cel(dict(approval or {})),
         }
         try:
             result = self.program.evaluate(activation)
@@ -115,8 +117,8 @@ def compiled(source: str) -> Condition:
 
 
 def value_of(source: str, *, record: Mapping[str, Any], old: Mapping[str, Any] | None, actor: Mapping[str, Any],
-             now: datetime) -> Any:
-    return compiled(source).value(record=record, old=old, actor=actor, now=now)
+             now: datetime, approval: Mapping[str, Any] | None = None) -> Any:
+    return compiled(source).value(record=record, old=old, actor=actor, now=now, approval=approval)
 
 
 @functools.cache

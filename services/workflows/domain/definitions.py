@@ -7,6 +7,7 @@ client generated from it can build them. The shapes are those of ``../shared/CON
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -191,6 +192,14 @@ def parse_duration(text: str) -> timedelta:
     return value
 
 
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 def check_definition(definition: WorkflowDefinition) -> None:
     """Every problem of ``definition`` in one 422: conditions that do not compile or read missing
     fields, unknown date fields, bad durations and crons, waits over a year, empty approvals."""
@@ -276,13 +285,16 @@ def _check_steps(steps: list[Step], where: str, known: frozenset[str] | None, de
             if (step.user_id is None) == (step.strategy is None):
                 errors.append(FieldError(at, "give either user_id or strategy (round_robin, least_loaded)", "invalid"))
             elif step.strategy is not None:
-                # Round-robin and least-loaded need workflows' own mirror of users by department and
-                # role; until it exists, say so now rather than fail every run.
-                errors.append(FieldError(f"{at}.strategy", "assignment by strategy is not available yet; "
-                                         "name the user with user_id", "not_available"))
+                if (step.department_id is None) == (step.role is None):
+                    errors.append(FieldError(at, "a strategy assigns among the users of department_id or of role: "
+                                             "give one of them", "invalid"))
+                elif step.department_id is not None and not _is_uuid(step.department_id):
+                    errors.append(FieldError(f"{at}.department_id", "is not a department id", "invalid"))
+            elif step.department_id is not None or step.role is not None:
+                errors.append(FieldError(at, "department_id and role go with a strategy, not with user_id", "invalid"))
         elif isinstance(step, RequestApproval):
-            errors.append(FieldError(f"{at}.type", "approvals are not available yet (no approval templates)",
-                                     "not_available"))
+            if not _is_uuid(step.template_id):
+                errors.append(FieldError(f"{at}.template_id", "is not an approval template id", "invalid"))
         elif isinstance(step, Notify):
             _check_condition(step.to, f"{at}.to", known, errors)
         elif isinstance(step, Wait):

@@ -14,7 +14,7 @@ import msgspec
 
 from services.workflows.db import queue, runs, timers
 from services.workflows.db import workflows as store
-from services.workflows.domain import calendar_settings
+from services.workflows.domain import assignment, calendar_settings
 from services.workflows.domain import definitions as d
 from services.workflows.domain.entities import ENTITIES
 from services.workflows.domain.steps import Outcome, RunState, run_step
@@ -208,7 +208,20 @@ async def cancel(unit: Unit, run_id: uuid.UUID) -> RunOut:
 
 
 class _DryEffects:
-    """Effects that describe what would be done."""
+    """Effects that describe what would be done (an assignment strategy takes no turn)."""
+
+    def __init__(self, unit: Unit, nc: Any | None, workflow_id: uuid.UUID) -> None:
+        self.unit = unit
+        self.nc = nc
+        self.workflow_id = workflow_id
+
+    async def assignee(self, step: d.AssignOwner, entity: str, key: str) -> tuple[uuid.UUID, dict[str, Any]]:
+        return await assignment.preview(self.unit, self.nc, self.workflow_id, step, entity)
+
+    async def request_approval(self, step: d.RequestApproval, state: RunState, path: str) -> dict[str, Any]:
+        # The dry run goes on as if the approval were approved, so the steps after it show too.
+        state.approval = {"approval_id": None, "status": "approved", "decided_by": None, "comment": None}
+        return {"id": None, "status": "pending", "would": {"request": step.template_id}}
 
     async def command(self, op: str, entity: str, record_id: uuid.UUID | None, fields: dict[str, Any],
                       key: str) -> dict[str, Any]:
@@ -219,7 +232,7 @@ class _DryEffects:
 
 
 async def dry_run(unit: Unit, principal: Principal, workflow_id: uuid.UUID, ref: RecordRef | None,
-                  record: dict[str, Any]) -> DryRunOut:
+                  record: dict[str, Any], nc: Any | None = None) -> DryRunOut:
     """Every step as it would go for ``record`` now: its input and what it would do; waits are not waited."""
     from services.workflows.engine import walk  # the engine's walk: the dry run follows the same paths
 
@@ -233,7 +246,7 @@ async def dry_run(unit: Unit, principal: Principal, workflow_id: uuid.UUID, ref:
     out: list[StepOut] = []
     steps = walk(definition.steps)
     took: str | None = None
-    effects = _DryEffects()
+    effects = _DryEffects(unit, nc, workflow_id)
     while True:
         try:
             path, step = steps.send(took) if took is not None else next(steps)

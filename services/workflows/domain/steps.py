@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from services.workflows.domain import definitions as d
+from services.workflows.domain.assignment import EmptyPool
 from services.workflows.domain.calendar import BusinessCalendar
 from services.workflows.domain.conditions import ConditionError, compiled, value_of
 
@@ -30,6 +31,15 @@ class Effects(Protocol):
 
     async def emit(self, entity: str, action: str, entity_id: uuid.UUID, data: dict[str, Any]) -> None: ...
 
+    async def assignee(self, step: d.AssignOwner, entity: str, key: str) -> tuple[uuid.UUID, dict[str, Any]]:
+        """The user an assignment strategy picks (domain/assignment.py), and what it was chosen from."""
+        ...
+
+    async def request_approval(self, step: d.RequestApproval, state: RunState, path: str) -> dict[str, Any]:
+        """Make (or find) the approval request of this run's step: ``{"id", "status", ...}``;
+        StepFailed when it is refused."""
+        ...
+
 
 @dataclass
 class RunState:
@@ -42,13 +52,16 @@ class RunState:
     actor: dict[str, Any]
     calendar: BusinessCalendar
     now: datetime
+    approval: dict[str, Any] = field(default_factory=dict)   # the last approval this run requested, once decided
 
     def evaluate(self, source: str) -> Any:
         """Run a CEL expression for its value (a condition, an assignee)."""
-        return value_of(source, record=self.record, old=self.old, actor=self.actor, now=self.now)
+        return value_of(source, record=self.record, old=self.old, actor=self.actor, now=self.now,
+                        approval=self.approval)
 
     def holds(self, source: str) -> bool:
-        return compiled(source).evaluate(record=self.record, old=self.old, actor=self.actor, now=self.now)
+        return compiled(source).evaluate(record=self.record, old=self.old, actor=self.actor, now=self.now,
+                                         approval=self.approval)
 
     @property
     def record_id(self) -> uuid.UUID | None:
@@ -115,6 +128,15 @@ async def run_step(step: d.Step, path: str, state: RunState, effects: Effects) -
             return await _notify(step, state, effects, path)
         if isinstance(step, d.Wait):
             return _wait(step, state)
+        if isinstance(step, d.RequestApproval):
+            _need_record(state, "request_approval")
+            approval = await effects.request_approval(step, state, path)
+            output = {"approval_id": approval.get("id"), "status": approval.get("status"),
+                      "waiting_for": approval.get("waiting_for")}
+            if approval.get("status") not in (None, "pending"):
+                return Outcome("succeeded", {"template_id": step.template_id}, output)
+            # The run waits; the approval's end resumes it with the decision as this step's output.
+            return Outcome("waiting", {"template_id": step.template_id}, output)
         if isinstance(step, d.Branch):
             took = "then" if state.holds(step.condition) else "else"
             return Outcome("succeeded", {"condition": step.condition}, {"took": took}, took=took)
@@ -153,10 +175,20 @@ async def _assign(step: d.AssignOwner, state: RunState, effects: Effects, key: s
     column = RESPONSIBLE.get(state.entity)
     if column is None:
         raise StepFailed(f"{state.entity} records have no owner to assign")
-    assert step.user_id is not None  # strategies are refused when the workflow is saved (definitions.py)
-    answer = await effects.command("update", state.entity, record_id, {column: step.user_id}, key)
-    state.record[column] = answer.get(column, step.user_id)
-    return Outcome("succeeded", {column: step.user_id}, {"version": answer.get("version")})
+    chosen_from: dict[str, Any] = {}
+    if step.strategy is not None:
+        try:
+            user, chosen_from = await effects.assignee(step, state.entity, key)
+        except EmptyPool as exc:
+            raise StepFailed(str(exc)) from None
+        user_id = str(user)
+    else:
+        assert step.user_id is not None  # one of the two, checked when the workflow is saved
+        user_id = step.user_id
+    answer = await effects.command("update", state.entity, record_id, {column: user_id}, key)
+    state.record[column] = answer.get(column, user_id)
+    given = {column: user_id, **({"strategy": step.strategy} if step.strategy else {})}
+    return Outcome("succeeded", given, {"version": answer.get("version"), **chosen_from})
 
 
 def _render(message: str, record: Mapping[str, Any]) -> str:

@@ -21,8 +21,8 @@ with ``sync``, due at once, so a records outage only delays it).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time, timedelta
-from typing import Any
+from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 
 from services.workflows import health
 from services.workflows.db import directory as directory_db
@@ -33,7 +33,12 @@ from services.workflows.domain import sla as sla_domain
 from services.workflows.domain.calendar import BusinessCalendar
 from services.workflows.records_client import RecordsClient
 from shared.db import Unit
+from shared.events.bus import service_stream_name
+from shared.events.consumer import EventConsumer
 from shared.events.envelope import Actor, Event
+
+if TYPE_CHECKING:
+    from shared.runtime import Runtime
 
 ACTOR = Actor(kind="system", id="workflows")
 DIGEST_ITEMS = 50   # items listed per section of a digest (the counts are complete)
@@ -52,6 +57,23 @@ def moment_of(value: Any) -> datetime | None:
 
 
 # --- records' events ----------------------------------------------------------------------------
+
+
+CONSUMER_NAME = "workflows-time"
+SUBJECTS = ("crm.records.*.objection.>", "crm.records.*.task.>", "crm.records.*.customer.>")
+
+
+async def on_event(unit: Unit, event: Event) -> None:
+    await on_record_event(unit, event, datetime.now(UTC))
+
+
+async def start_timekeeping(runtime: Runtime) -> EventConsumer:
+    """Its own durable consumer, so bookkeeping never delays the rules of ``workflows-triggers``."""
+    assert runtime.bus is not None
+    consumer = EventConsumer(runtime.bus, runtime.db("workflows"), name=CONSUMER_NAME,
+                             stream=service_stream_name("records"), subjects=SUBJECTS, handler=on_event)
+    await consumer.start()
+    return consumer
 
 
 async def on_record_event(unit: Unit, event: Event, now: datetime) -> None:
@@ -225,9 +247,10 @@ async def tracked_event(unit: Unit, entity: str, action: str, record: dict[str, 
         user, title, open_ = _uuid(record.get("owner_id")), str(record.get("name") or ""), True
         due, remind = moment_of(record.get("next_follow_up_at")), None
     if not open_ or (entity == "customer" and due is None):
-        # Nothing to remind of (a task done or cancelled, a customer without a follow-up): forget it.
-        await tracked.drop(unit, entity, record_id)
-        await timers.remove_keys(unit, keys)
+        # Nothing to remind of (a task done or cancelled, a customer without a follow-up): forget it
+        # (its timers exist only if it was kept).
+        if await tracked.drop(unit, entity, record_id):
+            await timers.remove_keys(unit, keys)
         return
     if not await tracked.save(unit, entity=entity, record_id=record_id, user_id=user, title=title, open=open_,
                               due_at=due, remind_at=remind, version=int(record.get("version") or 0)):
@@ -302,10 +325,17 @@ async def digest_at(unit: Unit) -> str:
                                unit.tenant_id) or "08:30"
 
 
-async def ensure_digest(unit: Unit, now: datetime, *, replan: bool = False) -> None:
-    """The tenant's digest timer exists (moved to the next digest moment when ``replan``)."""
+_DIGEST_PLANNED: set[uuid.UUID] = set()   # tenants this process saw with a digest timer (it only moves on)
+
+
+async def ensure_digest(unit: Unit, now: datetime, *, replan: bool = False, cached: bool = True) -> None:
+    """The tenant's digest timer exists (moved to the next digest moment when ``replan``; looked up
+    again, not trusted from memory, unless ``cached``)."""
+    if not replan and cached and unit.tenant_id in _DIGEST_PLANNED:
+        return
     if not replan and await unit.fetchval("SELECT 1 FROM workflows.timers WHERE tenant_id = $1 AND key = $2",
                                           unit.tenant_id, DIGEST_KEY):
+        _DIGEST_PLANNED.add(unit.tenant_id)
         return
     calendar = await calendar_settings.load(unit)
     await timers.plan(unit, key=DIGEST_KEY, timer_kind="digest", due_at=next_digest(calendar, await digest_at(unit), now))

@@ -111,8 +111,8 @@ def out(access: RecordAccess, row: Mapping[str, Any]) -> dict[str, Any]:
 
 async def set_health(unit: Unit, customer_id: uuid.UUID, score: int, reasons: list[dict[str, Any]], *,
                      actor: Actor) -> dict[str, Any] | None:
-    """Workflows' health score on the customer: a ``health_changed`` event and field history when
-    it changed; None when the customer is gone (or nothing changed)."""
+    """Workflows' health score on the customer: a ``health_changed`` event (``data.health``: old and
+    new score) when it changed; None when the customer is gone (or nothing changed)."""
     current = await store.get(unit, customer_id, for_update=True)
     if current is None:
         return None
@@ -120,8 +120,9 @@ async def set_health(unit: Unit, customer_id: uuid.UUID, score: int, reasons: li
     if row is None:
         return None
     record = record_of(row)
+    # An event, not field history: a score moving daily would bury the customer's timeline.
     await history.publish(unit, ENTITY, "health_changed", record, actor=actor, settings=await settings_domain.get(unit),
-                          changes=history.diff(record_of(current), record), customer_id=row["id"])
+                          extra={"health": {"old": current["health_score"], "new": score}}, customer_id=row["id"])
     return record
 
 

@@ -236,8 +236,8 @@ async def set_sla(unit: Unit, objection_id: uuid.UUID, *, sla_state: str | None,
                   first_response_due_at: datetime | None, actor: Actor,
                   assignee_id: uuid.UUID | None = None) -> dict[str, Any] | None:
     """Workflows' SLA clock as the objection shows it (and, when the policy reassigns a breached
-    objection, its new assignee): a ``sla_changed`` event and field history when something changed;
-    None when the objection is gone (or unchanged)."""
+    objection, its new assignee): a ``sla_changed`` event when something changed (field history for
+    a reassignment only); None when the objection is gone (or unchanged)."""
     current = await store.get(unit, objection_id, for_update=True)
     if current is None:
         return None
@@ -247,9 +247,14 @@ async def set_sla(unit: Unit, objection_id: uuid.UUID, *, sla_state: str | None,
     if row is None:
         return None
     record = record_of(row)
+    # Field history (and so the timeline) keeps the reassignment, not the clock's bookkeeping.
+    changes = {k: v for k, v in history.diff(record_of(current), record).items() if k not in _SLA_FIELDS}
     await history.publish(unit, ENTITY, "sla_changed", record, actor=actor, settings=await settings_domain.get(unit),
-                          changes=history.diff(record_of(current), record), customer_id=row["customer_id"])
+                          changes=changes, customer_id=row["customer_id"])
     return record
+
+
+_SLA_FIELDS = frozenset({"sla_state", "sla_due_at", "first_response_due_at"})
 
 
 # --- lists ------------------------------------------------------------------------------------------

@@ -25,9 +25,12 @@ async def save(unit: Unit, *, entity: str, record_id: uuid.UUID, user_id: uuid.U
     return status.endswith(" 1")
 
 
-async def drop(unit: Unit, entity: str, record_id: uuid.UUID) -> None:
-    await unit.execute("DELETE FROM workflows.tracked_records WHERE tenant_id = $1 AND entity = $2 AND record_id = $3",
-                       unit.tenant_id, entity, record_id)
+async def drop(unit: Unit, entity: str, record_id: uuid.UUID) -> bool:
+    """Forget the record; False when it was not kept."""
+    status = await unit.execute(
+        "DELETE FROM workflows.tracked_records WHERE tenant_id = $1 AND entity = $2 AND record_id = $3",
+        unit.tenant_id, entity, record_id)
+    return status.endswith(" 1")
 
 
 async def known(unit: Unit, entity: str, record_ids: list[uuid.UUID]) -> set[uuid.UUID]:

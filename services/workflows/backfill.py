@@ -124,7 +124,7 @@ async def backfill_page(unit: Unit, entity: str, records: list[dict[str, Any]], 
         else:
             await health.remember(unit, record_id, record, timekeeping.moment_of(record.get("updated_at")) or now, now,
                                   quiet=True)
-            await timekeeping.ensure_digest(unit, now)
+            await timekeeping.ensure_digest(unit, now, cached=False)   # repairing: look, do not trust memory
             if record.get("next_follow_up_at"):
                 await timekeeping.tracked_event(unit, entity, "backfilled", record, record_id, now)
         count += 1

@@ -58,14 +58,22 @@ async def remember(unit: Unit, customer_id: uuid.UUID, record: dict[str, Any], o
         await recompute(unit, customer_id, now, quiet=quiet)
 
 
+_NORMS: dict[tuple[uuid.UUID, str], tuple[float, datetime]] = {}   # this process's copy of health_norms
+
+
 async def norm_days(unit: Unit, tier: str, now: datetime) -> float:
     """The tier's norm of days without an interaction (recomputed once a day)."""
+    cached = _NORMS.get((unit.tenant_id, tier))
+    if cached is not None and now - cached[1] < NORM_TTL:
+        return cached[0]
     row = await store.norm(unit, tier)
     if row is not None and now - row["computed_at"] < NORM_TTL:
+        _NORMS[(unit.tenant_id, tier)] = (float(row["norm_days"]), row["computed_at"])
         return float(row["norm_days"])
     median, customers = await store.tier_median(unit, tier, now)
     value = domain.norm(median, customers)
     await store.save_norm(unit, tier, value, now)
+    _NORMS[(unit.tenant_id, tier)] = (value, now)
     return value
 
 

@@ -63,17 +63,36 @@ CONSUMER_NAME = "workflows-time"
 SUBJECTS = ("crm.records.*.objection.>", "crm.records.*.task.>", "crm.records.*.customer.>")
 
 
-async def on_event(unit: Unit, event: Event) -> None:
-    await on_record_event(unit, event, datetime.now(UTC))
+def _lane_handler(bulk: bool) -> Any:
+    async def on_event(unit: Unit, event: Event) -> None:
+        # Two lanes, as for search: what an import wrote (``data.import_id``) on its own consumer,
+        # so 100,000 imported customers never hold up a clock or a reminder someone just set.
+        if bool((event.data or {}).get("import_id")) == bulk:
+            await on_record_event(unit, event, datetime.now(UTC))
+    return on_event
 
 
-async def start_timekeeping(runtime: Runtime) -> EventConsumer:
-    """Its own durable consumer, so bookkeeping never delays the rules of ``workflows-triggers``."""
+class TimeConsumers:
+    """The live and the bulk lane of ``workflows-time``, started and stopped together."""
+
+    def __init__(self, consumers: list[EventConsumer]) -> None:
+        self.consumers = consumers
+
+    async def stop(self) -> None:
+        for consumer in self.consumers:
+            await consumer.stop()
+
+
+async def start_timekeeping(runtime: Runtime) -> TimeConsumers:
+    """Its own durable consumers, so bookkeeping never delays the rules of ``workflows-triggers``."""
     assert runtime.bus is not None
-    consumer = EventConsumer(runtime.bus, runtime.db("workflows"), name=CONSUMER_NAME,
-                             stream=service_stream_name("records"), subjects=SUBJECTS, handler=on_event)
-    await consumer.start()
-    return consumer
+    consumers = []
+    for name, bulk in ((CONSUMER_NAME, False), (f"{CONSUMER_NAME}-bulk", True)):
+        consumer = EventConsumer(runtime.bus, runtime.db("workflows"), name=name, stream=service_stream_name("records"),
+                                 subjects=SUBJECTS, handler=_lane_handler(bulk))
+        await consumer.start()
+        consumers.append(consumer)
+    return TimeConsumers(consumers)
 
 
 async def on_record_event(unit: Unit, event: Event, now: datetime) -> None:

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from services.workflows import timekeeping
 from services.workflows.db import runs, timers
 from services.workflows.db import workflows as store
 from services.workflows.domain import definitions as d
@@ -78,7 +77,6 @@ async def on_record_event(unit: Unit, event: Event) -> None:
     if event.entity not in ENTITIES:
         return
     now = datetime.now(UTC)
-    await timekeeping.on_record_event(unit, event, now)
     record_id = uuid.UUID(event.entity_id)
     action = _action(event)
     context = context_of(event)

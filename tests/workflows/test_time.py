@@ -414,7 +414,7 @@ async def test_records_workflows_never_heard_of_get_their_clocks_and_reminders_f
     from services.workflows.backfill import Backfill
 
     assert await Backfill(runtime).tenant(uuid.UUID(tenant.id)) == 3
-    await eventually(all_planned, timeout=3.0)   # and records' copy of the clock written again
+    await eventually(all_planned, timeout=10.0)   # and records' copy of the clock written again
     async with db.tenant_unit(scope) as unit:
         clock = await unit.fetchrow("SELECT * FROM workflows.sla_clocks WHERE objection_id = $1",
                                     uuid.UUID(waiting["id"]))

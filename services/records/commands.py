@@ -17,11 +17,15 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
+from services.records.db import activity_sql
+from services.records.db import customers as customers_db
 from services.records.db import locks as locks_store
+from services.records.db import objections as objections_db
 from services.records.domain import (
     contacts,
     customers,
@@ -45,6 +49,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("huike.records.commands")
 
 COMMAND_SUBJECT = "huike.rpc.records.command"
+# Workflows' SLA clock of an objection (state and due times): a system write, not a user's, so not a
+# command with an author's rights; the tenant comes from inside the platform, as for replay.
+SLA_SUBJECT = "huike.rpc.records.sla"
+SLA_ACTOR = Actor(kind="system", id="workflows.sla")
+# Workflows' health score of a customer, the same kind of system write.
+HEALTH_SUBJECT = "huike.rpc.records.health"
+HEALTH_ACTOR = Actor(kind="system", id="workflows.health")
 QUEUE = "records-commands"
 SERVICE = "records"
 
@@ -66,6 +77,30 @@ class CommandResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
     status: int
     record: dict[str, Any] | None = None
     problem: dict[str, Any] | None = None
+
+
+class SlaRequest(msgspec.Struct, frozen=True, kw_only=True):
+    tenant_id: uuid.UUID
+    objection_id: uuid.UUID
+    sla_state: Literal["on_track", "at_risk", "breached", "met"] | None
+    sla_due_at: datetime | None = None
+    first_response_due_at: datetime | None = None
+    # The SLA policy reassigns a breached objection (to the assignee's department head); ignored
+    # unless it names an active user of the tenant.
+    reassign_to: uuid.UUID | None = None
+
+
+class HealthReason(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    points: int
+    detail: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class HealthRequest(msgspec.Struct, frozen=True, kw_only=True):
+    tenant_id: uuid.UUID
+    customer_id: uuid.UUID
+    score: Annotated[int, msgspec.Meta(ge=0, le=100)]
+    reasons: Annotated[list[HealthReason], msgspec.Meta(max_length=20)] = []
 
 
 Created = Callable[[Unit, RecordAccess, Any], Awaitable[dict[str, Any]]]
@@ -195,17 +230,63 @@ class CommandResponder:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.db = runtime.db(SERVICE)
-        self._subscription: Any = None
+        self._subscriptions: list[Any] = []
 
     async def start(self) -> CommandResponder:
         assert self.runtime.bus is not None
-        self._subscription = await self.runtime.bus.nc.subscribe(COMMAND_SUBJECT, queue=QUEUE, cb=self._on_command)
+        nc = self.runtime.bus.nc
+        self._subscriptions = [await nc.subscribe(COMMAND_SUBJECT, queue=QUEUE, cb=self._on_command),
+                               await nc.subscribe(SLA_SUBJECT, queue=QUEUE, cb=self._on_sla),
+                               await nc.subscribe(HEALTH_SUBJECT, queue=QUEUE, cb=self._on_health)]
         return self
 
     async def stop(self) -> None:
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
-            self._subscription = None
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in subscriptions:
+            await subscription.unsubscribe()
+
+    async def handle_sla(self, request: SlaRequest) -> CommandResponse:
+        """Write the objection's SLA columns; 404 when it is gone (the clock is then moot)."""
+        async with self.db.tenant_unit(scope_for_system(request.tenant_id), background=True) as unit:
+            assignee = request.reassign_to
+            if assignee is not None and assignee not in await activity_sql.active_users(unit, [assignee]):
+                assignee = None
+            record = await objections.set_sla(unit, request.objection_id, sla_state=request.sla_state,
+                                              sla_due_at=request.sla_due_at,
+                                              first_response_due_at=request.first_response_due_at, actor=SLA_ACTOR,
+                                              assignee_id=assignee)
+            if record is None and await objections_db.get(unit, request.objection_id) is None:
+                return CommandResponse(status=404, problem={"kind": "not-found", "detail": "no such objection"})
+        return CommandResponse(status=200, record=history.jsonable(record) if record else None)
+
+    async def handle_health(self, request: HealthRequest) -> CommandResponse:
+        """Write the customer's health; 404 when it is gone."""
+        async with self.db.tenant_unit(scope_for_system(request.tenant_id), background=True) as unit:
+            record = await customers.set_health(unit, request.customer_id, request.score,
+                                                [msgspec.structs.asdict(r) for r in request.reasons],
+                                                actor=HEALTH_ACTOR)
+            if record is None and await customers_db.get(unit, request.customer_id) is None:
+                return CommandResponse(status=404, problem={"kind": "not-found", "detail": "no such customer"})
+        return CommandResponse(status=200, record=history.jsonable(record) if record else None)
+
+    async def _on_health(self, msg: Any) -> None:
+        await self._answer(msg, lambda: self.handle_health(msgspec.json.decode(msg.data, type=HealthRequest)))
+
+    async def _on_sla(self, msg: Any) -> None:
+        await self._answer(msg, lambda: self.handle_sla(msgspec.json.decode(msg.data, type=SlaRequest)))
+
+    async def _answer(self, msg: Any, handle: Callable[[], Awaitable[CommandResponse]]) -> None:
+        try:
+            answer = await handle()
+        except msgspec.DecodeError as exc:
+            answer = _problem(ValidationProblem.one("body", str(exc)))
+        except Exception as exc:  # noqa: BLE001 - the caller gets a reason; we keep serving
+            if is_unavailable(exc):
+                answer = CommandResponse(status=503, problem={"kind": "unavailable", "detail": str(exc)[:300]})
+            else:
+                log.exception("records system write failed")
+                answer = CommandResponse(status=500, problem={"kind": "internal-error", "detail": str(exc)[:300]})
+        await msg.respond(msgspec.json.encode(answer))
 
     async def handle(self, request: CommandRequest) -> CommandResponse:
         if request.entity not in ENTITY_COMMANDS:

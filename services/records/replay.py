@@ -4,6 +4,8 @@ reconciliation (a service never reads another's tables; it asks).
 * ``huike.rpc.records.replay`` ``{"tenant_id", "entity", "after": id | null, "limit"}`` answers
   ``{"records": [...], "next": id | null}``: one page of the entity's live records in id order,
   every column as JSON (as the row is stored), so the caller pages through at its own pace.
+* ``huike.rpc.records.tenants`` ``{"after": id | null, "limit"}`` answers ``{"tenants": [...], "next"}``:
+  the tenants records knows, in id order (workflows' backfill of timers goes through them).
 * ``huike.rpc.records.counts`` ``{"tenant_id"}`` answers ``{"<entity>": {"count", "checksum"}}``
   over live records (checksum: a sum of hashes of ``id:version``), to detect drift cheaply.
 
@@ -28,6 +30,7 @@ log = logging.getLogger("huike.records.replay")
 
 REPLAY_SUBJECT = "huike.rpc.records.replay"
 COUNTS_SUBJECT = "huike.rpc.records.counts"
+TENANTS_SUBJECT = "huike.rpc.records.tenants"
 QUEUE = "records-replay"
 MAX_PAGE = 1000
 # The same expression the search service computes over its index.
@@ -47,6 +50,11 @@ class CountsRequest(msgspec.Struct, frozen=True):
     tenant_id: uuid.UUID
 
 
+class TenantsRequest(msgspec.Struct, frozen=True):
+    after: uuid.UUID | None = None
+    limit: int = 500
+
+
 class ReplayResponder:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -57,7 +65,8 @@ class ReplayResponder:
         assert self.runtime.bus is not None
         nc = self.runtime.bus.nc
         self._subscriptions = [await nc.subscribe(REPLAY_SUBJECT, queue=QUEUE, cb=self._on_replay),
-                               await nc.subscribe(COUNTS_SUBJECT, queue=QUEUE, cb=self._on_counts)]
+                               await nc.subscribe(COUNTS_SUBJECT, queue=QUEUE, cb=self._on_counts),
+                               await nc.subscribe(TENANTS_SUBJECT, queue=QUEUE, cb=self._on_tenants)]
         return self
 
     async def stop(self) -> None:
@@ -82,6 +91,21 @@ class ReplayResponder:
                                       "next": str(rows[-1]["id"]) if len(rows) == limit else None}
         except Exception as exc:  # noqa: BLE001 - the caller gets the reason, we keep serving
             log.warning("replay request failed: %s", exc)
+            answer = {"error": str(exc)[:500]}
+        await msg.respond(msgspec.json.encode(answer))
+
+    async def _on_tenants(self, msg: Any) -> None:
+        try:
+            request = msgspec.json.decode(msg.data, type=TenantsRequest)
+            limit = max(1, min(request.limit, MAX_PAGE))
+            async with self.db.system_unit() as unit:
+                ids = [r["id"] for r in await unit.fetch(
+                    "SELECT id FROM records.tenants WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
+                    request.after, limit)]
+            answer: dict[str, Any] = {"tenants": [str(i) for i in ids],
+                                      "next": str(ids[-1]) if len(ids) == limit else None}
+        except Exception as exc:  # noqa: BLE001 - the caller gets the reason, we keep serving
+            log.warning("tenants request failed: %s", exc)
             answer = {"error": str(exc)[:500]}
         await msg.respond(msgspec.json.encode(answer))
 

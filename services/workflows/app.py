@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.workflows.api import router
+from services.workflows.backfill import start_backfill
 from services.workflows.directory import start_directory
 from services.workflows.engine import start_engine
 from services.workflows.tenant_purge import start_tenant_purge
+from services.workflows.timekeeping import start_timekeeping
 from services.workflows.triggers import start_triggers
 from shared.service import ServiceSpec
 
@@ -15,5 +17,5 @@ service = ServiceSpec(
     name="workflows",
     migrations_dir=Path(__file__).parent / "db" / "migrations",
     route_handlers=[router()],
-    starters=[start_directory, start_triggers, start_engine, start_tenant_purge],
+    starters=[start_directory, start_triggers, start_timekeeping, start_engine, start_tenant_purge, start_backfill],
 )

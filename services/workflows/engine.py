@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from services.workflows import health, timekeeping
 from services.workflows.db import queue, runs, timers
 from services.workflows.db import workflows as store
 from services.workflows.domain import approvals, assignment, calendar_settings
@@ -183,6 +184,9 @@ class Engine:
             if timer["kind"] == "wait":
                 await self._wake(unit, timer, now)
                 return
+            if timer["kind"] in ("sla", "reminder", "digest", "health"):
+                await self._fire_time(unit, timer, now)
+                return
             workflow = await store.get(unit, timer["workflow_id"])
             if workflow is None or not workflow["enabled"]:
                 await timers.remove(unit, timer_id)
@@ -210,6 +214,25 @@ class Engine:
                                   payload=timer["payload"])
             else:
                 await timers.remove(unit, timer_id)
+
+    async def _fire_time(self, unit: Unit, timer: Any, now: datetime) -> None:
+        """A timer of no workflow: an SLA step or records' copy of it, a reminder, the digest, a health score."""
+        if timer["kind"] == "reminder":
+            await timekeeping.fire_reminder(unit, timer, now)
+        elif timer["kind"] == "digest":
+            await timekeeping.fire_digest(unit, timer, now)
+        elif timer["kind"] == "health":
+            await timers.remove(unit, timer["id"])
+            await health.push(unit, timer["record_id"], self.records)
+        elif (timer["payload"] or {}).get("sync"):
+            await timers.remove(unit, timer["id"])
+            reassign = (timer["payload"] or {}).get("reassign_to")
+            await timekeeping.push_sla(unit, timer["record_id"], self.records,
+                                       uuid.UUID(reassign) if reassign else None)
+        else:
+            await timers.remove(unit, timer["id"])
+            # Never before its due time (the clocks of this process and the database may differ a little).
+            await timekeeping.reconcile(unit, timer["record_id"], None, now, max(now, timer["due_at"]))
 
     async def _wake(self, unit: Unit, timer: Any, now: datetime) -> None:
         """A wait is over: its step is done, and the run goes on."""

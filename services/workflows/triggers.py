@@ -76,10 +76,10 @@ def _depth(event: Event) -> int:
 async def on_record_event(unit: Unit, event: Event) -> None:
     if event.entity not in ENTITIES:
         return
+    now = datetime.now(UTC)
     record_id = uuid.UUID(event.entity_id)
     action = _action(event)
     context = context_of(event)
-    now = datetime.now(UTC)
     budget = _RunBudget(unit, now)
     for row in await store.enabled(unit):
         definition = msgspec.convert({"triggers": row["triggers"], "steps": row["steps"]}, d.WorkflowDefinition)

@@ -53,6 +53,15 @@ async def test_merge_and_undo_publish_every_moved_child(client, signup, customer
         "task": await _make(client, tenant, "tasks", customer_id=gone["id"], title="寄送合同"),
         "opportunity": await _make(client, tenant, "opportunities", customer_id=gone["id"], name="二期项目"),
     }
+
+
+    async def clock_written() -> bool:
+        # Workflows writes the objection's SLA fields just after its creation: let that land first,
+        # so the merge's event and a read afterwards show the same record.
+        got = (await client.get(f"/api/v1/objections/{children['objection']['id']}", headers=tenant.headers)).json()
+        return got["sla_state"] is not None
+
+    await eventually(clock_written, timeout=5.0)
     merged = await client.post(f"/api/v1/customers/{keep['id']}/merge", headers=tenant.headers,
                                json={"merge_ids": [gone["id"]]})
     assert merged.status_code == 200, merged.text

@@ -85,6 +85,13 @@ async def test_least_loaded_picks_the_member_with_the_fewest_open_customers(
         await customer_of(client, tenant, owner_id=owner)
     churned = await customer_of(client, tenant, owner_id=free, lifecycle_stage="churned")  # not open work
     assert churned["owner_id"] == free
+
+    async def seen_by_the_rules() -> bool:
+        # The four customers' events reached the rules before the workflow exists (else they start it).
+        async with runtime.db("workflows").tenant_unit(scope_for_system(uuid.UUID(tenant.id))) as unit:
+            return await unit.fetchval("SELECT count(*) FROM workflows.inbox WHERE consumer = 'workflows-triggers'") >= 4
+
+    await eventually(seen_by_the_rules, timeout=5.0)
     workflow = await make_workflow(client, tenant, [{"type": "record.created", "entity": "customer"}], [
         {"type": "assign_owner", "strategy": "least_loaded", "department_id": department_id}])
     first = await customer_of(client, tenant)

@@ -43,12 +43,15 @@ SORTS = {
     # Each expression has its index.
     "next_follow_up_at": Sort(f"coalesce({{a}}.next_follow_up_at, {store.LAST_TIME})",
                               descending=f"coalesce({{a}}.next_follow_up_at, {_NULL})"),
+    # Least healthy first ascending; not scored yet sorts as 101 (its index: 0011_customer_health.sql).
+    "health_score": Sort("coalesce({a}.health_score, 101)", "text", "integer", field="health_score"),
 }
 LIST = ListSpec("customers", domain.ENTITY, SORTS, filters={
     "owner_id": ("owner_id",), "department_id": ("department_id",), "lifecycle_stage": ("lifecycle_stage",),
     "tier": ("tier",), "tag": ("tags",), "created_after": ("created_at",), "created_before": ("created_at",),
     "updated_after": ("updated_at",), "updated_before": ("updated_at",),
     "no_interaction_days": ("last_interaction_at",), "overdue_follow_up": ("next_follow_up_at",),
+    "health_score_max": ("health_score",),
 }, custom_field_filters=True)
 # Entities whose history rows carry a customer_id (children of customers).
 HISTORY_ENTITIES = ("customer", "contact", "interaction", "objection", "task", "opportunity")
@@ -83,13 +86,15 @@ class CustomersController(Controller):
         created_after: FromQuery[datetime | None] = None, created_before: FromQuery[datetime | None] = None,
         updated_after: FromQuery[datetime | None] = None, updated_before: FromQuery[datetime | None] = None,
         no_interaction_days: FromQuery[int | None] = None, overdue_follow_up: FromQuery[bool | None] = None,
+        health_score_max: FromQuery[int | None] = None,
         sort: FromQuery[str | None] = None, limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         """Customers the caller may see. Filters: ``owner_id``, ``department_id``,
         ``lifecycle_stage``, ``tier``, ``tag``, ``cf.<key>=<value>`` (custom field),
         ``created_after|before``, ``updated_after|before``, ``no_interaction_days=N`` (none in N
-        days, or never), ``overdue_follow_up=true`` (``false``: not overdue). ``sort``: created_at, updated_at, name,
-        last_interaction_at, next_follow_up_at (``-`` for descending; default ``-created_at``).
+        days, or never), ``overdue_follow_up=true`` (``false``: not overdue), ``health_score_max=N``
+        (scored customers whose health is at most N; 100 is healthy). ``sort``: created_at, updated_at, name,
+        last_interaction_at, next_follow_up_at, health_score (``-`` for descending; default ``-created_at``).
         Customers without a next follow-up come last in both directions of ``next_follow_up_at``;
         never contacted ones sort as the oldest ``last_interaction_at`` (first ascending, last
         descending)."""
@@ -99,7 +104,7 @@ class CustomersController(Controller):
             owner_id=owner_id, department_id=department_id, lifecycle_stage=lifecycle_stage, tier=tier, tag=tag,
             created_after=created_after, created_before=created_before, updated_after=updated_after,
             updated_before=updated_before, no_interaction_days=no_interaction_days,
-            overdue_follow_up=overdue_follow_up,
+            overdue_follow_up=overdue_follow_up, health_score_max=health_score_max,
         )
         async with records_unit(runtime, access) as unit:
             conds, args = await domain.conditions(unit, access, filters, custom_field_filters(request))

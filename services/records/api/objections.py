@@ -41,7 +41,7 @@ SORTS = {
 LIST = ListSpec("objections", ENTITY, SORTS, default_sort="-created_at", filters={
     "customer_id": ("customer_id",), "owner_id": ("owner_id",), "assignee_id": ("assignee_id",),
     "status": ("status",), "category": ("category",), "severity": ("severity",), "overdue": ("status", "due_at"),
-    "due_from": ("due_at",), "due_to": ("due_at",),
+    "due_from": ("due_at",), "due_to": ("due_at",), "sla_state": ("sla_state",),
 })
 
 # The request body as documented, with an example.
@@ -73,18 +73,20 @@ class ObjectionsController(Controller):
         customer_id: FromQuery[uuid.UUID | None] = None, owner_id: FromQuery[uuid.UUID | None] = None,
         assignee_id: FromQuery[uuid.UUID | None] = None, status: FromQuery[str | None] = None,
         category: FromQuery[str | None] = None, severity: FromQuery[str | None] = None,
-        overdue: FromQuery[bool | None] = None,
+        sla_state: FromQuery[str | None] = None, overdue: FromQuery[bool | None] = None,
         due_from: FromQuery[datetime | None] = None, due_to: FromQuery[datetime | None] = None,
         sort: FromQuery[str | None] = None, limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         """Objections the caller may see. Filters: ``customer_id``, ``owner_id``, ``assignee_id``,
-        ``status``, ``category``, ``severity``, ``overdue=true`` (open, in progress or reopened and
+        ``status``, ``category``, ``severity``, ``sla_state`` (on_track, at_risk, breached, met:
+        the SLA workflows keeps on the business calendar), ``overdue=true`` (open, in progress or reopened and
         past due), ``due_from`` / ``due_to``. ``sort``: due_at (no due time last, in both directions), created_at,
         updated_at (``-`` for descending; default ``-created_at``)."""
         access.require(ENTITY, "read")
         params = open_list(LIST, access, request.query_params, limit=limit, cursor=cursor, sort=sort)
         filters = domain.ObjectionFilters(customer_id=customer_id, owner_id=owner_id, assignee_id=assignee_id,
-                                          status=status, category=category, severity=severity, overdue=overdue,
+                                          status=status, category=category, severity=severity, sla_state=sla_state,
+                                          overdue=overdue,
                                           due_from=due_from, due_to=due_to)
         where = domain.conditions(access, filters, SORTS["due_at"].expr.format(a="o"))
         async with records_unit(runtime, access) as unit:

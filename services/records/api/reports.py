@@ -29,7 +29,8 @@ class ReportsController(Controller):
                          end: To = None) -> dict[str, Any]:
         """Objections created between ``from`` and ``to`` (optional) per category and status, per
         category and overall: count, resolved, median and 90th percentile hours to resolve, and
-        the share of resolved ones (with a due time) resolved within their SLA."""
+        the share of resolved ones (with a due time) resolved within their SLA; ``by_sla_state``
+        counts them per SLA state (workflows' clock: on_track, at_risk, breached, met; none yet)."""
         access.require("report", "read")
         domain.date_range(start, end, default_weeks=None)
         async with records_unit(runtime, access) as unit:

@@ -74,6 +74,9 @@ class CustomerOut(Record, kw_only=True):
     tags: list[str] | U = UNSET
     last_interaction_at: datetime | None | U = UNSET
     next_follow_up_at: datetime | None | U = UNSET
+    # Workflows' health score: 100 healthy, low means churn risk; reasons: {code, points, ...}.
+    health_score: int | None | U = UNSET
+    health_reasons: list[dict[str, Any]] | U = UNSET
     duplicates: list[DuplicateOut] | U = UNSET  # on create and update: records it may duplicate
 
 
@@ -117,6 +120,10 @@ class ObjectionOut(Record, kw_only=True):
     resolved_at: datetime | None | U = UNSET
     closed_at: datetime | None | U = UNSET
     reopen_count: int | U = UNSET
+    # Kept by workflows on the tenant's business calendar (GET|PUT /api/v1/sla-policy); null until set.
+    sla_state: str | None | U = UNSET  # on_track, at_risk, breached, met
+    sla_due_at: datetime | None | U = UNSET
+    first_response_due_at: datetime | None | U = UNSET
 
 
 class TaskOut(Record, kw_only=True):

@@ -13,7 +13,8 @@ from shared.db import Unit
 COLUMNS = (
     "id, version, created_at, updated_at, created_by, updated_by, deleted_at, owner_id, department_id, name, aliases, "
     "kind, uscc, phones, emails, primary_phone, primary_email, website, industry, address, source, lifecycle_stage, "
-    "tier, tags, custom_fields, last_interaction_at, next_follow_up_at, merged_into, owner_since, pool_since"
+    "tier, tags, custom_fields, last_interaction_at, next_follow_up_at, merged_into, owner_since, pool_since, "
+    "health_score, health_reasons"
 )
 # Nullable times sort as 2 January of year 1 (indexes of 0009_sales_team.sql), not 1 January: asyncpg
 # sends datetime.min back as '-infinity' (and the last microsecond of 9999 as 'infinity'), and a
@@ -148,3 +149,15 @@ async def survivor_of(unit: Unit, customer_id: uuid.UUID) -> uuid.UUID | None:
            SELECT id FROM chain WHERE merged_into IS NULL LIMIT 1""",
         unit.tenant_id, customer_id,
     )
+
+
+async def set_health(unit: Unit, customer_id: uuid.UUID, score: int, reasons: list[dict[str, Any]]
+                     ) -> asyncpg.Record | None:
+    """Write a live customer's health; None when it is gone or unchanged. The version and ``updated_at``
+    stay (a score is no edit: a client's If-Match must not go stale because time passed)."""
+    return await unit.fetchrow(
+        f"""UPDATE records.customers SET health_score = $3, health_reasons = $4
+            WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
+              AND (health_score, health_reasons) IS DISTINCT FROM ($3::smallint, $4::jsonb)
+            RETURNING {COLUMNS}""",
+        unit.tenant_id, customer_id, score, reasons)

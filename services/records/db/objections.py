@@ -16,7 +16,7 @@ TABLE = "objections"
 COLUMNS = (
     "id, version, created_at, updated_at, created_by, updated_by, deleted_at, customer_id, interaction_id, category, "
     "severity, description, status, assignee_id, due_at, resolution, satisfaction, resolved_at, closed_at, "
-    "reopen_count, owner_id, department_id, custom_fields"
+    "reopen_count, owner_id, department_id, custom_fields, sla_state, sla_due_at, first_response_due_at"
 )
 UPDATABLE = frozenset({
     "interaction_id", "category", "severity", "description", "status", "assignee_id", "due_at", "resolution",
@@ -38,6 +38,25 @@ async def update(unit: Unit, objection_id: uuid.UUID, changes: dict[str, Any], *
                  custom_clear: list[str], user_id: uuid.UUID) -> asyncpg.Record:
     return await sql.update(unit, TABLE, objection_id, changes, COLUMNS, allowed=UPDATABLE, custom_set=custom_set,
                             custom_clear=custom_clear, user_id=user_id)
+
+
+async def set_sla(unit: Unit, objection_id: uuid.UUID, *, sla_state: str | None, sla_due_at: datetime | None,
+                  first_response_due_at: datetime | None, assignee_id: uuid.UUID | None) -> asyncpg.Record | None:
+    """Write the SLA columns (and the assignee) of a live objection; None when it is gone or nothing
+    changed. Only a reassignment is an edit (a new version and ``updated_at``): a clock that ticked
+    must not make a client's If-Match stale."""
+    return await unit.fetchrow(
+        f"""UPDATE records.objections SET sla_state = $3, sla_due_at = $4, first_response_due_at = $5,
+                                          assignee_id = $6,
+                                          version = version + (assignee_id IS DISTINCT FROM $6)::int,
+                                          updated_at = CASE WHEN assignee_id IS DISTINCT FROM $6 THEN now()
+                                                            ELSE updated_at END
+            WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
+              AND (sla_state, sla_due_at, first_response_due_at, assignee_id)
+                  IS DISTINCT FROM ($3::text, $4::timestamptz, $5::timestamptz, $6::uuid)
+            RETURNING {COLUMNS}""",
+        unit.tenant_id, objection_id, sla_state, sla_due_at, first_response_due_at, assignee_id,
+    )
 
 
 async def set_deleted(unit: Unit, objection_id: uuid.UUID, *, deleted: bool,

@@ -63,6 +63,22 @@ async def objections(unit: Unit, scope_filter: ScopeFilter, *, created_from: dat
     )
 
 
+async def objection_sla_states(unit: Unit, scope_filter: ScopeFilter, *, created_from: date | None,
+                               created_to: date | None, time_zone: str) -> list[asyncpg.Record]:
+    """How many objections (created in the range) are in each SLA state (null: no clock yet)."""
+    args: list[Any] = [unit.tenant_id, created_from, created_to, time_zone]
+    scope = _scoped("objection", scope_filter, args)
+    return await unit.fetch(
+        f"""SELECT t.sla_state, count(*) AS count FROM records.objections t
+            WHERE t.tenant_id = $1 AND t.deleted_at IS NULL
+              AND ($2::date IS NULL OR t.created_at >= $2::date::timestamp AT TIME ZONE $4::text)
+              AND ($3::date IS NULL OR t.created_at < ($3::date + 1)::timestamp AT TIME ZONE $4::text)
+              AND {scope}
+            GROUP BY t.sla_state""",
+        *args,
+    )
+
+
 async def interactions_per_week(unit: Unit, scope_filter: ScopeFilter, *, start: date,
                                  end: date, time_zone: str) -> list[asyncpg.Record]:
     """Interactions per ISO week per channel and per owner, from ``start`` to ``end`` inclusive,

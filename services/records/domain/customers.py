@@ -22,6 +22,7 @@ from services.records.domain.contact_points import ContactPoint
 from services.records.domain.normalise import Errors
 from shared.db import Unit
 from shared.errors import FieldError, NotFound, ValidationProblem
+from shared.events.envelope import Actor
 from shared.http.conditional import check_version
 
 UNSET: Any = msgspec.UNSET
@@ -99,11 +100,30 @@ def record_of(row: Mapping[str, Any]) -> dict[str, Any]:
         "lifecycle_stage": row["lifecycle_stage"], "tier": row["tier"], "tags": list(row["tags"]),
         "custom_fields": row["custom_fields"], "last_interaction_at": row["last_interaction_at"],
         "next_follow_up_at": row["next_follow_up_at"],
+        # Health as workflows scores it (100 healthy, low: churn risk), with the reasons points were taken off.
+        "health_score": row.get("health_score"), "health_reasons": row.get("health_reasons") or [],
     }
 
 
 def out(access: RecordAccess, row: Mapping[str, Any]) -> dict[str, Any]:
     return access.redact(ENTITY, history.jsonable(record_of(row)))
+
+
+async def set_health(unit: Unit, customer_id: uuid.UUID, score: int, reasons: list[dict[str, Any]], *,
+                     actor: Actor) -> dict[str, Any] | None:
+    """Workflows' health score on the customer: a ``health_changed`` event (``data.health``: old and
+    new score) when it changed; None when the customer is gone (or nothing changed)."""
+    current = await store.get(unit, customer_id, for_update=True)
+    if current is None:
+        return None
+    row = await store.set_health(unit, customer_id, score, reasons)
+    if row is None:
+        return None
+    record = record_of(row)
+    # An event, not field history: a score moving daily would bury the customer's timeline.
+    await history.publish(unit, ENTITY, "health_changed", record, actor=actor, settings=await settings_domain.get(unit),
+                          extra={"health": {"old": current["health_score"], "new": score}}, customer_id=row["id"])
+    return record
 
 
 # --- validation -------------------------------------------------------------------------------------
@@ -390,6 +410,7 @@ class CustomerFilters(msgspec.Struct, kw_only=True):
     updated_before: datetime | None = None
     no_interaction_days: int | None = None
     overdue_follow_up: bool | None = None
+    health_score_max: int | None = None
 
 
 def _filter_value(definition: custom_fields.Definition, raw: str) -> Any:
@@ -444,6 +465,13 @@ async def conditions(unit: Unit, access: RecordAccess, filters: CustomerFilters,
         else:
             since = datetime.now(UTC) - timedelta(days=filters.no_interaction_days)
             add("(c.last_interaction_at IS NULL OR c.last_interaction_at < {0})", since)
+    if filters.health_score_max is not None:
+        if not 0 <= filters.health_score_max <= 100:
+            errors.append(FieldError("health_score_max", "must be between 0 and 100", "out_of_range"))
+        elif "health_score" in access.hidden_fields(ENTITY):
+            errors.append(FieldError("health_score_max", "is hidden from you", "hidden"))
+        else:
+            add("coalesce(c.health_score, 101) <= {0}", filters.health_score_max)  # unscored: never
     if filters.overdue_follow_up is not None:  # false: not overdue (no plan, or a plan still ahead)
         if filters.overdue_follow_up:
             add("c.next_follow_up_at < {0}", datetime.now(UTC))

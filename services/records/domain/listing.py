@@ -82,6 +82,7 @@ class ListParams:
     descending: bool
     after: tuple[Any, uuid.UUID] | None
     bind: str
+    cast: str = "text"
 
 
 def open_list(spec: ListSpec, access: RecordAccess, query: Mapping[str, Any], *, limit: int | None,
@@ -120,7 +121,7 @@ def open_list(spec: ListSpec, access: RecordAccess, query: Mapping[str, Any], *,
     bind = f"{spec.name}|{wanted}"
     descending = wanted.startswith("-")
     expr = chosen.descending if descending and chosen.descending else chosen.expr
-    return ListParams(size, wanted, expr, chosen.kind, descending, _after(cursor, bind, chosen), bind)
+    return ListParams(size, wanted, expr, chosen.kind, descending, _after(cursor, bind, chosen), bind, chosen.cast)
 
 
 def _default_sort(spec: ListSpec, hidden: frozenset[str]) -> str:
@@ -170,6 +171,9 @@ def _cursor_text(value: str, cast: str) -> str:
         cursor_time(value)
     elif cast == "date" and value not in ("infinity", "-infinity"):
         date.fromisoformat(value)
+    elif cast == "integer":
+        if not -(2**31) <= int(value) < 2**31:
+            raise ValueError(value)
     elif cast == "numeric":
         try:
             number = Decimal(value)
@@ -190,7 +194,8 @@ def keyset(params: ListParams, alias: str, next_param: int) -> tuple[str, str, l
     if params.after is None:
         return "TRUE", order, []
     op = "<" if params.descending else ">"
-    where = f"({expr}, {alias}.id) {op} (${next_param}::{params.kind}, ${next_param + 1}::uuid)"
+    value = f"${next_param}::text::{params.cast}" if params.kind == "text" else f"${next_param}::{params.kind}"
+    where = f"({expr}, {alias}.id) {op} ({value}, ${next_param + 1}::uuid)"
     return where, order, [params.after[0], params.after[1]]
 
 

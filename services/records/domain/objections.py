@@ -28,6 +28,7 @@ from services.records.domain.activity import UNSET, AwareDatetime, LongText, U
 from services.records.domain.normalise import Errors
 from services.records.domain.settings import RecordsSettings
 from shared.db import Unit
+from shared.events.envelope import Actor
 from shared.http.conditional import check_version
 
 ENTITY = "objection"
@@ -77,6 +78,8 @@ def record_of(row: Mapping[str, Any]) -> dict[str, Any]:
         "due_at": row["due_at"], "resolution": row["resolution"], "satisfaction": row["satisfaction"],
         "resolved_at": row["resolved_at"], "closed_at": row["closed_at"], "reopen_count": row["reopen_count"],
         "owner_id": row["owner_id"], "department_id": row["department_id"], "custom_fields": row["custom_fields"],
+        "sla_state": row.get("sla_state"), "sla_due_at": row.get("sla_due_at"),
+        "first_response_due_at": row.get("first_response_due_at"),
     }
 
 
@@ -231,6 +234,34 @@ async def restore(unit: Unit, access: RecordAccess, objection_id: uuid.UUID) -> 
     return await activity.restore(unit, access, KIND, objection_id, await settings_domain.get(unit))
 
 
+SLA_STATES = ("on_track", "at_risk", "breached", "met")
+
+
+async def set_sla(unit: Unit, objection_id: uuid.UUID, *, sla_state: str | None, sla_due_at: datetime | None,
+                  first_response_due_at: datetime | None, actor: Actor,
+                  assignee_id: uuid.UUID | None = None) -> dict[str, Any] | None:
+    """Workflows' SLA clock as the objection shows it (and, when the policy reassigns a breached
+    objection, its new assignee): a ``sla_changed`` event when something changed (field history for
+    a reassignment only); None when the objection is gone (or unchanged)."""
+    current = await store.get(unit, objection_id, for_update=True)
+    if current is None:
+        return None
+    row = await store.set_sla(unit, objection_id, sla_state=sla_state, sla_due_at=sla_due_at,
+                              first_response_due_at=first_response_due_at,
+                              assignee_id=assignee_id or current["assignee_id"])
+    if row is None:
+        return None
+    record = record_of(row)
+    # Field history (and so the timeline) keeps the reassignment, not the clock's bookkeeping.
+    changes = {k: v for k, v in history.diff(record_of(current), record).items() if k not in _SLA_FIELDS}
+    await history.publish(unit, ENTITY, "sla_changed", record, actor=actor, settings=await settings_domain.get(unit),
+                          changes=changes, customer_id=row["customer_id"])
+    return record
+
+
+_SLA_FIELDS = frozenset({"sla_state", "sla_due_at", "first_response_due_at"})
+
+
 # --- lists ------------------------------------------------------------------------------------------
 
 
@@ -241,6 +272,7 @@ class ObjectionFilters(msgspec.Struct, kw_only=True):
     status: str | None = None
     category: str | None = None
     severity: str | None = None
+    sla_state: str | None = None
     overdue: bool | None = None
     due_from: datetime | None = None
     due_to: datetime | None = None
@@ -254,6 +286,7 @@ def conditions(access: RecordAccess, filters: ObjectionFilters, due_expr: str) -
         where.equals(access, ENTITY, "o", name, getattr(filters, name))
     where.equals(access, ENTITY, "o", "status", filters.status, rules.STATUSES)
     where.equals(access, ENTITY, "o", "severity", filters.severity, rules.SEVERITIES)
+    where.equals(access, ENTITY, "o", "sla_state", filters.sla_state, SLA_STATES)
     if filters.overdue is not None:
         # Overdue: still being worked on and past due (the objections_overdue index).
         active = "o.status IN ('open', 'in_progress', 'reopened')"

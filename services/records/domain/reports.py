@@ -88,6 +88,7 @@ async def objections(unit: Unit, access: RecordAccess, *, start: date | None, en
                                for r in rows if r["grouping"] == 0 and by_category and "status" not in hidden],
         "by_category": [{"category": r["category"], **figures(r)} for r in rows if r["grouping"] == 1 and by_category],
         "overall": next((figures(r) for r in rows if r["grouping"] == 3), figures(_EMPTY)),
+        "by_sla_state": await _sla_states(unit, access, start, end, cfg.time_zone),
     }
 
 
@@ -97,6 +98,18 @@ def refuse_hidden(access: RecordAccess, entity: str, field: str, report: str) ->
     if field in access.hidden_fields(entity):
         raise Forbidden(f"The {report} report reads '{field}' of a {entity}, which is hidden for your role",
                         kind="field-hidden", extra={"field": field, "entity": entity})
+
+
+async def _sla_states(unit: Unit, access: RecordAccess, start: date | None, end: date | None,
+                      time_zone: str) -> dict[str, int]:
+    """Count per SLA state (workflows' clock; ``none``: no clock yet); hidden with ``sla_state``."""
+    if "sla_state" in access.hidden_fields("objection"):
+        return {}
+    counts = {"on_track": 0, "at_risk": 0, "breached": 0, "met": 0, "none": 0}
+    for r in await store.objection_sla_states(unit, access.scope_filter, created_from=start, created_to=end,
+                                              time_zone=time_zone):
+        counts[r["sla_state"] or "none"] = r["count"]
+    return counts
 
 
 _EMPTY = {"count": 0, "resolved": 0, "median_hours": None, "p90_hours": None, "resolved_with_sla": 0,

@@ -7,11 +7,12 @@ from litestar import Router
 from services.workflows.api.approvals import ApprovalsController, ApprovalTemplatesController
 from services.workflows.api.calendar import BusinessCalendarController
 from services.workflows.api.runs import RunsController, WorkflowRunsController, workflow_webhook
+from services.workflows.api.sla import SlaPolicyController
 from services.workflows.api.workflows import WorkflowsController
 from shared.http.app import API_PREFIX
 
 
 def router() -> Router:
     return Router(path=API_PREFIX, route_handlers=[WorkflowsController, WorkflowRunsController, RunsController,
-                                                     BusinessCalendarController, workflow_webhook,
+                                                     BusinessCalendarController, SlaPolicyController, workflow_webhook,
                                                      ApprovalTemplatesController, ApprovalsController])

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from litestar import Controller, Response, get, put
 from litestar.params import JSONBody
 
+from services.workflows import timekeeping
 from services.workflows.domain import calendar_settings as domain
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.http.conditional import expected_version, with_etag
@@ -30,9 +31,11 @@ class BusinessCalendarController(Controller):
     async def put_business_calendar(self, data: JSONBody[domain.CalendarIn], principal: PrincipalDep,
                                     request: AnyRequest, runtime: RuntimeDep) -> Response[domain.CalendarOut]:
         """Replace the calendar. ``closed_days`` and ``extra_working_days`` override China's
-        calendar (a year the holidays package does not know yet, a company's own closures)."""
+        calendar (a year the holidays package does not know yet, a company's own closures);
+        ``digest_at`` (default 08:30) is when each user's daily digest goes out on working days."""
         principal.require("workflow", "update")
         async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
-            out = await domain.save(unit, principal, data, expected_version(request),
-                                    datetime.now(timezone.utc).date())
+            now = datetime.now(timezone.utc)
+            out = await domain.save(unit, principal, data, expected_version(request), now.date())
+            await timekeeping.ensure_digest(unit, now, replan=True)   # the hour or the working days moved
         return with_etag(out, out.version)

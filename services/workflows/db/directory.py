@@ -93,3 +93,11 @@ async def active_with_role(unit: Unit, role_key: str) -> list[uuid.UUID]:
         f"SELECT id FROM {USERS} WHERE tenant_id = $1 AND status = 'active' AND $2 = ANY(roles) ORDER BY id",
         unit.tenant_id, role_key)
     return [r["id"] for r in rows]
+
+
+async def inactive_users(unit: Unit, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of ``ids`` the mirror knows as no longer active."""
+    rows = await unit.fetch(
+        "SELECT id FROM workflows.directory_users WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND status <> 'active'",
+        unit.tenant_id, ids)
+    return {r["id"] for r in rows}

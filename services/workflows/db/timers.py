@@ -12,7 +12,7 @@ from services.workflows.db import queue
 from shared.db import Unit
 
 
-async def plan(unit: Unit, *, key: str, timer_kind: str, due_at: datetime, workflow_id: uuid.UUID | None,
+async def plan(unit: Unit, *, key: str, timer_kind: str, due_at: datetime, workflow_id: uuid.UUID | None = None,
                trigger_index: int | None = None, record_type: str | None = None, record_id: uuid.UUID | None = None,
                run_id: uuid.UUID | None = None, payload: dict[str, Any] | None = None) -> uuid.UUID:
     """Create the timer ``key`` or move it to ``due_at`` (with the new payload)."""

@@ -37,6 +37,8 @@ class CalendarIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     china_holidays: bool = True
     closed_days: Days = []
     extra_working_days: Days = []
+    # When the daily digest goes out on working days, tenant time.
+    digest_at: Clock = "08:30"
 
 
 class HolidayYear(msgspec.Struct):
@@ -51,6 +53,7 @@ class CalendarOut(msgspec.Struct, kw_only=True):
     china_holidays: bool
     closed_days: list[date]
     extra_working_days: list[date]
+    digest_at: str
     version: int
     updated_at: datetime | None
     # China's public holidays and make-up days this year and next, as the calendar applies them.
@@ -81,12 +84,14 @@ def calendar_out(row: Any | None, today: date) -> CalendarOut:
     china = [HolidayYear(y, *map(list, china_days(y))) for y in (today.year, today.year + 1)]
     if row is None:
         return CalendarOut(time_zone="Asia/Shanghai", working_hours=msgspec.convert(DEFAULT_HOURS, WorkingHours),
-                           china_holidays=True, closed_days=[], extra_working_days=[], version=0, updated_at=None,
+                           china_holidays=True, closed_days=[], extra_working_days=[], digest_at="08:30", version=0,
+                           updated_at=None,
                            china=china)
     return CalendarOut(
         time_zone=row["time_zone"], working_hours=msgspec.convert(row["hours"], WorkingHours),
         china_holidays=row["china_holidays"], closed_days=sorted(row["closed_days"]),
-        extra_working_days=sorted(row["extra_working_days"]), version=row["version"], updated_at=row["updated_at"],
+        extra_working_days=sorted(row["extra_working_days"]), digest_at=row["digest_at"], version=row["version"],
+        updated_at=row["updated_at"],
         china=china,
     )
 
@@ -125,7 +130,7 @@ async def save(unit: Unit, principal: Principal, body: CalendarIn, expected_vers
     row = await store.save(
         unit, time_zone=body.time_zone, hours=hours, china_holidays=body.china_holidays,
         closed_days=sorted(set(body.closed_days)), extra_working_days=sorted(set(body.extra_working_days)),
-        actor_id=principal.user_id, expected_version=expected_version)
+        digest_at=body.digest_at, actor_id=principal.user_id, expected_version=expected_version)
     if row is None:
         raise PreconditionFailed(f"The calendar is at version {current['version'] if current else 0}, "
                                  f"not {expected_version}; read it again and retry")

@@ -96,8 +96,20 @@ class WebhookTrigger(_Base, tag="webhook"):
     """An inbound POST to the workflow's webhook address, signed with its secret."""
 
 
+class HealthCrossed(_Base, tag="health.crossed"):
+    """A customer's health score (100 healthy) crossed ``threshold``: fell under it (``below``) or
+    rose to it (``above``)."""
+
+    threshold: Annotated[int, msgspec.Meta(ge=1, le=100, examples=[50])]
+    direction: Literal["below", "above"] = "below"
+
+    @property
+    def entity(self) -> str:
+        return "customer"
+
+
 Trigger = (RecordCreated | RecordUpdated | RecordDeleted | RecordRestored | RecordMerged | RecordTransferred
-           | DateTrigger | ScheduleTrigger | ManualTrigger | WebhookTrigger)
+           | DateTrigger | ScheduleTrigger | ManualTrigger | WebhookTrigger | HealthCrossed)
 
 
 # --- steps ----------------------------------------------------------------------------------------
@@ -192,8 +204,8 @@ def check_definition(definition: WorkflowDefinition) -> None:
     """Every problem of ``definition`` in one 422: conditions that do not compile or read missing
     fields, unknown date fields, bad durations and crons, waits over a year, empty approvals."""
     errors: list[FieldError] = []
-    entities = {t.entity for t in definition.triggers if isinstance(t, RecordTrigger | DateTrigger | ManualTrigger)
-                and t.entity is not None}
+    entities = {t.entity for t in definition.triggers
+                if isinstance(t, RecordTrigger | DateTrigger | ManualTrigger | HealthCrossed) and t.entity is not None}
     # Steps may read the fields every triggering entity has; with no record trigger, none are checked.
     known = frozenset.intersection(*(fields_of(e) for e in entities)) if entities else None
     for index, trigger in enumerate(definition.triggers):
@@ -309,7 +321,7 @@ def decode_definition(triggers: Any, steps: Any) -> WorkflowDefinition:
 
 
 __all__ = [
-    "Branch", "DateTrigger", "ManualTrigger", "RecordTrigger", "ScheduleTrigger", "Step",
+    "Branch", "DateTrigger", "HealthCrossed", "ManualTrigger", "RecordTrigger", "ScheduleTrigger", "Step",
     "Trigger", "WebhookTrigger", "WorkflowDefinition", "check_definition", "decode_definition", "parse_duration",
     "ENTITIES",
 ]

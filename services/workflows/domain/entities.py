@@ -16,7 +16,7 @@ _FIELDS: dict[str, frozenset[str]] = {
     "customer": frozenset({
         "name", "kind", "aliases", "uscc", "phone", "phones", "email", "emails", "website", "industry", "address",
         "source", "owner_id", "department_id", "lifecycle_stage", "tier", "tags", "next_follow_up_at",
-        "last_interaction_at", "deleted_at",
+        "last_interaction_at", "deleted_at", "health_score", "health_reasons",
     }),
     "contact": frozenset({"customer_id", "name", "title", "role_in_deal", "phone", "phones", "email", "emails",
                           "deleted_at"}),

@@ -1,0 +1,421 @@
+"""Time-driven duties that belong to no workflow: objection SLA clocks, task reminders and overdue
+alerts, customers' follow-up reminders and each tenant's daily digest.
+
+Records' events keep workflows' own copies (``sla_clocks``, ``tracked_records``) and durable timers
+(``workflows.timers``, kinds ``sla``, ``reminder``, ``digest``); the engine fires the timers, and
+what they find is published as ``crm.workflows.<tenant>.…`` events for notifications to deliver:
+
+* ``sla.warning`` / ``sla.breached``: an objection's phase (first response or resolution) reached
+  its warning share or its due time; with the assignee, the department head escalated to and the
+  business time left;
+* ``reminder.due`` (a task's ``remind_at``), ``task.overdue`` (its ``due_at`` passed while open),
+  ``follow_up.due`` (a customer's ``next_follow_up_at``): each fires once, is re-planned when the
+  date moves and dropped when the task is done or cancelled or the record deleted;
+* ``digest.daily``: one per user with something in it, on working days at the calendar's
+  ``digest_at`` (tenant time): today's follow-ups and tasks, overdue tasks, objections at risk.
+
+The objection's SLA state and due times reach records through its SLA command (a ``sla`` timer
+with ``sync``, due at once, so a records outage only delays it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from services.workflows import health
+from services.workflows.db import directory as directory_db
+from services.workflows.db import sla as sla_db
+from services.workflows.db import timers, tracked
+from services.workflows.domain import calendar_settings, people
+from services.workflows.domain import sla as sla_domain
+from services.workflows.domain.calendar import BusinessCalendar
+from services.workflows.records_client import RecordsClient
+from shared.db import Unit
+from shared.events.bus import service_stream_name
+from shared.events.consumer import EventConsumer
+from shared.events.envelope import Actor, Event
+
+if TYPE_CHECKING:
+    from shared.runtime import Runtime
+
+ACTOR = Actor(kind="system", id="workflows")
+DIGEST_ITEMS = 50   # items listed per section of a digest (the counts are complete)
+LATE_AFTER = timedelta(minutes=1)
+_ENDED = ("deleted", "merged", "purged")
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    return uuid.UUID(str(value)) if value else None
+
+
+def moment_of(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+# --- records' events ----------------------------------------------------------------------------
+
+
+CONSUMER_NAME = "workflows-time"
+SUBJECTS = ("crm.records.*.objection.>", "crm.records.*.task.>", "crm.records.*.customer.>")
+
+
+def _lane_handler(bulk: bool) -> Any:
+    async def on_event(unit: Unit, event: Event) -> None:
+        # Two lanes, as for search: what an import wrote (``data.import_id``) on its own consumer,
+        # so 100,000 imported customers never hold up a clock or a reminder someone just set.
+        if bool((event.data or {}).get("import_id")) == bulk:
+            await on_record_event(unit, event, datetime.now(UTC))
+    return on_event
+
+
+class TimeConsumers:
+    """The live and the bulk lane of ``workflows-time``, started and stopped together."""
+
+    def __init__(self, consumers: list[EventConsumer]) -> None:
+        self.consumers = consumers
+
+    async def stop(self) -> None:
+        for consumer in self.consumers:
+            await consumer.stop()
+
+
+async def start_timekeeping(runtime: Runtime) -> TimeConsumers:
+    """Its own durable consumers, so bookkeeping never delays the rules of ``workflows-triggers``."""
+    assert runtime.bus is not None
+    consumers = []
+    for name, bulk in ((CONSUMER_NAME, False), (f"{CONSUMER_NAME}-bulk", True)):
+        consumer = EventConsumer(runtime.bus, runtime.db("workflows"), name=name, stream=service_stream_name("records"),
+                                 subjects=SUBJECTS, handler=_lane_handler(bulk))
+        await consumer.start()
+        consumers.append(consumer)
+    return TimeConsumers(consumers)
+
+
+async def on_record_event(unit: Unit, event: Event, now: datetime) -> None:
+    """Keep clocks, reminders and the digest in step with one of records' events."""
+    if event.entity == "objection":
+        await objection_event(unit, event, now)
+    elif event.entity == "customer":
+        await health.customer_event(unit, event, now)
+        await ensure_digest(unit, now)   # its daily tick also rescores the tenant's customers
+    if event.entity in ("task", "customer"):
+        await tracked_event(unit, event.entity, event.action, dict((event.data or {}).get("record") or {}),
+                            uuid.UUID(event.entity_id), now)
+
+
+async def objection_event(unit: Unit, event: Event, now: datetime, *, quiet: bool = False) -> None:
+    objection_id = uuid.UUID(event.entity_id)
+    if event.action in _ENDED:
+        clock = await sla_db.clock(unit, objection_id, for_update=True)
+        await sla_db.drop_clock(unit, objection_id)
+        await timers.remove_keys(unit, [_sla_key(objection_id, p, lvl) for p in sla_domain.PHASES
+                                        for lvl in ("warning", "breached")])
+        if clock is not None and clock["customer_id"] is not None:
+            await health.recompute(unit, clock["customer_id"], now)
+        return
+    record = (event.data or {}).get("record")
+    if not record:
+        return
+    if event.action == "sla_changed":   # our own write coming back: only a reassignment is news
+        await sla_db.set_assignee(unit, objection_id, _uuid(record.get("assignee_id")))
+        return
+    await reconcile(unit, objection_id, dict(record), event.occurred_at, now, quiet=quiet)
+
+
+def _sla_key(objection_id: uuid.UUID, phase: str, level: str) -> str:
+    return f"sla:{objection_id}:{phase}:{level}"
+
+
+async def reconcile(unit: Unit, objection_id: uuid.UUID, record: dict[str, Any] | None, occurred_at: datetime,
+                    now: datetime, *, quiet: bool = False) -> None:
+    """Bring the objection's clock up to ``record`` (None: only to the time ``now``): plan what
+    is due, publish each phase that got worse, and queue records' copy when it changed."""
+    clock = await sla_db.clock(unit, objection_id, for_update=True)
+    if clock is None and record is None:
+        return
+    values: dict[str, Any] = dict(clock) if clock is not None else {}
+    if record is not None:
+        if clock is None:
+            if record.get("status") in ("resolved", "closed"):
+                return   # nothing left to time
+            values.update(objection_id=objection_id, started_at=moment_of(record.get("created_at")) or occurred_at,
+                          first_response_state="on_track", resolution_state="on_track", state="on_track")
+        values.update(customer_id=_uuid(record.get("customer_id")), title=str(record.get("description") or "")[:200],
+                      assignee_id=_uuid(record.get("assignee_id")), owner_id=_uuid(record.get("owner_id")))
+        severity, category = str(record.get("severity") or "medium"), record.get("category")
+        if clock is None or (severity, category) != (clock["severity"], clock["category"]):
+            calendar = await calendar_settings.load(unit)
+            policy = sla_domain.policy_out(await sla_db.policy(unit))
+            planned = sla_domain.plan(calendar, policy, severity, category, values["started_at"])
+            values.update(severity=severity, category=category, **planned.__dict__)
+        status = record.get("status")
+        if values.get("first_responded_at") is None and status not in (None, "open"):
+            values["first_responded_at"] = occurred_at
+        if status in ("resolved", "closed"):
+            values["resolved_at"] = values.get("resolved_at") or moment_of(record.get("resolved_at")) or occurred_at
+        else:
+            values["resolved_at"] = None
+    states = {
+        "first_response": sla_domain.phase_state(values["first_response_warn_at"], values["first_response_due_at"],
+                                                 values.get("first_responded_at") or values.get("resolved_at"), now),
+        "resolution": sla_domain.phase_state(values["resolution_warn_at"], values["resolution_due_at"],
+                                             values.get("resolved_at"), now),
+    }
+    if not quiet and clock is not None:
+        for phase, state in states.items():
+            before = clock[f"{phase}_state"]
+            if state in ("at_risk", "breached") and sla_domain.worse(state, before):
+                values["escalated_to"] = await _publish_sla(unit, values, phase, state, now) or values.get(
+                    "escalated_to")
+    elif not quiet:
+        for phase, state in states.items():
+            if state in ("at_risk", "breached"):
+                values["escalated_to"] = await _publish_sla(unit, values, phase, state, now) or values.get(
+                    "escalated_to")
+    values["first_response_state"], values["resolution_state"] = states["first_response"], states["resolution"]
+    values["state"] = sla_domain.overall(states["first_response"], states["resolution"],
+                                         values.get("resolved_at") is not None)
+    values.pop("updated_at", None)
+    await sla_db.save_clock(unit, values)
+    await _plan_sla_timers(unit, objection_id, values, now)
+    if values.get("customer_id") is not None:   # its open and breached objections count in its health
+        await health.recompute(unit, values["customer_id"], now)
+    shown = ("state", "resolution_due_at", "first_response_due_at")
+    if clock is None or any(clock[k] != values[k] for k in shown):
+        await timers.plan(unit, key=f"sla-sync:{objection_id}", timer_kind="sla", due_at=now,
+                          record_type="objection", record_id=objection_id, payload={"sync": True})
+
+
+async def _plan_sla_timers(unit: Unit, objection_id: uuid.UUID, values: dict[str, Any], now: datetime) -> None:
+    ended = {"first_response": values.get("first_responded_at") or values.get("resolved_at"),
+             "resolution": values.get("resolved_at")}
+    gone: list[str] = []
+    for phase in sla_domain.PHASES:
+        for level, column in (("warning", f"{phase}_warn_at"), ("breached", f"{phase}_due_at")):
+            key = _sla_key(objection_id, phase, level)
+            if ended[phase] is None and values[column] > now:
+                await timers.plan(unit, key=key, timer_kind="sla", due_at=values[column], record_type="objection",
+                                  record_id=objection_id, payload={"phase": phase, "level": level})
+            else:
+                gone.append(key)
+    await timers.remove_keys(unit, gone)
+
+
+async def _publish_sla(unit: Unit, clock: dict[str, Any], phase: str, state: str, now: datetime) -> uuid.UUID | None:
+    """``sla.warning`` or ``sla.breached`` for one phase; a breach escalates to the department head
+    of the assignee (the owner when nobody is assigned), and reassigns the objection to them when
+    the policy says so. Answers the head escalated to."""
+    responsible = clock.get("assignee_id") or clock.get("owner_id")
+    head = await people.manager_of(unit, responsible) if responsible else None
+    due = clock[f"{phase}_due_at"]
+    calendar = await calendar_settings.load(unit)
+    reassign = state == "breached" and head is not None and head != clock.get("assignee_id") and (
+        sla_domain.policy_out(await sla_db.policy(unit)).reassign_on_breach)
+    if reassign:
+        # Records reassigns when this timer fires (a records outage only delays it).
+        await timers.plan(unit, key=f"sla-reassign:{clock['objection_id']}", timer_kind="sla", due_at=now,
+                          record_type="objection", record_id=clock["objection_id"],
+                          payload={"sync": True, "reassign_to": str(head)})
+    await unit.emit("sla", "warning" if state == "at_risk" else "breached", clock["objection_id"], actor=ACTOR, data={
+        "objection_id": str(clock["objection_id"]), "customer_id": _text(clock.get("customer_id")),
+        "title": clock.get("title") or "", "severity": clock["severity"], "category": clock.get("category"),
+        "phase": phase, "state": state, "due_at": due.isoformat(),
+        "time_left_seconds": int(calendar.working_time_between(now, due).total_seconds()),
+        "assignee_id": _text(clock.get("assignee_id")), "owner_id": _text(clock.get("owner_id")),
+        "head_id": _text(head), "reassigned_to": _text(head) if reassign else None,
+    })
+    return head if state == "breached" else None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+async def push_sla(unit: Unit, objection_id: uuid.UUID, records: RecordsClient,
+                   reassign_to: uuid.UUID | None = None) -> None:
+    """Records' copy of the clock, with a reassignment the policy asked for (its answer
+    ``RecordsUnavailable`` makes the engine retry)."""
+    clock = await sla_db.clock(unit, objection_id)
+    if clock is None:
+        return
+    await records.set_sla(unit.tenant_id, objection_id, clock["state"], clock["resolution_due_at"],
+                          clock["first_response_due_at"], reassign_to=reassign_to)
+
+
+# --- reminders ----------------------------------------------------------------------------------
+
+
+async def tracked_event(unit: Unit, entity: str, action: str, record: dict[str, Any], record_id: uuid.UUID,
+                        now: datetime) -> None:
+    keys = [f"reminder:{record_id}", f"overdue:{record_id}"] if entity == "task" else [f"follow_up:{record_id}"]
+    if action in _ENDED:
+        await tracked.drop(unit, entity, record_id)
+        await timers.remove_keys(unit, keys)
+        return
+    if not record:
+        return
+    if entity == "task":
+        user, title, open_ = _uuid(record.get("assignee_id")), str(record.get("title") or ""), record.get(
+            "status") == "open"
+        due, remind = moment_of(record.get("due_at")), moment_of(record.get("remind_at"))
+    else:
+        user, title, open_ = _uuid(record.get("owner_id")), str(record.get("name") or ""), True
+        due, remind = moment_of(record.get("next_follow_up_at")), None
+    if not open_ or (entity == "customer" and due is None):
+        # Nothing to remind of (a task done or cancelled, a customer without a follow-up): forget it
+        # (its timers exist only if it was kept).
+        if await tracked.drop(unit, entity, record_id):
+            await timers.remove_keys(unit, keys)
+        return
+    if not await tracked.save(unit, entity=entity, record_id=record_id, user_id=user, title=title, open=open_,
+                              due_at=due, remind_at=remind, version=int(record.get("version") or 0)):
+        return   # an older event than one already seen
+    planned = {f"reminder:{record_id}": remind, f"overdue:{record_id}": due} if entity == "task" else {
+        f"follow_up:{record_id}": due}
+    gone = []
+    for key, moment in planned.items():
+        if open_ and moment is not None and moment > now:
+            await timers.plan(unit, key=key, timer_kind="reminder", due_at=moment, record_type=entity,
+                              record_id=record_id, payload={"what": key.split(":", 1)[0]})
+        else:
+            gone.append(key)
+    await timers.remove_keys(unit, gone)
+    await ensure_digest(unit, now)
+
+
+async def fire_reminder(unit: Unit, timer: Any, now: datetime) -> None:
+    """One reminder, overdue alert or follow-up: published once if the record still calls for it."""
+    await timers.remove(unit, timer["id"])
+    what = (timer["payload"] or {}).get("what")
+    entity = "task" if what in ("reminder", "overdue") else "customer"
+    row = await unit.fetchrow(
+        """SELECT user_id, title, open, due_at, remind_at FROM workflows.tracked_records
+           WHERE tenant_id = $1 AND entity = $2 AND record_id = $3""", unit.tenant_id, entity, timer["record_id"])
+    if row is None or not row["open"]:
+        return
+    planned_for = row["remind_at"] if what == "reminder" else row["due_at"]
+    if planned_for != timer["due_at"]:
+        return   # moved since: its own timer does it
+    late = now - timer["due_at"] > LATE_AFTER
+    common = {"record_type": entity, "record_id": str(timer["record_id"]), "user_id": _text(row["user_id"]),
+              "title": row["title"], "late": late}
+    if what == "reminder":
+        await unit.emit("reminder", "due", timer["record_id"], actor=ACTOR, data={
+            **common, "task_id": str(timer["record_id"]), "assignee_id": _text(row["user_id"]),
+            "remind_at": row["remind_at"].isoformat(), "due_at": _iso(row["due_at"])})
+    elif what == "overdue":
+        await unit.emit("task", "overdue", timer["record_id"], actor=ACTOR, data={
+            **common, "task_id": str(timer["record_id"]), "assignee_id": _text(row["user_id"]),
+            "due_at": row["due_at"].isoformat()})
+    else:
+        await unit.emit("follow_up", "due", timer["record_id"], actor=ACTOR, data={
+            **common, "customer_id": str(timer["record_id"]), "owner_id": _text(row["user_id"]),
+            "next_follow_up_at": row["due_at"].isoformat()})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+# --- the daily digest ---------------------------------------------------------------------------
+
+DIGEST_KEY = "digest"
+
+
+def next_digest(calendar: BusinessCalendar, digest_at: str, now: datetime) -> datetime:
+    """The next working day's ``digest_at`` (tenant time) after ``now``."""
+    local = now.astimezone(calendar.zone)
+    hour, minute = (int(p) for p in digest_at.split(":"))
+    day = local.date()
+    for _ in range(400):
+        moment = datetime.combine(day, time(hour, minute), calendar.zone)
+        if moment > local and calendar.is_working_day(day):
+            return moment
+        day += timedelta(days=1)
+    return datetime.combine(day, time(hour, minute), calendar.zone)
+
+
+async def digest_at(unit: Unit) -> str:
+    return await unit.fetchval("SELECT digest_at FROM workflows.calendars WHERE tenant_id = $1",
+                               unit.tenant_id) or "08:30"
+
+
+_DIGEST_PLANNED: set[uuid.UUID] = set()   # tenants this process saw with a digest timer (it only moves on)
+
+
+async def ensure_digest(unit: Unit, now: datetime, *, replan: bool = False, cached: bool = True) -> None:
+    """The tenant's digest timer exists (moved to the next digest moment when ``replan``; looked up
+    again, not trusted from memory, unless ``cached``)."""
+    if not replan and cached and unit.tenant_id in _DIGEST_PLANNED:
+        return
+    if not replan and await unit.fetchval("SELECT 1 FROM workflows.timers WHERE tenant_id = $1 AND key = $2",
+                                          unit.tenant_id, DIGEST_KEY):
+        _DIGEST_PLANNED.add(unit.tenant_id)
+        return
+    calendar = await calendar_settings.load(unit)
+    await timers.plan(unit, key=DIGEST_KEY, timer_kind="digest", due_at=next_digest(calendar, await digest_at(unit), now))
+
+
+class _Section:
+    def __init__(self) -> None:
+        self.count = 0
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, item: dict[str, Any]) -> None:
+        self.count += 1
+        if len(self.items) < DIGEST_ITEMS:
+            self.items.append(item)
+
+    def out(self) -> dict[str, Any]:
+        return {"count": self.count, "items": self.items}
+
+
+SECTIONS = ("follow_ups", "tasks_due_today", "overdue_tasks", "objections_at_risk")
+
+
+async def build_digests(unit: Unit, now: datetime) -> dict[uuid.UUID, dict[str, Any]]:
+    """Each user's digest for the tenant's day of ``now``: customers to follow up today, tasks due
+    today, overdue tasks, objections at risk or breached (by assignee, else owner)."""
+    calendar = await calendar_settings.load(unit)
+    day = now.astimezone(calendar.zone).date()
+    start = datetime.combine(day, time(0), calendar.zone)
+    end = start + timedelta(days=1)
+    by_user: dict[uuid.UUID, dict[str, _Section]] = {}
+
+    def section(user: uuid.UUID | None, name: str) -> _Section | None:
+        if user is None:
+            return None
+        return by_user.setdefault(user, {s: _Section() for s in SECTIONS})[name]
+
+    for row in await tracked.due_between(unit, "customer", start, end):
+        if (s := section(row["user_id"], "follow_ups")) is not None:
+            s.add({"customer_id": str(row["record_id"]), "title": row["title"], "due_at": row["due_at"].isoformat()})
+    for row in await tracked.due_between(unit, "task", max(start, now), end):
+        if (s := section(row["user_id"], "tasks_due_today")) is not None:
+            s.add({"task_id": str(row["record_id"]), "title": row["title"], "due_at": row["due_at"].isoformat()})
+    for row in await tracked.overdue_tasks(unit, now):
+        if (s := section(row["user_id"], "overdue_tasks")) is not None:
+            s.add({"task_id": str(row["record_id"]), "title": row["title"], "due_at": row["due_at"].isoformat()})
+    for row in await sla_db.at_risk(unit):
+        if (s := section(row["assignee_id"] or row["owner_id"], "objections_at_risk")) is not None:
+            s.add({"objection_id": str(row["objection_id"]), "title": row["title"], "state": row["state"],
+                   "severity": row["severity"], "due_at": row["resolution_due_at"].isoformat()})
+    return {user: {"user_id": str(user), "date": day.isoformat(), **{k: v.out() for k, v in sections.items()}}
+            for user, sections in by_user.items()}
+
+
+async def fire_digest(unit: Unit, timer: Any, now: datetime) -> None:
+    """Today's digests (on a working day), then the timer moves to the next working day."""
+    calendar = await calendar_settings.load(unit)
+    if calendar.is_working_day(now.astimezone(calendar.zone).date()):
+        digests = await build_digests(unit, now)
+        gone = await directory_db.inactive_users(unit, list(digests))
+        for user, digest in digests.items():
+            if user not in gone:   # a deactivated user gets none; one the directory has not seen yet does
+                await unit.emit("digest", "daily", user, actor=ACTOR, data=digest)
+    await health.recompute_all(unit, now)   # days without an interaction add up by themselves
+    await ensure_digest(unit, max(now, timer["due_at"]), replan=True)

@@ -222,6 +222,7 @@ async def _publish_sla(unit: Unit, clock: dict[str, Any], phase: str, state: str
                           payload={"sync": True, "reassign_to": str(head)})
     await unit.emit("sla", "warning" if state == "at_risk" else "breached", clock["objection_id"], actor=ACTOR, data={
         "objection_id": str(clock["objection_id"]), "customer_id": _text(clock.get("customer_id")),
+        "record": {"type": "objection", "id": str(clock["objection_id"])},
         "title": clock.get("title") or "", "severity": clock["severity"], "category": clock.get("category"),
         "phase": phase, "state": state, "due_at": due.isoformat(),
         "time_left_seconds": int(calendar.working_time_between(now, due).total_seconds()),
@@ -302,7 +303,8 @@ async def fire_reminder(unit: Unit, timer: Any, now: datetime) -> None:
         return   # moved since: its own timer does it
     late = now - timer["due_at"] > LATE_AFTER
     common = {"record_type": entity, "record_id": str(timer["record_id"]), "user_id": _text(row["user_id"]),
-              "title": row["title"], "late": late}
+              "title": row["title"], "late": late,
+              "record": {"type": entity, "id": str(timer["record_id"])}}   # the link notifications show
     if what == "reminder":
         await unit.emit("reminder", "due", timer["record_id"], actor=ACTOR, data={
             **common, "task_id": str(timer["record_id"]), "assignee_id": _text(row["user_id"]),
@@ -314,6 +316,7 @@ async def fire_reminder(unit: Unit, timer: Any, now: datetime) -> None:
     else:
         await unit.emit("follow_up", "due", timer["record_id"], actor=ACTOR, data={
             **common, "customer_id": str(timer["record_id"]), "owner_id": _text(row["user_id"]),
+            "customer_name": row["title"],
             "next_follow_up_at": row["due_at"].isoformat()})
 
 

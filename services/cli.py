@@ -7,6 +7,7 @@
     huike tenants list|show|suspend|reactivate|delete [--immediately] ...
                                    platform operator commands, through the operator API
     huike dead-letters list|replay [--all|SEQUENCE]
+    huike openapi                  print the OpenAPI document (no server needed; the console's client is generated from it)
                                    events consumers gave up on; replay sends them to their subject again
 """
 
@@ -198,6 +199,18 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
     return 0 if response.is_success else 1
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    """The document ``/schema/openapi.json`` serves, built from the code without starting anything."""
+    from services.registry import ALL_SERVICES
+    from shared.http import create_app
+    from shared.runtime import Runtime
+
+    app = create_app(Runtime(load_settings(jwt_secret="unused-openapi-only"), ALL_SERVICES), manage_runtime=False)
+    document = app.openapi_schema.to_schema()
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="huike", description="Huike CRM")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -223,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     dead.add_argument("--all", action="store_true", help="replay every dead letter")
     dead.add_argument("--limit", type=int, default=100, help="list at most this many")
     dead.add_argument("--url", default=None, help="base URL of the API (default http://HUIKE_HOST:HUIKE_PORT)")
+    commands.add_parser("openapi", help="print the OpenAPI document as JSON (no server needed)")
     return parser
 
 
@@ -233,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "dead-letters" and args.action == "replay" and (args.sequence is None) == (not args.all):
         return _fail("huike dead-letters replay needs either a dead letter's sequence or --all")
     handlers = {"run": cmd_run, "serve": cmd_serve, "migrate": cmd_migrate, "tenants": cmd_tenants,
-                "search": cmd_search, "dead-letters": cmd_dead_letters}
+                "search": cmd_search, "dead-letters": cmd_dead_letters, "openapi": cmd_openapi}
     try:
         return handlers[args.command](args)
     except SettingsError as exc:

@@ -37,6 +37,8 @@ def content_security_policy(nonce: str) -> str:
         "default-src 'self'",
         "script-src 'self'",
         f"style-src 'self' 'nonce-{nonce}'",
+        # Style attributes cannot run script; components measure text by setting them (rc-textarea).
+        "style-src-attr 'unsafe-inline'",
         "img-src 'self' data: blob:",
         "font-src 'self' data:",
         "connect-src 'self'",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -109,8 +110,19 @@ class Page:
         await self.page.screenshot(path=str(SCREENS / f"{name}.png"))
 
 
+FAILURES = Path(tempfile.gettempdir()) / "huike-web-failures"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.failed_call = report.failed  # type: ignore[attr-defined]
+
+
 @pytest.fixture
-async def web(browser: Any, live_server: LiveServer) -> AsyncIterator[Page]:
+async def web(browser: Any, live_server: LiveServer, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
     context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     page = await context.new_page()
     page.set_default_timeout(15_000)
@@ -119,7 +131,15 @@ async def web(browser: Any, live_server: LiveServer) -> AsyncIterator[Page]:
             if "Content Security Policy" in msg.text else None)
     page.on("pageerror", lambda exc: found.page_errors.append(str(exc)))
     yield found
+    if getattr(request.node, "failed_call", False):  # what the page showed when the test failed
+        FAILURES.mkdir(exist_ok=True)
+        shot = FAILURES / f"{request.node.name}.png"
+        await page.screenshot(path=str(shot))
+        print(f"screenshot of the failure: {shot}; page errors: {found.page_errors}; CSP: {found.csp_violations}")
     await context.close()
+    # Every journey runs under the strict CSP without a violation and without a script error.
+    assert found.csp_violations == [], found.csp_violations
+    assert found.page_errors == [], found.page_errors
 
 
 @dataclass

@@ -12,6 +12,7 @@ import { AppContext, type AppState, type Me } from "./AppContext";
 import AppLayout from "./components/AppLayout";
 import { normaliseLocale, rememberLocale, storedLocale, translate, type Locale } from "./i18n/locale";
 import type { MessageKey } from "./i18n/messages";
+import { nonceInsertedStyles } from "./lib/styleNonce";
 import Login from "./pages/Login";
 
 // Pages a signed-out visitor never needs load on demand: the first page stays small.
@@ -26,6 +27,7 @@ const Customer360 = lazy(() => import("./pages/Customer360"));
 
 // The nonce the server put in index.html for this answer: Ant Design's <style> tags carry it.
 const nonce = document.querySelector<HTMLMetaElement>('meta[name="csp-nonce"]')?.content ?? "";
+nonceInsertedStyles(nonce);
 
 function RequireSession({ me, children }: { me: Me | null; children: JSX.Element }) {
   const location = useLocation();
@@ -90,7 +92,7 @@ export default function App() {
   const antdLocale = locale === "en" ? enUS : zhCN;
   const fallback = <div className="page-loading"><Spin /></div>;
   return (
-    <ConfigProvider locale={antdLocale} csp={{ nonce }} theme={{ token: { colorPrimary: "#1677ff" } }}>
+    <ConfigProvider locale={antdLocale} csp={{ nonce }} button={{ autoInsertSpace: false }} theme={{ token: { colorPrimary: "#1677ff" } }}>
       <AntApp>
         <AppContext.Provider value={state}>
           {booting ? fallback : (

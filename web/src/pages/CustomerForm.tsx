@@ -123,10 +123,10 @@ export default function CustomerForm() {
         </Form.Item>
         <Space.Compact block style={{ gap: 16, flexWrap: "wrap" }}>
           <Form.Item name="phone" label={t("customers.phone")} style={{ flex: 1, minWidth: 200 }}>
-            <Input type="tel" data-testid="field-phone" />
+            <Input inputMode="tel" data-testid="field-phone" />
           </Form.Item>
           <Form.Item name="email" label={t("customers.email")} style={{ flex: 1, minWidth: 200 }}>
-            <Input type="email" data-testid="field-email" />
+            <Input inputMode="email" data-testid="field-email" />
           </Form.Item>
         </Space.Compact>
         <Form.Item name="lifecycle_stage" label={t("customers.stage")}>

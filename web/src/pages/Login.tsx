@@ -47,7 +47,7 @@ export default function Login() {
           <Input autoComplete="organization" />
         </Form.Item>
         <Form.Item name="email" label={t("auth.email")} rules={[{ required: true, message: t("common.required") }]}>
-          <Input type="email" autoComplete="username" />
+          <Input inputMode="email" autoComplete="username" />
         </Form.Item>
         <Form.Item name="password" label={t("auth.password")} rules={[{ required: true, message: t("common.required") }]}>
           <Input.Password autoComplete="current-password" />

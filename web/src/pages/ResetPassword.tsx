@@ -38,7 +38,9 @@ export default function ResetPassword() {
   return (
     <AuthShell title={t("auth.reset.title")}>
       {done ? (
-        <Result status="success" title={done} extra={<Link to="/login">{t("auth.backToLogin")}</Link>} data-testid="reset-done" />
+        <div data-testid="reset-done">
+          <Result status="success" title={done} extra={<Link to="/login">{t("auth.backToLogin")}</Link>} />
+        </div>
       ) : (
         <>
           {error && <Alert type="error" showIcon message={error} style={{ marginBottom: 16 }} data-testid="form-error" />}
@@ -53,7 +55,7 @@ export default function ResetPassword() {
             <Form form={form} layout="vertical" onFinish={requestReset} requiredMark={false}
               initialValues={{ tenant: localStorage.getItem("huike.lastWorkspace") ?? "" }}>
               <Form.Item name="tenant" label={t("auth.workspace")} rules={required}><Input /></Form.Item>
-              <Form.Item name="email" label={t("auth.email")} rules={required}><Input type="email" /></Form.Item>
+              <Form.Item name="email" label={t("auth.email")} rules={required}><Input inputMode="email" /></Form.Item>
               <Button type="primary" htmlType="submit" block loading={busy} data-testid="reset-submit">
                 {t("auth.reset.send")}
               </Button>

@@ -41,7 +41,7 @@ export default function Signup() {
         <Form.Item name="company_name" label={t("auth.company")} rules={required}><Input autoComplete="organization" /></Form.Item>
         <Form.Item name="slug" label={t("auth.slug")} extra={t("auth.slug.help")}><Input /></Form.Item>
         <Form.Item name="admin_name" label={t("auth.adminName")} rules={required}><Input autoComplete="name" /></Form.Item>
-        <Form.Item name="admin_email" label={t("auth.email")} rules={required}><Input type="email" autoComplete="email" /></Form.Item>
+        <Form.Item name="admin_email" label={t("auth.email")} rules={required}><Input inputMode="email" autoComplete="email" /></Form.Item>
         <Form.Item name="admin_password" label={t("auth.password")} rules={required}>
           <Input.Password autoComplete="new-password" />
         </Form.Item>

@@ -9,9 +9,9 @@ export default function Suspended() {
   const detail = (useLocation().state as { detail?: string } | null)?.detail;
   return (
     <AuthShell title={t("app.name")}>
-      <Result status="warning" title={t("auth.suspended.title")} data-testid="suspended"
+      <div data-testid="suspended"><Result status="warning" title={t("auth.suspended.title")}
         subTitle={<>{t("auth.suspended.text")}{detail && <><br />{detail}</>}</>}
-        extra={<Link to="/login">{t("auth.backToLogin")}</Link>} />
+        extra={<Link to="/login">{t("auth.backToLogin")}</Link>} /></div>
     </AuthShell>
   );
 }

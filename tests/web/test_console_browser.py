@@ -136,6 +136,12 @@ async def test_customer_360_logs_a_call_that_appears_in_the_timeline(
     await web.page.get_by_test_id("call-submit").click()
     await web.page.get_by_test_id("timeline").get_by_text("电话沟通报价，客户希望下周看演示").wait_for()
     await web.screenshot("customer-360")
+    # On a phone (375 px) the page fits the screen: the menu folds away, nothing scrolls sideways.
+    await web.page.set_viewport_size({"width": 375, "height": 812})
+    await web.page.reload()
+    await web.page.get_by_test_id("call-summary").wait_for()
+    assert await web.page.evaluate("document.documentElement.scrollWidth") <= 375
+    await web.screenshot("customer-360-phone")
     interactions = (await api.get("/api/v1/interactions", headers=who.headers,
                                   params={"customer_id": customer["id"]})).json()["items"]
     assert [(i["channel"], i["summary"]) for i in interactions] == [("phone", "电话沟通报价，客户希望下周看演示")]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import fcntl
 import gzip
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -58,17 +57,15 @@ def sources_hash() -> str:
 
 
 def write_openapi() -> None:
-    """The document as ``huike openapi`` prints it; the file is only rewritten when it changed."""
-    from services.registry import ALL_SERVICES
-    from shared.http import create_app
-    from shared.runtime import Runtime
-    from shared.settings import load_settings
-
-    app = create_app(Runtime(load_settings(jwt_secret="unused-openapi-only"), ALL_SERVICES), manage_runtime=False)
-    text = json.dumps(app.openapi_schema.to_schema(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    """The document ``huike openapi`` prints (run as a command: shared/ imports no service); the
+    file is only rewritten when it changed."""
+    done = subprocess.run([sys.executable, "-m", "services.cli", "openapi"], cwd=WEB.parent, capture_output=True,
+                          text=True, check=False, env={**os.environ, "HUIKE_LOG_LEVEL": "WARNING"})
+    if done.returncode != 0:
+        raise BuildError(f"`huike openapi` failed: {done.stderr.strip()[-2000:]}")
     target = WEB / "openapi.json"
-    if not target.is_file() or target.read_text(encoding="utf-8") != text:
-        target.write_text(text, encoding="utf-8")
+    if not target.is_file() or target.read_text(encoding="utf-8") != done.stdout:
+        target.write_text(done.stdout, encoding="utf-8")
 
 
 def node_environment() -> tuple[list[str], dict[str, str]]:

@@ -78,3 +78,19 @@ def test_no_secret_in_the_bundle(console_dir: Path, settings: Any) -> None:
         assert secret and secret not in text
     assert not re.search(r"\b(hkr|hki|huike)_[A-Za-z0-9_-]{20,}", text)
     assert not re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", text)
+
+
+def test_huike_openapi_prints_the_served_document_without_a_server(console_app: Any) -> None:
+    """What the console's client is generated from is exactly what the running API serves."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "services.cli", "openapi"], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).parents[2], check=False)
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    served = console_app.openapi_schema.to_schema()
+    assert printed["paths"].keys() == served["paths"].keys()
+    assert printed["components"]["schemas"] == json.loads(json.dumps(served["components"]["schemas"]))
+    assert "/api/v1/auth/session/refresh" in printed["paths"]

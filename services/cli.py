@@ -7,6 +7,7 @@
     huike tenants list|show|suspend|reactivate|delete [--immediately] ...
                                    platform operator commands, through the operator API
     huike dead-letters list|replay [--all|SEQUENCE]
+    huike openapi                  print the OpenAPI document (no server needed; the console's client is generated from it)
                                    events consumers gave up on; replay sends them to their subject again
     huike mail list [--to ADDRESS] | show ID
                                    mail the local SMTP sink caught (embedded default, no HUIKE_SMTP_HOST)
@@ -224,6 +225,18 @@ def cmd_mail(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    """The document ``/schema/openapi.json`` serves, built from the code without starting anything."""
+    from services.registry import ALL_SERVICES
+    from shared.http import create_app
+    from shared.runtime import Runtime
+
+    app = create_app(Runtime(load_settings(jwt_secret="unused-openapi-only"), ALL_SERVICES), manage_runtime=False)
+    document = app.openapi_schema.to_schema()
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="huike", description="Huike CRM")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -255,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     mail.add_argument("--to", default=None, help="list: only mail to this address")
     mail.add_argument("--limit", type=int, default=50, help="list at most this many")
     mail.add_argument("--url", default=None, help="base URL of the API (default http://HUIKE_HOST:HUIKE_PORT)")
+    commands.add_parser("openapi", help="print the OpenAPI document as JSON (no server needed)")
     return parser
 
 
@@ -267,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "mail" and args.action == "show" and args.id is None:
         return _fail("huike mail show needs a mail's id (huike mail list shows them)")
     handlers = {"mail": cmd_mail, "run": cmd_run, "serve": cmd_serve, "migrate": cmd_migrate, "tenants": cmd_tenants,
-                "search": cmd_search, "dead-letters": cmd_dead_letters}
+                "search": cmd_search, "dead-letters": cmd_dead_letters, "openapi": cmd_openapi}
     try:
         return handlers[args.command](args)
     except SettingsError as exc:

@@ -84,6 +84,7 @@ TITLES_ZH: dict[str, str] = {
     "session-required": "需要登录会话",
     "session-expired": "会话已过期",
     "session-ended": "会话已结束",
+    "csrf-failed": "跨站请求校验失败",
     "login-locked": "登录已被暂时锁定",
     "account-inactive": "账号已停用",
     "user-deactivated": "用户已停用",

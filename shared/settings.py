@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="CIDRs of reverse proxies whose X-Forwarded-For is believed")
 
+    # The built web console (web/dist) served at /; empty: the repository's web/dist when built.
+    console_dir: Path | None = Field(None, description="directory of the built web console (index.html, assets/)")
+
     # Where the embedded default keeps its data (PostgreSQL, NATS, secrets).
     data_dir: Path = Path(".huike")
 

@@ -22,6 +22,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlu
 from shared import i18n
 from shared.auth import AuthMiddleware, principal_of
 from shared.errors import Problem, language_of, problem_from_exception, problem_response
+from shared.http.console import console_handlers
 from shared.http.dead_letters import dead_letter_router
 from shared.http.guard import InputGuard
 from shared.http.openapi import finish_document
@@ -114,8 +115,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True,
     handlers: list[Any] = [healthz, readyz, metrics, service_document, dead_letter_router(API_PREFIX)]
     for spec in runtime.services:
         handlers.extend(spec.route_handlers)
-
     settings = runtime.settings
+    handlers.extend(console_handlers(settings.console_dir))  # the web console at /, when built
     names = ", ".join(s.name for s in runtime.services)
     measured = Metrics()
     app = Litestar(

@@ -50,6 +50,11 @@ SECURITY_SCHEMES = {
     "webhook_secret": SecurityScheme(
         type="http", scheme="bearer", description="A workflow's inbound webhook secret (whsec_...), given once",
     ),
+    "refresh_cookie": SecurityScheme(
+        type="apiKey", name="huike_refresh", security_scheme_in="cookie",
+        description="The web console's HttpOnly refresh-token cookie (set by login or sign-up with the header "
+                    "Huike-Session: cookie); the X-CSRF-Token header must carry the huike_csrf cookie's value",
+    ),
 }
 
 # status -> (component name, description)

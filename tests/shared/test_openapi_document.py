@@ -21,7 +21,12 @@ PUBLIC = {
     ("post", "/api/v1/auth/password-reset/confirm"), ("post", "/api/v1/invitations/accept"),
 }
 # Outside the authentication middleware, with a credential of their own.
-OWN_CREDENTIAL = {("post", "/api/v1/workflow-hooks/{workflow_id}"): "webhook_secret"}
+OWN_CREDENTIAL = {
+    ("post", "/api/v1/workflow-hooks/{workflow_id}"): "webhook_secret",
+    # The web console's HttpOnly refresh cookie (with its CSRF header).
+    ("post", "/api/v1/auth/session/refresh"): "refresh_cookie",
+    ("post", "/api/v1/auth/session/logout"): "refresh_cookie",
+}
 ENTITIES = {  # collection -> (create body schema, answer schema)
     "customers": "CustomerOut", "contacts": "ContactOut", "interactions": "InteractionOut",
     "objections": "ObjectionOut", "tasks": "TaskOut", "opportunities": "OpportunityOut",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from litestar import Controller, post
+from typing import TypeVar
+
+import msgspec
+from litestar import Controller, Response, post
 from litestar.params import JSONBody
 
 from services.identity.api.common import origin_of, require_session
+from services.identity.api.cookies import cleared_cookies, cookie_refresh_token, session_cookies, wants_cookie
 from services.identity.api.schemas import (
     LoginRequest,
     PasswordChangeRequest,
@@ -22,9 +26,21 @@ from services.identity.domain import accounts, sessions
 from services.identity.domain.sessions import TokenPair
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 
+Answer = TypeVar("Answer", TokenOut, SignupOut)
+
 
 def token_out(tokens: TokenPair) -> TokenOut:
     return TokenOut(access_token=tokens.access_token, refresh_token=tokens.refresh_token, expires_in=tokens.expires_in)
+
+
+def session_answer(request: AnyRequest, runtime: RuntimeDep, body: Answer, status_code: int) -> Response[Answer]:
+    """The body as is for programs; for a browser that asked for cookie mode, the refresh token
+    goes into the HttpOnly cookie instead of the body (see ``cookies``)."""
+    if not wants_cookie(request):
+        return Response(body, status_code=status_code)
+    cookies = session_cookies(request, runtime.settings.jwt_secret, body.refresh_token,
+                              runtime.settings.refresh_token_ttl_seconds)
+    return Response(msgspec.structs.replace(body, refresh_token=""), status_code=status_code, cookies=cookies)
 
 
 class SignupController(Controller):
@@ -32,8 +48,12 @@ class SignupController(Controller):
     tags = ["auth"]
 
     @post(exclude_from_auth=True, status_code=201)
-    async def signup(self, data: JSONBody[SignupRequest], request: AnyRequest, runtime: RuntimeDep) -> SignupOut:
+    async def signup(self, data: JSONBody[SignupRequest], request: AnyRequest,
+                     runtime: RuntimeDep) -> Response[SignupOut]:
         """Create a workspace (tenant) and its first administrator, logged in.
+
+        With the header ``Huike-Session: cookie`` (the web console) the refresh token is set as an
+        HttpOnly cookie (path /api/v1/auth) with a CSRF cookie, and ``refresh_token`` is empty.
 
         The slug is made from the company name (Chinese names by pinyin) unless one is given; a
         given slug that is taken answers 409 naming ``slug``. 429 with Retry-After over
@@ -42,11 +62,12 @@ class SignupController(Controller):
             runtime.db("identity"), runtime.settings, company_name=data.company_name, admin_email=data.admin_email,
             admin_password=data.admin_password, admin_name=data.admin_name, slug=data.slug, origin=origin_of(request),
         )
-        return SignupOut(
+        out = SignupOut(
             tenant=tenant_out(done.tenant), user=user_out(done.user, done.roles),
             access_token=done.tokens.access_token, refresh_token=done.tokens.refresh_token,
             expires_in=done.tokens.expires_in,
         )
+        return session_answer(request, runtime, out, 201)
 
 
 class AuthController(Controller):
@@ -54,8 +75,11 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/login", exclude_from_auth=True, status_code=200)
-    async def login(self, data: JSONBody[LoginRequest], request: AnyRequest, runtime: RuntimeDep) -> TokenOut:
+    async def login(self, data: JSONBody[LoginRequest], request: AnyRequest, runtime: RuntimeDep) -> Response[TokenOut]:
         """Log in with the workspace slug, e-mail and password.
+
+        With the header ``Huike-Session: cookie`` (the web console) the refresh token is set as an
+        HttpOnly cookie (path /api/v1/auth) with a CSRF cookie, and ``refresh_token`` is empty.
 
         Any wrong part answers the same 401. Repeated failures lock the account (5 failures,
         30 s doubling to 15 min) and the client address (100 failures in 15 min): 429 with
@@ -64,7 +88,7 @@ class AuthController(Controller):
             runtime.db("identity"), runtime.settings, tenant_slug=data.tenant, email=data.email,
             password=data.password, origin=origin_of(request),
         )
-        return token_out(tokens)
+        return session_answer(request, runtime, token_out(tokens), 200)
 
     @post("/refresh", exclude_from_auth=True, status_code=200)
     async def refresh(self, data: JSONBody[RefreshRequest], request: AnyRequest, runtime: RuntimeDep) -> TokenOut:
@@ -75,6 +99,26 @@ class AuthController(Controller):
             runtime.db("identity"), runtime.settings, data.refresh_token, origin_of(request)
         )
         return token_out(tokens)
+
+    @post("/session/refresh", exclude_from_auth=True, status_code=200, opt={"security_scheme": "refresh_cookie"})
+    async def cookie_refresh(self, request: AnyRequest, runtime: RuntimeDep) -> Response[TokenOut]:
+        """The browser's refresh: the refresh token comes from the HttpOnly ``huike_refresh`` cookie
+        and the ``X-CSRF-Token`` header must carry the ``huike_csrf`` cookie's value (403 otherwise).
+        Answers a new access token; the rotated refresh token goes back into the cookie only."""
+        token = cookie_refresh_token(request, runtime.settings.jwt_secret)
+        tokens = await sessions.refresh(runtime.db("identity"), runtime.settings, token, origin_of(request))
+        cookies = session_cookies(request, runtime.settings.jwt_secret, tokens.refresh_token,
+                                  runtime.settings.refresh_token_ttl_seconds)
+        body = msgspec.structs.replace(token_out(tokens), refresh_token="")
+        return Response(body, status_code=200, cookies=cookies)
+
+    @post("/session/logout", exclude_from_auth=True, status_code=204, opt={"security_scheme": "refresh_cookie"})
+    async def cookie_logout(self, request: AnyRequest, runtime: RuntimeDep) -> Response[None]:
+        """The browser's logout: ends the session of the ``huike_refresh`` cookie (CSRF-checked like
+        the refresh) and clears both cookies. 204 also when the session had already ended."""
+        token = cookie_refresh_token(request, runtime.settings.jwt_secret)
+        await sessions.end_session_by_refresh(runtime.db("identity"), token, origin_of(request))
+        return Response(None, status_code=204, cookies=cleared_cookies(request))
 
     @post("/logout", status_code=204)
     async def logout(self, principal: PrincipalDep, request: AnyRequest, runtime: RuntimeDep) -> None:
@@ -116,4 +160,4 @@ class AuthController(Controller):
         )
 
 
-__all__ = ["AuthController", "SignupController", "token_out"]
+__all__ = ["AuthController", "SignupController", "session_answer", "token_out"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, Response, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from services.identity.api.auth import token_out
+from services.identity.api.auth import session_answer, token_out
 from services.identity.api.common import caller_of, created_key, origin_of
 from services.identity.api.schemas import (
     InvitationAccept,
@@ -66,8 +66,9 @@ class InvitationsController(Controller):
         await domain.revoke_invitation(runtime.db("identity"), caller_of(principal, request), invitation_id)
 
     @post("/accept", exclude_from_auth=True, status_code=201)
-    async def accept(self, data: JSONBody[InvitationAccept], request: AnyRequest, runtime: RuntimeDep) -> TokenOut:
-        """Accept an invitation: choose a password, become a user, and get tokens as from login."""
+    async def accept(self, data: JSONBody[InvitationAccept], request: AnyRequest, runtime: RuntimeDep) -> Response[TokenOut]:
+        """Accept an invitation: choose a password, become a user, and get tokens as from login
+        (``Huike-Session: cookie`` sets the refresh token as a cookie, as login does)."""
         done = await domain.accept(runtime.db("identity"), runtime.settings, token=data.token, name=data.name,
                                    password=data.password, origin=origin_of(request))
-        return token_out(done.tokens)
+        return session_answer(request, runtime, token_out(done.tokens), 201)

@@ -144,3 +144,22 @@ async def prune_ended_sessions(db: ServiceDatabase, tenant_ids: list[uuid.UUID])
         async with db.tenant_unit(scope_for_system(tenant_id)) as unit:
             pruned += await store.delete_expired(unit, SESSION_RETENTION_SECONDS)
     return pruned
+
+
+async def end_session_by_refresh(db: ServiceDatabase, refresh_token: str, origin: Origin) -> bool:
+    """Log out by refresh token (the browser's HttpOnly cookie): end its session if that token is
+    the session's current one. False when there was nothing to end (ended, unknown, retired)."""
+    if not looks_like("refresh", refresh_token):
+        return False
+    token_hash = hash_token(refresh_token)
+    async with db.system_unit() as unit:
+        tenant_id = await store.tenant_of_token(unit, token_hash)
+    if tenant_id is None:
+        return False
+    scope = scope_for_system(tenant_id)
+    async with db.tenant_unit(scope) as unit:
+        session = await store.by_token_for_update(unit, token_hash)
+    if session is None or session["revoked_at"] is not None or session["current_token_hash"] != token_hash:
+        return False
+    await end_session(db, scope, user_id=session["user_id"], session_id=session["id"], origin=origin)
+    return True

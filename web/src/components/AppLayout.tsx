@@ -1,0 +1,79 @@
+import {
+  AlertOutlined, CheckSquareOutlined, HomeOutlined, LogoutOutlined, SearchOutlined, TeamOutlined, TranslationOutlined,
+} from "@ant-design/icons";
+import { Avatar, Button, Dropdown, Input, Layout, Menu } from "antd";
+import { useEffect, useState } from "react";
+import { Outlet, useLocation, useNavigate } from "react-router-dom";
+
+import { useApp } from "../AppContext";
+import { isPaletteShortcut } from "../lib/search";
+import SearchPalette from "./SearchPalette";
+
+const { Header, Sider, Content } = Layout;
+
+export default function AppLayout() {
+  const { t, locale, setLocale, me, logout } = useApp();
+  const navigate = useNavigate();
+  const location = useLocation();
+  const [paletteOpen, setPaletteOpen] = useState(false);
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (isPaletteShortcut(e)) {
+        e.preventDefault();
+        setPaletteOpen(true);
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
+
+  const selected = location.pathname.startsWith("/customers") ? "/customers" : "/";
+  const items = [
+    { key: "/", icon: <HomeOutlined />, label: t("nav.home") },
+    { key: "/customers", icon: <TeamOutlined />, label: t("nav.customers") },
+    { key: "/objections", icon: <AlertOutlined />, label: t("nav.objections"), disabled: true },
+    { key: "/tasks", icon: <CheckSquareOutlined />, label: t("nav.tasks"), disabled: true },
+  ];
+  const shortcut = /Mac|iPhone|iPad/.test(navigator.platform) ? "⌘K" : "Ctrl+K";
+  return (
+    <Layout style={{ minHeight: "100vh" }}>
+      <Sider breakpoint="lg" collapsedWidth={0} width={208}>
+        <div className="app-logo">{t("app.name")}</div>
+        <Menu theme="dark" mode="inline" selectedKeys={[selected]} items={items}
+          onClick={({ key }) => navigate(key)} />
+      </Sider>
+      <Layout>
+        <Header className="app-header">
+          <Input className="search-trigger" readOnly prefix={<SearchOutlined />} aria-label={t("nav.search")}
+            placeholder={`${t("header.search")}  ${shortcut}`} onClick={() => setPaletteOpen(true)}
+            onKeyDown={(e) => { if (e.key === "Enter" || e.key === " ") setPaletteOpen(true); }}
+            data-testid="search-trigger" />
+          <span className="spacer" />
+          <Button icon={<TranslationOutlined />} onClick={() => setLocale(locale === "en" ? "zh-CN" : "en")}
+            data-testid="language-switch">
+            {t("header.language")}
+          </Button>
+          <Dropdown menu={{
+            items: [{ key: "logout", icon: <LogoutOutlined />, label: t("user.logout") }],
+            onClick: async ({ key }) => {
+              if (key === "logout") {
+                await logout();
+                navigate("/login");
+              }
+            },
+          }}>
+            <Button type="text" data-testid="user-menu" aria-label={me?.user.name}>
+              <Avatar size="small">{me?.user.name.slice(0, 1)}</Avatar>
+              <span className="user-name">{me?.user.name}</span>
+            </Button>
+          </Dropdown>
+        </Header>
+        <Content className="app-content">
+          <Outlet />
+        </Content>
+      </Layout>
+      <SearchPalette open={paletteOpen} onClose={() => setPaletteOpen(false)} />
+    </Layout>
+  );
+}

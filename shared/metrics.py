@@ -11,7 +11,8 @@
   ``huike_dead_letters`` (messages in ``CRM_DEAD_LETTERS``).
 
 ``/metrics`` takes no credential: it is for the pod network (Prometheus, the chart's
-ServiceMonitor). The gateway and the Ingress do not route it (deploy/README.md).
+ServiceMonitor). The gateway does not route it; a request that came through the Ingress (a
+forwarding header) is answered 404 (shared/http/app.py, deploy/README.md).
 
 prometheus-client is used rather than OpenTelemetry's Prometheus exporter: it is the reference
 client, has no background reader thread, and one registry per app keeps tests independent.

@@ -21,7 +21,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlu
 
 from shared import i18n
 from shared.auth import AuthMiddleware, principal_of
-from shared.errors import Problem, language_of, problem_from_exception, problem_response
+from shared.errors import NotFound, Problem, language_of, problem_from_exception, problem_response
 from shared.http.console import console_handlers
 from shared.http.dead_letters import dead_letter_router
 from shared.http.guard import InputGuard
@@ -60,8 +60,11 @@ async def readyz(request: Request[Any, Any, Any]) -> Any:
 
 @get("/metrics", exclude_from_auth=True, include_in_schema=False)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    """Prometheus metrics of this process (shared/metrics.py); for the pod network only: the
-    gateway and the Ingress do not route it."""
+    """Prometheus metrics of this process (shared/metrics.py); for the pod network only. The
+    gateway answers it 404 itself; the Ingress's catch-all "/" (the web console) would reach it,
+    so a request that came through a proxy (it carries a forwarding header) is answered 404 here."""
+    if any(h in request.headers for h in ("x-forwarded-for", "x-real-ip", "forwarded")):
+        raise NotFound("No such path: /metrics")
     text = await request.app.state.metrics.render(request.app.state.runtime)
     return Response(text, media_type=CONTENT_TYPE)
 

@@ -124,6 +124,10 @@ def console_handlers(directory: Path | None) -> list[HTTPRouteHandler]:
             return _asset(request, file)
         if path.startswith("assets/") or Path(path).suffix in (".js", ".css", ".map", ".png", ".svg", ".ico"):
             raise NotFound(f"No such file: {request.url.path}")  # a stale asset is not the app
+        accept = request.headers.get("accept", "")
+        if "text/html" not in accept and "*/*" not in accept:
+            # A program asking for JSON at an unknown path gets a 404, not the app's page.
+            raise NotFound(f"No such path: {request.url.path}")
         return _page(console)
 
     return [serve_home, serve_console]

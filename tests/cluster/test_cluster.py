@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 import nats
+import nats.errors
 import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -425,8 +426,16 @@ async def test_writes_imports_exports_and_search_survive_losing_a_replica_and_a_
     nc = await nats.connect(servers=[cluster.nats_urls[0]], connect_timeout=5)
     try:
         for stream in ("CRM_IDENTITY", "CRM_RECORDS", "CRM_SEARCH", "CRM_WORKFLOWS", "CRM_DEAD_LETTERS"):
-            info = await nc.jetstream().stream_info(stream)
-            assert info.config.num_replicas == 3, stream
+            # A stream whose leader was the killed node answers once the two left elect a new one.
+            async def answers(stream: str = stream) -> bool:
+                try:
+                    info = await nc.jetstream().stream_info(stream)
+                except nats.errors.TimeoutError:
+                    return False
+                assert info.config.num_replicas == 3, stream
+                return True
+
+            await _eventually(answers, 30, f"{stream} to answer with two of its three nodes")
     finally:
         await nc.close()
     # Each surviving process has published everything it wrote and its consumers are not behind.

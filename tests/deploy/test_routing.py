@@ -19,7 +19,8 @@ from shared.settings import load_settings
 from tests.deploy.chart import MINIMAL, ROOT, component, manifests, merged, of_kind
 
 # Answered by every service process; the gateway and the Ingress send them to identity.
-EVERY_SERVICE = re.compile(r"^/(healthz|readyz|schema)(/|$)|^/api/v1/operator/dead-letters(/|$)")
+# The web console ("/" and its client routes) is served by every process too.
+EVERY_SERVICE = re.compile(r"^/(healthz|readyz|schema)(/|$)|^/api/v1/operator/dead-letters(/|$)|^/$|^/\{path:path\}$")
 # Answered by every service process for the pod network only (Prometheus): routed by neither.
 POD_NETWORK_ONLY = re.compile(r"^/metrics$")
 # Routes of services still landing on other branches (the notifications service; workflows'
@@ -84,7 +85,7 @@ def test_the_gateway_routes_every_route_to_its_service() -> None:
 
 def test_the_gateway_sends_shared_and_unknown_paths_to_identity() -> None:
     for path in ("/healthz", "/readyz", "/schema/openapi.json", "/api/v1/operator/dead-letters",
-                 "/api/v1/nothing-here", "/api/v1/searching"):
+                 "/api/v1/nothing-here", "/api/v1/searching", "/", "/customers/42"):
         assert gateway_route(path) == "identity", path
 
 
@@ -130,12 +131,20 @@ def test_the_ingress_routes_every_route_to_its_service() -> None:
 
 def test_the_ingress_sends_shared_and_unknown_paths_to_identity() -> None:
     for path in ("/healthz", "/readyz", "/schema/openapi.json", "/api/v1/operator/dead-letters/7/replay",
-                 "/api/v1/nothing-here"):
+                 "/api/v1/nothing-here", "/", "/customers/42"):
         assert ingress_route(path) == component("identity"), path
 
 
-def test_the_ingress_does_not_route_metrics() -> None:
-    assert ingress_route("/metrics") is None
+def test_metrics_through_the_ingress_is_refused_by_the_service() -> None:
+    """The Ingress's catch-all "/" (the web console) reaches /metrics; the service answers a
+    request that came through a proxy 404, and only the pod network's scrapes get figures."""
+    from litestar.testing import TestClient
+
+    assert ingress_route("/metrics") == component("identity")
+    app = create_app(Runtime(load_settings(), (BY_NAME["identity"],)), manage_runtime=False)
+    with TestClient(app) as http:
+        proxied = http.get("/metrics", headers={"X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.7"})
+        assert proxied.status_code == 404 and proxied.headers["content-type"] == "application/problem+json"
 
 
 def test_every_prefix_in_the_chart_belongs_to_a_route_of_its_service() -> None:

@@ -49,6 +49,10 @@ async def test_api_paths_keep_their_own_answers(http: httpx.AsyncClient) -> None
     assert (await http.get("/healthz")).json() == {"status": "ok"}
     assert (await http.get("/api/v1/me")).status_code == 401  # authentication still guards the API
     assert (await http.get("/readyz/extra")).status_code == 404
+    # A program asking for JSON at a path nobody serves is told so, not handed the app's page.
+    unknown = await http.get("/nothing-here", headers={"Accept": "application/json"})
+    assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
+    assert (await http.get("/nothing-here", headers={"Accept": "text/html"})).status_code == 200
 
 
 async def test_built_files_are_served_cached_and_gzipped(http: httpx.AsyncClient, console_dir: Path) -> None:

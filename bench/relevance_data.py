@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import opencc
+import phonenumbers
 from pypinyin import lazy_pinyin
 
 PATH = Path(__file__).parent / "data" / "relevance.json"
@@ -94,10 +95,15 @@ def _homophone(word: str, rng: random.Random, by_sound: dict[str, list[str]]) ->
     return None
 
 
+def _valid(number: str) -> bool:
+    """What the records API accepts (a valid number of the default region, CN)."""
+    return phonenumbers.is_valid_number(phonenumbers.parse(number, "CN"))
+
+
 def _mobile(rng: random.Random, used: set[str]) -> str:
     while True:
         number = rng.choice(["13", "15", "17", "18", "19"]) + str(rng.randint(0, 9)) + f"{rng.randint(0, 99999999):08d}"
-        if number[-4:] not in used:
+        if number[-4:] not in used and _valid(number):
             used.add(number[-4:])
             return number
 
@@ -106,7 +112,7 @@ def _landline(rng: random.Random, used: set[str]) -> str:
     while True:
         area = rng.choice(["010", "021", "0755", "020", "0571", "028"])
         local = f"{rng.randint(2, 8)}{rng.randint(0, 9999999):07d}"
-        if local[-4:] not in used:
+        if local[-4:] not in used and _valid(area + local):
             used.add(local[-4:])
             return f"{area}-{local}"
 

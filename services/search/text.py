@@ -40,6 +40,9 @@ from pypinyin import lazy_pinyin
 
 jieba.setLogLevel(logging.WARNING)
 
+# What documents are built by: a tenant whose documents an older version built is reindexed
+# (services/search/reindex.py). 2: issue 19 (sounds, simplified characters, tails, short names).
+ANALYSIS_VERSION = 2
 MAX_QUERY_CHARS = 200
 MAX_TERMS = 10
 MAX_TOKEN = 64

@@ -112,7 +112,8 @@ async def upsert_documents(unit: Unit, docs: Sequence[Document], *, replay: bool
     if not docs:
         return []
     rows = _rows(docs, with_text)
-    await unit.execute("INSERT INTO search.tenants (id) VALUES ($1) ON CONFLICT DO NOTHING", unit.tenant_id)
+    await unit.execute("INSERT INTO search.tenants (id, analysis) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                       unit.tenant_id, text.ANALYSIS_VERSION)
     if replay:
         await unit.execute(
             f"""UPDATE search.{table} d SET indexed_at = now() FROM {_RECORDSET}

@@ -87,6 +87,10 @@ async def on_record_event(unit: Unit, event: Event) -> None:
             if getattr(trigger, "entity", None) != event.entity:
                 continue
             if isinstance(trigger, d.RecordTrigger) and trigger.action == action:
+                # A change made before the workflow existed is not its business, even when the
+                # consumer (lagging, or catching up after an outage) reads it afterwards.
+                if event.occurred_at < row["created_at"]:
+                    continue
                 await _record_trigger(unit, row, index, trigger, event, context, record_id, now, budget)
             elif isinstance(trigger, d.DateTrigger):
                 await _date_trigger(unit, row, index, trigger, event, context, record_id, now)

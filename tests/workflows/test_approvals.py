@@ -346,8 +346,12 @@ async def test_a_workflow_waits_for_its_approval_and_branches_on_the_decision(
     # Made for the person whose change started the run, and the record's tier is locked.
     assert approval["submitted_by"] == o.rep.id and approval["record"]["id"] == customer["id"]
     assert (await patch_tier(client, o.rep, customer["id"], "A")).status_code == 409
-    run = (await client.get(f"/api/v1/workflows/{workflow['id']}/runs", headers=o.tenant.headers)).json()["items"][0]
-    assert run["status"] == "waiting"
+
+    async def run_waits() -> bool:  # the run records its wait just after the request is made
+        runs = (await client.get(f"/api/v1/workflows/{workflow['id']}/runs", headers=o.tenant.headers)).json()
+        return runs["items"][0]["status"] == "waiting"
+
+    await eventually(run_waits, timeout=5)
     assert (await decide(client, o.a[0], approval["id"], "approve")).status_code == 200
     [run] = await settled_runs(client, o.tenant, workflow["id"], timeout=5)
     assert run["status"] == "succeeded", run

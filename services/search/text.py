@@ -446,7 +446,8 @@ def _cjk_term(run: str) -> Term:
     its overlapping character pairs together (whatever the record's segments), their sounds."""
     alts = [Alt(run)]
     words = tuple(dict.fromkeys(w for w in jieba.cut(run) if w.strip()))
-    if len(words) > 1:
+    # Words of one character would match that character anywhere in the field: only real words.
+    if len(words) > 1 and all(len(w) > 1 for w in words):
         alts.append(Alt(" ".join(words), parts=words))
     pairs = tuple(dict.fromkeys(run[i:i + 2] for i in range(len(run) - 1)))
     if len(pairs) > 1:

@@ -48,8 +48,8 @@ import psutil
 from bench.load import EmbeddedStack, Result, http_load, http_request, markdown_table, ops_load
 from bench.records_data import TAGS, RecordsData
 from bench.records_load import Loaded, Tenant, load, login, reload
-from services.records.api.common import keyset, list_params
-from services.records.api.customers import SORTS
+from services.records.api.common import keyset, open_list
+from services.records.api.customers import LIST
 from services.records.db import customers as customers_store
 from services.records.domain import customers as customers_domain
 from services.records.domain import timeline as timeline_domain
@@ -227,7 +227,7 @@ async def explain_reads(app_db: Database, access: RecordAccess, owner_id: uuid.U
             recorder = Recorder(unit.conn)
             recorded = Unit(recorder, unit.service, unit.schema, scope=unit.scope)  # type: ignore[arg-type]
             # What GET /api/v1/customers does (api/customers.py list_customers), on the recording unit.
-            params = list_params(50, None, "-last_interaction_at", SORTS)
+            params = open_list(LIST, access, {}, limit=50, cursor=None, sort="-last_interaction_at")
             conds, args = await customers_domain.conditions(recorded, access, filters, {})
             after, order, after_args = keyset(params, "c", len(args) + 2)
             await customers_store.page(recorded, conditions=[*conds, after], args=[*args, *after_args], order=order,

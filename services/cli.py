@@ -8,6 +8,8 @@
                                    platform operator commands, through the operator API
     huike dead-letters list|replay [--all|SEQUENCE]
                                    events consumers gave up on; replay sends them to their subject again
+    huike mail list [--to ADDRESS] | show ID
+                                   mail the local SMTP sink caught (embedded default, no HUIKE_SMTP_HOST)
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ async def _serve(settings: Settings, service_names: list[str], *, migrate_first:
     runtime = Runtime(settings, specs)
     for name, check in (checks or {}).items():
         runtime.add_check(name, check)
-    app = create_app(runtime)
+    app = create_app(runtime, documented=ALL_SERVICES)  # /schema: the whole API's document, in any process
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, lifespan="on",
         timeout_graceful_shutdown=20, proxy_headers=False, server_header=False,
@@ -198,6 +200,30 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
     return 0 if response.is_success else 1
 
 
+def cmd_mail(args: argparse.Namespace) -> int:
+    """What the local SMTP sink caught, through the running system's operator API."""
+    settings = load_settings()
+    with _operator_client(settings, args.url) as http:
+        if args.action == "list":
+            params: dict[str, Any] = {"limit": args.limit}
+            if args.to:
+                params["to"] = args.to
+            response = http.get("/api/v1/operator/mail", params=params)
+            if response.is_success:
+                for item in response.json()["items"]:
+                    print(f"{item['id']:>6}  {item['received_at'][:19]}  {', '.join(item['rcpt_to'])}  {item['subject']}")
+                return 0
+        else:
+            response = http.get(f"/api/v1/operator/mail/{args.id}")
+            if response.is_success:
+                mail = response.json()
+                print(f"From: {mail['mail_from']}\nTo: {', '.join(mail['rcpt_to'])}\nSubject: {mail['subject']}"
+                      f"\nDate: {mail['received_at']}\n\n{mail['text']}")
+                return 0
+    print(json.dumps(response.json(), indent=2, ensure_ascii=False) if response.content else response.status_code)
+    return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="huike", description="Huike CRM")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -223,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
     dead.add_argument("--all", action="store_true", help="replay every dead letter")
     dead.add_argument("--limit", type=int, default=100, help="list at most this many")
     dead.add_argument("--url", default=None, help="base URL of the API (default http://HUIKE_HOST:HUIKE_PORT)")
+    mail = commands.add_parser("mail", help="mail the local SMTP sink caught: list it, show one")
+    mail.add_argument("action", choices=["list", "show"])
+    mail.add_argument("id", nargs="?", type=int, help="show: the mail's id (from list)")
+    mail.add_argument("--to", default=None, help="list: only mail to this address")
+    mail.add_argument("--limit", type=int, default=50, help="list at most this many")
+    mail.add_argument("--url", default=None, help="base URL of the API (default http://HUIKE_HOST:HUIKE_PORT)")
     return parser
 
 
@@ -232,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"huike tenants {args.action} needs a tenant id")
     if args.command == "dead-letters" and args.action == "replay" and (args.sequence is None) == (not args.all):
         return _fail("huike dead-letters replay needs either a dead letter's sequence or --all")
-    handlers = {"run": cmd_run, "serve": cmd_serve, "migrate": cmd_migrate, "tenants": cmd_tenants,
+    if args.command == "mail" and args.action == "show" and args.id is None:
+        return _fail("huike mail show needs a mail's id (huike mail list shows them)")
+    handlers = {"mail": cmd_mail, "run": cmd_run, "serve": cmd_serve, "migrate": cmd_migrate, "tenants": cmd_tenants,
                 "search": cmd_search, "dead-letters": cmd_dead_letters}
     try:
         return handlers[args.command](args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.identity.app import service as identity
+from services.notifications.app import service as notifications
 from services.records.app import service as records
 from services.search.app import service as search
 from services.workflows.app import service as workflows
@@ -10,7 +11,7 @@ from shared.db.migrations import migrate
 from shared.service import ServiceSpec
 from shared.settings import Settings
 
-ALL_SERVICES: tuple[ServiceSpec, ...] = (identity, records, search, workflows)
+ALL_SERVICES: tuple[ServiceSpec, ...] = (identity, records, search, workflows, notifications)
 BY_NAME: dict[str, ServiceSpec] = {s.name: s for s in ALL_SERVICES}
 
 

@@ -77,6 +77,8 @@ class PrincipalData(msgspec.Struct, frozen=True, kw_only=True):
     user_id: uuid.UUID
     email: str
     name: str = ""
+    locale: str = ""  # the user's language (zh-CN, en); "" for answers of older identity versions
+    tenant_name: str = ""
     department_id: uuid.UUID | None = None
     roles: list[str] = msgspec.field(default_factory=list)
     permissions: Permissions = msgspec.field(default_factory=Permissions)

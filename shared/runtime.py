@@ -18,6 +18,7 @@ from shared.auth import PrincipalDirectory
 from shared.db import Database, ServiceDatabase
 from shared.events.bus import Bus
 from shared.events.relay import OutboxRelay
+from shared.pagination import set_cursor_secret
 from shared.service import ServiceSpec, Stoppable
 from shared.settings import Settings
 
@@ -44,6 +45,7 @@ class Runtime:
 
     async def start(self) -> None:
         s = self.settings
+        set_cursor_secret(s.jwt_secret)  # list cursors are sealed with a key derived from it
         self.database = await Database.connect(s.database_url, min_size=s.db_pool_min, max_size=s.db_pool_max)
         self.bus = await Bus.connect(s.nats_url, name=f"huike-{'+'.join(x.name for x in self.services)}")
         await self.bus.ensure_dead_letter_stream(

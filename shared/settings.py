@@ -78,9 +78,26 @@ class Settings(BaseSettings):
         600.0, ge=0, description="while identity is unreachable (NATS down), credentials resolved within this"
         " many seconds are still accepted; 0 refuses every request with 503 instead")
 
+    # Notifications' e-mail. No host: the notifications service starts a local SMTP sink that keeps
+    # every mail in its tables (`huike mail list|show`), so the embedded default needs no server.
+    smtp_host: str = Field("", description="SMTP server; empty starts the local sink")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: str = Field("starttls", pattern="^(none|starttls|tls)$",
+                               description="none, starttls (port 587) or tls (implicit TLS, port 465)")
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = Field("Huike <no-reply@huike.local>", description="From: of notification mail")
+    smtp_timeout_seconds: float = Field(20.0, gt=0)
+    smtp_sink_port: int = Field(0, ge=0, le=65535, description="port of the local SMTP sink; 0 picks a free one")
+
     # Events
     event_max_deliveries: int = Field(5, ge=1, le=100)
     event_duplicate_window_seconds: int = Field(2 * 3_600, ge=60)
+
+    # Outgoing webhooks and chat robots
+    webhook_allow_private: bool = Field(
+        False, description="let webhooks and chat robots reach loopback, private and link-local addresses"
+        " (never in production: SSRF)")
 
     # Telemetry and logs
     otlp_endpoint: str = Field("", description="OTLP/HTTP endpoint; empty exports nothing")

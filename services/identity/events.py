@@ -1,7 +1,7 @@
 """What identity publishes, and the responder every service asks about credentials.
 
 Events (subject ``crm.identity.<tenant_id>.<entity>.<action>``, the shared envelope; ``data``
-never holds a secret, except ``user.password_reset_requested``, documented below):
+never holds a secret in clear; reset and invitation tokens travel sealed, documented below):
 
 * ``tenant.created``              slug, name, status
 * ``tenant.suspended``            reason
@@ -17,9 +17,12 @@ never holds a secret, except ``user.password_reset_requested``, documented below
 * ``user.reactivated``            email
 * ``user.password_changed``       revoked_sessions
 * ``user.password_reset_issued``  expires_at (an administrator made a reset token)
-* ``user.password_reset_requested`` email, name, locale, tenant_slug, expires_at and **token**: the
-                                  one-time reset token, for the notifications service to mail to
-                                  the user. Consumers must not log or store it.
+* ``user.password_reset_requested`` email, name, locale, tenant_slug, expires_at and **token_sealed**:
+                                  the one-time reset token sealed with AES-GCM (``shared/sealed.py``,
+                                  bound to tenant and user) for the notifications service to mail;
+                                  the stream never holds it in clear. Consumers must not log or store it.
+* ``user.login_from_new_place``   source_ip, user_agent, session_id (an address none of the user's
+                                  recent sessions came from; not on a first login)
 * ``user.password_reset``         revoked_sessions
 * ``role.created`` / ``role.updated`` / ``role.deleted``   key, permissions, field_rules / changed / users
 * ``department.created`` / ``department.updated`` / ``department.deleted``   name, parent_id, path, head_user_id[, moved]
@@ -27,7 +30,9 @@ never holds a secret, except ``user.password_reset_requested``, documented below
 * ``api_key.revoked``             name, prefix, user_id, reason
 * ``session.revoked``             user_id, reason (logout, refresh_token_reuse, password_changed,
                                   password_reset, user_deactivated)
-* ``invitation.created`` / ``invitation.accepted`` / ``invitation.revoked``   email, ...
+* ``invitation.created``          email, name, roles, department_id, invited_by, inviter_name, expires_at,
+                                  token_sealed (the invitation token, sealed like a reset token)
+* ``invitation.accepted`` / ``invitation.revoked``   email, ...
 
 Every one of them, whatever its type, makes every service's ``PrincipalDirectory`` drop the
 tenant's cached credentials, so an access change applies everywhere within moments.

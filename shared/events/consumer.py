@@ -36,6 +36,7 @@ import json
 import logging
 import re
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -96,6 +97,17 @@ HDR_FAILED_AT = "Huike-Failed-At"
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # durable and stream names: no dots, wildcards or spaces
 _MAX_REASON = 1000
+
+
+_STREAM_NOT_FOUND = 10059  # JetStream's err_code for a stream that does not exist
+
+# Consumers running in this process, for /metrics (shared.metrics reads their lag).
+_RUNNING: weakref.WeakSet[EventConsumer] = weakref.WeakSet()
+
+
+def running_consumers(bus: Bus) -> list[EventConsumer]:
+    """The consumers started on ``bus`` and not stopped, by stream and name."""
+    return sorted((c for c in _RUNNING if c.bus is bus), key=lambda c: (c.stream, c.name))
 
 
 def max_deliveries_advisory_subject(stream: str, consumer: str) -> str:
@@ -186,17 +198,19 @@ class EventConsumer:
         if self.is_running:
             return
         js = self.bus.js
-        await js.add_consumer(self.stream, config=self.consumer_config())
+        await self._add_consumer(js)
         self._advisories = await self.bus.nc.subscribe(
             max_deliveries_advisory_subject(self.stream, self.name), cb=self._on_max_deliveries
         )
         self._pull = await js.pull_subscribe_bind(durable=self.name, stream=self.stream)
         self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self.stream}/{self.name}")
+        _RUNNING.add(self)
 
     async def stop(self) -> None:
         """Stop fetching, finish the message in flight, hand back the rest unacknowledged."""
         task, self._task = self._task, None
+        _RUNNING.discard(self)
         if task is None:
             return
         self._stopping.set()
@@ -208,6 +222,24 @@ class EventConsumer:
                     with contextlib.suppress(Exception):
                         await sub.unsubscribe()
             self._pull = self._advisories = None
+
+    async def _add_consumer(self, js: JetStreamContext) -> None:
+        """Create the durable consumer, waiting for its stream when the service that publishes it
+        has not started yet: in a cluster every service starts at once, and the stream appears
+        when its owner first starts (this process is not ready meanwhile)."""
+        waited = 0
+        while True:
+            try:
+                await js.add_consumer(self.stream, config=self.consumer_config())
+                return
+            except NotFoundError as exc:
+                if getattr(exc, "err_code", None) != _STREAM_NOT_FOUND:
+                    raise
+            if waited == 0:
+                log.warning("%r: stream %s does not exist yet (its service has not started); waiting",
+                            self, self.stream)
+            waited += 1
+            await asyncio.sleep(min(2.0, 0.1 * 2**waited))
 
     # --- the loop --------------------------------------------------------------------------------
 

@@ -6,11 +6,12 @@ port: one OpenAPI document, one error model, one authentication middleware, heal
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, MediaType, Request, get
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -24,13 +25,15 @@ from shared.errors import Problem, language_of, problem_from_exception, problem_
 from shared.http.dead_letters import dead_letter_router
 from shared.http.guard import InputGuard
 from shared.http.openapi import finish_document
+from shared.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware, count_unmatched
 from shared.runtime import Runtime
+from shared.service import ServiceSpec
 from shared.unavailable import RETRY_AFTER_SECONDS
 from shared.validation import check_body
 
 API_PREFIX = "/api/v1"
 # Paths the authentication middleware never checks (besides routes marked exclude_from_auth).
-PUBLIC_PATHS = ("/schema", "/healthz", "/readyz")
+PUBLIC_PATHS = ("/schema", "/healthz", "/readyz", "/metrics")
 _JSON_METHODS = {"POST", "PUT", "PATCH"}
 
 
@@ -52,6 +55,14 @@ async def readyz(request: Request[Any, Any, Any]) -> Any:
     failing = ", ".join(name for name, ok in checks.items() if not ok)
     return problem_response(503, "not-ready", "Not ready", f"Not ready: {failing}", extra={"checks": checks},
                             headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, language=language_of(request))
+
+
+@get("/metrics", exclude_from_auth=True, include_in_schema=False)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Prometheus metrics of this process (shared/metrics.py); for the pod network only: the
+    gateway and the Ingress do not route it."""
+    text = await request.app.state.metrics.render(request.app.state.runtime)
+    return Response(text, media_type=CONTENT_TYPE)
 
 
 async def _check_request_body(request: Request[Any, Any, Any]) -> None:
@@ -82,8 +93,13 @@ def _runtime_dependency(request: Request[Any, Any, Any]) -> Runtime:
     return request.app.state.runtime
 
 
-def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
-    """Build the app. With ``manage_runtime`` the app's lifespan starts and stops the runtime."""
+def create_app(runtime: Runtime, *, manage_runtime: bool = True,
+               documented: Sequence[ServiceSpec] | None = None) -> Litestar:
+    """Build the app. With ``manage_runtime`` the app's lifespan starts and stops the runtime.
+
+    ``documented``: the services whose routes ``/schema`` documents, when the process serves fewer
+    (``huike serve records``). In a cluster the gateway sends ``/schema`` to any one service, so
+    each answers the whole API's document, the same one the embedded default serves."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -95,23 +111,27 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
             if manage_runtime:
                 await runtime.stop()
 
-    handlers: list[Any] = [healthz, readyz, dead_letter_router(API_PREFIX)]
+    handlers: list[Any] = [healthz, readyz, metrics, service_document, dead_letter_router(API_PREFIX)]
     for spec in runtime.services:
         handlers.extend(spec.route_handlers)
 
     settings = runtime.settings
     names = ", ".join(s.name for s in runtime.services)
+    measured = Metrics()
     app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
-        state=State({"runtime": runtime}),
+        state=State({"runtime": runtime, "metrics": measured}),
         dependencies={"principal": Provide(principal_of, sync_to_thread=False),
                       "runtime": Provide(_runtime_dependency, sync_to_thread=False)},
         # The input guard runs first: hostile input is refused before authentication costs anything.
-        middleware=[DefineMiddleware(InputGuard, max_body=settings.max_request_bytes),
+        # Metrics outermost: they see every answer, the guard's refusals and problem+json errors too.
+        middleware=[DefineMiddleware(MetricsMiddleware, metrics=measured),
+                    DefineMiddleware(InputGuard, max_body=settings.max_request_bytes),
                     DefineMiddleware(AuthMiddleware, exclude=list(PUBLIC_PATHS))],
         before_request=_check_request_body,
         exception_handlers={Exception: problem_from_exception},
+        after_exception=[count_unmatched(measured)],
         request_max_body_size=settings.max_request_bytes,
         logging_config=None,  # shared.telemetry.setup_logging owns logging: JSON lines with trace ids
         plugins=[OpenTelemetryPlugin(OpenTelemetryConfig())],
@@ -125,7 +145,27 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
         debug=False,
     )
     finish_document(app, PUBLIC_PATHS)  # problem+json errors, security per operation
+    app.state.service_document = app.openapi_schema  # this process's own routes only
+    if documented is not None and [s.name for s in documented] != [s.name for s in runtime.services]:
+        _document_whole_api(app, runtime, documented)
     return app
+
+
+def _document_whole_api(app: Litestar, runtime: Runtime, documented: Sequence[ServiceSpec]) -> None:
+    """Serve at ``/schema`` the document of an app made of every ``documented`` service, built
+    exactly as the embedded default builds its own (the code of every service ships in one image).
+    It is only documented: this process still routes only its own services."""
+    whole = create_app(Runtime(runtime.settings, documented), manage_runtime=False).openapi_schema
+    plugin = app.plugins.get(OpenAPIPlugin)
+    # Litestar builds the document lazily into these two attributes and serves what they hold.
+    plugin._openapi = whole  # noqa: SLF001
+    plugin._openapi_schema = None  # noqa: SLF001
+
+
+@get("/schema/service.json", exclude_from_auth=True, include_in_schema=False, sync_to_thread=False)
+def service_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The OpenAPI document of this process's own routes (``/schema/openapi.json`` is the whole API's)."""
+    return request.app.state.service_document.to_schema()
 
 
 __all__ = ["API_PREFIX", "PUBLIC_PATHS", "create_app", "MediaType"]

@@ -20,6 +20,8 @@ from tests.deploy.chart import MINIMAL, ROOT, component, manifests, merged, of_k
 
 # Answered by every service process; the gateway and the Ingress send them to identity.
 EVERY_SERVICE = re.compile(r"^/(healthz|readyz|schema)(/|$)|^/api/v1/operator/dead-letters(/|$)")
+# Answered by every service process for the pod network only (Prometheus): routed by neither.
+POD_NETWORK_ONLY = re.compile(r"^/metrics$")
 # Routes of services still landing on other branches (the notifications service; workflows'
 # approvals and SLA settings): routed already, so the deployment is ready when they merge.
 LANDING: dict[str, list[str]] = {
@@ -40,7 +42,8 @@ def routes() -> dict[str, list[str]]:
     out: dict[str, list[str]] = {name: list(paths) for name, paths in LANDING.items()}
     for spec in ALL_SERVICES:
         app = create_app(Runtime(settings, (spec,)), manage_runtime=False)
-        out.setdefault(spec.name, []).extend(r.path for r in app.routes if not EVERY_SERVICE.match(r.path))
+        out.setdefault(spec.name, []).extend(r.path for r in app.routes
+                                             if not EVERY_SERVICE.match(r.path) and not POD_NETWORK_ONLY.match(r.path))
     return out
 
 
@@ -85,6 +88,14 @@ def test_the_gateway_sends_shared_and_unknown_paths_to_identity() -> None:
         assert gateway_route(path) == "identity", path
 
 
+def test_the_gateway_refuses_metrics() -> None:
+    """/metrics is for the compose network: the public port answers it 404 before the map applies."""
+    text = (ROOT / "deploy" / "gateway.conf").read_text()
+    block = re.search(r"location = /metrics \{(.*?)\}", text, re.S)
+    assert block and "return 404" in block.group(1) and "proxy_pass" not in block.group(1)
+    assert text.index("location = /metrics") < text.index("location / {")
+
+
 def test_the_gateway_only_names_services_that_exist() -> None:
     default, regexes = gateway_map()
     assert {default} | {service for _, service in regexes} == set(SERVICES)
@@ -121,6 +132,10 @@ def test_the_ingress_sends_shared_and_unknown_paths_to_identity() -> None:
     for path in ("/healthz", "/readyz", "/schema/openapi.json", "/api/v1/operator/dead-letters/7/replay",
                  "/api/v1/nothing-here"):
         assert ingress_route(path) == component("identity"), path
+
+
+def test_the_ingress_does_not_route_metrics() -> None:
+    assert ingress_route("/metrics") is None
 
 
 def test_every_prefix_in_the_chart_belongs_to_a_route_of_its_service() -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx
+import pytest
 
+from shared.sealed import SealError, sealed_context, unseal
+from shared.settings import Settings
 from shared.tenancy import scope_for_system
 from tests.identity.conftest import EventLog, bearer, client_at, eventually, random_address
 
@@ -139,7 +143,8 @@ async def test_password_change_revokes_other_sessions(client: httpx.AsyncClient,
     assert (await login(client, tenant, password=new_password)).status_code == 200
 
 
-async def test_password_reset_by_request_event_and_confirm(client: httpx.AsyncClient, signup, events: EventLog) -> None:
+async def test_password_reset_by_request_event_and_confirm(client: httpx.AsyncClient, signup, events: EventLog,
+                                                            settings: Settings) -> None:
     tenant = await signup()
     unknown = await client.post(
         "/api/v1/auth/password-reset/request", json={"tenant": tenant.slug, "email": "nobody@example.com"}
@@ -150,7 +155,13 @@ async def test_password_reset_by_request_event_and_confirm(client: httpx.AsyncCl
     assert unknown.status_code == known.status_code == 202
     assert unknown.json() == known.json()
     requested = await events.wait_for(tenant.id, "user.password_reset_requested")
-    token = requested.data["token"]
+    # The stream holds the token sealed only (shared/sealed.py), bound to the tenant and the user.
+    assert "token" not in requested.data
+    token = unseal(settings.jwt_secret, requested.data["token_sealed"],
+                   context=sealed_context(tenant.id, "user", requested.entity_id))
+    assert token.startswith("hkp_") and token not in json.dumps(requested.data)
+    with pytest.raises(SealError):
+        unseal(settings.jwt_secret, requested.data["token_sealed"], context=sealed_context(tenant.id, "user", tenant.id))
     assert requested.data["email"] == tenant.admin_email
 
     weak = await client.post(

@@ -23,6 +23,9 @@ from services.identity.domain import api_keys as domain
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.pagination import Page, check_limit, page_of, time_cursor
 
+# Binds this list's cursors (one of another list is refused).
+LIST = "api-keys"
+
 
 def _only_own(principal: PrincipalDep) -> bool:
     """Scope ``own`` of ``api_key`` limits a user to their own keys; ``all`` shows the tenant's."""
@@ -55,8 +58,8 @@ class ApiKeysController(Controller):
         principal.require("api_key", "read")
         size = check_limit(limit)
         rows = await domain.list_keys(runtime.db("identity"), caller_of(principal, request),
-                                      only_own=_only_own(principal), after=time_cursor(cursor), limit=size)
-        return page_of([api_key_out(r) for r in rows], size, created_key)
+                                      only_own=_only_own(principal), after=time_cursor(cursor, bind=LIST), limit=size)
+        return page_of([api_key_out(r) for r in rows], size, created_key, bind=LIST)
 
     @delete("/{key_id:uuid}", status_code=204)
     async def revoke_key(

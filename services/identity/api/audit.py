@@ -12,6 +12,9 @@ from services.identity.db import audit
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.pagination import Page, check_limit, cursor_int, cursor_time, decode_cursor, page_of
 
+# Binds this list's cursors (one of another list is refused).
+LIST = "audit-log"
+
 
 @get("/audit-log", tags=["audit"])
 async def audit_log(
@@ -26,8 +29,8 @@ async def audit_log(
     principal.require("audit_log", "read")
     size = check_limit(limit)
     after = None
-    if (parts := decode_cursor(cursor, 2)) is not None:
+    if (parts := decode_cursor(cursor, 2, bind=LIST)) is not None:
         after = cursor_time(parts[0]), cursor_int(parts[1])
     async with runtime.db("identity").tenant_unit(principal.scope) as unit:
         rows = await audit.page(unit, action=action, after=after, limit=size)
-    return page_of([audit_out(r) for r in rows], size, lambda e: [e.occurred_at, e.id])
+    return page_of([audit_out(r) for r in rows], size, lambda e: [e.occurred_at, e.id], bind=LIST)

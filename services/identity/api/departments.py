@@ -19,6 +19,9 @@ from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.http.conditional import expected_version, with_etag
 from shared.pagination import Page, bad_cursor, check_limit, decode_cursor, page_of
 
+# Binds this list's cursors (one of another list is refused).
+LIST = "departments"
+
 
 class DepartmentsController(Controller):
     path = "/departments"
@@ -32,14 +35,14 @@ class DepartmentsController(Controller):
         """Every department, each after its parent (``path`` lists the ids from the root)."""
         principal.require("department", "read")
         size = check_limit(limit)
-        after = decode_cursor(cursor, 1)
+        after = decode_cursor(cursor, 1, bind=LIST)
         try:  # the cursor is the last department's path: ids joined by '/'
             after_path = "/".join(str(uuid.UUID(part)) for part in str(after[0]).split("/")) if after else None
         except ValueError:
             raise bad_cursor() from None
         rows = await domain.list_departments(runtime.db("identity"), caller_of(principal, request),
                                              after_path=after_path, limit=size)
-        return page_of([department_out(r) for r in rows], size, lambda d: ["/".join(map(str, d.path))])
+        return page_of([department_out(r) for r in rows], size, lambda d: ["/".join(map(str, d.path))], bind=LIST)
 
     @post(status_code=201)
     async def create_department(

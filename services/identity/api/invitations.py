@@ -22,6 +22,9 @@ from services.identity.domain import invitations as domain
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.pagination import Page, check_limit, page_of, time_cursor
 
+# Binds this list's cursors (one of another list is refused).
+LIST = "invitations"
+
 
 class InvitationsController(Controller):
     path = "/invitations"
@@ -51,8 +54,8 @@ class InvitationsController(Controller):
         principal.require("user", "create")
         size = check_limit(limit)
         rows = await domain.list_invitations(runtime.db("identity"), caller_of(principal, request),
-                                             after=time_cursor(cursor), limit=size)
-        return page_of([invitation_out(r) for r in rows], size, created_key)
+                                             after=time_cursor(cursor, bind=LIST), limit=size)
+        return page_of([invitation_out(r) for r in rows], size, created_key, bind=LIST)
 
     @delete("/{invitation_id:uuid}", status_code=204)
     async def revoke(

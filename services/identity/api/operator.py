@@ -24,6 +24,9 @@ from shared.http import RuntimeDep
 from shared.http.operator import operator_only
 from shared.pagination import Page, check_limit, page_of, time_cursor
 
+# Binds this list's cursors (one of another list is refused).
+LIST = "operator-tenants"
+
 
 class OperatorTenantsController(Controller):
     path = "/operator/tenants"
@@ -38,8 +41,8 @@ class OperatorTenantsController(Controller):
         limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,
     ) -> Page[OperatorTenantOut]:
         size = check_limit(limit)
-        rows = await domain.list_tenants(runtime.db("identity"), status=status, after=time_cursor(cursor), limit=size)
-        return page_of([operator_tenant_out(r) for r in rows], size, created_key)
+        rows = await domain.list_tenants(runtime.db("identity"), status=status, after=time_cursor(cursor, bind=LIST), limit=size)
+        return page_of([operator_tenant_out(r) for r in rows], size, created_key, bind=LIST)
 
     @post("/{tenant_id:uuid}/suspend", status_code=200)
     async def suspend(

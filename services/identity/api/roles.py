@@ -21,6 +21,9 @@ from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.http.conditional import expected_version, with_etag
 from shared.pagination import Page, check_limit, page_of, time_cursor
 
+# Binds this list's cursors (one of another list is refused).
+LIST = "roles"
+
 
 class RolesController(Controller):
     path = "/roles"
@@ -34,8 +37,8 @@ class RolesController(Controller):
         principal.require("role", "read")
         size = check_limit(limit)
         rows = await domain.list_roles(runtime.db("identity"), caller_of(principal, request),
-                                       after=time_cursor(cursor), limit=size)
-        return page_of([role_out(r) for r in rows], size, created_key)
+                                       after=time_cursor(cursor, bind=LIST), limit=size)
+        return page_of([role_out(r) for r in rows], size, created_key, bind=LIST)
 
     @post(status_code=201)
     async def create_role(

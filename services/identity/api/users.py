@@ -28,6 +28,9 @@ from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.http.conditional import expected_version, with_etag
 from shared.pagination import Page, check_limit, page_of, time_cursor
 
+# Binds this list's cursors (one of another list is refused).
+LIST = "users"
+
 
 @get("/me", tags=["users"])
 async def me(principal: PrincipalDep, runtime: RuntimeDep) -> Response[MeOut]:
@@ -60,8 +63,8 @@ class UsersController(Controller):
         principal.require("user", "read")
         size = check_limit(limit)
         views = await domain.list_users(runtime.db("identity"), caller_of(principal, request), status=status,
-                                        department_id=department_id, after=time_cursor(cursor), limit=size)
-        return page_of([user_out(v.user, v.roles) for v in views], size, created_key)
+                                        department_id=department_id, after=time_cursor(cursor, bind=LIST), limit=size)
+        return page_of([user_out(v.user, v.roles) for v in views], size, created_key, bind=LIST)
 
     @get("/{user_id:uuid}")
     async def get_user(

@@ -100,3 +100,16 @@ async def delete_expired(unit: Unit, older_than_seconds: int) -> int:
         unit.tenant_id,
     )
     return int(status.split()[-1])
+
+
+async def is_new_place(unit: Unit, user_id: uuid.UUID, source_ip: str | None) -> bool:
+    """A login from an address none of the user's known sessions came from, for a user who has
+    logged in before (the first login ever is not news). Ended sessions are forgotten after a
+    week, so "known" means the user's recent places."""
+    if not source_ip:
+        return False
+    return bool(await unit.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM identity.sessions WHERE tenant_id = $1 AND user_id = $2)
+              AND NOT EXISTS (SELECT 1 FROM identity.sessions
+                              WHERE tenant_id = $1 AND user_id = $2 AND source_ip = $3::inet)""",
+        unit.tenant_id, user_id, source_ip))

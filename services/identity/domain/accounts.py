@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from services.identity.db import audit, departments, password_resets, roles, tenants, users
+from services.identity.db import sessions as sessions_db
 from services.identity.domain import lockout, rate_limits
 from services.identity.domain.context import ANONYMOUS, SYSTEM, Caller, Origin, missing, user_actor
 from services.identity.domain.departments import event_data as department_event_data
@@ -27,6 +28,7 @@ from services.identity.domain.slugs import slug_from_name, slug_problem, with_su
 from services.identity.domain.tokens import hash_token, looks_like, new_token
 from shared.db import ServiceDatabase, Unit
 from shared.errors import Conflict, FieldError, Forbidden, Unauthorized, ValidationProblem
+from shared.sealed import seal, sealed_context
 from shared.settings import Settings
 from shared.tenancy import TenantScope, scope_for_system
 
@@ -150,7 +152,13 @@ async def _login(
         raise tenant_unavailable(tenant["status"], tenant["status_reason"])
     await lockout.record_success(db, account)
     async with db.tenant_unit(scope_for_system(tenant["id"])) as unit:
+        new_place = await sessions_db.is_new_place(unit, user["id"], audit.as_inet(origin.source_ip))
         tokens = await open_session(unit, settings, user["id"], origin)
+        if new_place:
+            await unit.emit("user", "login_from_new_place", user["id"], actor=user_actor(user["id"]), data={
+                "source_ip": origin.source_ip, "user_agent": (origin.user_agent or "")[:200] or None,
+                "session_id": str(tokens.session_id),
+            })
         await audit.record(unit, "login.succeeded", actor=user_actor(user["id"]), source_ip=origin.source_ip,
                            target_type="user", target_id=user["id"], details={"session_id": str(tokens.session_id)})
     return tokens
@@ -200,9 +208,11 @@ async def request_password_reset(
         if last is not None and datetime.now(UTC) - last < _RESET_REQUEST_GAP:
             return  # a mail bomb through the reset form is not our users' problem
         token, expires_at = await _new_reset(unit, settings, user["id"])
+        # The token travels sealed (shared/sealed.py): the event stays in the stream, the token must not.
         await unit.emit("user", "password_reset_requested", user["id"], actor=ANONYMOUS, data={
             "email": user["email"], "name": user["name"], "locale": user["locale"], "tenant_slug": tenant["slug"],
-            "token": token, "expires_at": expires_at.isoformat(),
+            "token_sealed": seal(settings.jwt_secret, token, context=sealed_context(tenant["id"], "user", user["id"])),
+            "expires_at": expires_at.isoformat(),
         })
         await audit.record(unit, "password.reset_requested", actor=ANONYMOUS, source_ip=origin.source_ip,
                            target_type="user", target_id=user["id"])

@@ -23,6 +23,7 @@ from services.identity.domain.tokens import hash_token, looks_like, new_token
 from services.identity.domain.users import check_department
 from shared.db import ServiceDatabase, Unit
 from shared.errors import Conflict, FieldError, Unauthorized, ValidationProblem
+from shared.sealed import seal, sealed_context
 from shared.settings import Settings
 from shared.tenancy import scope_for_system
 
@@ -89,7 +90,11 @@ async def invite(
             "department_id": str(department_id) if department_id else None,
             "invited_by": str(caller.user_id), "expires_at": expires_at.isoformat(),
         }
-        await unit.emit("invitation", "created", invitation["id"], actor=caller.actor, data=data)
+        # The link's token travels sealed, for the notifications service to mail (shared/sealed.py);
+        # the audit log keeps the details without it.
+        sealed = seal(settings.jwt_secret, token, context=sealed_context(unit.tenant_id, "invitation", invitation["id"]))
+        await unit.emit("invitation", "created", invitation["id"], actor=caller.actor,
+                        data={**data, "token_sealed": sealed, "inviter_name": caller.rights.data.name})
         await audit.record(unit, "invitation.created", actor=caller.actor, source_ip=caller.origin.source_ip,
                            target_type="invitation", target_id=invitation["id"], details=data)
     return invitation, token

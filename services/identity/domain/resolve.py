@@ -45,6 +45,7 @@ async def _principal(
     role_rows = await roles.of_user(unit, user_id)
     return ResolveResponse(ok=True, principal=PrincipalData(
         tenant_id=tenant["id"], tenant_slug=tenant["slug"], user_id=user_id, email=user["email"], name=user["name"],
+        locale=user["locale"], tenant_name=tenant["name"],
         department_id=user["department_id"], roles=[r["key"] for r in role_rows],
         permissions=effective_permissions(role_rows), api_key_id=api_key_id, scopes=scopes,
     ))

@@ -44,7 +44,7 @@ log = logging.getLogger("huike.identity.tenants")
 
 # Every other service that holds tenant data: each exports and purges it on tenant.deleted and
 # reports tenant.purged (shared/tenant_purge.py). A deletion is complete once all of them have.
-PURGING_SERVICES = ("records", "search", "workflows")
+PURGING_SERVICES = ("records", "search", "workflows", "notifications")
 
 
 async def list_tenants(

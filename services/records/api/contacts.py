@@ -12,12 +12,13 @@ from litestar.params import Body, FromPath, FromQuery, JSONBody
 from services.records.api.common import (
     AccessDep,
     AnyRequest,
+    ListSpec,
     RuntimeDep,
     Sort,
     expected_version,
     idempotent,
     keyset,
-    list_params,
+    open_list,
     page,
     records_unit,
     with_etag,
@@ -30,6 +31,7 @@ from services.records.domain import history
 from services.records.domain import settings as settings_domain
 
 SORTS = {"created_at": Sort("{a}.created_at"), "updated_at": Sort("{a}.updated_at"), "name": Sort("{a}.name", "text")}
+LIST = ListSpec("contacts", domain.ENTITY, SORTS, filters={"customer_id": ("customer_id",)})
 
 # The request body as documented, with an example.
 ContactBody = Annotated[domain.ContactCreate, Body(examples=[Example(value=
@@ -52,12 +54,13 @@ class ContactsController(Controller):
 
     @get(responses=answers(200, Page[ContactOut]))
     async def list_contacts(
-        self, access: AccessDep, runtime: RuntimeDep, customer_id: FromQuery[uuid.UUID | None] = None,
+        self, access: AccessDep, request: AnyRequest, runtime: RuntimeDep,
+        customer_id: FromQuery[uuid.UUID | None] = None,
         sort: FromQuery[str | None] = None, limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         """Contacts the caller may see (filter by ``customer_id``; sort created_at, updated_at, name)."""
         access.require("contact", "read")
-        params = list_params(limit, cursor, sort, SORTS)
+        params = open_list(LIST, access, request.query_params, limit=limit, cursor=cursor, sort=sort)
         conds, args = [], []
         scope, scope_args = access.scope_filter("contact", "ct", 2)
         conds.append(scope)

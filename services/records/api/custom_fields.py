@@ -22,6 +22,9 @@ from services.records.domain import settings
 from shared.errors import NotFound, ValidationProblem
 from shared.pagination import check_limit, cursor_int, decode_cursor, encode_cursor
 
+# Binds this list's cursors (one of another list is refused).
+LIST = "custom-fields"
+
 
 def _missing(field_id: uuid.UUID) -> NotFound:
     return NotFound(f"No custom field {field_id}", kind="custom-field-not-found")
@@ -55,7 +58,7 @@ class CustomFieldsController(Controller):
         size = check_limit(limit)
         if status is not None and status not in ("active", "retired"):
             raise ValidationProblem.one("status", "must be active or retired", "invalid")
-        parts = decode_cursor(cursor, 3)
+        parts = decode_cursor(cursor, 3, bind=LIST)
         try:
             after = (str(parts[0]), cursor_int(parts[1], 32), uuid.UUID(str(parts[2]))) if parts else None
         except ValueError:
@@ -63,7 +66,7 @@ class CustomFieldsController(Controller):
         async with records_unit(runtime, access) as unit:
             rows = await store.page(unit, entity=entity, status=status, after=after, limit=size)
         items = rows[:size]
-        next_cursor = (encode_cursor([items[-1]["entity"], items[-1]["position"], str(items[-1]["id"])])
+        next_cursor = (encode_cursor([items[-1]["entity"], items[-1]["position"], str(items[-1]["id"], bind=LIST)])
                        if len(rows) > size else None)
         return {"items": [domain.definition_out(r) for r in items], "next_cursor": next_cursor}
 

@@ -13,19 +13,19 @@ from litestar.params import Body, FromPath, FromQuery, JSONBody
 from services.records.api.common import (
     AccessDep,
     AnyRequest,
+    ListSpec,
     RuntimeDep,
     Sort,
     custom_field_filters,
     expected_version,
     idempotent,
     keyset,
-    list_params,
+    open_list,
     page,
     records_unit,
     with_etag,
 )
 from services.records.api.schemas import CustomerOut, Page, answers
-from services.records.api.sorting import nulls_last
 from services.records.db import customers as store
 from services.records.domain import customers as domain
 from services.records.domain import history
@@ -39,11 +39,17 @@ SORTS = {
     "name": Sort("{a}.name", "text"),
     # Never contacted sorts as the oldest contact (first when ascending: the most neglected).
     "last_interaction_at": Sort(f"coalesce({{a}}.last_interaction_at, {_NULL})"),
-    # No plan sorts last ascending (after every date) ...
-    "next_follow_up_at": Sort(f"coalesce({{a}}.next_follow_up_at, {store.LAST_TIME})"),
+    # No plan sorts last ascending (after every date) and descending (before every date there).
+    # Each expression has its index.
+    "next_follow_up_at": Sort(f"coalesce({{a}}.next_follow_up_at, {store.LAST_TIME})",
+                              descending=f"coalesce({{a}}.next_follow_up_at, {_NULL})"),
 }
-# ... and last descending too (before every date). Each expression has its index.
-DESCENDING = {"next_follow_up_at": f"coalesce({{a}}.next_follow_up_at, {_NULL})"}
+LIST = ListSpec("customers", domain.ENTITY, SORTS, filters={
+    "owner_id": ("owner_id",), "department_id": ("department_id",), "lifecycle_stage": ("lifecycle_stage",),
+    "tier": ("tier",), "tag": ("tags",), "created_after": ("created_at",), "created_before": ("created_at",),
+    "updated_after": ("updated_at",), "updated_before": ("updated_at",),
+    "no_interaction_days": ("last_interaction_at",), "overdue_follow_up": ("next_follow_up_at",),
+}, custom_field_filters=True)
 # Entities whose history rows carry a customer_id (children of customers).
 HISTORY_ENTITIES = ("customer", "contact", "interaction", "objection", "task", "opportunity")
 
@@ -88,7 +94,7 @@ class CustomersController(Controller):
         never contacted ones sort as the oldest ``last_interaction_at`` (first ascending, last
         descending)."""
         access.require("customer", "read")
-        params = nulls_last(list_params(limit, cursor, sort, SORTS), DESCENDING)
+        params = open_list(LIST, access, request.query_params, limit=limit, cursor=cursor, sort=sort)
         filters = domain.CustomerFilters(
             owner_id=owner_id, department_id=department_id, lifecycle_stage=lifecycle_stage, tier=tier, tag=tag,
             created_after=created_after, created_before=created_before, updated_after=updated_after,
@@ -160,7 +166,7 @@ class CustomersController(Controller):
         hidden from the caller, and entities they may not read, are left out)."""
         access.require("customer", "read")
         size = check_limit(limit)
-        after = time_cursor(cursor, int)
+        after = time_cursor(cursor, int, bind="customer-history")
         entities = [e for e in HISTORY_ENTITIES if access.can(e, "read")]
         hidden = [f"{e}.{f}" for e in entities for f in access.hidden_fields(e)]
         async with records_unit(runtime, access) as unit:
@@ -168,7 +174,7 @@ class CustomersController(Controller):
             rows = await store.history_page(unit, customer_id, entities=entities, hidden=hidden, after=after,
                                             limit=size)
         items = rows[:size]
-        next_cursor = encode_cursor([items[-1]["changed_at"], items[-1]["id"]]) if len(rows) > size else None
+        next_cursor = encode_cursor([items[-1]["changed_at"], items[-1]["id"]], bind="customer-history") if len(rows) > size else None
         return {
             "items": [{
                 "id": r["id"], "entity": r["entity"], "record_id": r["record_id"], "field": r["field"],

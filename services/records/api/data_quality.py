@@ -81,11 +81,11 @@ class DataQualityController(Controller):
                              cursor: FromQuery[str | None] = None) -> dict[str, Any]:
         access.require("customer", "transfer")
         size = check_limit(limit)
-        before = time_cursor(cursor)
+        before = time_cursor(cursor, bind="handovers")
         async with records_unit(runtime, access) as unit:
             rows = await ownership.list_handovers(unit, size, before)
         items = rows[:size]
-        next_cursor = encode_cursor([items[-1]["created_at"], str(items[-1]["id"])]) if len(rows) > size else None
+        next_cursor = encode_cursor([items[-1]["created_at"], str(items[-1]["id"])], bind="handovers") if len(rows) > size else None
         return {"items": [jsonable(dict(r)) for r in items], "next_cursor": next_cursor}
 
     # --- the public pool -----------------------------------------------------------------------------
@@ -96,11 +96,11 @@ class DataQualityController(Controller):
         """Customers in the public pool, newest arrivals first (anyone who may read customers)."""
         access.require("customer", "read")
         size = check_limit(limit)
-        after = time_cursor(cursor)
+        after = time_cursor(cursor, bind="pool")
         async with records_unit(runtime, access) as unit:
             rows = await public_pool.pool_page(unit, size, after)
         items = rows[:size]
-        next_cursor = encode_cursor([items[-1]["pool_since"], str(items[-1]["id"])]) if len(rows) > size else None
+        next_cursor = encode_cursor([items[-1]["pool_since"], str(items[-1]["id"])], bind="pool") if len(rows) > size else None
         return {"items": [{**customers_domain.out(access, r), "pool_since": jsonable(r["pool_since"])} for r in items],
                 "next_cursor": next_cursor}
 
@@ -155,10 +155,10 @@ class DataQualityController(Controller):
         """Every claim, return, release and warning, newest first."""
         access.require("customer", "transfer")
         size = check_limit(limit)
-        parts = decode_cursor(cursor, 1)
+        parts = decode_cursor(cursor, 1, bind="pool-log")
         before = cursor_int(parts[0]) if parts else None
         async with records_unit(runtime, access) as unit:
             rows = await public_pool.log_page(unit, customer_id, size, before)
         items = rows[:size]
         return {"items": [jsonable(dict(r)) for r in items],
-                "next_cursor": encode_cursor([items[-1]["id"]]) if len(rows) > size else None}
+                "next_cursor": encode_cursor([items[-1]["id"]], bind="pool-log") if len(rows) > size else None}

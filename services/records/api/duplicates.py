@@ -39,7 +39,8 @@ class DuplicatesController(Controller):
     async def check(self, data: JSONBody[CheckBody], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
         """The stored records a candidate (``name``, ``aliases``, ``phone``/``phones``,
         ``email``/``emails``, ``uscc``) would duplicate, soft-deleted and merged ones included;
-        ``blocked`` tells whether creating it would answer 409. Nothing is saved."""
+        ``blocked`` tells whether creating it would answer 409. Nothing is saved. Fields hidden
+        from the caller are not matched on (a match would tell whose the hidden value is)."""
         body = data
         if body.entity not in domain.ENTITIES:
             raise ValidationProblem.one("entity", f"must be one of {', '.join(domain.ENTITIES)}", "invalid")
@@ -47,7 +48,7 @@ class DuplicatesController(Controller):
         async with records_unit(runtime, access) as unit:
             cfg = await settings_domain.get(unit)
             rule_set = await domain.rules(unit)
-            found = await domain.find_duplicates(unit, body.entity, body.record,
+            found = await domain.find_duplicates(unit, body.entity, domain.matchable(access, body.entity, body.record),
                                                  exclude=[body.exclude_id] if body.exclude_id else [])
         return {"duplicates": domain.out(access, found),
                 "blocked": domain.blocking(found, rule_set, cfg.duplicate_rule)}

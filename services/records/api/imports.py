@@ -32,6 +32,9 @@ from shared.errors import Conflict, FieldError, Gone, NotFound, Problem, Validat
 from shared.http.guard import check_json, check_text
 from shared.pagination import check_limit, encode_cursor, time_cursor
 
+# Binds this list's cursors (one of another list is refused).
+LIST = "imports"
+
 _TEXT_FIELDS = {"entity", "mapping", "mapping_id", "on_duplicate", "dry_run"}
 _MAX_TEXT = 64 * 1024
 
@@ -248,11 +251,11 @@ class ImportsController(Controller):
                            cursor: FromQuery[str | None] = None) -> dict[str, Any]:
         """The caller's imports, newest first."""
         size = check_limit(limit)
-        after = time_cursor(cursor)
+        after = time_cursor(cursor, bind=LIST)
         async with records_unit(runtime, access) as unit:
             rows = await store.page(unit, created_by=access.user_id, after=after, limit=size)
         items = rows[:size]
-        next_cursor = encode_cursor([items[-1]["created_at"], items[-1]["id"]]) if len(rows) > size else None
+        next_cursor = encode_cursor([items[-1]["created_at"], items[-1]["id"]], bind=LIST) if len(rows) > size else None
         return {"items": [_out(r) for r in items], "next_cursor": next_cursor}
 
     @get("/{import_id:uuid}")

@@ -13,12 +13,13 @@ from litestar.params import Body, FromPath, FromQuery, JSONBody
 from services.records.api.common import (
     AccessDep,
     AnyRequest,
+    ListSpec,
     RuntimeDep,
     Sort,
     expected_version,
     idempotent,
     keyset,
-    list_params,
+    open_list,
     page,
     records_unit,
     with_etag,
@@ -35,6 +36,10 @@ SORTS = {
     "created_at": Sort("{a}.created_at"),
     "updated_at": Sort("{a}.updated_at"),
 }
+LIST = ListSpec("interactions", ENTITY, SORTS, default_sort="-occurred_at", filters={
+    "customer_id": ("customer_id",), "owner_id": ("owner_id",), "channel": ("channel",),
+    "occurred_from": ("occurred_at",), "occurred_to": ("occurred_at",),
+})
 
 # The request body as documented, with an example.
 InteractionBody = Annotated[domain.InteractionCreate, Body(examples=[Example(value=
@@ -63,7 +68,7 @@ class InteractionsController(Controller):
 
     @get(responses=answers(200, Page[InteractionOut]))
     async def list_interactions(
-        self, access: AccessDep, runtime: RuntimeDep,
+        self, access: AccessDep, request: AnyRequest, runtime: RuntimeDep,
         customer_id: FromQuery[uuid.UUID | None] = None, owner_id: FromQuery[uuid.UUID | None] = None,
         channel: FromQuery[str | None] = None,
         occurred_from: FromQuery[datetime | None] = None, occurred_to: FromQuery[datetime | None] = None,
@@ -73,7 +78,7 @@ class InteractionsController(Controller):
         ``owner_id``, ``channel``, ``occurred_from`` (inclusive) / ``occurred_to`` (exclusive).
         ``sort``: occurred_at, created_at, updated_at (``-`` for descending; default ``-occurred_at``)."""
         access.require(ENTITY, "read")
-        params = list_params(limit, cursor, sort, SORTS, default="-occurred_at")
+        params = open_list(LIST, access, request.query_params, limit=limit, cursor=cursor, sort=sort)
         filters = domain.InteractionFilters(customer_id=customer_id, owner_id=owner_id, channel=channel,
                                             occurred_from=occurred_from, occurred_to=occurred_to)
         async with records_unit(runtime, access) as unit:

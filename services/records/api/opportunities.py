@@ -13,11 +13,12 @@ from litestar.params import Body, FromPath, FromQuery, JSONBody
 from services.records.api.common import (
     AccessDep,
     AnyRequest,
+    ListSpec,
     RuntimeDep,
     Sort,
     expected_version,
     idempotent,
-    list_params,
+    open_list,
     page,
     records_unit,
     with_etag,
@@ -30,6 +31,12 @@ from shared.pagination import check_limit
 
 # Every sort is cursored by its text form; db/opportunities.py casts it back to the column's type.
 SORTS = {name: Sort(expr, "text", cast) for name, (expr, cast) in store.SORTS.items()}
+LIST = ListSpec("opportunities", domain.ENTITY, SORTS, filters={
+    "customer_id": ("customer_id",), "owner_id": ("owner_id",), "pipeline_id": ("pipeline_id",),
+    "stage": ("stage",), "status": ("status",), "expected_close_from": ("expected_close_date",),
+    "expected_close_to": ("expected_close_date",), "amount_min": ("amount",), "amount_max": ("amount",),
+    "currency": ("currency",),
+})
 
 # The request body as documented, with an example.
 OpportunityBody = Annotated[domain.OpportunityCreate, Body(examples=[Example(value=
@@ -43,7 +50,7 @@ class OpportunitiesController(Controller):
 
     @get(responses=answers(200, Page[OpportunityOut]))
     async def list_opportunities(
-        self, access: AccessDep, runtime: RuntimeDep,
+        self, access: AccessDep, request: AnyRequest, runtime: RuntimeDep,
         limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None, sort: FromQuery[str | None] = None,
         customer_id: FromQuery[uuid.UUID | None] = None, owner_id: FromQuery[uuid.UUID | None] = None,
         pipeline_id: FromQuery[uuid.UUID | None] = None, stage: FromQuery[uuid.UUID | None] = None,
@@ -58,7 +65,7 @@ class OpportunitiesController(Controller):
         ``currency``. ``sort``: created_at, updated_at, name, expected_close_date, amount (``-``
         for descending; default ``-created_at``; empty dates and amounts sort last ascending)."""
         access.require(domain.ENTITY, "read")
-        params = list_params(limit, cursor, sort, SORTS)
+        params = open_list(LIST, access, request.query_params, limit=limit, cursor=cursor, sort=sort)
         errors = Errors()
         filters = store.Filters(
             customer_id=customer_id, owner_id=owner_id, pipeline_id=pipeline_id, stage_id=stage, status=status,

@@ -29,6 +29,9 @@ from services.records.domain.access import RecordAccess
 from shared.errors import Forbidden
 from shared.pagination import Page, check_limit, page_of, time_cursor
 
+# Binds this list's cursors (one of another list is refused).
+LIST = "pipelines"
+
 UNSET: Any = msgspec.UNSET
 StageName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 PipelineName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -123,10 +126,10 @@ class PipelinesController(Controller):
         pipeline "Sales" exists from the first call."""
         require_read(access)
         size = check_limit(limit)
-        after = time_cursor(cursor)
+        after = time_cursor(cursor, bind=LIST)
         async with records_unit(runtime, access) as unit:
             rows = await domain.list_pipelines(unit, access, after=after, limit=size)
-        return page_of([pipeline_out(r) for r in rows], size, lambda p: [p.created_at, p.id])
+        return page_of([pipeline_out(r) for r in rows], size, lambda p: [p.created_at, p.id], bind=LIST)
 
     @post(status_code=201)
     async def create_pipeline(

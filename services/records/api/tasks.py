@@ -13,18 +13,18 @@ from litestar.params import Body, FromPath, FromQuery, JSONBody
 from services.records.api.common import (
     AccessDep,
     AnyRequest,
+    ListSpec,
     RuntimeDep,
     Sort,
     expected_version,
     idempotent,
     keyset,
-    list_params,
+    open_list,
     page,
     records_unit,
     with_etag,
 )
 from services.records.api.schemas import CUSTOMER_ID, Page, TaskOut, answers
-from services.records.api.sorting import nulls_last
 from services.records.db import tasks as store
 from services.records.db.activity_sql import NO_DUE, NO_DUE_DESCENDING
 from services.records.domain import history
@@ -33,12 +33,15 @@ from services.records.domain import tasks as domain
 
 ENTITY = domain.ENTITY
 SORTS = {
-    "due_at": Sort(f"coalesce({{a}}.due_at, {NO_DUE})"),
+    # No due time stays last when sorted descending too.
+    "due_at": Sort(f"coalesce({{a}}.due_at, {NO_DUE})", descending=f"coalesce({{a}}.due_at, {NO_DUE_DESCENDING})"),
     "created_at": Sort("{a}.created_at"),
     "updated_at": Sort("{a}.updated_at"),
 }
-# No due time stays last when sorted descending too.
-DESCENDING = {"due_at": f"coalesce({{a}}.due_at, {NO_DUE_DESCENDING})"}
+LIST = ListSpec("tasks", ENTITY, SORTS, default_sort="due_at", filters={
+    "customer_id": ("customer_id",), "owner_id": ("owner_id",), "assignee_id": ("assignee_id",),
+    "status": ("status",), "overdue": ("status", "due_at"), "due_from": ("due_at",), "due_to": ("due_at",),
+})
 
 # The request body as documented, with an example.
 TaskBody = Annotated[domain.TaskCreate, Body(examples=[Example(value=
@@ -62,7 +65,7 @@ class TasksController(Controller):
 
     @get(responses=answers(200, Page[TaskOut]))
     async def list_tasks(
-        self, access: AccessDep, runtime: RuntimeDep,
+        self, access: AccessDep, request: AnyRequest, runtime: RuntimeDep,
         customer_id: FromQuery[uuid.UUID | None] = None, owner_id: FromQuery[uuid.UUID | None] = None,
         assignee_id: FromQuery[uuid.UUID | None] = None, status: FromQuery[str | None] = None,
         overdue: FromQuery[bool | None] = None,
@@ -74,7 +77,7 @@ class TasksController(Controller):
         ``due_to``. ``sort``: due_at (no due time last, in both directions), created_at, updated_at (``-`` for
         descending; default ``due_at``)."""
         access.require(ENTITY, "read")
-        params = nulls_last(list_params(limit, cursor, sort, SORTS, default="due_at"), DESCENDING)
+        params = open_list(LIST, access, request.query_params, limit=limit, cursor=cursor, sort=sort)
         filters = domain.TaskFilters(customer_id=customer_id, owner_id=owner_id, assignee_id=assignee_id,
                                      status=status, overdue=overdue, due_from=due_from, due_to=due_to)
         where = domain.conditions(access, filters, SORTS["due_at"].expr.format(a="t"))

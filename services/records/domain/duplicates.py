@@ -405,9 +405,29 @@ def blocking(found: Sequence[Duplicate], rule_set: DuplicateRules, default: str)
     return any(rule_set.action(r, default) == "block" for d in found for r in d.rules)
 
 
+# The candidate's keys each rule reads, as field rules name them.
+_MATCHED_BY = {"phone": ("phone", "phones"), "phones": ("phone", "phones"), "email": ("email", "emails"),
+               "emails": ("email", "emails"), "uscc": ("uscc",), "name": ("name",), "aliases": ("name", "aliases")}
+
+
+def matchable(access: RecordAccess, entity: str, candidate: Mapping[str, Any]) -> dict[str, Any]:
+    """The candidate without the fields hidden from the caller: nothing is matched on them.
+
+    A match on a hidden field would answer which record holds a value the caller may not read
+    (``check`` a phone, learn whose it is), so, as a CRM's matching follows field-level security,
+    the matches only a hidden field produces are left out. The caller cannot write a hidden field
+    either, so no duplicate they could create goes unnoticed because of this."""
+    hidden = access.hidden_fields(entity)
+    if not hidden:
+        return dict(candidate)
+    return {k: v for k, v in candidate.items()
+            if k not in hidden and not any(f in hidden for f in _MATCHED_BY.get(k, ()))}
+
+
 def out(access: RecordAccess, found: Sequence[Duplicate]) -> list[dict[str, Any]]:
     """Duplicates as answers show them: records outside the caller's scope only by id, status and
-    matched rules (the caller learns that the customer exists, not its details)."""
+    matched rules (the caller learns that the customer exists, not its details); fields hidden
+    from the caller (e.g. the name) are left out of visible ones."""
     items = []
     for d in found:
         if d.entity == "contact":
@@ -420,8 +440,11 @@ def out(access: RecordAccess, found: Sequence[Duplicate]) -> list[dict[str, Any]
         if d.merged_into is not None:
             item["merged_into"] = str(d.merged_into)
         if visible:
-            item["name"] = d.name
-            item["owner_id"] = str(d.owner_id) if d.owner_id else None
+            hidden = access.hidden_fields(d.entity)
+            if "name" not in hidden:
+                item["name"] = d.name
+            if "owner_id" not in hidden:
+                item["owner_id"] = str(d.owner_id) if d.owner_id else None
             if d.customer_id is not None:
                 item["customer_id"] = str(d.customer_id)
         items.append(item)
@@ -433,6 +456,7 @@ async def check_on_write(unit: Unit, access: RecordAccess, entity: str, record: 
     """Duplicates of a record about to be written: 409 (kind ``duplicate``, with ``duplicates``)
     when a blocking rule matches; otherwise the warnings to put in the answer."""
     rule_set = await rules(unit)
+    record = matchable(access, entity, record)
     found = (await find_duplicates_batch(unit, entity, [record], exclude=[exclude] if exclude else [],
                                          region=region, rule_set=_resolved(rule_set, default_action)))[0]
     if not found:

@@ -30,6 +30,7 @@ from services.records.domain import (
     customers,
     history,
     interactions,
+    listing,
     objections,
     opportunities,
     tasks,
@@ -70,6 +71,15 @@ FILTERS: dict[str, type[msgspec.Struct]] = {
     "interaction": interactions.InteractionFilters, "objection": objections.ObjectionFilters,
     "task": tasks.TaskFilters, "opportunity": OpportunityFilters,
 }
+# The field each export filter reads where its name does not say it (field rules apply to filters).
+FILTER_READS: dict[str, tuple[str, ...]] = {
+    "tag": ("tags",), "created_after": ("created_at",), "created_before": ("created_at",),
+    "updated_after": ("updated_at",), "updated_before": ("updated_at",),
+    "no_interaction_days": ("last_interaction_at",), "overdue_follow_up": ("next_follow_up_at",),
+    "occurred_from": ("occurred_at",), "occurred_to": ("occurred_at",), "overdue": ("status", "due_at"),
+    "due_from": ("due_at",), "due_to": ("due_at",), "close_from": ("expected_close_date",),
+    "close_to": ("expected_close_date",), "stage_id": ("stage",),
+}
 RECORD_OF: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "customer": customers.record_of, "contact": contacts.record_of, "interaction": interactions.record_of,
     "objection": objections.record_of, "task": tasks.record_of, "opportunity": opportunities.answer,
@@ -103,7 +113,13 @@ def check_filters(entity: str, filters: Mapping[str, Any]) -> tuple[msgspec.Stru
 
 async def conditions(unit: Unit, access: RecordAccess, entity: str, filters: msgspec.Struct,
                      custom: Mapping[str, str]) -> tuple[list[str], list[Any]]:
-    """WHERE conditions (from ``$2``) for the entity's rows the caller may see and the filters ask for."""
+    """WHERE conditions (from ``$2``) for the entity's rows the caller may see and the filters ask
+    for; 422 naming ``filters.<name>`` for a filter on a field hidden from the caller."""
+    given = {name: FILTER_READS.get(name, (name,)) for name in filters.__struct_fields__
+             if getattr(filters, name) is not None}
+    refused = listing.hidden_filters(access, entity, {**given, **{f"cf.{k}": () for k in custom}}, "filters.")
+    if refused:
+        raise ValidationProblem(refused)
     if entity == "customer":
         return await customers.conditions(unit, access, filters, custom)  # type: ignore[arg-type]
     if entity == "interaction":
@@ -223,6 +239,9 @@ async def run(db: ServiceDatabase, files: FileStore, tenant_id: uuid.UUID, expor
         await history.audit(unit, f"{job['entity']}.export", job["entity"], None, actor=principal.actor, details={
             "export_id": str(export_id), "format": job["format"], "filters": job["filters"], "rows": count,
         })
+        # For the notifications service: whoever asked is told the file is ready.
+        await unit.emit("export", "ready", export_id, actor=principal.actor, data={
+            "user_id": str(principal.user_id), "entity": job["entity"], "format": job["format"], "rows": count})
         await queue.done(unit, tenant_id, "export", export_id)
 
 

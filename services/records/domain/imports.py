@@ -1004,4 +1004,10 @@ async def _end(db: ServiceDatabase, files: FileStore, job: Mapping[str, Any], pr
                                      "rows_skipped")},
         })
         await store.done(unit, unit.tenant_id, "import", job["id"])
+        # For the notifications service: whoever started the import is told how it ended.
+        await unit.emit("import", "finished" if status == "succeeded" else "failed", job["id"], actor=principal.actor,
+                        data=history.jsonable({
+                            "user_id": principal.user_id, "entity": job["entity"], "file_name": job["file_name"],
+                            "dry_run": job["dry_run"], "status": status, "error": error,
+                            **{k: final[k] for k in ("rows_total", "rows_done", "rows_failed")}}))
     files.delete(job["file_key"])

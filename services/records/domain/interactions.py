@@ -28,7 +28,7 @@ import asyncpg
 import msgspec
 
 from services.records.db import interactions as store
-from services.records.domain import activity, custom_fields, history, locks, normalise
+from services.records.domain import activity, custom_fields, history, locks, mentions, normalise
 from services.records.domain import customers as customers_domain
 from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess
@@ -182,6 +182,8 @@ async def create(unit: Unit, access: RecordAccess, body: InteractionCreate) -> t
     await custom_fields.claim_unique_values(unit, defs, ENTITY, interaction_id, custom)
     await history.publish(unit, ENTITY, "created", record_of(row), actor=access.actor, settings=cfg,
                           customer_id=row["customer_id"])
+    await mentions.publish(unit, ENTITY, interaction_id, {"summary": row["summary"], "details": row["details"]},
+                           None, actor=access.actor, customer_id=row["customer_id"])
     await refresh_customers(unit, [row["customer_id"]], actor=access.actor, settings=cfg,
                             written=[(row["customer_id"], row["next_follow_up_at"])])
     return 201, out(access, row)
@@ -225,6 +227,8 @@ async def update(unit: Unit, access: RecordAccess, interaction_id: uuid.UUID, bo
     await custom_fields.claim_unique_values(unit, defs, ENTITY, interaction_id, custom)
     await history.publish(unit, ENTITY, "updated", record_of(row), actor=access.actor, settings=cfg,
                           changes=history.diff(record_of(current), record_of(row)), customer_id=row["customer_id"])
+    await mentions.publish(unit, ENTITY, interaction_id, {f: row[f] for f in ("summary", "details") if f in changed},
+                           current, actor=access.actor, customer_id=row["customer_id"])
     if "occurred_at" in changed or "next_follow_up_at" in changed:
         await refresh_customers(unit, [row["customer_id"]], actor=access.actor, settings=cfg,
                                 old_plans=[(row["customer_id"], current["next_follow_up_at"])],

@@ -19,7 +19,7 @@ import msgspec
 
 from services.records.db import interactions as interactions_db
 from services.records.db import objections as store
-from services.records.domain import activity, custom_fields, history, locks
+from services.records.domain import activity, custom_fields, history, locks, mentions
 from services.records.domain import customers as customers_domain
 from services.records.domain import objection_rules as rules
 from services.records.domain import settings as settings_domain
@@ -153,6 +153,8 @@ async def create(unit: Unit, access: RecordAccess, body: ObjectionCreate) -> tup
     await store.add_status_change(unit, objection_id, None, "open", access.user_id, now)
     await history.publish(unit, ENTITY, "created", record_of(row), actor=access.actor, settings=cfg,
                           customer_id=row["customer_id"])
+    await mentions.publish(unit, ENTITY, objection_id, {"description": row["description"]}, None,
+                           actor=access.actor, customer_id=row["customer_id"])
     return 201, out(access, row)
 
 
@@ -211,6 +213,9 @@ async def update(unit: Unit, access: RecordAccess, objection_id: uuid.UUID, body
     record = record_of(row)
     await history.publish(unit, ENTITY, "updated", record, actor=access.actor, settings=cfg,
                           changes=history.diff(record_of(current), record), customer_id=row["customer_id"])
+    if "description" in changed:
+        await mentions.publish(unit, ENTITY, objection_id, {"description": row["description"]}, current,
+                               actor=access.actor, customer_id=row["customer_id"])
     if moved:
         await store.add_status_change(unit, objection_id, current["status"], body.status, access.user_id, now)
         await history.publish(unit, ENTITY, "status_changed", record, actor=access.actor, settings=cfg,

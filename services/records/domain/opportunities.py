@@ -464,9 +464,9 @@ async def field_history(unit: Unit, access: RecordAccess, opportunity_id: uuid.U
     return {
         "items": [{"id": r["id"], "field": r["field"], "old": r["old"], "new": r["new"], "changed_at": r["changed_at"],
                    "actor": {"kind": r["actor_kind"], "id": r["actor_id"]}} for r in items],
-        "next_cursor": encode_cursor([items[-1]["changed_at"], items[-1]["id"]]) if len(rows) > limit else None,
+        "next_cursor": encode_cursor([items[-1]["changed_at"], items[-1]["id"]], bind="opportunity-history") if len(rows) > limit else None,
     }
 
 
 def history_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    return time_cursor(cursor, int)
+    return time_cursor(cursor, int, bind="opportunity-history")

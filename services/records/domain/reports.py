@@ -21,7 +21,7 @@ from services.records.domain import pipelines
 from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess
 from shared.db import Unit
-from shared.errors import FieldError, ValidationProblem
+from shared.errors import FieldError, Forbidden, ValidationProblem
 
 MAX_WEEKS = 106  # about two years of weekly rows
 # Report bounds: far outside any CRM's history, well inside what dates (and a week around them) can hold.
@@ -78,14 +78,25 @@ async def objections(unit: Unit, access: RecordAccess, *, start: date | None, en
             "share_resolved_within_sla": _share(r["resolved_within_sla"], r["resolved_with_sla"]),
         }
 
-    # GROUPING(category, status): 0 = both, 1 = category only, 3 = overall.
+    # GROUPING(category, status): 0 = both, 1 = category only, 3 = overall. A breakdown by a
+    # field hidden from the caller would count the records per hidden value: it is left empty.
+    hidden = access.hidden_fields("objection")
+    by_category = "category" not in hidden
     return {
         "from": start, "to": end, "time_zone": cfg.time_zone,
         "by_category_status": [{"category": r["category"], "status": r["status"], **figures(r)}
-                               for r in rows if r["grouping"] == 0],
-        "by_category": [{"category": r["category"], **figures(r)} for r in rows if r["grouping"] == 1],
+                               for r in rows if r["grouping"] == 0 and by_category and "status" not in hidden],
+        "by_category": [{"category": r["category"], **figures(r)} for r in rows if r["grouping"] == 1 and by_category],
         "overall": next((figures(r) for r in rows if r["grouping"] == 3), figures(_EMPTY)),
     }
+
+
+def refuse_hidden(access: RecordAccess, entity: str, field: str, report: str) -> None:
+    """403 (``field-hidden``) when ``report`` selects or groups its records by a field hidden from
+    the caller: its answer would reveal the field (e.g. who has had no interaction since a date)."""
+    if field in access.hidden_fields(entity):
+        raise Forbidden(f"The {report} report reads '{field}' of a {entity}, which is hidden for your role",
+                        kind="field-hidden", extra={"field": field, "entity": entity})
 
 
 _EMPTY = {"count": 0, "resolved": 0, "median_hours": None, "p90_hours": None, "resolved_with_sla": 0,
@@ -103,18 +114,21 @@ async def interactions(unit: Unit, access: RecordAccess, *, start: date | None, 
     first, last = date_range(start, end, default_weeks=DEFAULT_WEEKS, time_zone=cfg.time_zone)
     assert first is not None and last is not None
     start, end = first, last
+    refuse_hidden(access, "interaction", "occurred_at", "interactions")
     rows = await store.interactions_per_week(unit, access.scope_filter, start=start, end=end,
                                              time_zone=cfg.time_zone)
-    # GROUPING(channel, owner_id): 1 = per channel (owner rolled up), 2 = per owner.
+    hidden = access.hidden_fields("interaction")
+    # GROUPING(channel, owner_id): 1 = per channel (owner rolled up), 2 = per owner; none by a hidden field.
     by_channel = [{"week": _iso_week(r["week_start"]), "week_start": r["week_start"], "channel": r["channel"],
-                   "count": r["count"]} for r in rows if r["grouping"] == 1]
+                   "count": r["count"]} for r in rows if r["grouping"] == 1 and "channel" not in hidden]
     by_owner = [{"week": _iso_week(r["week_start"]), "week_start": r["week_start"], "owner_id": r["owner_id"],
-                 "count": r["count"]} for r in rows if r["grouping"] == 2]
+                 "count": r["count"]} for r in rows if r["grouping"] == 2 and "owner_id" not in hidden]
     return {"from": start, "to": end, "time_zone": cfg.time_zone, "by_channel": by_channel, "by_owner": by_owner}
 
 
 async def customers_without_interaction(unit: Unit, access: RecordAccess, *, days: int,
                                         limit: int) -> dict[str, Any]:
+    refuse_hidden(access, "customer", "last_interaction_at", "customers-without-interaction")
     rows = await store.customers_without_interaction(unit, access.scope_filter, days=days, limit=limit)
     hidden = access.hidden_fields("customer")
     items = [{k: v for k, v in {"id": r["id"], "name": r["name"], "owner_id": r["owner_id"],
@@ -135,7 +149,9 @@ async def pipeline_value(unit: Unit, access: RecordAccess, *, pipeline_id: uuid.
         pipeline = await pipelines.store.get(unit, pipeline_id)
         if pipeline is None:
             raise ValidationProblem.one("pipeline_id", f"no pipeline with id {pipeline_id}", "unknown_pipeline")
+    refuse_hidden(access, "opportunity", "stage", "pipeline-value")
     rows = await store.pipeline_value(unit, access.scope_filter, pipeline_id=pipeline["id"])
+    # Sums of a hidden amount would reveal it (one opportunity in a stage: its amount).
     amount_hidden = "amount" in access.hidden_fields("opportunity")
     stages: list[dict[str, Any]] = []
     totals: dict[str, dict[str, Any]] = {}

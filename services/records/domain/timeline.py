@@ -31,7 +31,7 @@ _NOT_FIELDS = {"from_stage", "from_stage_name", "to_stage", "to_stage_name", "by
 
 
 def parse_cursor(cursor: str | None) -> tuple[datetime, str, str] | None:
-    parts = decode_cursor(cursor, 3)
+    parts = decode_cursor(cursor, 3, bind="timeline")
     if parts is None:
         return None
     at = cursor_time(parts[0])
@@ -93,5 +93,5 @@ async def page(unit: Unit, access: RecordAccess, customer_id: uuid.UUID, *, afte
     next_cursor = None
     if len(rows) > limit and items:
         last = rows[limit - 1]
-        next_cursor = encode_cursor([last["at"], last["kind"], last["id"]])
+        next_cursor = encode_cursor([last["at"], last["kind"], last["id"]], bind="timeline")
     return {"items": items, "next_cursor": next_cursor}

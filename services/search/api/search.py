@@ -8,7 +8,8 @@ type, owner_id, lifecycle_stage, tier, tag, status) and the filters ``owner_id``
 
 Answer: ``{"hits": [{"type", "id", "title", "highlight": {field: snippet}, ...}], "total_estimate",
 "facets"?}``. The tenant comes from the credential only; results follow the caller's data scope
-and field rules (``access.py``); a filter on a field hidden from the caller answers 403.
+and field rules (``access.py``); a filter, a facet or a sort (``recent`` reads ``updated_at``) on
+a field hidden from the caller answers 403.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class SearchHit(msgspec.Struct, kw_only=True):
     title: str
     highlight: dict[str, str]  # field -> snippet with the matched words in <em>
     version: int
-    updated_at: datetime | None
+    updated_at: datetime | None | msgspec.UnsetType = msgspec.UNSET  # absent when hidden from the caller
     owner_id: uuid.UUID | None | msgspec.UnsetType = msgspec.UNSET
     customer_id: uuid.UUID | msgspec.UnsetType = msgspec.UNSET
     customer: HitCustomer | msgspec.UnsetType = msgspec.UNSET
@@ -130,6 +131,12 @@ def parse_request(params: dict[str, list[str]], access: SearchAccess) -> tuple[S
             if attribute in FILTER_FIELDS[type_] and access.filter_hidden(type_, attribute):
                 raise Forbidden(f"'{name}' of a {type_} is hidden for your role; it cannot be filtered on",
                                 kind="field-hidden", extra={"field": name, "type": type_})
+    # Newest first would order hits by a date the caller may not read (and so reveal it).
+    if sort == "recent":
+        for type_ in types:
+            if "updated_at" in access.hidden(type_):
+                raise Forbidden(f"sort=recent orders by 'updated_at', which is hidden for your role on a {type_}",
+                                kind="field-hidden", extra={"field": "sort", "type": type_})
     query = text.parse_query(q)
     return SearchRequest(query=query, access=access, types=types, filters=filters, sort=sort, limit=limit,
                          facets=tuple(dict.fromkeys(facets))), facets
@@ -150,8 +157,9 @@ def hit_out(hit: RawHit, request: SearchRequest) -> dict[str, Any]:
         "type": hit.type, "id": str(hit.id),
         "title": "" if TITLE_FIELD[hit.type] in hidden else hit.title,
         "highlight": highlight, "version": hit.version,
-        "updated_at": hit.updated_at.isoformat() if hit.updated_at else None,
     }
+    if "updated_at" not in hidden:
+        out["updated_at"] = hit.updated_at.isoformat() if hit.updated_at else None
     if "owner_id" not in hidden:
         out["owner_id"] = str(hit.owner_id) if hit.owner_id else None
     if hit.customer_id is not None:

@@ -53,10 +53,10 @@ class ApprovalTemplatesController(Controller):
                                       cursor: FromQuery[str | None] = None) -> Page[templates.TemplateOut]:
         """The tenant's approval templates, newest first. Anyone may read them (to request one)."""
         size = check_limit(limit)
-        after = time_cursor(cursor)
+        after = time_cursor(cursor, bind="approval-templates")
         async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
             rows = await store.page_templates(unit, after=after, limit=size)
-        return page_of([templates.template_out(r) for r in rows], size, _template_key)
+        return page_of([templates.template_out(r) for r in rows], size, _template_key, bind="approval-templates")
 
     @get("/{template_id:uuid}")
     async def get_approval_template(self, template_id: FromPath[uuid.UUID], principal: PrincipalDep,
@@ -114,13 +114,13 @@ class ApprovalsController(Controller):
             raise Forbidden("List your own approvals with assigned_to=me or submitted_by=me",
                             kind="forbidden")
         size = check_limit(limit)
-        after = time_cursor(cursor)
+        after = time_cursor(cursor, bind="approvals")
         me = principal.user_id
         async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
             items = await domain.page(unit, assigned_to=me if assigned_to else None,
                                       submitted_by=me if submitted_by else None, status=status, after=after,
                                       limit=size)
-        return page_of(items, size, _approval_key)
+        return page_of(items, size, _approval_key, bind="approvals")
 
     @get("/{approval_id:uuid}")
     async def get_approval(self, approval_id: FromPath[uuid.UUID], principal: PrincipalDep,

@@ -15,6 +15,9 @@ from services.workflows.records_client import RecordsClient
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.pagination import Page, check_limit, page_of, time_cursor
 
+# Binds this list's cursors (one of another list is refused).
+LIST = "workflow-runs"
+
 SERVICE = "workflows"
 RUN_STATUSES = ("pending", "running", "waiting", "succeeded", "failed", "cancelled", "skipped")
 
@@ -42,9 +45,9 @@ class WorkflowRunsController(Controller):
             raise ValidationProblem.one("status", f"must be one of {', '.join(RUN_STATUSES)}")
         size = check_limit(limit)
         async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
-            rows = await store.page(unit, workflow_id=workflow_id, after=time_cursor(cursor), limit=size,
+            rows = await store.page(unit, workflow_id=workflow_id, after=time_cursor(cursor, bind=LIST), limit=size,
                                     status=status)
-        return page_of([domain.run_out(r) for r in rows], size, _cursor_key)
+        return page_of([domain.run_out(r) for r in rows], size, _cursor_key, bind=LIST)
 
     @post("/runs", status_code=201)
     async def start_workflow_run(self, workflow_id: FromPath[uuid.UUID], data: JSONBody[domain.RunRequest],

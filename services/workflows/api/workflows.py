@@ -14,6 +14,9 @@ from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.http.conditional import expected_version, with_etag
 from shared.pagination import Page, check_limit, page_of, time_cursor
 
+# Binds this list's cursors (one of another list is refused).
+LIST = "workflows"
+
 SERVICE = "workflows"
 
 
@@ -39,10 +42,10 @@ class WorkflowsController(Controller):
         """The tenant's workflows, newest first; ``enabled=true|false`` filters."""
         principal.require("workflow", "read")
         size = check_limit(limit)
-        after = time_cursor(cursor)
+        after = time_cursor(cursor, bind=LIST)
         async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
             rows = await store.page(unit, after=after, limit=size, enabled=enabled)
-        return page_of([domain.workflow_out(r) for r in rows], size, _cursor_key)
+        return page_of([domain.workflow_out(r) for r in rows], size, _cursor_key, bind=LIST)
 
     @get("/{workflow_id:uuid}")
     async def get_workflow(self, workflow_id: FromPath[uuid.UUID], principal: PrincipalDep,

@@ -1,0 +1,154 @@
+"""An event's intents become notification rows and deliveries, in the consumer's transaction.
+
+For each intent: the recipient must be an active user of the event's tenant (identity says so for
+``kind: "user"``, with their field rules, language and address); params from a field their role
+hides are dropped; their preferences (or the tenant's defaults) pick the channels; a burst with the
+same group key within ``COLLAPSE_SECONDS`` grows one row instead of adding one. A row in
+``notification_sources`` per (event, recipient, type) makes a redelivered event change nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from services.notifications.db import store
+from services.notifications.domain import preferences as prefs
+from services.notifications.domain.sources import COLLAPSE_SECONDS, HANDLERS, Intent
+from services.notifications.domain.types import BY_KEY, DEFAULT_LOCALE, render_mail
+from shared.auth import Principal, PrincipalDirectory
+from shared.db import Unit
+from shared.errors import Forbidden, ServiceUnavailable, Unauthorized
+from shared.events.envelope import Actor, Event
+
+SYSTEM = Actor(kind="system", id="notifications")
+LINK_PLACEHOLDER = "\u2063LINK\u2063"  # replaced by the opened link when a mail with a sealed token is sent
+
+
+@dataclass
+class Context:
+    principals: PrincipalDirectory
+    public_url: str
+    pushed: dict[uuid.UUID, set[tuple[uuid.UUID, uuid.UUID]]] = field(default_factory=dict)  # event -> (tenant, user)
+
+
+def record_url(public_url: str, link: tuple[str, str] | None) -> str | None:
+    if link is None or not link[1]:
+        return None
+    return f"{public_url.rstrip('/')}/#/{link[0]}/{link[1]}"
+
+
+async def recipient(ctx: Context, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Principal | None:
+    """The user's current rights and details, or None when they are not an active user of this
+    tenant (an id from another tenant resolves to nobody). Identity unreachable raises: retried."""
+    try:
+        return await ctx.principals.for_user(tenant_id, user_id, acting_as=SYSTEM)
+    except ServiceUnavailable as exc:
+        # The event is fine; identity is not answering: the consumer keeps it and tries again.
+        raise ConnectionError(f"identity unreachable: {exc.detail}") from exc
+    except (Unauthorized, Forbidden):
+        return None
+
+
+def visible_params(intent: Intent, who: Principal | None) -> dict[str, Any]:
+    params = dict(intent.params)
+    if who is not None:
+        for param, (entity, name) in intent.fields.items():
+            if who.data.permissions.field_rule(entity, name) == "hidden":
+                params.pop(param, None)
+    return params
+
+
+async def handle(unit: Unit, event: Event, ctx: Context) -> None:
+    if (event.service, event.entity, event.action) == ("workflows", "digest", "daily"):
+        await send_digests(unit, event, ctx)
+        return
+    make = HANDLERS.get((event.service, event.entity, event.action))
+    if make is None:
+        return
+    for intent in make(event):
+        await apply(unit, event, intent, ctx)
+
+
+async def apply(unit: Unit, event: Event, intent: Intent, ctx: Context) -> None:
+    kind = BY_KEY[intent.type]
+    who: Principal | None = None
+    if intent.user_id is not None:
+        who = await recipient(ctx, unit.tenant_id, intent.user_id)
+        if who is None:
+            return
+    elif kind.inbox:
+        return
+    # A mail-only intent (an invitation) has no user: its key is the address, stable per event.
+    key_user = intent.user_id or uuid.uuid5(uuid.NAMESPACE_URL, f"mailto:{(intent.address or '').lower()}")
+    notification_id = uuid.uuid4()
+    if not await store.claim_source(unit, event.id, key_user, intent.type, notification_id):
+        return  # this event told this person of this type already
+    params = visible_params(intent, who)
+    params.setdefault("count", 1)
+    user_pref, tenant_pref = await store.preferences_of(unit, intent.user_id)
+    choice = prefs.choose(intent.type, user_pref, tenant_pref, datetime.now(UTC), intent.channels)
+    in_app_id: uuid.UUID | None = None
+    grown = False
+    if choice.in_app and intent.user_id is not None:
+        existing, seq = None, None
+        if intent.group_key:
+            # The user's stream lock first: two replicas handling one burst still make one row.
+            seq = await store.next_seq(unit, intent.user_id)
+            existing = await store.collapsible(unit, intent.user_id, intent.type, intent.group_key, COLLAPSE_SECONDS)
+        if existing is not None and seq is not None:
+            in_app_id, grown = existing["id"], True
+            await store.grow(unit, in_app_id, seq)
+            await store.repoint_source(unit, event.id, key_user, intent.type, in_app_id)
+        else:
+            in_app_id = notification_id
+            await store.insert(unit, in_app_id, user_id=intent.user_id, type_key=intent.type, params=params,
+                               link=intent.link, group_key=intent.group_key, seq=seq)
+        ctx.pushed.setdefault(event.id, set()).add((unit.tenant_id, intent.user_id))
+    address = intent.address or (who.data.email if who is not None else None)
+    if choice.email and address and not grown:
+        await _add_mail(unit, event, intent, who, params, in_app_id, address, choice, ctx)
+
+
+async def _add_mail(unit: Unit, event: Event, intent: Intent, who: Principal | None, params: dict[str, Any],
+                    notification_id: uuid.UUID | None, address: str, choice: prefs.Choice, ctx: Context) -> None:
+    locale = (who.data.locale if who is not None and who.data.locale else None) or intent.locale or DEFAULT_LOCALE
+    tenant_name = who.data.tenant_name if who is not None else ""
+    if not tenant_name and intent.type == "invitation":
+        inviter = await recipient(ctx, unit.tenant_id, uuid.UUID(str(event.data.get("invited_by")))) \
+            if event.data.get("invited_by") else None
+        tenant_name = inviter.data.tenant_name if inviter is not None else ""
+    mail_params = {**params, "tenant_name": tenant_name}
+    if intent.sealed is not None:
+        mail_params["link"] = LINK_PLACEHOLDER
+        content: dict[str, Any] = render_mail(intent.type, mail_params, locale, tenant_name=tenant_name, link=None)
+        # Still sealed in our table; opened only by the sender, and dropped once the mail is out.
+        content["sealed"] = {**intent.sealed, "context": f"{unit.tenant_id}:{intent.sealed['entity']}:{event.entity_id}"}
+    else:
+        content = render_mail(intent.type, mail_params, locale, tenant_name=tenant_name,
+                              link=record_url(ctx.public_url, intent.link))
+    await store.add_delivery(
+        unit, notification_id=notification_id, user_id=intent.user_id, address=address, type_key=intent.type,
+        locale=locale, content=content, status="digest" if choice.digest else "pending", due_at=choice.quiet_until)
+
+
+async def send_digests(unit: Unit, event: Event, ctx: Context) -> None:
+    """``digest.daily``: each named user's held mail goes out as one message."""
+    from services.notifications.domain.sources import _uuids
+
+    for user_id in _uuids(event.data.get("user_id"), event.data.get("user_ids")):
+        who = await recipient(ctx, unit.tenant_id, user_id)
+        held = await store.held_for_digest(unit, user_id)
+        if who is None or not held:
+            continue
+        lines = "\n".join(f"• {row['content'].get('subject', '')}" for row in held)
+        locale = who.data.locale or DEFAULT_LOCALE
+        content = render_mail("digest.daily", {"count": len(held), "lines": lines}, locale,
+                              tenant_name=who.data.tenant_name, link=ctx.public_url or None)
+        digest_id = await store.add_delivery(unit, notification_id=None, user_id=user_id, address=who.data.email,
+                                             type_key="digest.daily", locale=locale, content=content,
+                                             status="pending", due_at=None)
+        if digest_id is not None:  # else the address is suppressed: the held mail stays held
+            await store.mark_digested(unit, [row["id"] for row in held], digest_id)

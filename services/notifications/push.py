@@ -1,0 +1,165 @@
+"""Real-time push: which open SSE streams of this process to wake, fanned out over NATS.
+
+After a consumer commits a user's notification it publishes an empty message on the core NATS
+subject ``huike.notifications.push.<tenant>.<user>``; every replica's hub listens to
+``huike.notifications.push.>`` and wakes the streams it serves for that user, which then read
+their new rows from PostgreSQL by stream position (``seq``). The database stays the one source of
+truth: a wake-up lost in transit is caught by the stream's own periodic read (every heartbeat).
+
+The hub also listens to identity's events (``crm.identity.<tenant>.>``): any of them (a logout, a
+deactivation, a role change) makes the tenant's open streams verify their credential again; a
+credential that no longer works ends its stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger("huike.notifications.push")
+
+PUSH_ROOT = "huike.notifications.push"
+
+
+def push_subject(tenant_id: uuid.UUID, user_id: uuid.UUID) -> str:
+    return f"{PUSH_ROOT}.{tenant_id}.{user_id}"
+
+
+class Listener:
+    """One open stream: woken for new rows, or to verify its credential again."""
+
+    def __init__(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        self.tenant_id = tenant_id
+        self.user_id = user_id
+        self.wake = asyncio.Event()
+        self.recheck = False
+
+
+Fetch = Callable[[int], Awaitable[list[Any]]]  # rows with seq > n, by seq (at most a page)
+_KEEP = 500  # recent rows kept per user for this process's streams
+PAGE = 200  # rows a fetch reads at most
+
+
+class Feed:
+    """The recent rows of one user, read once for every stream of theirs in this process: with
+    20 streams of one user open, a notification costs one read, not 20. Every row with
+    ``floor < seq <= top`` is in ``rows``; ``stale`` means a newer one may exist."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.rows: list[Any] = []
+        self.floor = 0
+        self.top = -1  # nothing read yet
+        self.stale = True
+        # Each row's SSE data, encoded once per language for every stream of the user.
+        self.encoded: dict[tuple[int, str], str] = {}
+
+    def encode(self, row: Any, locale: str, make: Callable[[Any, str], str]) -> str:
+        key = (row["seq"], locale)
+        if (data := self.encoded.get(key)) is None:
+            if len(self.encoded) > 2 * _KEEP:
+                self.encoded.clear()
+            data = self.encoded[key] = make(row, locale)
+        return data
+
+    async def after(self, position: int, fetch: Fetch) -> list[Any]:
+        async with self.lock:
+            if self.top < 0 or position < self.floor:
+                self.stale = False
+                self.rows = await fetch(position)
+                self.floor = position
+                self.top = self.rows[-1]["seq"] if self.rows else position
+                self.stale = self.stale or len(self.rows) >= PAGE  # a full page: there may be more
+            elif self.stale:
+                self.stale = False  # a wake-up during the read sets it again: nothing is missed
+                more = await fetch(self.top)
+                if more:
+                    self.rows.extend(more)
+                    self.top = more[-1]["seq"]
+                self.stale = self.stale or len(more) >= PAGE
+                if len(self.rows) > _KEEP:
+                    self.floor = self.rows[-_KEEP - 1]["seq"]
+                    self.rows = self.rows[-_KEEP:]
+            return [row for row in self.rows if row["seq"] > position]
+
+
+class Hub:
+    def __init__(self, nc: Any) -> None:
+        self.nc = nc
+        self._by_user: dict[tuple[uuid.UUID, uuid.UUID], set[Listener]] = {}
+        self._feeds: dict[tuple[uuid.UUID, uuid.UUID], Feed] = {}
+        self._subscriptions: list[Any] = []
+
+    def feed(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Feed:
+        return self._feeds.setdefault((tenant_id, user_id), Feed())
+
+    def mark_stale(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        if (feed := self._feeds.get((tenant_id, user_id))) is not None:
+            feed.stale = True
+
+    async def start(self) -> Hub:
+        self._subscriptions = [
+            await self.nc.subscribe(f"{PUSH_ROOT}.>", cb=self._on_push),
+            await self.nc.subscribe("crm.identity.*.>", cb=self._on_identity),
+        ]
+        return self
+
+    async def stop(self) -> None:
+        for sub in self._subscriptions:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self._subscriptions = []
+        for listeners in self._by_user.values():
+            for listener in listeners:
+                listener.recheck = True
+                listener.wake.set()
+
+    def listen(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Listener:
+        listener = Listener(tenant_id, user_id)
+        self._by_user.setdefault((tenant_id, user_id), set()).add(listener)
+        return listener
+
+    def forget(self, listener: Listener) -> None:
+        key = (listener.tenant_id, listener.user_id)
+        listeners = self._by_user.get(key)
+        if listeners is not None:
+            listeners.discard(listener)
+            if not listeners:
+                del self._by_user[key]
+                self._feeds.pop(key, None)
+
+    @property
+    def open_streams(self) -> int:
+        return sum(len(v) for v in self._by_user.values())
+
+    async def publish(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        try:
+            await self.nc.publish(push_subject(tenant_id, user_id), b"")
+        except Exception as exc:  # noqa: BLE001 - the stream's periodic read catches up
+            log.info("push for %s/%s not sent: %s", tenant_id, user_id, exc)
+
+    async def _on_push(self, msg: Any) -> None:
+        parts = msg.subject.split(".")
+        try:
+            key = (uuid.UUID(parts[3]), uuid.UUID(parts[4]))
+        except (IndexError, ValueError):
+            return
+        if (feed := self._feeds.get(key)) is not None:
+            feed.stale = True
+        for listener in self._by_user.get(key, ()):
+            listener.wake.set()
+
+    async def _on_identity(self, msg: Any) -> None:
+        try:
+            tenant_id = uuid.UUID(msg.subject.split(".")[2])
+        except (IndexError, ValueError):
+            return
+        for (tenant, _user), listeners in list(self._by_user.items()):
+            if tenant == tenant_id:
+                for listener in listeners:
+                    listener.recheck = True
+                    listener.wake.set()

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install console browser bench bench-records bench-search bench-import lint clean
+.PHONY: run test install console browser bench bench-records bench-search bench-import bench-relevance lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,3 +59,8 @@ bench-import: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Search relevance (bench/search_relevance.py): recall@10 and MRR per query class of
+# bench/data/relevance.json, on PostgreSQL (and Meilisearch with HUIKE_TEST_MEILISEARCH_URL set).
+bench-relevance: $(STAMP)
+	$(BIN)/python -m bench.search_relevance $(BENCH_ARGS)

@@ -46,8 +46,10 @@ import httpx
 import jieba
 import msgspec
 import nats
+import opencc
 import psutil
 from nats.aio.msg import Msg
+from pypinyin import lazy_pinyin
 
 from bench.load import EmbeddedStack, Result, http_load, http_request, ops_load, summarise
 from bench.records_bench import Plan, Recorder, explain, print_plan, record_access
@@ -66,6 +68,7 @@ from shared.settings import Settings
 from shared.tenancy import scope_from_credential
 
 SLOW_MS = 100.0
+_S2T = opencc.OpenCC("s2t")
 _CJK = re.compile(r"^[\u4e00-\u9fff]+$")
 
 
@@ -160,7 +163,23 @@ async def sample_queries(owner_url: str, tenant_id: uuid.UUID, owners: list[uuid
                    "AND lifecycle_stage = 'customer' AND name ILIKE $2 LIMIT 20", [_like(b)]))
             for b, _ in pick(brands)]),
         Kind("filtered: interaction word + owner_id", []),
+        # Issue 19's classes.
+        Kind("phone tail: last 4 digits (尾号)", [
+            Query({"q": p[-4:]}, source, ("SELECT id, name FROM records.customers WHERE tenant_id = $1 "
+                                          "AND deleted_at IS NULL AND primary_phone LIKE $2 LIMIT 20", ["%" + p[-4:]]))
+            for p, source in pick(phones)]),
+        Kind("homophone typo of a company name (one character by sound)", []),
+        Kind("traditional characters of a company name", [
+            Query({"q": _S2T.convert(b)}, source, (CUSTOMERS_ILIKE, [_like(_S2T.convert(b))])) for b, source in pick(brands)]),
     ]
+    by_sound: dict[str, list[str]] = {}
+    for char in sorted({c for b, _ in brands for c in b}):
+        by_sound.setdefault(lazy_pinyin(char)[0], []).append(char)
+    for brand, source in pick(brands):
+        i = rng.randrange(len(brand))
+        others = [c for c in by_sound.get(lazy_pinyin(brand[i])[0], []) if c != brand[i]]
+        typo = brand[:i] + rng.choice(others) + brand[i + 1:] if others else brand
+        kinds[9].queries.append(Query({"q": typo}, source, (CUSTOMERS_ILIKE, [_like(typo)])))
     for brand, _ in pick(brands):
         first = jieba.lcut(brand)[0]
         if len(first) >= 2:

@@ -35,6 +35,8 @@ FIELDS: dict[str, dict[str, str]] = {
     "opportunity": {"name": TEXT, "description": TEXT, "won_reason": TEXT, "lost_reason": TEXT,
                     "custom_fields": TEXT},
 }
+# Company names whose derived short names (简称) are indexed too.
+SHORT_NAMED = frozenset({("customer", "name")})
 # Filterable attributes per type (the API's filters; owner_id applies to every type).
 FILTER_FIELDS: dict[str, frozenset[str]] = {
     "customer": frozenset({"owner_id", "lifecycle_stage", "tier", "tags"}),
@@ -148,6 +150,13 @@ def build(type_: str, record: Mapping[str, Any], *, version: int, deleted: bool 
         doc.fields[name] = " · ".join(values)[: text.MAX_FIELD_CHARS]
         lexemes = text.Lexemes(set(), set())
         for value in values:
-            lexemes.update(text.phone_lexemes(value) if kind == PHONE else text.text_lexemes(value))
+            if kind == PHONE:
+                lexemes.update(text.phone_lexemes(value))
+            elif (type_, name) in SHORT_NAMED:
+                lexemes.update(text.name_lexemes(value))
+            else:
+                lexemes.update(text.text_lexemes(value))
+            if name == TITLE_FIELD[type_]:
+                lexemes.primary.add(text.exact_lexeme(value))
         doc.lexemes[name] = lexemes
     return doc

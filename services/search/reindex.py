@@ -8,6 +8,8 @@ document the replay did not see (and no event touched since the run began) is sw
 
 Reconciliation (soon after start-up, then hourly): per tenant, records' live counts and ``id:version`` checksums per entity
 (``huike.rpc.records.counts``) against the index's; any difference starts a reindex of the tenant.
+So does a tenant whose documents an older text analysis built (``search.tenants.analysis`` below
+``text.ANALYSIS_VERSION``); the reindex's success records the version.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from nats.errors import NoRespondersError
 from services.search.building import Spec, builder_of
 from services.search.documents import TYPES
 from services.search.engines import Engine, engine_of
+from services.search.text import ANALYSIS_VERSION
 from shared.tenancy import scope_for_system
 from shared.unavailable import log_failure
 
@@ -146,6 +149,9 @@ async def _run(runtime: Runtime, engine: Engine, tenant_id: uuid.UUID, run_id: u
             await unit.execute(
                 """UPDATE search.reindex_runs SET status = 'succeeded', finished_at = now(), records = $3, swept = $4
                    WHERE tenant_id = $1 AND id = $2""", tenant_id, run_id, records, swept)
+            # Every document is now built by this text analysis (see ``reconcile``).
+            await unit.execute("UPDATE search.tenants SET analysis = $2 WHERE id = $1 AND analysis < $2",
+                               tenant_id, ANALYSIS_VERSION)
         log.info("reindexed tenant %s: %d records, %d swept", tenant_id, records, swept)
     except BaseException as exc:
         reason = str(exc) or type(exc).__name__  # a timeout has no message of its own
@@ -182,11 +188,17 @@ async def reconcile(runtime: Runtime, **rpc: Any) -> int:
     started, after = 0, uuid.UUID(int=0)
     while True:
         async with db.system_unit() as unit:
-            tenants = [r["id"] for r in await unit.fetch(
-                "SELECT id FROM search.tenants WHERE id > $1 ORDER BY id LIMIT 500", after)]
+            rows = await unit.fetch(
+                "SELECT id, analysis FROM search.tenants WHERE id > $1 ORDER BY id LIMIT 500", after)
+        tenants = [r["id"] for r in rows]
+        outdated = {r["id"] for r in rows if r["analysis"] < ANALYSIS_VERSION}
         for tenant_id in tenants:
             try:
-                if await drift(runtime, tenant_id, **rpc):
+                # Documents an older text analysis built lack forms queries now ask for.
+                if tenant_id in outdated:
+                    await start_reindex(runtime, tenant_id, "text analysis")
+                    started += 1
+                elif await drift(runtime, tenant_id, **rpc):
                     await start_reindex(runtime, tenant_id, "reconciliation")
                     started += 1
                 async with db.tenant_unit(scope_for_system(tenant_id)) as unit:

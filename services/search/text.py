@@ -8,11 +8,19 @@ a field value becomes *lexemes* (plain strings compared exactly or by prefix):
 * derived: every two-character window and every character of a Chinese run (so 处理 finds 待处理
   whatever the dictionary says), the pinyin of each segment in full (``tengxun``) and initials
   (``tx``), each syllable (``teng``, ``xun``), the pinyin and initials of a whole run (prefix typing);
-* phones: E.164 digits, national digits, and a tagged last-four lexeme that only a phone search
-  (``phone:8000``) asks for.
+* phones: E.164 digits, national digits, a tagged last-four lexeme (``phone:8000``) and tagged
+  tails of 4–11 digits (尾号: a query of 4–11 digits matches the end of a stored number);
+* sounds: the tone-less pinyin of every two-character window (``pingan`` for 平安 wherever it
+  stands), so a homophone typo (平按) finds the record;
+* a company name's derived short names (简称): without region prefix and legal form, the first
+  characters of its words (上汽, 中石化), X行 for a bank (建行).
 
 A query becomes ``Term``s, all of which must match; a term matches when one of its alternatives
-does. Text is NFKC-normalised (full-width → half-width) and lower-cased on both sides.
+does. A Chinese run of the query is one term whatever the segmenter makes of it: it matches as a
+word, as its segmenter words, as its overlapping character pairs (the record's segments need not
+be the query's), or by the sound of those pairs; each alternative has a ``Tier`` the ranking uses.
+Text is NFKC-normalised (full-width → half-width), lower-cased and converted from traditional to
+simplified characters (OpenCC's t2s) on both sides; highlights stay in the record's own script.
 """
 
 from __future__ import annotations
@@ -25,12 +33,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import jieba
+import opencc
 import phonenumbers
 import re2
 from pypinyin import lazy_pinyin
 
 jieba.setLogLevel(logging.WARNING)
 
+# What documents are built by: a tenant whose documents an older version built is reindexed
+# (services/search/reindex.py). 2: issue 19 (sounds, simplified characters, tails, short names).
+ANALYSIS_VERSION = 2
 MAX_QUERY_CHARS = 200
 MAX_TERMS = 10
 MAX_TOKEN = 64
@@ -38,11 +50,15 @@ MAX_FIELD_CHARS = 20_000  # longer field values are indexed by their beginning
 CACHED_CHARS = 120  # text values up to this long keep their lexemes in a cache
 MAX_RUN_PINYIN = 24  # whole-run pinyin for runs up to this long (prefix typing of a name)
 LAST4_PREFIX = "phonelast4x"  # one alphanumeric word, so Meilisearch keeps it whole as well
+TAIL_PREFIX = "phonetailx"  # + the last 4..11 digits of a stored number
+TAIL_DIGITS = range(4, 12)
+EXACT_PREFIX = "="  # the whole title value: ranks an exact name first (PostgreSQL engine)
 DEFAULT_REGION = "CN"
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RUN = re.compile(f"[{_CJK}]+")
 _IS_CJK = re.compile(f"^[{_CJK}]+$")
+_CJK_ANY = re.compile(f"[{_CJK}]")
 _WORD = re.compile(r"[0-9a-z\u00c0-\u024f]+")
 # RE2 (linear time): with Python's ``re`` a long run of letters without an @ costs time quadratic
 # in its length (0.2 s for one 20,000-character field, in the request that highlights it).
@@ -53,6 +69,11 @@ _PHONE_QUERY = re.compile(r"^\+?[\d\s\-().]{7,25}$")
 _PHONE_TAG = re.compile(r"^(?:phone|tel|电话|手机):\s*(?P<value>.+)$")
 
 
+# Traditional → simplified (OpenCC's tables, phrases included): 中國農業銀行 and 中国农业银行 index
+# and query alike.
+_T2S = opencc.OpenCC("t2s")
+
+
 def warm_up() -> None:
     """Load jieba's dictionary and pypinyin's tables now (about a second), not on the first event."""
     jieba.initialize()
@@ -60,8 +81,9 @@ def warm_up() -> None:
 
 
 def normalise(text: str) -> str:
-    """NFKC (full-width → half-width), lower-case, no control characters."""
-    return _CONTROL.sub(" ", unicodedata.normalize("NFKC", text)).lower()
+    """NFKC (full-width → half-width), lower-case, no control characters, simplified characters."""
+    text = _CONTROL.sub(" ", unicodedata.normalize("NFKC", text)).lower()
+    return _T2S.convert(text) if _CJK_ANY.search(text) else text
 
 
 @lru_cache(maxsize=20_000)
@@ -88,6 +110,30 @@ class Lexemes:
         self.derived |= other.derived
 
 
+def char_sounds(run: str) -> list[str]:
+    """The tone-less pinyin of each character of a Chinese run ("" where it has none)."""
+    sounds = [s if s.isalpha() else "" for s in _pinyin(run)]
+    if len(sounds) != len(run):  # a character without pinyin: one at a time, so they line up
+        sounds = [next(iter(_pinyin(c)), "") for c in run]
+    return sounds
+
+
+def _alone_sounds(run: str) -> list[str]:
+    """Each character's pinyin read alone (its commonest reading): 行 is xing, also in 银行."""
+    return [next((s for s in _pinyin(c) if s.isalpha()), "") for c in run]
+
+
+def _pairs(sounds: list[str]) -> list[str]:
+    return [sounds[i] + sounds[i + 1] for i in range(len(sounds) - 1) if sounds[i] and sounds[i + 1]]
+
+
+def pair_sounds(run: str) -> list[str]:
+    """The sound of each two-character window: 平安保险 → pingan, anbao, baoxian; a character
+    with several readings (多音字) in its reading there and read alone (银行 → yinhang, yinxing),
+    so a homophone typo that changes the context (因行) still sounds the same."""
+    return list(dict.fromkeys(_pairs(char_sounds(run)) + _pairs(_alone_sounds(run))))
+
+
 def _cjk_lexemes(run: str, out: Lexemes) -> None:
     for segment in jieba.cut_for_search(run):
         out.primary.add(segment)
@@ -98,6 +144,7 @@ def _cjk_lexemes(run: str, out: Lexemes) -> None:
         out.derived.add(char)
         if i + 1 < len(run):
             out.derived.add(run[i:i + 2])
+    out.derived.update(pair_sounds(run))
     out.derived.update(s for s in _pinyin(run) if s.isalpha())
     if len(run) <= MAX_RUN_PINYIN:
         full, initials = pinyin_forms(run)
@@ -132,6 +179,93 @@ def _text_lexemes(value: str) -> tuple[frozenset[str], frozenset[str]]:
 _cached_lexemes = lru_cache(maxsize=10_000)(_text_lexemes)
 
 
+# Company names: region prefixes and legal forms a short name (简称) leaves out.
+_REGIONS = ("中国", "中华", "北京", "上海", "天津", "重庆", "深圳", "广州", "杭州", "成都", "武汉", "南京", "苏州",
+            "西安", "长沙", "厦门", "青岛", "宁波", "合肥", "郑州", "济南", "无锡", "东莞", "佛山", "福州", "昆明",
+            "大连", "沈阳", "哈尔滨", "长春", "石家庄", "太原", "南昌", "南宁", "贵阳", "兰州", "海口", "香港",
+            "澳门", "台北", "台中", "高雄", "新竹", "广东", "江苏", "浙江", "山东", "河南", "河北", "湖北",
+            "湖南", "四川", "福建", "安徽", "江西", "辽宁", "吉林", "黑龙江", "陕西", "山西", "云南", "贵州",
+            "广西", "海南", "甘肃", "青海", "内蒙古", "新疆", "西藏", "宁夏")
+_REGION_UNITS = ("省", "市", "区", "县")
+_LEGAL = ("集团股份有限公司", "股份有限公司", "有限责任公司", "集团有限公司", "有限公司", "集团公司", "集团", "公司",
+          "股份")
+
+
+def _strip_legal(name: str) -> str:
+    for _ in range(2):  # 科技集团有限公司 → 科技集团 → 科技
+        for suffix in _LEGAL:
+            if name.endswith(suffix) and len(name) > len(suffix) + 1:
+                name = name[: -len(suffix)]
+                break
+    return name
+
+
+def _strip_region(name: str) -> str:
+    for _ in range(2):  # 中国 + 上海...
+        for region in _REGIONS:
+            if name.startswith(region) and len(name) > len(region) + 1:
+                name = name[len(region):]
+                if name[0] in _REGION_UNITS and len(name) > 2:
+                    name = name[1:]
+                break
+    return name
+
+
+def _words(name: str) -> list[str]:
+    """The segmenter's words, a long one in two-character pieces (中国石油化工 → 中国, 石油, 化工):
+    most Chinese words are two characters, and a short name takes the first of each."""
+    words: list[str] = []
+    for word in jieba.cut(name):
+        if len(word) >= 4 and len(word) % 2 == 0:
+            words += [word[i:i + 2] for i in range(0, len(word), 2)]
+        elif word.strip():
+            words.append(word)
+    return words
+
+
+def _initials(words: list[str]) -> list[str]:
+    """Short names from the first character of words: all of them, the first two, first and last."""
+    if len(words) < 2:
+        return []
+    firsts = [w[0] for w in words]
+    return list(dict.fromkeys(("".join(firsts[:4]), firsts[0] + firsts[1], firsts[0] + firsts[-1])))
+
+
+@lru_cache(maxsize=10_000)
+def short_names(value: str) -> tuple[str, ...]:
+    """Derived short names (简称) of a company name: 深圳市恒瑞电子科技有限公司 → 恒瑞电子科技;
+    上海汽车集团股份有限公司 → 上汽; 中国石油化工集团 → 中石化; 中国建设银行 → 建行, 建设银行."""
+    text = normalise(value).strip()
+    if not _IS_CJK.match(text) or len(text) < 3:
+        return ()
+    bare = _strip_legal(text)
+    core = _strip_region(bare)
+    names = [bare, core]
+    if core.endswith("银行") and len(core) >= 4:
+        names.append(core[0] + "行")
+    names += _initials(_words(bare))
+    if core != bare:
+        core_words = _words(core)
+        names += _initials(core_words)
+        region = bare[: len(bare) - len(core)]
+        names += [region + n for n in _initials(core_words)]
+    return tuple(n for n in dict.fromkeys(names) if n != text and len(n) >= 2)
+
+
+def name_lexemes(value: str) -> Lexemes:
+    """A company name's lexemes, with its derived short names' as derived forms."""
+    out = text_lexemes(value)
+    for short in short_names(value):
+        extra = text_lexemes(short)
+        out.derived |= (extra.primary | extra.derived) - out.primary
+    return out
+
+
+def exact_lexeme(value: str) -> str:
+    """The whole value as one lexeme (normalised, spaces collapsed): an exact name match."""
+    return (EXACT_PREFIX + " ".join(normalise(value).split()))[:MAX_TOKEN]
+
+
 def _parse_phone(value: str, region: str = DEFAULT_REGION) -> phonenumbers.PhoneNumber | None:
     try:
         number = phonenumbers.parse(value, None if value.strip().startswith("+") else region)
@@ -152,6 +286,8 @@ def phone_lexemes(value: str) -> Lexemes:
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
         out.primary.update((e164, str(number.national_number)))
     out.derived.add(LAST4_PREFIX + digits[-4:])
+    for number_digits in {digits, *(out.primary - {digits})}:
+        out.derived.update(TAIL_PREFIX + number_digits[-n:] for n in TAIL_DIGITS if n <= len(number_digits))
     return out
 
 
@@ -185,35 +321,79 @@ def _cached_spans(value: str) -> tuple[tuple[int, int, frozenset[str]], ...]:
 # --- queries ----------------------------------------------------------------------------------------
 
 
+class Tier:
+    """How good a match an alternative is; a hit ranks by the best tier every term reaches."""
+
+    WORD = 0  # the word itself (Latin word, Chinese run or its words, pinyin typed, the whole number)
+    CHARS = 1  # the run's overlapping character pairs: the same characters, segmented otherwise
+    SOUND = 2  # the same sounds (homophone typo) or a Latin typo
+    PARTIAL = 3  # a prefix (as you type), the tail of a phone number
+
+
 @dataclass(frozen=True)
 class Alt:
-    """One way a term may match: a lexeme, exactly or as a prefix."""
+    """One way a term may match: a lexeme, exactly or as a prefix, or every one of ``parts``."""
 
     lexeme: str
     prefix: bool = False
+    tier: int = Tier.WORD
+    parts: tuple[str, ...] = ()  # a conjunction: every part must be a lexeme of the same field
+
+    @property
+    def lexemes(self) -> tuple[str, ...]:
+        return self.parts or (self.lexeme,)
 
 
 @dataclass(frozen=True)
 class Term:
-    """One query word: matches when any alternative matches. ``typo`` allows typo expansion."""
+    """One query word: matches when any alternative matches. ``typo`` allows typo expansion.
+    ``chars`` / ``sounds``: a Chinese run's characters and their pinyin (for highlighting)."""
 
     text: str
     alts: tuple[Alt, ...]
     typo: bool = False
     phone: bool = False
+    chars: frozenset[str] = frozenset()
+    sounds: frozenset[str] = frozenset()
 
     def with_alts(self, extra: Iterable[Alt]) -> Term:
-        return Term(self.text, self.alts + tuple(a for a in extra if a not in self.alts), self.typo, self.phone)
+        return Term(self.text, self.alts + tuple(a for a in extra if a not in self.alts), self.typo, self.phone,
+                    self.chars, self.sounds)
+
+    @property
+    def tail(self) -> bool:
+        """Whether the term may be the tail of a phone number (a word of 4-11 digits)."""
+        return any(a.lexeme.startswith(TAIL_PREFIX) for a in self.alts)
+
+    def engine_form(self, loose: bool) -> str:
+        """What an engine that parses text itself is asked: the character pairs of a Chinese run
+        (its own segmenter then cannot cut them otherwise than the record's), or ``loose``: their
+        sounds, a phone tail."""
+        by_tier = {a.tier: a for a in reversed(self.alts) if not a.prefix}
+        if loose:
+            tail = next((a for a in self.alts if a.lexeme.startswith(TAIL_PREFIX)), None)
+            alt = by_tier.get(Tier.SOUND) or tail
+            if alt is not None:
+                return " ".join(alt.lexemes)
+        if Tier.CHARS in by_tier:
+            return " ".join(by_tier[Tier.CHARS].lexemes)
+        return self.alts[0].lexeme
 
 
 @dataclass(frozen=True)
 class ParsedQuery:
     terms: tuple[Term, ...]
+    whole: str = ""  # the whole query as an exact-title lexeme (``exact_lexeme``)
 
     @property
     def engine_text(self) -> str:
-        """The query as one string of the primary lexemes (for engines that parse text themselves)."""
-        return " ".join(t.alts[0].lexeme for t in self.terms)
+        """The query as one string (for engines that parse text themselves)."""
+        return " ".join(t.engine_form(False) for t in self.terms)
+
+    @property
+    def engine_loose_text(self) -> str:
+        """The query by sounds and phone tails: what finds homophone typos and 尾号."""
+        return " ".join(t.engine_form(True) for t in self.terms)
 
 
 def typo_budget(word: str) -> int:
@@ -242,13 +422,17 @@ def edit_distance(a: str, b: str, limit: int) -> int:
     return previous[-1]
 
 
+def _tail(digits: str) -> tuple[Alt, ...]:
+    return (Alt(TAIL_PREFIX + digits, tier=Tier.PARTIAL),) if len(digits) in TAIL_DIGITS else ()
+
+
 def _phone_term(raw: str, tagged: bool) -> Term | None:
     digits = re.sub(r"\D", "", raw)
     if not digits:
         return None
     if tagged and len(digits) == 4:
         return Term(raw, (Alt(LAST4_PREFIX + digits),), phone=True)
-    alts = [Alt(digits, prefix=True)]
+    alts = [Alt(digits, prefix=True, tier=Tier.PARTIAL), *_tail(digits)]
     number = _parse_phone(raw)
     if number is not None:
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
@@ -257,8 +441,23 @@ def _phone_term(raw: str, tagged: bool) -> Term | None:
     return Term(raw, unique, phone=True)
 
 
-def _cjk_alts(word: str) -> tuple[Alt, ...]:
-    return (Alt(word),)
+def _cjk_term(run: str) -> Term:
+    """A Chinese run of the query as one term: the run as a word, its segmenter words together,
+    its overlapping character pairs together (whatever the record's segments), their sounds."""
+    alts = [Alt(run)]
+    words = tuple(dict.fromkeys(w for w in jieba.cut(run) if w.strip()))
+    # Words of one character would match that character anywhere in the field: only real words.
+    if len(words) > 1 and all(len(w) > 1 for w in words):
+        alts.append(Alt(" ".join(words), parts=words))
+    pairs = tuple(dict.fromkeys(run[i:i + 2] for i in range(len(run) - 1)))
+    if len(pairs) > 1:
+        alts.append(Alt(" ".join(pairs), tier=Tier.CHARS, parts=pairs))
+    for reading in (char_sounds(run), _alone_sounds(run)):
+        sounds = tuple(dict.fromkeys(_pairs(reading)))
+        if sounds and all(reading):
+            alts.append(Alt(" ".join(sounds), tier=Tier.SOUND, parts=sounds))
+    sounds = frozenset(s for s in char_sounds(run) + _alone_sounds(run) if s)
+    return Term(run, tuple(dict.fromkeys(alts)), chars=frozenset(run), sounds=sounds)
 
 
 def parse_query(q: str) -> ParsedQuery:
@@ -280,19 +479,24 @@ def parse_query(q: str) -> ParsedQuery:
     text = _DOMAIN.sub(" ", text)
     for piece in re.findall(f"[{_CJK}]+|[0-9a-z\u00c0-\u024f]+", text):
         if _IS_CJK.match(piece):
-            terms.extend(Term(w, _cjk_alts(w)) for w in jieba.cut(piece) if w.strip())
+            terms.append(_cjk_term(piece[:MAX_TOKEN]))
         else:
-            terms.append(Term(piece[:MAX_TOKEN], (Alt(piece[:MAX_TOKEN]),), typo=typo_budget(piece) > 0))
+            word = piece[:MAX_TOKEN]
+            # A number of 4-11 digits is also the tail of a phone number (尾号).
+            tail = _tail(word) if word.isdigit() else ()
+            terms.append(Term(word, (Alt(word), *tail), typo=typo_budget(piece) > 0))
     terms = terms[:MAX_TERMS]
     if terms and not terms[-1].phone:
         # As-you-type: the last word also matches longer words it begins (Latin and pinyin).
         last = terms[-1]
         if last.text.isascii():
-            terms[-1] = Term(last.text, (*last.alts, Alt(last.text, prefix=True)), last.typo)
-    return ParsedQuery(tuple(terms))
+            terms[-1] = last.with_alts((Alt(last.text, prefix=True, tier=Tier.PARTIAL),))
+    return ParsedQuery(tuple(terms), exact_lexeme(text) if terms else "")
 
 
 def matches(alt: Alt, lexeme: str) -> bool:
+    if alt.parts:
+        return lexeme in alt.parts
     return lexeme.startswith(alt.lexeme) if alt.prefix else lexeme == alt.lexeme
 
 
@@ -312,6 +516,10 @@ def _term_hits(term: Term, lexemes: frozenset[str]) -> bool:
     for alt in term.alts:
         if any(matches(alt, lexeme) for lexeme in lexemes):
             return True
+    # A character of a Chinese term, or one that sounds like it (a piece of one character holds
+    # the character and its pinyin).
+    if term.chars and (lexemes & term.chars or (len(lexemes) == 2 and lexemes & term.sounds)):
+        return True
     budget = typo_budget(term.text) if term.typo else 0
     return budget > 0 and any(edit_distance(term.text, lexeme, budget) <= budget for lexeme in lexemes)
 
@@ -328,7 +536,7 @@ def highlight(value: str, query: ParsedQuery, *, phone: bool = False) -> str | N
     if not value:
         return None
     if phone:
-        if any(_term_hits(t, _phone_forms(value)) for t in query.terms if t.phone):
+        if any(_term_hits(t, _phone_forms(value)) for t in query.terms if t.phone or t.tail):
             return PRE + _escape(value) + POST
         return None
     # NFKC may change lengths (e.g. ligatures); highlight on the normalised text then.

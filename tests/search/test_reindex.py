@@ -177,3 +177,33 @@ async def test_reconciliation_ends_its_pass_when_records_does_not_answer(signup,
     assert len(asked_again) == 1  # the first tenant's second attempt, not every tenant's
     assert sum("reconciliation stopped at tenant" in m for m in messages) == 1
     assert elapsed < 5
+
+
+async def test_documents_of_an_older_text_analysis_are_rebuilt(signup, customer, found, gone, runtime, replay) -> None:
+    """A tenant indexed before issue 19 (its documents lack the character-pair sounds) is
+    reindexed by the reconciliation, after which a homophone typo finds its record."""
+    from services.search.reindex import reconcile
+    from services.search.text import ANALYSIS_VERSION
+
+    tenant = await signup()
+    made = await customer(tenant, name="中国光大银行")
+    await found(tenant, "光大银行", made["id"])
+    tenant_id = uuid.UUID(tenant.id)
+    db = runtime.db("search")
+    async with db.tenant_unit(scope_for_system(tenant_id)) as unit:
+        # As an older analysis left it: no sounds of character pairs; the tenant at version 0.
+        await unit.execute(
+            """UPDATE search.documents SET lexemes = array_to_tsvector(ARRAY(
+                 SELECT l FROM unnest(tsvector_to_array(lexemes)) l WHERE l NOT LIKE '%guangda%'))
+               WHERE tenant_id = $1 AND NOT deleted""", tenant_id)
+        await unit.execute("UPDATE search.tenants SET analysis = 0 WHERE id = $1", tenant_id)
+    await gone(tenant, "光达银行", made["id"])  # 达 for 大: found by sound only
+    assert await drift(runtime, tenant_id) == {}  # no drift: only the analysis version asks for it
+    assert await reconcile(runtime) >= 1
+    await found(tenant, "光达银行", made["id"], timeout=10)
+
+    async def recorded() -> bool:
+        async with db.system_unit() as unit:
+            return await unit.fetchval("SELECT analysis FROM search.tenants WHERE id = $1", tenant_id) == ANALYSIS_VERSION
+
+    await eventually(recorded, timeout=10)

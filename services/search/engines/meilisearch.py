@@ -30,6 +30,7 @@ from typing import Any
 from meilisearch_python_sdk import AsyncClient
 from meilisearch_python_sdk.models.settings import MeilisearchSettings, MinWordSizeForTypos, TypoTolerance
 
+from services.search import text
 from services.search.access import SearchAccess
 from services.search.documents import CHILD_TYPES, FIELDS, FILTER_FIELDS, TYPES, Document
 from services.search.engines.base import FILTER_ATTRIBUTES, EngineResult, RawHit, SearchRequest
@@ -72,7 +73,9 @@ def meili_document(tenant_id: uuid.UUID, doc: Document) -> dict[str, Any]:
     for name, value in doc.fields.items():
         out[f"f_{name}"] = value
     for name, lexemes in doc.lexemes.items():
-        out[f"t_{name}"] = " ".join(sorted(lexemes.primary)) + " " + " ".join(sorted(lexemes.derived))
+        # The exact-title lexeme is the PostgreSQL engine's ranking; Meilisearch ranks exactness itself.
+        primary = sorted(x for x in lexemes.primary if not x.startswith(text.EXACT_PREFIX))
+        out[f"t_{name}"] = " ".join(primary) + " " + " ".join(sorted(lexemes.derived))
     return out
 
 
@@ -164,6 +167,23 @@ class MeilisearchEngine:
         return sum(int((getattr(task, "details", None) or {}).get("deletedDocuments") or 0) for task in done)
 
     async def search(self, unit: Unit, request: SearchRequest) -> EngineResult:
+        """The query's character pairs; when it has other forms, its sounds and phone tails as a
+        second query (homophone typos, 尾号), whose hits rank below the first's."""
+        strict = await self._search(unit, request, request.query.engine_text)
+        loose_text = request.query.engine_loose_text
+        if loose_text == request.query.engine_text:
+            return strict
+        loose = await self._search(unit, request, loose_text)
+        seen = {(h.type, h.id) for h in strict.hits}
+        for hit in strict.hits:
+            hit.score += 1  # Meilisearch's scores are in 0..1: the first query's hits first
+        hits = strict.hits + [h for h in loose.hits if (h.type, h.id) not in seen]
+        if request.sort == "recent":
+            hits.sort(key=lambda h: -(h.updated_at or datetime.min).timestamp())
+        best = strict if strict.total >= loose.total else loose
+        return EngineResult(hits[: request.limit], best.total, best.facets)
+
+    async def _search(self, unit: Unit, request: SearchRequest, q: str) -> EngineResult:
         access = request.access
         searches = []
         for type_ in request.types:
@@ -185,7 +205,7 @@ class MeilisearchEngine:
                       if f != "type" and FILTER_ATTRIBUTES[f] in FILTER_FIELDS[type_]
                       and not access.filter_hidden(type_, FILTER_ATTRIBUTES[f])]
             searches.append((type_, self.client.index(index_uid(type_)).search(
-                request.query.engine_text, limit=request.limit * (OVERFETCH if type_ in CHILD_TYPES else 1),
+                q, limit=request.limit * (OVERFETCH if type_ in CHILD_TYPES else 1),
                 filter=" AND ".join(f"({f})" for f in filters), facets=facets or None,
                 attributes_to_search_on=[f"t_{name}" for name in visible], matching_strategy="all",
                 sort=["updated_ts:desc"] if request.sort == "recent" else None, show_ranking_score=True,

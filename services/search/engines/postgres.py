@@ -112,7 +112,8 @@ async def upsert_documents(unit: Unit, docs: Sequence[Document], *, replay: bool
     if not docs:
         return []
     rows = _rows(docs, with_text)
-    await unit.execute("INSERT INTO search.tenants (id) VALUES ($1) ON CONFLICT DO NOTHING", unit.tenant_id)
+    await unit.execute("INSERT INTO search.tenants (id, analysis) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                       unit.tenant_id, text.ANALYSIS_VERSION)
     if replay:
         await unit.execute(
             f"""UPDATE search.{table} d SET indexed_at = now() FROM {_RECORDSET}
@@ -186,15 +187,49 @@ def scope_sql(access: SearchAccess, type_: str, alias: str, params: Params) -> s
     return f"({mine} OR {alias}.department_id = ANY({params.add(list(scope.departments))}::uuid[]))"
 
 
-def tsquery_text(query: text.ParsedQuery, fields: Sequence[str] | None) -> str:
+def _option(name: str, alt: text.Alt) -> str:
+    if alt.parts:  # every part, in the same field
+        return "(" + " & ".join(_quote(name + part) for part in alt.parts) + ")"
+    return f"{_quote(name + alt.lexeme)}{':*' if alt.prefix else ''}"
+
+
+def tsquery_text(query: text.ParsedQuery, fields: Sequence[str] | None, tier: int = text.Tier.PARTIAL
+                 ) -> str | None:
     """Every term (AND) as any of its forms (OR) in any of ``fields``; ``fields`` None: in any
-    field (the bare lexemes), so each form is one index entry whatever the number of fields."""
+    field (the bare lexemes), so each form is one index entry whatever the number of fields.
+    Only forms of ``tier`` or better; None when a term has none."""
     parts = []
     for term in query.terms:
         names = [f"{name}|" for name in fields] if fields is not None else [""]
-        options = [f"{_quote(name + alt.lexeme)}{':*' if alt.prefix else ''}" for alt in term.alts for name in names]
+        options = [_option(name, alt) for alt in term.alts if alt.tier <= tier for name in names]
+        if not options:
+            return None
         parts.append("(" + " | ".join(options) + ")")
     return " & ".join(parts)
+
+
+# Rank = the best tier the match reaches (the whole title; every term as a word; as the same
+# characters; as sounds or typos; else prefixes and phone tails), then ts_rank (below 1) within it.
+TIER_POINTS = ((text.Tier.WORD, 4), (text.Tier.CHARS, 2), (text.Tier.SOUND, 1))
+EXACT_POINTS = 8
+
+
+def rank_sql(query: text.ParsedQuery, type_: str, visible: Sequence[str], params: Params) -> str:
+    """The rank expression of a branch, over the visible fields' (weighted) lexemes only."""
+    fielded = tsquery_text(query, visible)
+    # ts_rank normalised to rank/(rank+1), halved: below 0.5, an order within a tier only
+    points = [f"ts_rank(d.lexemes, {params.add(fielded)}::tsquery, 32) / 2"]
+    title = TITLE_FIELD[type_]
+    if query.whole and title in visible:
+        exact = params.add(_quote(f"{title}|{query.whole}"))
+        points.append(f"CASE WHEN d.lexemes @@ {exact}::tsquery THEN {EXACT_POINTS} ELSE 0 END")
+    for tier, value in TIER_POINTS:
+        tiered = tsquery_text(query, visible, tier)
+        if tiered is not None and tiered != fielded:
+            points.append(f"CASE WHEN d.lexemes @@ {params.add(tiered)}::tsquery THEN {value} ELSE 0 END")
+        elif tiered is not None:
+            points.append(str(value))  # every form is of this tier: every match reaches it
+    return " + ".join(points)
 
 
 # Trigram similarity from which a vocabulary word is a typo candidate: a transposition in a
@@ -216,9 +251,9 @@ async def expand_typos(unit: Unit, query: text.ParsedQuery) -> text.ParsedQuery:
             )
             near = [r["term"] for r in rows if r["term"] != term.text
                     and text.edit_distance(term.text, r["term"], budget) <= budget]
-            term = term.with_alts(text.Alt(word) for word in near)
+            term = term.with_alts(text.Alt(word, tier=text.Tier.SOUND) for word in near)
         terms.append(term)
-    return text.ParsedQuery(tuple(terms))
+    return text.ParsedQuery(tuple(terms), query.whole)
 
 
 @dataclass(frozen=True)
@@ -254,8 +289,7 @@ def _branch(query: text.ParsedQuery, request: SearchRequest, type_: str, params:
         return None
     # Who sees every field of the type matches the bare lexemes (few index entries); otherwise
     # only the field-prefixed lexemes of the visible fields may match.
-    fielded = tsquery_text(query, visible)
-    tsquery = params.add(tsquery_text(query, None) if len(visible) == len(FIELDS[type_]) else fielded)
+    tsquery = params.add(tsquery_text(query, None if len(visible) == len(FIELDS[type_]) else visible))
     conditions = [f"d.lexemes @@ {tsquery}::tsquery", scope]
     if type_ in CHILD_TYPES:
         customer_scope = scope_sql(access, "customer", "c", params)
@@ -272,8 +306,9 @@ def _branch(query: text.ParsedQuery, request: SearchRequest, type_: str, params:
             return None
         placeholder = params.add(value)
         conditions.append(f"{placeholder} = ANY(d.tags)" if attribute == "tags" else f"d.{attribute} = {placeholder}")
-    # The rank weighs where each form is found (title A, other fields B, derived forms D).
-    rank = f"ts_rank(d.lexemes, {params.add(fielded)}::tsquery)" if ranked else "0"
+    # The rank: the tier of the match, then where each form is found (title A, other fields B,
+    # derived forms D).
+    rank = f"({rank_sql(query, type_, visible, params)})" if ranked else "0"
     return Branch(type_, " AND ".join(conditions), rank)
 
 

@@ -28,9 +28,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Protocol
 
-from shared.db import ServiceDatabase
+from shared.db import ServiceDatabase, Unit
 from shared.runtime import Runtime
-from shared.tenancy import TenantScope, scope_for_system
+from shared.tenancy import scope_for_system
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,8 @@ def tenant_of(key: str) -> uuid.UUID:
 class _Sink:
     """Buffers at most one chunk; each full chunk is committed on its own."""
 
-    def __init__(self, store: PostgresFileStore, scope: TenantScope, key: str) -> None:
-        self.store, self.scope, self.key = store, scope, key
+    def __init__(self, store: PostgresFileStore, key: str) -> None:
+        self.store, self.key = store, key
         self.buffer = bytearray()
         self.chunks = 0
         self.size = 0
@@ -91,7 +91,7 @@ class _Sink:
             del self.buffer[: self.store.chunk_bytes]
 
     async def _put(self, chunk: bytes) -> None:
-        async with self.store.db.tenant_unit(self.scope) as unit:
+        async with self.store._unit(self.key) as unit:
             await unit.execute(
                 "INSERT INTO records.file_chunks (tenant_id, key, n, data) VALUES ($1, $2, $3, $4)",
                 unit.tenant_id, self.key, self.chunks, chunk)
@@ -101,7 +101,7 @@ class _Sink:
         if self.buffer or self.chunks == 0:
             await self._put(bytes(self.buffer))
             self.buffer.clear()
-        async with self.store.db.tenant_unit(self.scope) as unit:
+        async with self.store._unit(self.key) as unit:
             await unit.execute("UPDATE records.files SET complete = true, size = $3 WHERE tenant_id = $1 AND key = $2",
                                unit.tenant_id, self.key, self.size)
 
@@ -109,21 +109,21 @@ class _Sink:
 class PostgresFileStore:
     """Files in records' own tables, chunked, under the tenant's row-level security."""
 
-    def __init__(self, db: ServiceDatabase, *, chunk_bytes: int = CHUNK_BYTES) -> None:
-        self.db, self.chunk_bytes = db, chunk_bytes
+    def __init__(self, db: ServiceDatabase, *, chunk_bytes: int = CHUNK_BYTES, purging: bool = False) -> None:
+        # ``purging``: the store of a tenant's purge, which reads and deletes the files of a tenant
+        # every other unit of work already refuses (shared.tenant_purge).
+        self.db, self.chunk_bytes, self.purging = db, chunk_bytes, purging
 
-    @staticmethod
-    def _scope(key: str) -> TenantScope:
-        return scope_for_system(tenant_of(key))
+    def _unit(self, key: str) -> AbstractAsyncContextManager[Unit]:
+        return self.db.tenant_unit(scope_for_system(tenant_of(key)), purging=self.purging)
 
     @asynccontextmanager
     async def create(self, key: str) -> AsyncIterator[FileSink]:
-        scope = self._scope(key)
-        async with self.db.tenant_unit(scope) as unit:
+        async with self._unit(key) as unit:
             # A retried export writes its key again: the old attempt goes with its chunks.
             await unit.execute("DELETE FROM records.files WHERE tenant_id = $1 AND key = $2", unit.tenant_id, key)
             await unit.execute("INSERT INTO records.files (tenant_id, key) VALUES ($1, $2)", unit.tenant_id, key)
-        sink = _Sink(self, scope, key)
+        sink = _Sink(self, key)
         try:
             yield sink
             await sink.finish()
@@ -134,7 +134,7 @@ class PostgresFileStore:
             raise
 
     async def _chunk_count(self, key: str) -> int:
-        async with self.db.tenant_unit(self._scope(key)) as unit:
+        async with self._unit(key) as unit:
             complete = await unit.fetchval(
                 "SELECT complete FROM records.files WHERE tenant_id = $1 AND key = $2", unit.tenant_id, key)
             if not complete:
@@ -143,9 +143,8 @@ class PostgresFileStore:
                 "SELECT count(*) FROM records.file_chunks WHERE tenant_id = $1 AND key = $2", unit.tenant_id, key)
 
     async def read(self, key: str) -> AsyncIterator[bytes]:
-        scope = self._scope(key)
         for n in range(await self._chunk_count(key)):
-            async with self.db.tenant_unit(scope) as unit:
+            async with self._unit(key) as unit:
                 data = await unit.fetchval(
                     "SELECT data FROM records.file_chunks WHERE tenant_id = $1 AND key = $2 AND n = $3",
                     unit.tenant_id, key, n)
@@ -166,7 +165,7 @@ class PostgresFileStore:
             path.unlink(missing_ok=True)
 
     async def size(self, key: str) -> int:
-        async with self.db.tenant_unit(self._scope(key)) as unit:
+        async with self._unit(key) as unit:
             size = await unit.fetchval(
                 "SELECT size FROM records.files WHERE tenant_id = $1 AND key = $2 AND complete",
                 unit.tenant_id, key)
@@ -177,11 +176,11 @@ class PostgresFileStore:
     async def delete(self, key: str) -> None:
         if not key:
             return
-        async with self.db.tenant_unit(self._scope(key)) as unit:
+        async with self._unit(key) as unit:
             await unit.execute("DELETE FROM records.files WHERE tenant_id = $1 AND key = $2", unit.tenant_id, key)
 
     async def keys(self, prefix: str) -> list[str]:
-        async with self.db.tenant_unit(self._scope(prefix), purging=True) as unit:
+        async with self._unit(prefix) as unit:
             rows = await unit.fetch(
                 "SELECT key FROM records.files WHERE tenant_id = $1 AND complete AND starts_with(key, $2) "
                 "ORDER BY key", unit.tenant_id, prefix)
@@ -190,7 +189,7 @@ class PostgresFileStore:
     async def delete_all(self, prefix: str) -> int:
         if not prefix.strip("/"):
             raise ValueError("delete_all needs a prefix: it never empties the whole store")
-        async with self.db.tenant_unit(self._scope(prefix), purging=True) as unit:
+        async with self._unit(prefix) as unit:
             status = await unit.execute(
                 "DELETE FROM records.files WHERE tenant_id = $1 AND starts_with(key, $2)", unit.tenant_id, prefix)
         return int(status.split()[-1])

@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from services.records.storage import file_store
+from services.records.storage import PostgresFileStore
 from shared.db import ServiceDatabase
 from shared.tenant_purge import TenantPurger, private_dir
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 async def _copy_files(runtime: Runtime, tenant_id: uuid.UUID, directory: Path) -> int:
-    store, prefix = file_store(runtime), f"{tenant_id}/"
+    store, prefix = PostgresFileStore(runtime.db("records"), purging=True), f"{tenant_id}/"
     keys = await store.keys(prefix)
     for key in keys:
         target = directory / key.removeprefix(prefix)  # imports/<job>.upload, exports/<job>.csv
@@ -42,7 +42,7 @@ def records_purger(runtime: Runtime) -> TenantPurger:
         # After the rows: no job row points at a file that is gone meanwhile.
         # The files went with the tenant's rows (records.files is a tenant table); this only
         # catches a file written meanwhile.
-        files = await file_store(runtime).delete_all(f"{tenant_id}/")
+        files = await PostgresFileStore(runtime.db("records"), purging=True).delete_all(f"{tenant_id}/")
         async with owner_db.system_unit() as unit:
             await unit.execute("DELETE FROM records.tenants WHERE id = $1", tenant_id)
         return {"late_files": files}  # "files" is the table's own count

@@ -54,7 +54,8 @@ log = logging.getLogger("huike.tenant_purge")
 EXPORTS_DIR = "tenant-exports"
 DELETED_SUBJECT = f"{SUBJECT_ROOT}.identity.*.tenant.deleted"
 # Platform tables: they hold events in flight, not the tenant's data; purged, never exported.
-NOT_EXPORTED = ("outbox", "inbox")
+# file_chunks: the bytes of files, exported as files by the service (export_files), not as rows.
+NOT_EXPORTED = ("outbox", "inbox", "file_chunks")
 _SYSTEM = Actor(kind="system")
 _ENCODER = msgspec.json.Encoder(enc_hook=str)  # inet, ranges and other exotic values as text
 

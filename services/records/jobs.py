@@ -96,7 +96,8 @@ async def purge_all(db: ServiceDatabase, files: FileStore, *, retention_days: in
                     purged += await purge_tenant(unit, tables, retention_days)
                     expired_files = await expire_bulk_files(unit, file_retention_days)
                 for key in expired_files:  # after the commit: a row never points at a deleted file
-                    files.delete(key)
+                    await files.delete(key)
+                await files.expire_incomplete(tenant_id)
             except Exception as exc:  # noqa: BLE001 - one tenant's failure must not stop the others
                 log_failure(log, exc, "purging tenant %s failed", tenant_id)
         if len(tenants) < _PAGE:

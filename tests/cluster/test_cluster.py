@@ -174,13 +174,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             "HUIKE_JWT_SECRET": secrets.token_urlsafe(32), "HUIKE_OPERATOR_TOKEN": secrets.token_urlsafe(24),
             "HUIKE_NATS_STREAM_REPLICAS": "3", "HUIKE_SEARCH_WORKERS": "1", "HUIKE_SIGNUP_RATE_LIMIT": "0",
             "HUIKE_LOG_FORMAT": "text", "HUIKE_LOG_LEVEL": "WARNING", "HUIKE_DB_POOL_MAX": "5",
-            # One directory for every process: it stands for the shared volume records' import and
-            # export files need until they move to PostgreSQL (the storage part of issue 17); then
-            # give each process its own, as each pod has.
-            "HUIKE_DATA_DIR": str(root / "data"), "HUIKE_HOST": "127.0.0.1",
+            # Each process gets a data directory of its own below (as each pod has its /tmp): bulk
+            # files live in PostgreSQL, so an import or export crosses records replicas without one.
+            "HUIKE_HOST": "127.0.0.1",
         })
         made.env = env
-        migrate = subprocess.run([sys.executable, "-m", "services.cli", "migrate"], env={**env, "HUIKE_NATS_URL": nats_urls[0]},
+        migrate = subprocess.run([sys.executable, "-m", "services.cli", "migrate"], env={
+            **env, "HUIKE_NATS_URL": nats_urls[0], "HUIKE_DATA_DIR": str(root / "data" / "migrate")},
                                  cwd=ROOT, capture_output=True, text=True, timeout=180)
         assert migrate.returncode == 0, migrate.stderr
         # Each process connects to one node (spread over the three) and learns the others from it.
@@ -190,7 +190,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 name, port = f"{service}-{replica}", free_port()
                 made.services.append(_spawn(
                     name, [sys.executable, "-m", "services.cli", "serve", service], root / f"{name}.log",
-                    env={**env, "HUIKE_PORT": str(port), "HUIKE_NATS_URL": next(nodes)}, port=port))
+                    env={**env, "HUIKE_PORT": str(port), "HUIKE_NATS_URL": next(nodes),
+                         "HUIKE_DATA_DIR": str(root / "data" / name)}, port=port))
         deadline = time.monotonic() + 150
         for proc in made.services:
             _ready(proc, deadline)

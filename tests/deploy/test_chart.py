@@ -137,6 +137,19 @@ def test_ingress_body_size_follows_the_import_limit(import_max: int, body_size: 
     assert of_kind(docs, "ConfigMap")["huike"]["data"]["HUIKE_IMPORT_MAX_BYTES"] == str(import_max)
 
 
+@pytest.mark.parametrize(("import_max", "records_tmp"), [(104_857_600, "456Mi"), (524_288_000, "1256Mi")])
+def test_no_volume_holds_bulk_files_and_records_scratch_follows_the_import_limit(import_max: int,
+                                                                                records_tmp: str) -> None:
+    # Bulk files live in PostgreSQL: every pod has only /tmp, and records' fits two imports being read.
+    deployments = of_kind(manifests(merged(MINIMAL, {"config": {"importMaxBytes": import_max}})), "Deployment")
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert [v["name"] for v in pod["volumes"]] == ["tmp"], name
+        assert [m["mountPath"] for m in pod["containers"][0]["volumeMounts"]] == ["/tmp"], name
+        limit = pod["volumes"][0]["emptyDir"]["sizeLimit"]
+        assert limit == (records_tmp if name.endswith("records") else "256Mi"), name
+
+
 @pytest.mark.parametrize(("values", "says"), [
     ({"postgresql": {"enabled": True, "auth": {"password": "x"}}, "database": {"appPassword": "y"}},
      "PostgreSQL is both bundled and external: set postgresql.enabled=false"),

@@ -6,10 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from openpyxl import load_workbook
 
 from services.records.jobs import purge_all
@@ -149,13 +149,14 @@ async def test_old_export_files_and_import_error_reports_are_deleted(client, sig
                            uuid.UUID(old["id"]))
         await unit.execute("UPDATE records.imports SET finished_at = now() - interval '8 days' WHERE id = $1",
                            uuid.UUID(failed["id"]))
-    path = Path(runtime.settings.data_dir) / "records-files" / key
-    assert path.exists()
+    files = file_store(runtime)
+    assert await files.size(key) > 0
     recent = (await exported(client, tenant, {"entity": "customer", "format": "xlsx"})).extensions["export"]
 
     await purge_all(runtime.db("records"), file_store(runtime), file_retention_days=7)
 
-    assert not path.exists()
+    with pytest.raises(FileNotFoundError):
+        await files.size(key)
     gone = await client.get(f"{API}/{old['id']}/file", headers=tenant.headers)
     assert gone.status_code == 410 and gone.json()["type"].endswith("export-file-deleted")
     state = (await client.get(f"{API}/{old['id']}", headers=tenant.headers)).json()

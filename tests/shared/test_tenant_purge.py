@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
+from services.records.storage import PostgresFileStore, file_store
 from services.records.tenant_purge import records_purger
 from shared.errors import TenantGone
 from shared.events.envelope import Actor, encode_event, new_event
@@ -115,8 +116,8 @@ async def test_deleting_a_tenant_exports_all_its_data_then_leaves_nothing_readab
     await searchable(client, doomed, "瑞鑫", acme["id"])
     await searchable(client, doomed, "报价", note["id"])
     await searchable(client, other, "瑞鑫", kept["id"])
-    files_root = Path(settings.data_dir) / "records-files"
-    assert (files_root / doomed.id).is_dir()
+    stored = file_store(runtime)
+    assert [k.split("/")[1] for k in await stored.keys(f"{doomed.id}/")] == ["exports"]  # the upload went
 
     response = await client.delete(f"{OPERATOR}/{doomed.id}", params={"immediately": "true"},
                                    headers=operator(settings))
@@ -157,7 +158,7 @@ async def test_deleting_a_tenant_exports_all_its_data_then_leaves_nothing_readab
         assert await unit.fetchval("SELECT count(*) FROM search.tenants WHERE id = $1", uuid.UUID(doomed.id)) == 0
         tombstone = await unit.fetchrow("SELECT status, name FROM identity.tenants WHERE id = $1", uuid.UUID(doomed.id))
     assert dict(tombstone) == {"status": "deleted", "name": ""}  # the slug stays taken
-    assert not (files_root / doomed.id).exists()
+    assert await PostgresFileStore(runtime.db("records"), purging=True).keys(f"{doomed.id}/") == []
     assert not any((await stream_messages(runtime, doomed.id)).values())
     assert (await stream_messages(runtime, other.id))["CRM_RECORDS"] > 0  # the filter does find messages
 

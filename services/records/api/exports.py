@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody
-from litestar.response import File
+from litestar.response import Stream
 
 from services.records import jobs_bulk
 from services.records.api.common import AccessDep, RuntimeDep, records_unit
@@ -89,7 +89,7 @@ class ExportsController(Controller):
         return _out(row, runtime.settings.bulk_file_retention_days)
 
     @get("/{export_id:uuid}/file")
-    async def export_file(self, export_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep) -> File:
+    async def export_file(self, export_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep) -> Stream:
         """The exported file (409 while the export is not finished; 410 once the file was deleted,
         ``HUIKE_BULK_FILE_RETENTION_DAYS`` after the export finished)."""
         async with records_unit(runtime, access) as unit:
@@ -103,5 +103,8 @@ class ExportsController(Controller):
         files = file_store(runtime)
         media = ("text/csv; charset=utf-8" if row["format"] == "csv"
                  else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-        with files.local_copy(row["file_key"]) as path:
-            return File(path=path, filename=f"{row['entity']}-export-{export_id}.{row['format']}", media_type=media)
+        size = await files.size(row["file_key"])
+        # Streamed from the store chunk by chunk: any replica serves it, none holds it whole.
+        return Stream(files.read(row["file_key"]), media_type=media, headers={
+            "Content-Length": str(size),
+            "Content-Disposition": f'attachment; filename="{row["entity"]}-export-{export_id}.{row["format"]}"'})

@@ -78,7 +78,8 @@ async def _receive(request: AnyRequest, runtime: Any, tenant_id: uuid.UUID, job_
     segment: MultipartSegment | None = None
     text = bytearray()
     try:
-        with files.create(key) as sink, PushMultipartParser(boundary, max_segment_count=16) as parser:
+        async with files.create(key) as sink:
+          with PushMultipartParser(boundary, max_segment_count=16) as parser:
             async for chunk in request.stream():
                 for part in parser.parse(chunk):
                     if isinstance(part, MultipartSegment):
@@ -90,7 +91,7 @@ async def _receive(request: AnyRequest, runtime: Any, tenant_id: uuid.UUID, job_
                             upload.file_bytes += len(part)
                             if upload.file_bytes > limit:
                                 raise _too_large(limit)
-                            sink.write(part)
+                            await sink.write(part)
                         elif segment.name in _TEXT_FIELDS:
                             text.extend(part)
                             if len(text) > _MAX_TEXT:
@@ -112,13 +113,13 @@ async def _receive(request: AnyRequest, runtime: Any, tenant_id: uuid.UUID, job_
             if not parser.closed:
                 raise Problem("The multipart body ended early", kind="malformed-multipart")
     except (ParserError, ParserLimitReached) as exc:
-        files.delete(key)
+        await files.delete(key)
         raise Problem(f"The multipart body is malformed: {exc}", kind="malformed-multipart") from None
     except BaseException:
-        files.delete(key)
+        await files.delete(key)
         raise
     if upload.file_key is None:
-        files.delete(key)
+        await files.delete(key)
         raise ValidationProblem.one("file", "is required (a CSV or XLSX file)", "required")
     return upload
 
@@ -227,7 +228,7 @@ class ImportsController(Controller):
                 entity, mapping, on_duplicate, dry_run = await _options(upload.fields, access, unit)
                 target = domain.TARGETS[entity]
                 defs = await custom_fields.definitions(unit, entity)
-                with files.local_copy(upload.file_key or "") as path:
+                async with files.local_copy(upload.file_key or "") as path:
                     info = await asyncio.to_thread(domain.inspect, path, upload.file_name)
                 chosen = domain.resolve_mapping(target, info.header, mapping, defs)
                 domain.writable_check(access, target, chosen)
@@ -240,7 +241,7 @@ class ImportsController(Controller):
                 })
                 await store.enqueue(unit, "import", import_id)
         except BaseException:
-            files.delete(upload.file_key or "")
+            await files.delete(upload.file_key or "")
             raise
         jobs_bulk.wake()
         return {**_out(row), "header": info.header,

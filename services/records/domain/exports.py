@@ -11,9 +11,11 @@ Every export writes an audit row: who, which entity and filters, how many rows.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import logging
+import tempfile
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -39,7 +41,7 @@ from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess, load_access
 from services.records.domain.activity import Conditions
 from services.records.domain.imports import csv_safe, principal_of
-from services.records.storage import FileStore, new_key
+from services.records.storage import CHUNK_BYTES, FileStore, new_key
 from shared.db import ServiceDatabase, Unit
 from shared.errors import FieldError, ValidationProblem
 from shared.tenancy import scope_for_system
@@ -228,14 +230,14 @@ async def run(db: ServiceDatabase, files: FileStore, tenant_id: uuid.UUID, expor
         count = await _write(db, files, job, principal, key)
     except Exception as exc:  # noqa: BLE001 - the export fails cleanly; its caller reads why
         log.exception("export %s failed", export_id)
-        files.delete(key)
+        await files.delete(key)
         async with db.tenant_unit(scope) as unit:
             await store.set_status(unit, export_id, "failed", error=str(exc))
             await queue.done(unit, tenant_id, "export", export_id)
         return
     async with db.tenant_unit(scope) as unit:
         await store.set_status(unit, export_id, "succeeded", rows_done=count, file_key=key,
-                               file_bytes=files.size(key))
+                               file_bytes=await files.size(key))
         await history.audit(unit, f"{job['entity']}.export", job["entity"], None, actor=principal.actor, details={
             "export_id": str(export_id), "format": job["format"], "filters": job["filters"], "rows": count,
         })
@@ -255,7 +257,9 @@ async def _write(db: ServiceDatabase, files: FileStore, job: Mapping[str, Any], 
         where, args = await conditions(unit, access, entity, filters, custom)
         defs = await custom_fields.definitions(unit, entity)
         names: list[str] | None = None
-        with files.create(key) as handle:
+        # Written to a local temporary file first (an XLSX is a zip: openpyxl needs a seekable file),
+        # then streamed into the store in chunks; the temporary file goes either way.
+        with tempfile.TemporaryFile() as handle:
             sink = _XlsxSink(handle, entity) if job["format"] == "xlsx" else _CsvSink(handle)
             async for row in store.rows(unit, entity, where, args):
                 record = history.jsonable(record_of(row))
@@ -273,7 +277,15 @@ async def _write(db: ServiceDatabase, files: FileStore, job: Mapping[str, Any], 
                     blank = {}
                 sink.row(columns_of(access, entity, blank, defs))
             sink.close()
+            await _store(files, key, handle)
     return count
+
+
+async def _store(files: FileStore, key: str, handle: BinaryIO) -> None:
+    handle.seek(0)
+    async with files.create(key) as out:
+        while chunk := await asyncio.to_thread(handle.read, CHUNK_BYTES):
+            await out.write(chunk)
 
 
 def _empty_record(entity: str) -> dict[str, Any]:

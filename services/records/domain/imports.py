@@ -924,7 +924,7 @@ async def _run(db: ServiceDatabase, files: FileStore, job: Mapping[str, Any], pr
     header = list(job["header"])
     columns = {header.index(column): field for column, field in job["mapping"].items()}
     info = info_of(job)
-    with files.local_copy(job["file_key"]) as path:
+    async with files.local_copy(job["file_key"]) as path:
         if job["status"] == "queued":
             total = await asyncio.to_thread(count_rows, path, info)
             async with db.tenant_unit(scope) as unit:
@@ -1010,4 +1010,4 @@ async def _end(db: ServiceDatabase, files: FileStore, job: Mapping[str, Any], pr
                             "user_id": principal.user_id, "entity": job["entity"], "file_name": job["file_name"],
                             "dry_run": job["dry_run"], "status": status, "error": error,
                             **{k: final[k] for k in ("rows_total", "rows_done", "rows_failed")}}))
-    files.delete(job["file_key"])
+    await files.delete(job["file_key"])

@@ -3,6 +3,7 @@ streams, and the resident memory of the process serving them.
 
     python -m bench.notifications_bench                      # 200 events/s, 1,000 streams, 20 s
     python -m bench.notifications_bench --rate 50 --streams 200 --users 20 --seconds 10
+    python -m bench.notifications_bench --webhooks 2000 --streams 0       # webhook deliveries only
 
 On the embedded default (every service in one process, as `make run`): one tenant with ``--users``
 users (invited and accepted through the API), ``--streams`` SSE connections spread over them (raw
@@ -12,6 +13,13 @@ send time; every stream of that user receives it. Event-to-SSE is send time to r
 stream; event-to-inbox is the envelope's ``occurred_at`` to the row's ``created_at`` (read as
 the database owner afterwards). Memory: the resident set of the Huike process before the streams
 open, with them open, and after the load.
+
+Webhooks (``--webhooks N``, 0 skips): one endpoint of the tenant subscribed to ``customer.*`` at a
+local HTTP receiver (keep-alive, raw asyncio) that answers 500 to every tenth request and 200
+otherwise; N records ``customer.created`` envelopes are published at once and the deliveries are
+timed from the first publish until every event had a first attempt (attempts/s) and until 90 % were
+delivered (the failed tenth waits for its retry, minutes later by the schedule). The stack runs
+with ``HUIKE_WEBHOOK_ALLOW_PRIVATE=true`` so it may reach the receiver on loopback.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import time
 import uuid
@@ -139,15 +148,104 @@ async def _inbox_latencies(owner_url: str, tenant_id: str) -> list[float]:
         await conn.close()
 
 
+class Receiver:
+    """A minimal keep-alive HTTP/1.1 server: every tenth request answers 500. Records when each
+    webhook-id was first seen and first accepted."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.first_seen: dict[str, float] = {}
+        self.accepted: dict[str, float] = {}
+        self.port = 0
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    def close(self) -> None:
+        for writer in self.writers:
+            writer.close()
+
+    async def start(self) -> asyncio.AbstractServer:
+        server = await asyncio.start_server(self._serve, HOST, 0)
+        self.port = server.sockets[0].getsockname()[1]
+        return server
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.add(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                headers = {k.strip().lower(): v.strip() for k, _, v in
+                           (line.partition(":") for line in head.decode("latin-1").split("\r\n")[1:] if line)}
+                await reader.readexactly(int(headers.get("content-length") or 0))
+                self.requests += 1
+                now = time.time()
+                webhook_id = headers.get("webhook-id", "")
+                self.first_seen.setdefault(webhook_id, now)
+                failing = self.requests % 10 == 0
+                if not failing:
+                    self.accepted.setdefault(webhook_id, now)
+                status = b"500 Internal Server Error" if failing else b"200 OK"
+                writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self.writers.discard(writer)
+            writer.close()
+
+
+async def _webhooks(stack: EmbeddedStack, tenant_id: str, admin_token: str, count: int) -> None:
+    receiver = Receiver()
+    server = await receiver.start()
+    async with httpx.AsyncClient(base_url=stack.base, timeout=60) as http:
+        made = await http.post("/api/v1/webhooks", json={"url": f"http://{HOST}:{receiver.port}/hook",
+                                                         "events": ["customer.*"]},
+                               headers={"Authorization": f"Bearer {admin_token}"})
+        assert made.status_code == 201, made.text
+    nc = await nats.connect(stack.nats_url)
+    js = nc.jetstream()
+    tenant = uuid.UUID(tenant_id)
+    start = time.time()
+    for index in range(count):
+        event = new_event(service="records", tenant_id=tenant, entity="customer", action="created",
+                          entity_id=uuid.uuid4(), actor=Actor(kind="system"),
+                          data={"record": {"name": f"Bench customer {index}"}})
+        await js.publish(event.subject, encode_event(event), headers={MSG_ID_HEADER: str(event.id)})
+    published = time.time() - start
+    await nc.close()
+    deadline = time.monotonic() + 300
+    while len(receiver.first_seen) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    server.close()
+    receiver.close()
+    await asyncio.sleep(0.2)  # the connections' handlers end
+    seen = sorted(receiver.first_seen.values())
+    accepted = sorted(receiver.accepted.values())
+    all_tried = (seen[-1] - start) if seen else float("nan")
+    ninety = (accepted[int(0.9 * count) - 1] - start) if len(accepted) >= int(0.9 * count) else float("nan")
+    print()
+    print(f"webhooks: {count} customer.created events published in {published:.1f} s to one endpoint, "
+          f"10 % of answers 500")
+    print(f"| measure | value |\n| --- | --- |\n| every event attempted once | {all_tried:.1f} s "
+          f"({len(seen) / all_tried:.0f} deliveries/s) |")
+    print(f"| 90 % delivered (2xx) | {ninety:.1f} s ({0.9 * count / ninety:.0f} deliveries/s) |")
+    print(f"| requests received (incl. failures) | {receiver.requests} |")
+
+
 def _huike_rss(stack: EmbeddedStack) -> float:
     assert stack.proc is not None
     return psutil.Process(stack.proc.pid).memory_info().rss / 2**20
 
 
 async def run(args: argparse.Namespace) -> None:
+    if args.webhooks:
+        os.environ["HUIKE_WEBHOOK_ALLOW_PRIVATE"] = "true"  # the receiver is on loopback
     with EmbeddedStack() as stack:
         print(f"setting up {args.users} users ...", flush=True)
         tenant_id, users = await _users(stack.base, args.users)
+        if args.webhooks:
+            await _webhooks(stack, tenant_id, users[0][1], args.webhooks)
+        if not args.streams:
+            return
         rss_idle = _huike_rss(stack)
         latencies: list[float] = []
         streams = [Stream(stack.port, users[i % len(users)][1], latencies) for i in range(args.streams)]
@@ -188,6 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="events per second")
     parser.add_argument("--streams", type=int, default=1000, help="open SSE connections")
     parser.add_argument("--users", type=int, default=50, help="users the streams and events are spread over")
+    parser.add_argument("--webhooks", type=int, default=0, help="webhook deliveries to time (0: none)")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long events are published")
     args: Any = parser.parse_args(argv)
     asyncio.run(run(args))

@@ -391,7 +391,7 @@ async def start_delivery(runtime: Runtime) -> _Started:
         consumer = EventConsumer(runtime.bus, runtime.db(SERVICE), name=f"notifications-hooks-{service}",
                                  stream=service_stream_name(service), subjects=[f"crm.{service}.>"],
                                  handler=on_event, max_deliveries=settings.event_max_deliveries,
-                                 on_applied=worker.wake)
+                                 on_applied=worker.wake, batch_size=100, batched=True)
         await consumer.start()
         consumers.append(consumer)
     return _Started(worker, consumers)

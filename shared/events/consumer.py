@@ -148,6 +148,7 @@ class EventConsumer:
         fetch_timeout: float = 1.0,
         max_ack_pending: int = 1000,
         on_applied: Callable[[Event], None] | None = None,
+        batched: bool = False,
     ) -> None:
         if not _NAME.match(name) or not _NAME.match(stream):
             raise ValueError("consumer and stream names may hold only letters, digits, '_' and '-'")
@@ -168,6 +169,10 @@ class EventConsumer:
         self.fetch_timeout = fetch_timeout
         self.max_ack_pending = max_ack_pending
         self.on_applied = on_applied  # called once an event's work is committed (e.g. to wake a worker)
+        # Apply a fetched batch in one transaction per tenant (one commit, one inbox INSERT for
+        # many events); any failure falls back to one event at a time, so a poison event is
+        # retried and dead-lettered alone.
+        self.batched = batched
         self.dead_letter_subject = dead_letter_subject(stream, name)
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -262,6 +267,11 @@ class EventConsumer:
                     await asyncio.wait_for(self._stopping.wait(), delay)
                 continue
             async with self._kept_alive(msgs) as waiting:
+                if self.batched and len(msgs) > 1 and not self._stopping.is_set():
+                    try:
+                        msgs = await self._process_batch(msgs, waiting)
+                    except Exception:  # noqa: BLE001 - never let one batch end the loop
+                        log.exception("%r: processing a batch failed unexpectedly", self)
                 for index, msg in enumerate(msgs):
                     if self._stopping.is_set():
                         # Not started: give them back at once so another instance can take them.
@@ -275,6 +285,70 @@ class EventConsumer:
                         log.exception("%r: processing %s failed unexpectedly", self, msg.subject)
                     finally:
                         waiting.discard(msg)
+
+    async def _process_batch(self, msgs: list[Msg], waiting: _Waiting) -> list[Msg]:
+        """Apply ``msgs`` a tenant at a time, each tenant's events in one transaction, and ack them
+        after its commit. Returns the messages left for the one-at-a-time path: undecodable ones,
+        and every message of a tenant group whose transaction failed (none of it was committed)."""
+        left: list[Msg] = []
+        groups: dict[uuid.UUID, list[tuple[Msg, Event]]] = {}
+        for msg in msgs:
+            try:
+                event = _decode(msg)
+            except _Undeliverable:
+                left.append(msg)
+                continue
+            groups.setdefault(event.tenant_id, []).append((msg, event))
+        for tenant_id, group in groups.items():
+            if self._stopping.is_set():
+                left.extend(msg for msg, _ in group)
+                continue
+            with tracer("huike.events").start_as_current_span(
+                f"process batch {self.stream}",
+                context=context_from_headers(group[0][0].headers),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "nats",
+                    "messaging.operation.type": "process",
+                    "messaging.consumer.group.name": self.name,
+                    "messaging.batch.message_count": len(group),
+                    "huike.tenant_id": str(tenant_id),
+                },
+            ) as span:
+                try:
+                    applied = await self._apply_batch(tenant_id, [event for _, event in group])
+                except Exception as exc:  # noqa: BLE001 - each event tried again on its own
+                    span.record_exception(exc)
+                    log.info("%r: a batch of %d failed (%s); applying one at a time", self, len(group), _describe(exc))
+                    left.extend(msg for msg, _ in group)
+                    continue
+            for msg, event in group:
+                with contextlib.suppress(Exception):  # unacked: redelivered, and the inbox skips it
+                    await msg.ack()
+                waiting.discard(msg)
+                if event.id in applied and self.on_applied is not None:
+                    self.on_applied(event)
+        order = {id(m): i for i, m in enumerate(msgs)}
+        return sorted(left, key=lambda m: order[id(m)])
+
+    async def _apply_batch(self, tenant_id: uuid.UUID, events: list[Event]) -> set[uuid.UUID]:
+        """The ids of ``events`` applied now (the rest were applied before), in one transaction."""
+        try:
+            async with self.db.tenant_unit(scope_from_event(tenant_id)) as unit:
+                rows = await unit.fetch(
+                    f"INSERT INTO {self.db.schema}.inbox (tenant_id, consumer, event_id)"
+                    " SELECT $1, $2, unnest($3::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id",
+                    tenant_id, self.name, [event.id for event in events],
+                )
+                fresh = {row["event_id"] for row in rows}
+                seen: set[uuid.UUID] = set()
+                for event in events:
+                    if event.id in fresh and event.id not in seen:  # a batch may hold a redelivery twice
+                        seen.add(event.id)
+                        await self.handler(unit, event)
+                return fresh
+        except TenantGone:
+            return set()
 
     async def _process(self, msg: Msg) -> None:
         meta = msg.metadata

@@ -197,6 +197,27 @@ async def test_preferences_turn_email_off_for_a_type(client, signup, runtime, se
     assert mails
 
 
+async def test_a_preference_saved_applies_to_the_next_event_though_the_consumer_had_cached_it(
+        client, signup, runtime, settings) -> None:
+    """The consumer keeps preferences a few seconds; saving them forgets that copy at once."""
+    tenant = await signup()
+    await publish(runtime, workflows_event(tenant.id, "reminder", "due", {"user_id": tenant.admin_id, "title": "mailed"}))
+    await wait_inbox(client, tenant.headers, 1)  # handled: the (empty) preferences were read and kept
+    saved = await client.put("/api/v1/notification-preferences", headers=tenant.headers,
+                             json={"types": {"task.reminder_due": {"channels": ["in_app"]}}})
+    assert saved.status_code == 200, saved.text
+    await publish(runtime, workflows_event(tenant.id, "reminder", "due", {"user_id": tenant.admin_id, "title": "silent"}))
+    await publish(runtime, workflows_event(tenant.id, "task", "overdue", {"assignee_id": tenant.admin_id, "title": "after"}))
+    await wait_inbox(client, tenant.headers, 3)
+
+    async def last_mailed() -> list[str] | None:
+        subjects = [m["subject"] for m in await sink_mail(client, settings, tenant.admin_email)]
+        return subjects if any("after" in s for s in subjects) else None
+    # Mail is sent in the order it was queued: once "after" is out, "silent" would have been too.
+    subjects = await eventually(last_mailed)
+    assert any("mailed" in s for s in subjects) and not any("silent" in s for s in subjects), subjects
+
+
 async def test_bad_preferences_name_each_field_and_save_nothing(client, signup) -> None:
     tenant = await signup()
     bad = await client.put("/api/v1/notification-preferences", headers=tenant.headers, json={

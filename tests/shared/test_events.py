@@ -531,6 +531,53 @@ async def test_consumer_applies_events_once_even_when_redelivered(
     assert {r["event_id"] for r in recorded} == {first.id, sentinel.id}
 
 
+async def test_a_batched_consumer_commits_a_fetch_together_and_dead_letters_a_poison_event_alone(
+    service: Service, bus: Bus, consumers: ConsumerFactory, consumer_db: ServiceDatabase
+) -> None:
+    """``batched=True``: the events of one fetch and tenant commit in one transaction; an event
+    whose handler fails makes that batch fall back to one event at a time, so the good events are
+    still applied once and only the poison one reaches the dead-letter stream."""
+    tenant, other = uuid.uuid4(), uuid.uuid4()
+    handled: list[tuple[uuid.UUID, int]] = []
+
+    async def handler(unit: Unit, event: Event) -> None:
+        await insert_item(unit, event)
+        if event.data["name"] == "poison":
+            raise RuntimeError("cannot apply this one")
+        handled.append((event.id, int(await unit.fetchval("SELECT txid_current()"))))
+
+    good = [item_event(service, tenant, f"good-{i}") for i in range(4)]
+    poison = item_event(service, tenant, "poison")
+    theirs = item_event(service, other, "theirs")
+    # Published before the consumer starts, so one fetch takes them all (with a redelivered copy).
+    for event in [*good[:2], poison, *good[2:], theirs]:
+        await publish(bus, event)
+    await publish(bus, good[0], msg_id=f"{good[0].id}-again")
+    consumer = consumers(handler, max_deliveries=2, batch_size=20, batched=True)
+    await consumer.start()
+
+    dead = await eventually(lambda: _dead_letters(bus, consumer), what="the poison event's dead letter")
+    await eventually(lambda: consumer_settled(bus, consumer), what="every message to be acknowledged")
+    assert [decode_event(letter.data).id for letter in dead] == [poison.id]
+    assert "cannot apply this one" in dead[0].headers[HDR_REASON]
+    assert await items_of(consumer_db, tenant) == ["good-0", "good-1", "good-2", "good-3"]
+    assert await items_of(consumer_db, other) == ["theirs"]
+    # (the items' primary key proves each good event, and the redelivered copy, was applied once; the
+    # batch the poison event rolled back was tried again one event at a time)
+    assert {event_id for event_id, _ in handled} == {e.id for e in good} | {theirs.id}
+
+    # Without a poison event, a tenant's events of one fetch share one transaction.
+    handled.clear()
+    calm = [item_event(service, tenant, f"calm-{i}") for i in range(5)]
+    await consumer.stop()
+    for event in calm:
+        await publish(bus, event)
+    await consumer.start()
+    await eventually(lambda: consumer_settled(bus, consumer), what="the calm batch to be acknowledged")
+    assert [event_id for event_id, _ in handled] == [e.id for e in calm]  # in stream order
+    assert len({txid for _, txid in handled}) == 1
+
+
 async def _contains(items: list[Any], value: Any) -> bool:
     return value in items
 

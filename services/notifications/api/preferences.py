@@ -47,6 +47,7 @@ class PreferencesController(Controller):
         async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
             row = await store.save_user_preferences(unit, principal.user_id, domain.types_json(body.types),
                                                     body.quiet_hours or None, body.time_zone or None)
+        domain.CACHE.forget(principal.tenant_id, principal.user_id)  # committed: the next event sees it
         return _answer(row)
 
 
@@ -68,4 +69,5 @@ class DefaultsController(Controller):
         async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
             row = await store.save_tenant_defaults(unit, domain.types_json(body.types), body.quiet_hours or None,
                                                    body.time_zone or None)
+        domain.CACHE.forget(principal.tenant_id)  # committed: every user's next event sees them
         return _answer(row)

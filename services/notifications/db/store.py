@@ -27,6 +27,27 @@ async def claim_source(unit: Unit, event_id: uuid.UUID, user_id: uuid.UUID, type
         unit.tenant_id, event_id, user_id, type_key, notification_id))
 
 
+async def claim_and_insert(unit: Unit, event_id: uuid.UUID, notification_id: uuid.UUID, *, user_id: uuid.UUID,
+                           type_key: str, params: dict[str, Any], link: tuple[str, str] | None) -> bool:
+    """``claim_source`` and ``insert`` (no group key) in one round trip: the row at the user's
+    next stream position only when this event had not told this user of this type before."""
+    return bool(await unit.fetchval(
+        """WITH c AS (
+             INSERT INTO notifications.notification_sources (tenant_id, event_id, user_id, type, notification_id)
+             VALUES ($1, $2, $4, $5, $3) ON CONFLICT DO NOTHING RETURNING true AS claimed),
+           s AS (
+             INSERT INTO notifications.user_streams (tenant_id, user_id, last_seq) SELECT $1, $4, 1 FROM c
+             ON CONFLICT (tenant_id, user_id) DO UPDATE SET last_seq = user_streams.last_seq + 1
+             RETURNING last_seq),
+           n AS (
+             INSERT INTO notifications.notifications (tenant_id, id, user_id, seq, type, params, link_type,
+                                                      link_id, group_key)
+             SELECT $1, $3, $4, s.last_seq, $5, $6, $7, $8, NULL FROM s RETURNING id)
+           SELECT EXISTS (SELECT 1 FROM c)""",
+        unit.tenant_id, event_id, notification_id, user_id, type_key, params, link[0] if link else None,
+        link[1] if link else None))
+
+
 async def repoint_source(unit: Unit, event_id: uuid.UUID, user_id: uuid.UUID, type_key: str,
                          notification_id: uuid.UUID) -> None:
     await unit.execute(

@@ -52,6 +52,16 @@ async def recipient(ctx: Context, tenant_id: uuid.UUID, user_id: uuid.UUID) -> P
         return None
 
 
+async def preferences_of(unit: Unit, user_id: uuid.UUID | None) -> prefs.Pair:
+    """The user's preferences and the tenant's defaults, from the cache when it has them."""
+    if (cached := prefs.CACHE.get(unit.tenant_id, user_id)) is not None:
+        return cached
+    generation = prefs.CACHE.generation
+    pair = await store.preferences_of(unit, user_id)
+    prefs.CACHE.put(unit.tenant_id, user_id, pair, generation)
+    return pair
+
+
 def visible_params(intent: Intent, who: Principal | None) -> dict[str, Any]:
     params = dict(intent.params)
     if who is not None:
@@ -84,29 +94,36 @@ async def apply(unit: Unit, event: Event, intent: Intent, ctx: Context) -> None:
     # A mail-only intent (an invitation) has no user: its key is the address, stable per event.
     key_user = intent.user_id or uuid.uuid5(uuid.NAMESPACE_URL, f"mailto:{(intent.address or '').lower()}")
     notification_id = uuid.uuid4()
-    if not await store.claim_source(unit, event.id, key_user, intent.type, notification_id):
-        return  # this event told this person of this type already
     params = visible_params(intent, who)
     params.setdefault("count", 1)
-    user_pref, tenant_pref = await store.preferences_of(unit, intent.user_id)
+    user_pref, tenant_pref = await preferences_of(unit, intent.user_id)
     choice = prefs.choose(intent.type, user_pref, tenant_pref, datetime.now(UTC), intent.channels)
     in_app_id: uuid.UUID | None = None
     grown = False
-    if choice.in_app and intent.user_id is not None:
-        existing, seq = None, None
-        if intent.group_key:
+    if choice.in_app and intent.user_id is not None and not intent.group_key:
+        # The common case in one round trip: claim the source and add the row.
+        if not await store.claim_and_insert(unit, event.id, notification_id, user_id=intent.user_id,
+                                            type_key=intent.type, params=params, link=intent.link):
+            return  # this event told this person of this type already
+        in_app_id = notification_id
+        ctx.pushed.setdefault(event.id, set()).add((unit.tenant_id, intent.user_id))
+    else:
+        if not await store.claim_source(unit, event.id, key_user, intent.type, notification_id):
+            return  # this event told this person of this type already
+        if choice.in_app and intent.user_id is not None:
             # The user's stream lock first: two replicas handling one burst still make one row.
             seq = await store.next_seq(unit, intent.user_id)
-            existing = await store.collapsible(unit, intent.user_id, intent.type, intent.group_key, COLLAPSE_SECONDS)
-        if existing is not None and seq is not None:
-            in_app_id, grown = existing["id"], True
-            await store.grow(unit, in_app_id, seq)
-            await store.repoint_source(unit, event.id, key_user, intent.type, in_app_id)
-        else:
-            in_app_id = notification_id
-            await store.insert(unit, in_app_id, user_id=intent.user_id, type_key=intent.type, params=params,
-                               link=intent.link, group_key=intent.group_key, seq=seq)
-        ctx.pushed.setdefault(event.id, set()).add((unit.tenant_id, intent.user_id))
+            existing = await store.collapsible(unit, intent.user_id, intent.type, intent.group_key or "",
+                                               COLLAPSE_SECONDS)
+            if existing is not None:
+                in_app_id, grown = existing["id"], True
+                await store.grow(unit, in_app_id, seq)
+                await store.repoint_source(unit, event.id, key_user, intent.type, in_app_id)
+            else:
+                in_app_id = notification_id
+                await store.insert(unit, in_app_id, user_id=intent.user_id, type_key=intent.type, params=params,
+                                   link=intent.link, group_key=intent.group_key, seq=seq)
+            ctx.pushed.setdefault(event.id, set()).add((unit.tenant_id, intent.user_id))
     address = intent.address or (who.data.email if who is not None else None)
     if choice.email and address and not grown:
         await _add_mail(unit, event, intent, who, params, in_app_id, address, choice, ctx)

@@ -9,8 +9,10 @@ keep in-app (where they have an inbox) and their mail ignores quiet hours and di
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -141,3 +143,45 @@ def quiet_end(quiet: str | None, zone: str, now: datetime) -> datetime | None:
     if end_at <= local:
         end_at += timedelta(days=1)
     return end_at
+
+
+# --- a short-lived cache of what the consumers read for every event -----------------------------
+
+Pair = tuple[dict[str, Any] | None, dict[str, Any] | None]  # the user's own, the tenant's defaults
+CACHE_SECONDS = 5.0  # how long a change made on another replica may go unseen here
+
+
+class PreferenceCache:
+    """Each user's preferences and their tenant's defaults, as ``store.preferences_of`` reads
+    them, kept ``CACHE_SECONDS``: a burst of events for one person reads them once. A save in this
+    process forgets them at once; the generation keeps a read that raced a save from being kept."""
+
+    def __init__(self, seconds: float = CACHE_SECONDS) -> None:
+        self.seconds = seconds
+        self.generation = 0
+        self._entries: dict[tuple[uuid.UUID, uuid.UUID | None], tuple[float, Pair]] = {}
+
+    def get(self, tenant_id: uuid.UUID, user_id: uuid.UUID | None) -> Pair | None:
+        entry = self._entries.get((tenant_id, user_id))
+        if entry is None or entry[0] < monotonic():
+            return None
+        return entry[1]
+
+    def put(self, tenant_id: uuid.UUID, user_id: uuid.UUID | None, value: Pair, generation: int) -> None:
+        if generation != self.generation:
+            return  # a save happened while this was read: it may be the old value
+        if len(self._entries) > 50_000:
+            self._entries.clear()
+        self._entries[(tenant_id, user_id)] = (monotonic() + self.seconds, value)
+
+    def forget(self, tenant_id: uuid.UUID, user_id: uuid.UUID | None = None) -> None:
+        """A user's (or, without one, every user's of the tenant: its defaults changed) entries."""
+        self.generation += 1
+        if user_id is not None:
+            self._entries.pop((tenant_id, user_id), None)
+        else:
+            for key in [k for k in self._entries if k[0] == tenant_id]:
+                del self._entries[key]
+
+
+CACHE = PreferenceCache()

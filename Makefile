@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install console browser bench bench-records bench-search bench-import bench-relevance lint clean
+.PHONY: run test install console browser bench bench-records bench-search bench-import bench-relevance bench-workflows lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ bench-search: $(STAMP)
 # smaller with BENCH_ARGS="--sizes 20000".
 bench-import: $(STAMP)
 	$(BIN)/python -m bench.records_import $(BENCH_ARGS)
+
+# 100 workflows, 20,000 customers, 50 writes/s for 60 s, 10,000 timers due at once; larger with
+# BENCH_ARGS="--customers 1000000 --timers 100000".
+bench-workflows: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench.workflows_bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

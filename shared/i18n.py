@@ -214,6 +214,7 @@ GENERIC_ZH: dict[str, str] = {
     "invalid_quiet_hours": "免打扰时段格式无效（应为 HH:MM-HH:MM，如 22:00-08:00）",
     "locked": "审批中，暂不能修改", "unknown_template": "审批模板不存在", "condition_not_met": "不满足审批模板的条件",
     "no_approver": "没有可用的审批人", "already_approver": "已是该步骤的审批人或提交人",
+    "no_head": "该部门不存在或没有在职的负责人",
     # outgoing webhooks and chat robots
     "unknown_event_type": "不是可订阅的事件类型", "private_address": "不能指向内网、本机或云元数据地址",
     "wrong_host": "不是该平台的机器人地址", "invalid_secret": "密钥格式不正确（钉钉的加签密钥以 SEC 开头）",

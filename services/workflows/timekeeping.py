@@ -24,11 +24,15 @@ import uuid
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from services.workflows import health
 from services.workflows.db import directory as directory_db
+from services.workflows.db import runs, timers, tracked
 from services.workflows.db import sla as sla_db
-from services.workflows.db import timers, tracked
+from services.workflows.db import workflows as workflows_store
 from services.workflows.domain import calendar_settings, people
+from services.workflows.domain import definitions as d
 from services.workflows.domain import sla as sla_domain
 from services.workflows.domain.calendar import BusinessCalendar
 from services.workflows.records_client import RecordsClient
@@ -229,7 +233,30 @@ async def _publish_sla(unit: Unit, clock: dict[str, Any], phase: str, state: str
         "assignee_id": _text(clock.get("assignee_id")), "owner_id": _text(clock.get("owner_id")),
         "head_id": _text(head), "reassigned_to": _text(head) if reassign else None,
     })
+    if state == "breached":
+        await _start_breach_runs(unit, clock, phase, head, now)
     return head if state == "breached" else None
+
+
+async def _start_breach_runs(unit: Unit, clock: dict[str, Any], phase: str, head: uuid.UUID | None,
+                             now: datetime) -> None:
+    """Start the enabled workflows whose ``sla.breached`` trigger names this phase (or any)."""
+    objection_id = clock["objection_id"]
+    record = {"id": str(objection_id), "customer_id": _text(clock.get("customer_id")), "title": clock.get("title"),
+              "severity": clock["severity"], "category": clock.get("category"),
+              "assignee_id": _text(clock.get("assignee_id")), "owner_id": _text(clock.get("owner_id")),
+              "sla_state": "breached", "sla_phase": phase, "head_id": _text(head), "custom_fields": {}}
+    for row in await workflows_store.enabled(unit):
+        definition = msgspec.convert({"triggers": row["triggers"], "steps": row["steps"]}, d.WorkflowDefinition)
+        for index, trigger in enumerate(definition.triggers):
+            if not isinstance(trigger, d.SlaBreached) or trigger.phase not in (None, phase):
+                continue
+            await runs.start(
+                unit, workflow_id=row["id"], workflow_version=row["version"], trigger_index=index,
+                trigger_type="sla.breached", trigger_key=f"sla:{objection_id}:{phase}",
+                record_type="objection", record_id=objection_id,
+                context={"entity": "objection", "record": record, "old": None,
+                         "actor": {"kind": "system", "id": "workflows.sla"}})
 
 
 def _text(value: Any) -> str | None:

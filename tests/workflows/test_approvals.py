@@ -394,3 +394,42 @@ async def test_a_workflow_command_cannot_write_a_guarded_field_while_pending(
     [run] = await settled_runs(client, o.tenant, workflow["id"])
     assert run["status"] == "failed" and "409" in run["error"] and approval["id"] in run["error"], run["error"]
     assert (await client.get(f"/api/v1/customers/{customer['id']}", headers=o.rep.headers)).json()["tier"] != "A"
+
+
+async def test_cancelling_a_waiting_run_cancels_its_approval_and_unlocks(
+    client: httpx.AsyncClient, office: Office, events: Events
+) -> None:
+    o = office
+    template_id = await template(client, o.tenant, [{"approvers": [users(o.a[0])]}], guarded=["tier"])
+    workflow = await make_workflow(client, o.tenant, [
+        {"type": "record.updated", "entity": "customer", "fields": ["industry"]}], [
+        {"type": "request_approval", "template_id": template_id},
+        {"type": "add_tags", "tags": ["审批后"]}])
+    customer = await customer_of(client, o.rep)
+    await client.patch(f"/api/v1/customers/{customer['id']}", json={"industry": "能源"}, headers=o.rep.headers)
+
+    async def run_waits() -> dict[str, Any] | None:
+        runs = (await client.get(f"/api/v1/workflows/{workflow['id']}/runs", headers=o.tenant.headers)).json()
+        return runs["items"][0] if runs["items"] and runs["items"][0]["status"] == "waiting" else None
+
+    await eventually(run_waits, timeout=5)
+    run = await run_waits()
+    assert run is not None
+    [approval] = (await client.get("/api/v1/approvals?assigned_to=me", headers=o.a[0].headers)).json()["items"]
+    assert (await patch_tier(client, o.rep, customer["id"], "A")).status_code == 409
+    cancelled = await client.post(f"/api/v1/workflow-runs/{run['id']}/cancel", headers=o.tenant.headers)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled", cancelled.text
+    now = (await client.get(f"/api/v1/approvals/{approval['id']}", headers=o.rep.headers)).json()
+    assert now["status"] == "cancelled" and now["waiting_for"] == []
+    assert now["decisions"][-1]["decision"] == "cancel"
+    # The tier is no longer locked, the approver has nothing waiting, and a late decision is refused.
+    assert (await patch_tier(client, o.rep, customer["id"], "A")).status_code == 200
+    assert (await client.get("/api/v1/approvals?assigned_to=me", headers=o.a[0].headers)).json()["items"] == []
+    assert (await decide(client, o.a[0], approval["id"], "approve")).status_code == 409
+
+    async def announced() -> bool:
+        return any(e.data.get("decision") == "cancel" for e in events.of("decided", approval["id"]))
+
+    await eventually(announced, timeout=5)
+    after = (await client.get(f"/api/v1/customers/{customer['id']}", headers=o.rep.headers)).json()
+    assert "审批后" not in after["tags"]

@@ -66,3 +66,12 @@ def test_branches_cannot_nest_without_bound() -> None:
         step = {"type": "branch", "condition": "true", "then": [step]}
     found = problems([{"type": "manual"}], [step])
     assert any("nest deeper" in message for message in found.values())
+
+
+def test_an_sla_breach_record_has_the_head_and_phase_a_record_change_has_not() -> None:
+    notify = [{"type": "notify", "to": "record.head_id", "message": "{{record.sla_phase}}"}]
+    definition = decode_definition([{"type": "sla.breached", "phase": "resolution"}], notify)
+    assert definition.triggers[0].entity == "objection"
+    assert problems([{"type": "record.updated", "entity": "objection"}], notify) == {
+        "steps[0].to": "the record has no field head_id"}
+    assert list(problems([{"type": "sla.breached", "phase": "warning"}], notify)) == ["triggers[0].phase"]

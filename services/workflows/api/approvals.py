@@ -23,7 +23,7 @@ from shared.http.conditional import expected_version, with_etag
 from shared.pagination import Page, check_limit, page_of, time_cursor
 
 SERVICE = "workflows"
-STATUSES = Literal["pending", "approved", "rejected", "returned", "recalled"]
+STATUSES = Literal["pending", "approved", "rejected", "returned", "recalled", "cancelled"]
 
 
 def _client(runtime: RuntimeDep) -> RecordsClient:

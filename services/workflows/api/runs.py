@@ -98,10 +98,11 @@ class RunsController(Controller):
     @post("/cancel", status_code=200)
     async def cancel_workflow_run(self, run_id: FromPath[uuid.UUID], principal: PrincipalDep,
                                   runtime: RuntimeDep) -> domain.RunOut:
-        """Cancel a pending or waiting run: it does nothing more."""
+        """Cancel a pending or waiting run: it does nothing more; an approval it waits on ends as
+        ``cancelled`` and unlocks the record's fields (records unreachable: 503, nothing changed)."""
         principal.require("workflow", "update")
         async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
-            return await domain.cancel(unit, run_id)
+            return await domain.cancel(unit, run_id, _client(runtime), principal.user_id)
 
 
 @post("/workflow-hooks/{workflow_id:uuid}", status_code=202, exclude_from_auth=True, tags=["workflows"],

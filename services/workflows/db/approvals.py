@@ -82,6 +82,11 @@ async def of_run(unit: Unit, run_id: uuid.UUID, path: str) -> asyncpg.Record | N
                                "AND run_id = $2 AND run_path = $3", unit.tenant_id, run_id, path)
 
 
+async def pending_of_run(unit: Unit, run_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await unit.fetch(f"SELECT {APPROVAL_COLUMNS} FROM workflows.approvals WHERE tenant_id = $1 "
+                            "AND run_id = $2 AND status = 'pending' FOR UPDATE", unit.tenant_id, run_id)
+
+
 async def pending_of(unit: Unit, entity: str, record_id: uuid.UUID, template_id: uuid.UUID) -> asyncpg.Record | None:
     return await unit.fetchrow(f"SELECT {APPROVAL_COLUMNS} FROM workflows.approvals WHERE tenant_id = $1 "
                                "AND entity = $2 AND record_id = $3 AND template_id = $4 AND status = 'pending'",

@@ -100,7 +100,7 @@ class ApprovalOut(msgspec.Struct, kw_only=True):
     name: str
     record: RecordRef
     submitted_by: uuid.UUID
-    status: str                          # pending | approved | rejected | returned | recalled
+    status: str                          # pending | approved | rejected | returned | recalled | cancelled
     current_step: int
     steps: list[ApprovalStep]
     guarded_fields: list[str]
@@ -457,6 +457,18 @@ async def recall(db: ServiceDatabase, client: RecordsClient, principal: Principa
         await unit.emit("approval", "decided", approval_id, actor=_user(principal.user_id),
                         data=_event(done, decision="recall", by=principal.user_id))
         return await read(unit, approval_id)
+
+
+async def cancel_of_run(unit: Unit, client: RecordsClient, run_id: uuid.UUID, by: uuid.UUID) -> None:
+    """The run waiting on its approvals was cancelled: they end as ``cancelled`` and unlock their
+    fields, in the cancel's transaction (records unreachable: 503, the run stays as it was)."""
+    for row in await store.pending_of_run(unit, run_id):
+        seq = len(await store.decisions(unit, row["id"])) + 1
+        await store.log(unit, row["id"], row["current_step"], by, "cancel", "the workflow run was cancelled")
+        done = await _finish(unit, client, row, "cancelled", by, None)
+        await _note(client, unit, row, seq, by, "cancel", "the workflow run was cancelled", "cancelled")
+        await unit.emit("approval", "decided", row["id"], actor=_user(by),
+                        data=_event(done, decision="cancel", by=by, comment="the workflow run was cancelled"))
 
 
 # --- SLA -----------------------------------------------------------------------------------------------

@@ -108,8 +108,23 @@ class HealthCrossed(_Base, tag="health.crossed"):
         return "customer"
 
 
+class SlaBreached(_Base, tag="sla.breached"):
+    """An objection's SLA phase (``first_response``, ``resolution``, or either when absent) was
+    breached; its ``record`` is the objection with ``sla_phase`` and ``head_id`` (the manager of its
+    assignee, else of its owner)."""
+
+    phase: Literal["first_response", "resolution"] | None = None
+
+    @property
+    def entity(self) -> str:
+        return "objection"
+
+
+# What an SLA breach's record carries besides the objection's own fields.
+SLA_FIELDS = frozenset({"sla_phase", "sla_state", "head_id", "title"})
+
 Trigger = (RecordCreated | RecordUpdated | RecordDeleted | RecordRestored | RecordMerged | RecordTransferred
-           | DateTrigger | ScheduleTrigger | ManualTrigger | WebhookTrigger | HealthCrossed)
+           | DateTrigger | ScheduleTrigger | ManualTrigger | WebhookTrigger | HealthCrossed | SlaBreached)
 
 
 # --- steps ----------------------------------------------------------------------------------------
@@ -204,10 +219,12 @@ def check_definition(definition: WorkflowDefinition) -> None:
     """Every problem of ``definition`` in one 422: conditions that do not compile or read missing
     fields, unknown date fields, bad durations and crons, waits over a year, empty approvals."""
     errors: list[FieldError] = []
-    entities = {t.entity for t in definition.triggers
-                if isinstance(t, RecordTrigger | DateTrigger | ManualTrigger | HealthCrossed) and t.entity is not None}
-    # Steps may read the fields every triggering entity has; with no record trigger, none are checked.
-    known = frozenset.intersection(*(fields_of(e) for e in entities)) if entities else None
+    shapes = [fields_of(t.entity) | (SLA_FIELDS if isinstance(t, SlaBreached) else frozenset())
+              for t in definition.triggers
+              if isinstance(t, RecordTrigger | DateTrigger | ManualTrigger | HealthCrossed | SlaBreached)
+              and t.entity is not None]
+    # Steps may read the fields every triggering record has; with no record trigger, none are checked.
+    known = frozenset.intersection(*shapes) if shapes else None
     for index, trigger in enumerate(definition.triggers):
         _check_trigger(trigger, f"triggers[{index}]", errors)
     count = _check_steps(definition.steps, "steps", known, 1, errors)
@@ -321,7 +338,7 @@ def decode_definition(triggers: Any, steps: Any) -> WorkflowDefinition:
 
 
 __all__ = [
-    "Branch", "DateTrigger", "HealthCrossed", "ManualTrigger", "RecordTrigger", "ScheduleTrigger", "Step",
+    "Branch", "DateTrigger", "HealthCrossed", "SlaBreached", "ManualTrigger", "RecordTrigger", "ScheduleTrigger", "Step",
     "Trigger", "WebhookTrigger", "WorkflowDefinition", "check_definition", "decode_definition", "parse_duration",
     "ENTITIES",
 ]

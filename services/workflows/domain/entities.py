@@ -26,13 +26,15 @@ _FIELDS: dict[str, frozenset[str]] = {
     }),
     "objection": frozenset({
         "customer_id", "category", "severity", "description", "interaction_id", "assignee_id", "due_at", "status",
-        "resolution", "satisfaction", "owner_id", "resolved_at", "closed_at", "deleted_at",
+        "resolution", "satisfaction", "owner_id", "resolved_at", "closed_at", "deleted_at", "sla_state",
+        "sla_due_at", "first_response_due_at",
     }),
     "task": frozenset({"customer_id", "title", "description", "due_at", "remind_at", "assignee_id", "status",
                        "completed_at", "deleted_at"}),
     "opportunity": frozenset({
         "customer_id", "name", "pipeline_id", "stage", "amount", "currency", "expected_close_date", "owner_id",
-        "probability", "won_reason", "lost_reason", "description", "deleted_at",
+        "probability", "won_reason", "lost_reason", "description", "deleted_at", "status", "stage_name",
+        "closed_at",
     }),
 }
 _DATES: dict[str, frozenset[str]] = {

@@ -14,7 +14,7 @@ import msgspec
 
 from services.workflows.db import queue, runs, timers
 from services.workflows.db import workflows as store
-from services.workflows.domain import assignment, calendar_settings
+from services.workflows.domain import approvals, assignment, calendar_settings
 from services.workflows.domain import definitions as d
 from services.workflows.domain.entities import ENTITIES
 from services.workflows.domain.steps import Outcome, RunState, run_step
@@ -194,7 +194,9 @@ async def retry(unit: Unit, run_id: uuid.UUID) -> RunOut:
     return await read(unit, run_id)
 
 
-async def cancel(unit: Unit, run_id: uuid.UUID) -> RunOut:
+async def cancel(unit: Unit, run_id: uuid.UUID, client: RecordsClient | None = None,
+                 by: uuid.UUID | None = None) -> RunOut:
+    """Cancel a pending or waiting run; an approval it waits on is cancelled with it (and unlocks)."""
     row = await runs.get(unit, run_id, for_update=True)
     if row is None:
         raise NotFound(f"No workflow run {run_id}")
@@ -204,6 +206,8 @@ async def cancel(unit: Unit, run_id: uuid.UUID) -> RunOut:
     await timers.remove_of_run(unit, run_id)
     await runs.set_status(unit, run_id, "cancelled", error="cancelled by a user")
     await queue.drop(unit.conn, run_id)
+    if client is not None and by is not None:
+        await approvals.cancel_of_run(unit, client, run_id, by)
     return await read(unit, run_id)
 
 

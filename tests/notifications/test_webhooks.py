@@ -40,7 +40,7 @@ async def deliveries(client: httpx.AsyncClient, who: Tenant, hook_id: str) -> li
     return answer.json()["items"]
 
 
-async def received(receiver: Receiver, count: int, timeout: float = 5.0) -> None:
+async def received(receiver: Receiver, count: int, timeout: float = 15.0) -> None:
     async def enough() -> bool:
         return len(receiver.requests) >= count
     await eventually(enough, timeout=timeout)

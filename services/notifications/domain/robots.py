@@ -32,7 +32,8 @@ from services.notifications.domain import signing, ssrf
 from services.notifications.domain.webhooks import AttemptOut, DeliveryOut, check_patterns, delivery_out
 from shared.auth import Principal
 from shared.db import Unit
-from shared.errors import FieldError, NotFound, PreconditionFailed, ValidationProblem
+from shared.errors import FieldError, NotFound, ValidationProblem
+from shared.http.conditional import check_version
 
 Platform = Literal["dingtalk", "feishu", "wecom"]
 HOSTS: dict[str, tuple[str, ...]] = {
@@ -143,9 +144,7 @@ async def get(unit: Unit, robot_id: uuid.UUID) -> RobotOut:
 async def update(unit: Unit, principal: Principal, robot_id: uuid.UUID, body: RobotPatch,
                  expected_version: int | None, *, allow_private: bool) -> RobotOut:
     row = await _robot(unit, robot_id, for_update=True)
-    if expected_version is not None and expected_version != row["version"]:
-        raise PreconditionFailed(f"The chat robot is at version {row['version']}, not {expected_version}",
-                                 kind="stale-version", extra={"current_version": row["version"]})
+    check_version(expected_version, row["version"], "chat robot")
     url = None if body.webhook_url is UNSET else body.webhook_url
     secret = None if body.secret is UNSET else body.secret
     errors = _check(row["platform"], url, secret, allow_private)

@@ -21,8 +21,9 @@ from services.notifications.db import webhooks as store
 from services.notifications.domain import signing, ssrf
 from shared.auth import Principal
 from shared.db import Unit
-from shared.errors import FieldError, NotFound, PreconditionFailed, ValidationProblem
+from shared.errors import FieldError, NotFound, ValidationProblem
 from shared.events.envelope import Event
+from shared.http.conditional import check_version
 
 ROTATION_OVERLAP = timedelta(hours=24)
 PING = "webhook.ping"
@@ -233,9 +234,7 @@ async def get(unit: Unit, endpoint_id: uuid.UUID) -> WebhookOut:
 async def update(unit: Unit, principal: Principal, endpoint_id: uuid.UUID, body: WebhookPatch,
                  expected_version: int | None, *, allow_private: bool) -> WebhookOut:
     row = await _endpoint(unit, endpoint_id, for_update=True)
-    if expected_version is not None and expected_version != row["version"]:
-        raise PreconditionFailed(f"The webhook is at version {row['version']}, not {expected_version}",
-                                 kind="stale-version", extra={"current_version": row["version"]})
+    check_version(expected_version, row["version"], "webhook")
     errors: list[FieldError] = []
     changes: dict[str, Any] = {}
     if body.url is not UNSET:

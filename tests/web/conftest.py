@@ -8,9 +8,9 @@ own browser downloads are never used. Without Chromium the browser tests skip an
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
-import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator

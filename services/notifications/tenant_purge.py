@@ -10,7 +10,8 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from services.notifications.db import webhooks as store
+from services.notifications.db import store as deliveries
+from services.notifications.db import webhooks as hooks
 from shared.db import ServiceDatabase
 from shared.tenant_purge import TenantPurger
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 async def start_tenant_purge(runtime: Runtime) -> TenantPurger:
     async def purge_more(owner_db: ServiceDatabase, tenant_id: uuid.UUID) -> dict[str, int]:
         async with owner_db.system_unit() as unit:
-            status = await unit.execute("DELETE FROM notifications.delivery_queue WHERE tenant_id = $1", tenant_id)
-            return {"delivery_queue": int(status.split()[-1]), "hook_queue": await store.purge_queue(unit, tenant_id)}
+            return {"delivery_queue": await deliveries.purge_queue(unit, tenant_id),
+                    "hook_queue": await hooks.purge_queue(unit, tenant_id)}
 
     return await TenantPurger(runtime, "notifications", purge_more=purge_more).start()

@@ -332,3 +332,9 @@ async def sink_get(unit: SystemUnit, mail_id: int) -> asyncpg.Record | None:
     return await unit.fetchrow(
         "SELECT id, received_at, mail_from, rcpt_to, subject, message_id, raw FROM notifications.sink_mail WHERE id = $1",
         mail_id)
+
+
+async def purge_queue(unit: SystemUnit, tenant_id: uuid.UUID) -> int:
+    """A deleted tenant's queued deliveries (for the service's tenant purge)."""
+    status = await unit.execute("DELETE FROM notifications.delivery_queue WHERE tenant_id = $1", tenant_id)
+    return int(status.split()[-1])

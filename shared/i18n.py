@@ -143,6 +143,7 @@ TITLES_ZH: dict[str, str] = {
     "export-not-found": "未找到导出任务",
     "export-not-ready": "导出尚未完成",
     "export-file-deleted": "导出文件已删除",
+    "attachment-not-found": "未找到附件",
 }
 
 # Chinese by HTTP status: the title of a kind this catalogue does not know yet.
@@ -215,6 +216,8 @@ GENERIC_ZH: dict[str, str] = {
     "locked": "审批中，暂不能修改", "unknown_template": "审批模板不存在", "condition_not_met": "不满足审批模板的条件",
     "no_approver": "没有可用的审批人", "already_approver": "已是该步骤的审批人或提交人",
     "no_head": "该部门不存在或没有在职的负责人",
+    # attachments
+    "executable": "是程序或脚本，不接受可执行文件", "type_mismatch": "文件扩展名与文件内容不符",
     # outgoing webhooks and chat robots
     "unknown_event_type": "不是可订阅的事件类型", "private_address": "不能指向内网、本机或云元数据地址",
     "wrong_host": "不是该平台的机器人地址", "invalid_secret": "密钥格式不正确（钉钉的加签密钥以 SEC 开头）",

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     max_request_bytes: int = Field(1_048_576, ge=1024, description="largest accepted request body")
     import_max_bytes: int = Field(100 * 1_048_576, ge=1024, description="largest accepted import file (POST /api/v1/imports)")
+    attachment_max_bytes: int = Field(
+        50 * 1_048_576, ge=1024, description="largest accepted attachment (POST /api/v1/<collection>/{id}/attachments)")
     bulk_file_retention_days: int = Field(
         7, ge=1, le=3_650, description="days export files and import error reports are kept after their job")
     bulk_job_lease_seconds: float = Field(

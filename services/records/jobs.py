@@ -1,7 +1,8 @@
 """The records purge job, hourly (and shortly after start-up): soft-deleted records older than
 30 days are deleted for good, with their field history and unique custom values; Idempotency-Key
 answers older than 24 hours are forgotten; export files and import error reports older than
-``HUIKE_BULK_FILE_RETENTION_DAYS`` are deleted (they hold customer data; their job rows stay).
+``HUIKE_BULK_FILE_RETENTION_DAYS`` are deleted (they hold customer data; their job rows stay);
+attachments deleted 30 days ago, and those of records purged for good, are deleted with their bytes.
 
 Every table of the ``records`` schema with a ``deleted_at`` column is purged, so new entities
 need no registration here. Children reference their customer ``ON DELETE CASCADE``.
@@ -13,6 +14,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING
 
+from services.records.db import attachments as attachments_store
 from services.records.db import exports as exports_store
 from services.records.db import imports as imports_store
 from services.records.db.custom_fields import release_unique
@@ -46,7 +48,8 @@ async def soft_deleting_tables(db: ServiceDatabase) -> list[str]:
                WHERE table_schema = 'records' AND column_name = 'deleted_at' ORDER BY table_name"""
         )
     # Children before parents would be kinder to foreign keys without cascade: customers last.
-    return sorted((r["table_name"] for r in rows), key=lambda t: t == "customers")
+    # Attachments have bytes in the file store besides their rows: ``purge_attachments`` does them.
+    return sorted((r["table_name"] for r in rows if r["table_name"] != "attachments"), key=lambda t: t == "customers")
 
 
 async def purge_tenant(unit: Unit, tables: list[str], retention_days: int = RETENTION_DAYS) -> int:
@@ -76,6 +79,12 @@ async def purge_tenant(unit: Unit, tables: list[str], retention_days: int = RETE
     return total
 
 
+async def purge_attachments(unit: Unit, retention_days: int = RETENTION_DAYS) -> list[str]:
+    """Delete the rows of attachments deleted ``retention_days`` ago and of those whose record was
+    purged (run after ``purge_tenant``, in its unit); answers the file keys to delete after commit."""
+    return await attachments_store.purge(unit, retention_days)
+
+
 async def expire_bulk_files(unit: Unit, retention_days: int) -> list[str]:
     """Forget old import error reports; answers the keys of the old export files to delete."""
     await imports_store.expire_errors(unit, retention_days)
@@ -94,7 +103,8 @@ async def purge_all(db: ServiceDatabase, files: FileStore, *, retention_days: in
             try:
                 async with db.tenant_unit(scope_for_system(tenant_id)) as unit:
                     purged += await purge_tenant(unit, tables, retention_days)
-                    expired_files = await expire_bulk_files(unit, file_retention_days)
+                    expired_files = await purge_attachments(unit, retention_days)
+                    expired_files += await expire_bulk_files(unit, file_retention_days)
                 for key in expired_files:  # after the commit: a row never points at a deleted file
                     await files.delete(key)
                 await files.expire_incomplete(tenant_id)

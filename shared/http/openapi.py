@@ -6,6 +6,8 @@
   (``exclude_from_auth``) have ``security: []``, operator routes the ``operator`` scheme, every
   other route ``bearer``;
 * request bodies that refuse unknown fields say ``additionalProperties: false``;
+* multipart uploads a handler streams itself (``opt={"multipart_body": <JSON schema>}``) are
+  documented as ``multipart/form-data`` with that schema;
 * generic pages get plain names (``Page_services.x.UserOut_`` -> ``UserOutPage``).
 """
 
@@ -25,10 +27,11 @@ from litestar.openapi.spec import (
     OpenAPIResponse,
     Operation,
     Reference,
+    RequestBody,
     Schema,
     SecurityScheme,
 )
-from litestar.openapi.spec.enums import OpenAPIType
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.routes import HTTPRoute
 
 from shared.errors import PROBLEM_BASE, PROBLEM_JSON
@@ -201,6 +204,17 @@ def _rename_generics(document: OpenAPI) -> None:
     walk(document)
 
 
+def _schema_of(node: dict[str, Any]) -> Schema:
+    """A ``Schema`` from a plain JSON-schema dict (the few keys multipart bodies use)."""
+    return Schema(
+        type=OpenAPIType(node["type"]) if "type" in node else None,
+        format=OpenAPIFormat(node["format"]) if "format" in node else None,
+        description=node.get("description"), required=node.get("required"),
+        properties={k: _schema_of(v) for k, v in node["properties"].items()} if "properties" in node else None,
+        additional_properties=node.get("additionalProperties"),
+    )
+
+
 def finish_document(app: Litestar, public_paths: Iterable[str]) -> OpenAPI:
     """Complete ``app``'s OpenAPI document in place (call once, after every route is registered)."""
     document = app.openapi_schema
@@ -224,6 +238,10 @@ def finish_document(app: Litestar, public_paths: Iterable[str]) -> OpenAPI:
             security = handler.opt.get("security_scheme") or (
                 OPERATOR if _is_operator(handler) else None if _is_public(handler, public_paths) else BEARER)
             operation.security = [] if security is None else [{security: []}]
+            multipart = handler.opt.get("multipart_body")
+            if multipart is not None and operation.request_body is None:
+                operation.request_body = RequestBody(
+                    required=True, content={"multipart/form-data": OpenAPIMediaType(schema=_schema_of(multipart))})
             spec = body_type(handler)
             if spec is not None:
                 bodies.append(spec.kind)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Router
 from litestar.di import Provide
 
+from services.records.api.attachments import attachment_routes
 from services.records.api.common import provide_access
 from services.records.api.contacts import ContactsController
 from services.records.api.custom_fields import CustomFieldsController
@@ -41,5 +42,6 @@ def router() -> Router:
             InteractionsController, ObjectionsController, TasksController,
             ImportsController,
             ExportsController,
+            *attachment_routes(),
         ],
     )

@@ -54,6 +54,20 @@ def _check_part(segment: MultipartSegment) -> None:
         raise ValidationProblem(errors)
 
 
+# The request body as documented (shared/http/openapi.py puts it in the operation).
+MULTIPART_BODY = {
+    "type": "object", "required": ["file", "entity"], "additionalProperties": False,
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "The CSV or XLSX file"},
+        "entity": {"type": "string", "description": "customer or contact"},
+        "mapping": {"type": "string", "description": 'JSON {"column": "field" | null}'},
+        "mapping_id": {"type": "string", "description": "the id of a saved mapping"},
+        "on_duplicate": {"type": "string", "description": "skip (default), update or create"},
+        "dry_run": {"type": "string", "description": "true or false (default)"},
+    },
+}
+
+
 class Upload(msgspec.Struct):
     fields: dict[str, str]
     file_key: str | None = None
@@ -210,7 +224,8 @@ class ImportsController(Controller):
     path = "/imports"
     tags = ["imports"]
 
-    @post(status_code=202, opt={"accepts": "multipart/form-data"}, request_max_body_size=None)
+    @post(status_code=202, opt={"accepts": "multipart/form-data", "multipart_body": MULTIPART_BODY},
+          request_max_body_size=None)
     async def create_import(self, access: AccessDep, request: AnyRequest, runtime: RuntimeDep) -> dict[str, Any]:
         """Upload a file (multipart: ``file``, ``entity`` = customer|contact, optional ``mapping``
         JSON ``{"column": "field" | null}`` or ``mapping_id`` of a saved one, ``on_duplicate`` =

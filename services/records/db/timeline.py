@@ -64,6 +64,26 @@ _BRANCHES: dict[str, tuple[str, str]] = {
         ORDER BY h.at DESC, h.id DESC LIMIT {limit}"""),
 }
 
+# Attachments of the customer and of its children: the caller sees one when they see its record
+# ({visible}: the record's live row is in their data scope; a customer's own are visible with it).
+_ATTACHMENT_DATA = "jsonb_build_object('name', t.name, 'size', t.size, 'content_type', t.content_type, " \
+                   "'record_entity', t.entity, 'record_id', t.record_id, 'by', {by})"
+_ATTACHMENT_BRANCHES: dict[str, str] = {
+    "attachment_added": f"""
+        SELECT 'attachment_added'::text, t.created_at, t.id::text, 'attachment'::text, t.id,
+               {_ATTACHMENT_DATA.format(by="t.created_by")}
+        FROM records.attachments t
+        WHERE t.tenant_id = $1 AND t.customer_id = $2 AND {{visible}} {{after}}
+        ORDER BY t.created_at DESC, t.id DESC LIMIT {{limit}}""",
+    "attachment_removed": f"""
+        SELECT 'attachment_removed'::text, t.deleted_at, t.id::text, 'attachment'::text, t.id,
+               {_ATTACHMENT_DATA.format(by="t.deleted_by")}
+        FROM records.attachments t
+        WHERE t.tenant_id = $1 AND t.customer_id = $2 AND t.deleted_at IS NOT NULL AND {{visible}} {{after}}
+        ORDER BY t.deleted_at DESC, t.id DESC LIMIT {{limit}}""",
+}
+_ATTACHED_TABLES = {"interaction": "interactions", "objection": "objections", "opportunity": "opportunities"}
+
 # Field changes other items already tell (a stage move, an objection's status move).
 _TOLD_ELSEWHERE = ["opportunity.stage", "opportunity.status", "opportunity.pipeline_id", "objection.status"]
 # Child tables whose rows the data scope may hide from the caller.
@@ -76,8 +96,9 @@ _KEYS = {
     "interaction": ("t.occurred_at", "t.id::text"), "objection_created": ("t.created_at", "t.id::text"),
     "objection_status": ("h.changed_at", "h.id::text"), "task": ("t.created_at", "t.id::text"),
     "opportunity_stage": ("h.at", "h.id::text"), "field_change": ("t.changed_at", "lpad(t.id::text, 20, '0')"),
+    "attachment_added": ("t.created_at", "t.id::text"), "attachment_removed": ("t.deleted_at", "t.id::text"),
 }
-KINDS = (*_BRANCHES, "field_change")
+KINDS = (*_BRANCHES, *_ATTACHMENT_BRANCHES, "field_change")
 ScopeFilter = Callable[[str, str, int], tuple[str, list[Any]]]
 
 
@@ -110,8 +131,22 @@ async def page(
         at_column, id_column = _KEYS[kind]
         return keyset.format(at=at_column, kind=kind, id=id_column)
 
+    def attachment_visible() -> str:
+        # Customer attachments: the customer is visible (checked before). A child's: its live row
+        # in the caller's scope (FALSE for an entity they may not read).
+        options = ["t.entity = 'customer'"]
+        for entity, table in _ATTACHED_TABLES.items():
+            options.append(f"""(t.entity = '{entity}' AND EXISTS (SELECT 1 FROM records.{table} c
+                               WHERE c.tenant_id = t.tenant_id AND c.id = t.record_id AND c.deleted_at IS NULL
+                                 AND {scope(entity, "c")}))""")
+        return "(" + " OR ".join(options) + ")"
+
     parts = []
     for kind in kinds:
+        if kind in _ATTACHMENT_BRANCHES:
+            sql = _ATTACHMENT_BRANCHES[kind]
+            parts.append("(" + sql.format(visible=attachment_visible(), after=after_sql(kind), limit=limit + 1) + ")")
+            continue
         entity, sql = _BRANCHES[kind]
         parts.append("(" + sql.format(scope=scope(entity, "t"), after=after_sql(kind), limit=limit + 1) + ")")
     if field_entities:

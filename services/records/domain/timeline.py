@@ -2,7 +2,9 @@
 
 Kinds: ``interaction`` (at = occurred_at), ``objection_created``, ``objection_status`` (each status
 move after creation), ``task`` (at = created_at), ``opportunity_stage`` (each stage an opportunity
-entered, its creation included) and ``field_change`` (field history of the customer and its
+entered, its creation included), ``attachment_added`` / ``attachment_removed`` (a file attached to
+the customer or one of its interactions, objections or opportunities; at = created_at / deleted_at)
+and ``field_change`` (field history of the customer and its
 children; changes that another item already tells — stage and objection status moves — are left
 out). The caller sees only kinds of entities they may read, children in their data scope, and no
 field hidden from them (absent from ``data`` and never in ``summary``).
@@ -24,10 +26,12 @@ from shared.pagination import cursor_time, decode_cursor, encode_cursor
 
 FIELD_ENTITIES = ("customer", "contact", "interaction", "objection", "task", "opportunity")
 _ENTITY_OF_KIND = {"interaction": "interaction", "objection_created": "objection", "objection_status": "objection",
-                   "task": "task", "opportunity_stage": "opportunity"}
+                   "task": "task", "opportunity_stage": "opportunity",
+                   # Each attachment's own record is checked in SQL (db/timeline.py).
+                   "attachment_added": "customer", "attachment_removed": "customer"}
 # data keys that are not fields of the entity (field rules do not apply to them)
 _NOT_FIELDS = {"from_stage", "from_stage_name", "to_stage", "to_stage_name", "by", "from_status", "to_status",
-               "field", "old", "new", "actor_kind", "actor_id"}
+               "field", "old", "new", "actor_kind", "actor_id", "size", "content_type", "record_entity", "record_id"}
 
 
 def parse_cursor(cursor: str | None) -> tuple[datetime, str, str] | None:
@@ -61,6 +65,10 @@ def summary(kind: str, entity: str, data: Mapping[str, Any]) -> str:
         if data.get("from_stage_name") is None:
             return f"{name}opened in {data.get('to_stage_name')}"
         return f"{name}{data.get('from_stage_name')} → {data.get('to_stage_name')}"
+    if kind == "attachment_added":
+        return f"File attached: {_short(data.get('name'))}"
+    if kind == "attachment_removed":
+        return f"File removed: {_short(data.get('name'))}"
     return f"{entity} {data.get('field')} changed"
 
 

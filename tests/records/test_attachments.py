@@ -70,12 +70,26 @@ async def test_upload_list_download_and_timeline(client, signup, customer, recor
     note = await _attach(client, tenant, "interactions", call.json()["id"], "纪要.txt", "通话纪要：客户关心价格".encode())
     assert note.status_code == 201 and note.json()["content_type"] == "text/plain; charset=utf-8", note.text
 
+    # And on objections and opportunities (an AMR call recording, a contract PDF).
+    objection = await client.post("/api/v1/objections", headers=tenant.headers, json={
+        "customer_id": acme["id"], "category": "price", "severity": "high", "description": "太贵了"})
+    deal = await client.post("/api/v1/opportunities", headers=tenant.headers, json={
+        "customer_id": acme["id"], "name": "产线升级", "amount": "88000", "currency": "CNY"})
+    assert objection.status_code == 201 and deal.status_code == 201, (objection.text, deal.text)
+    recording = await _attach(client, tenant, "objections", objection.json()["id"], "录音.amr",
+                              b"#!AMR\n" + b"\x3c" * 64)
+    contract = await _attach(client, tenant, "opportunities", deal.json()["id"], "合同.pdf", b"%PDF-1.7\n%...")
+    assert (recording.status_code, recording.json()["content_type"]) == (201, "audio/amr"), recording.text
+    assert (contract.status_code, contract.json()["content_type"]) == (201, "application/pdf"), contract.text
+    listed = await client.get(f"/api/v1/opportunities/{deal.json()['id']}/attachments", headers=tenant.headers)
+    assert [a["name"] for a in listed.json()["items"]] == ["合同.pdf"]
+
     event = await records_events.wait_for(tenant.id, "attachment.added")
     assert event.data["customer_id"] == acme["id"] and event.data["record"]["name"] in ("合同 扫描件.png", "纪要.txt")
     timeline = (await client.get(f"/api/v1/customers/{acme['id']}/timeline", headers=tenant.headers)).json()["items"]
     attached = [i for i in timeline if i["kind"] == "attachment_added"]
-    assert sorted(i["data"]["name"] for i in attached) == ["合同 扫描件.png", "纪要.txt"]
-    assert {i["data"]["record_entity"] for i in attached} == {"customer", "interaction"}
+    assert sorted(i["data"]["name"] for i in attached) == sorted(["合同 扫描件.png", "纪要.txt", "录音.amr", "合同.pdf"])
+    assert {i["data"]["record_entity"] for i in attached} == {"customer", "interaction", "objection", "opportunity"}
 
 
 async def test_bytes_decide_the_type_and_executables_are_refused(client, signup, customer, runtime) -> None:

@@ -1,6 +1,7 @@
 """Every operation of the OpenAPI document, sent each class of hostile input, answers a 4xx
 problem+json, never a 5xx: JSON nested 1,000 deep, NUL in a body string and in each query
-parameter, times and numbers beyond what Python and PostgreSQL hold, malformed cursors.
+parameter, times and numbers beyond what Python and PostgreSQL hold, malformed cursors; and for
+multipart uploads (imports, attachments), malformed, truncated and hostile multipart bodies.
 
 The operations come from /schema/openapi.json, so a new endpoint is covered the day it is added.
 Path parameters are random ids, except ``customer_id`` (a real customer, so handlers that load it
@@ -107,6 +108,35 @@ def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, 
                 yield method, path, operation
 
 
+def _hostile_multipart(document: dict[str, Any], operation: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
+    """(Content-Type, body) pairs a multipart upload must refuse with a 4xx: JSON instead, no
+    boundary, a body cut short or malformed, NUL in names, unknown parts, the file part twice,
+    deep JSON or NUL in a text part."""
+    schema = _resolve(document, operation["requestBody"]["content"]["multipart/form-data"]["schema"])
+    texts = [name for name, prop in schema.get("properties", {}).items() if prop.get("format") != "binary"]
+    form = "multipart/form-data; boundary=b"
+
+    def part(name: str, value: bytes, filename: str | None = None) -> bytes:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
+        return f"--b\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n"
+
+    end = b"--b--\r\n"
+    png = bytes.fromhex("89504e470d0a1a0a0000000d49484452")
+    yield "application/json", b"{}"
+    yield "multipart/form-data", part("file", png, "a.png") + end
+    yield form, b"garbage without any boundary"
+    yield form, part("file", png, "a.png")  # never closed
+    yield form, b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n" + end  # a part without a name
+    yield form, part("file", png, "a\x00b.png") + end
+    yield form, part("fi\x00le", png, "a.png") + end
+    yield form, part("unknown", b"x") + end
+    yield form, part("file", png, "a.png") + part("file", png, "b.png") + end
+    yield form, end
+    for name in texts:
+        yield form, part(name, DEEP.encode()) + part("file", png, "a.png") + end
+        yield form, part(name, NUL.encode()) + part("file", png, "a.png") + end
+
+
 async def test_every_operation_answers_hostile_input_with_a_4xx_problem(
     client: httpx.AsyncClient, signup: Any, settings: Any,
 ) -> None:
@@ -168,6 +198,13 @@ async def test_every_operation_answers_hostile_input_with_a_4xx_problem(
                 for value in MALFORMED_CURSORS:
                     _assert_problem(await send({name: value}), f"{what} ?cursor={value[:40]}")
 
+        if "multipart/form-data" in operation.get("requestBody", {}).get("content", {}):
+            for content_type, body in _hostile_multipart(document, operation):
+                sent += 1
+                response = await client.request(method, path, content=body,
+                                                 headers={**headers, "content-type": content_type})
+                _assert_problem(response, f"{what} multipart {content_type[:40]} {body[:60]!r}")
+            continue
         schema = _body_schema(document, operation)
         if schema is None:
             continue

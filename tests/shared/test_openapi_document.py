@@ -83,6 +83,21 @@ def test_no_request_body_is_a_free_form_object(document: dict[str, Any]) -> None
                 assert target.get("additionalProperties") is False, f"{method.upper()} {path} accepts unknown fields"
 
 
+def test_uploads_are_documented_as_multipart(document: dict[str, Any]) -> None:
+    """The routes that stream a file (imports, attachments) document a multipart/form-data body
+    with the binary ``file`` part, not an untyped or JSON one."""
+    uploads = [path for method, path, _ in operations(document)
+               if method == "post" and (path == "/api/v1/imports" or path.endswith("/attachments"))]
+    assert len(uploads) == 5, uploads  # imports, and customers, interactions, objections, opportunities
+    for path in uploads:
+        body = document["paths"][path]["post"]["requestBody"]
+        assert body["required"] is True and list(body["content"]) == ["multipart/form-data"], path
+        schema = body["content"]["multipart/form-data"]["schema"]
+        assert schema["properties"]["file"] == {**schema["properties"]["file"], "type": "string", "format": "binary"}
+        assert "file" in schema["required"] and schema["additionalProperties"] is False, path
+        assert {"413", "415", "422"} <= set(document["paths"][path]["post"]["responses"]), path
+
+
 def test_every_error_is_documented_as_problem_json(document: dict[str, Any]) -> None:
     problem = document["components"]["schemas"]["Problem"]
     assert {"type", "title", "status", "detail", "errors"} <= set(problem["properties"])

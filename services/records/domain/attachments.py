@@ -108,8 +108,9 @@ def sniff(name: str, head: bytes) -> Sniffed:
     ext = extension(name)
     kind = filetype.guess(head)
     kind_ext = kind.extension if kind is not None else None
-    if (kind_ext in _EXECUTABLE_KINDS or ext in _EXECUTABLE_EXTENSIONS or head.startswith(b"#!")
-            or head.startswith(_EXECUTABLE_MAGIC)):
+    # "#!" opens a script, unless it is a format's magic (AMR recordings start with "#!AMR").
+    script = kind is None and head.startswith(b"#!")
+    if kind_ext in _EXECUTABLE_KINDS or ext in _EXECUTABLE_EXTENSIONS or script or head.startswith(_EXECUTABLE_MAGIC):
         raise ValidationProblem.one("file", "is a program or script; executable files are not accepted",
                                     "executable")
     if kind is not None:

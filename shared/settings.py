@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "HUIKE_"
@@ -34,6 +34,14 @@ class Settings(BaseSettings):
         7, ge=1, le=3_650, description="days export files and import error reports are kept after their job")
     bulk_job_lease_seconds: float = Field(
         60.0, ge=3, description="an import or export whose worker died is taken over after this many seconds")
+    # Where bulk files and attachments live (services/records/storage.py): PostgreSQL (records'
+    # tables, the default) or an S3-compatible object store (AWS S3, MinIO, Ceph, OSS, COS...).
+    file_store: str = Field("postgres", pattern="^(postgres|s3)$", description="postgres or s3")
+    s3_endpoint: str = Field("", description="S3 endpoint URL (e.g. http://minio:9000); empty: AWS S3 of s3_region")
+    s3_bucket: str = Field("", description="bucket of bulk files and attachments (HUIKE_FILE_STORE=s3)")
+    s3_region: str = Field("us-east-1", description="the bucket's region")
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
     public_url: str = ""
     # Reverse proxies whose X-Forwarded-For is believed (comma-separated CIDRs, e.g.
     # "10.0.0.0/8,127.0.0.1"). Empty: the socket peer is the client, and the header is ignored.
@@ -131,6 +139,19 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"'{item}' is not an address or CIDR (e.g. 10.0.0.0/8)") from None
         return networks
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _s3_endpoint(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> Settings:
+        if self.file_store == "s3" and not self.s3_bucket:
+            raise ValueError("HUIKE_FILE_STORE=s3 needs HUIKE_S3_BUCKET")
+        return self
 
     @field_validator("database_url", "database_owner_url")
     @classmethod

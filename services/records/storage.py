@@ -8,8 +8,12 @@ a 100 MB file never sits whole in memory, and a slow client never holds a pooled
 Readers only see a file once its last chunk is committed (``complete``), so a writer that dies
 midway publishes nothing; the hourly purge removes what it left (``expire_incomplete``).
 
-Everything else talks to the small ``FileStore`` protocol, so an object store (S3, MinIO, OSS)
-could replace PostgreSQL for large deployments; none is implemented yet.
+Everything else talks to the small ``FileStore`` protocol. ``HUIKE_FILE_STORE=s3`` puts the bytes
+in an S3-compatible object store instead (``S3FileStore``: AWS S3, MinIO, Ceph, Aliyun OSS, Tencent
+COS), for deployments whose files would crowd the database. There the object store's own rules
+apply: an object appears only when its upload completes (a multipart upload that fails is
+aborted), and no row-level security guards it, so every read goes through a row of the tenant
+(under RLS) that names the key, and keys still start with the tenant.
 
 Keys are ``<tenant>/<kind>/<id>.<suffix>`` (``new_key``): the tenant of a file is the first part of
 its key, and every query runs in that tenant's unit of work.
@@ -26,7 +30,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.db import ServiceDatabase, Unit
 from shared.runtime import Runtime
@@ -36,6 +40,8 @@ log = logging.getLogger(__name__)
 
 # One chunk a row: big enough that a 100 MB file is ~100 round trips, small enough to hold.
 CHUNK_BYTES = 1_048_576
+# One part of an S3 multipart upload (S3's smallest part is 5 MiB): what an upload holds in memory.
+S3_PART_BYTES = 5 * 1_048_576
 
 
 class FileSink(Protocol):
@@ -66,6 +72,10 @@ class FileStore(Protocol):
 
     async def delete_all(self, prefix: str) -> int:
         """Delete every file under ``prefix`` (a deleted tenant's); answers how many."""
+        ...
+
+    async def expire_incomplete(self, tenant_id: uuid.UUID, *, older_than_hours: int = 24) -> int:
+        """Remove what writers that died midway left of the tenant's files; answers how many."""
         ...
 
 
@@ -203,11 +213,113 @@ class PostgresFileStore:
         return int(status.split()[-1])
 
 
+class _S3Sink:
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    async def write(self, data: bytes) -> None:
+        await self.writer.write(data)
+
+
+class S3FileStore:
+    """Files as objects of one bucket of an S3-compatible store (``obstore``, streamed both ways:
+    uploads in multipart parts of ``part_bytes``, downloads in chunks of about ``CHUNK_BYTES``)."""
+
+    def __init__(self, *, bucket: str, endpoint: str = "", region: str = "us-east-1", access_key_id: str = "",
+                 secret_access_key: str = "", part_bytes: int = S3_PART_BYTES) -> None:
+        from obstore.store import S3Store  # only deployments that use S3 load it
+
+        config: dict[str, Any] = {"region": region}
+        if endpoint:
+            # MinIO and most self-hosted stores answer path-style requests at their own URL.
+            config |= {"endpoint": endpoint, "virtual_hosted_style_request": False}
+        if access_key_id:
+            config |= {"access_key_id": access_key_id, "secret_access_key": secret_access_key}
+        self.store = S3Store(bucket, client_options={"allow_http": endpoint.startswith("http://")}, **config)
+        self.part_bytes = part_bytes
+
+    @asynccontextmanager
+    async def create(self, key: str) -> AsyncIterator[FileSink]:
+        import obstore
+
+        # Leaving the block with an error aborts the upload: no reader ever sees a partial object.
+        async with obstore.open_writer_async(self.store, key, buffer_size=self.part_bytes) as writer:
+            yield _S3Sink(writer)
+
+    async def read(self, key: str) -> AsyncIterator[bytes]:
+        import obstore
+
+        answer = await obstore.get_async(self.store, key)  # FileNotFoundError when there is none
+        async for chunk in answer.stream(min_chunk_size=CHUNK_BYTES):
+            yield bytes(chunk)
+
+    @asynccontextmanager
+    async def local_copy(self, key: str) -> AsyncIterator[Path]:
+        fd, name = tempfile.mkstemp(prefix="huike-", suffix=Path(key).suffix)
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                async for chunk in self.read(key):
+                    await asyncio.to_thread(handle.write, chunk)
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
+    async def size(self, key: str) -> int:
+        import obstore
+
+        return int((await obstore.head_async(self.store, key))["size"])
+
+    async def delete(self, key: str) -> None:
+        import obstore
+
+        if key:
+            await obstore.delete_async(self.store, key)  # a missing object is no error
+
+    async def keys(self, prefix: str) -> list[str]:
+        import obstore
+
+        found: list[str] = []
+        async for batch in obstore.list(self.store, prefix=prefix):
+            found += [meta["path"] for meta in batch]
+        return sorted(found)
+
+    async def delete_all(self, prefix: str) -> int:
+        import obstore
+
+        if not prefix.strip("/"):
+            raise ValueError("delete_all needs a prefix: it never empties the whole store")
+        keys = await self.keys(prefix)
+        for start in range(0, len(keys), 1000):  # S3's DeleteObjects takes 1,000 keys a request
+            await obstore.delete_async(self.store, keys[start:start + 1000])
+        return len(keys)
+
+    async def expire_incomplete(self, tenant_id: uuid.UUID, *, older_than_hours: int = 24) -> int:
+        """Nothing to do: S3 never shows an incomplete object (parts of an upload whose writer
+        died are removed by the bucket's AbortIncompleteMultipartUpload lifecycle rule)."""
+        return 0
+
+
 def new_key(tenant_id: uuid.UUID, kind: str, job_id: uuid.UUID, suffix: str) -> str:
     """``<tenant>/<kind>/<job id>.<suffix>``: a tenant's files never share a name with another's."""
     return f"{tenant_id}/{kind}/{job_id}.{suffix}"
 
 
-def file_store(runtime: Runtime) -> PostgresFileStore:
-    """The process's store: records' tables in PostgreSQL."""
-    return PostgresFileStore(runtime.db("records"))
+_S3_STORES: dict[tuple[str, ...], S3FileStore] = {}
+
+
+def file_store(runtime: Runtime, *, purging: bool = False) -> FileStore:
+    """The process's store (``HUIKE_FILE_STORE``): records' tables in PostgreSQL, or the S3 bucket
+    (one client per process and configuration: it keeps its connections). ``purging``: the store
+    of a deleted tenant's purge (PostgreSQL only needs to know)."""
+    settings = runtime.settings
+    if settings.file_store != "s3":
+        return PostgresFileStore(runtime.db("records"), purging=purging)
+    config = (settings.s3_bucket, settings.s3_endpoint, settings.s3_region, settings.s3_access_key_id,
+              settings.s3_secret_access_key)
+    store = _S3_STORES.get(config)
+    if store is None:
+        store = _S3_STORES[config] = S3FileStore(
+            bucket=settings.s3_bucket, endpoint=settings.s3_endpoint, region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id, secret_access_key=settings.s3_secret_access_key)
+    return store

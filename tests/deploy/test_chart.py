@@ -4,6 +4,7 @@ Meilisearch is used when configured, contradictions and typos fail at render wit
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from pathlib import Path
@@ -158,6 +159,8 @@ def test_no_volume_holds_bulk_files_and_records_scratch_follows_the_import_limit
      "Meilisearch is both bundled and external"),
     ({"config": {"searchEngine": "meilisearch"}},
      "config.searchEngine=meilisearch needs a Meilisearch: set externalMeilisearch.url or meilisearch.enabled=true"),
+    ({"fileStore": {"type": "s3"}},
+     "fileStore.type=s3 needs fileStore.s3.bucket (the bucket of bulk files and attachments)"),
     ({"config": {"natsStreamReplicas": 3}, "externalNats": {"clusterSize": 1}},
      "config.natsStreamReplicas=3 is above the NATS cluster size 1: lower it, or raise externalNats.clusterSize"),
     ({"externalNats": {"url": ""}, "nats": {"enabled": True, "config": {"cluster": {"replicas": 1}}},
@@ -178,6 +181,8 @@ def test_contradictory_values_fail_with_one_line(values: dict[str, Any], says: s
     ({"image": {"digest": "latest"}}, "/image/digest"),
     ({"config": {"trustedProxies": "everyone"}}, "/config/trustedProxies"),
     ({"networkPolicy": {"enabeld": False}}, "additional properties 'enabeld' not allowed"),
+    ({"fileStore": {"type": "minio"}}, "/fileStore/type"),
+    ({"fileStore": {"s3": {"endpoint": "minio:9000"}}}, "/fileStore/s3/endpoint"),
 ])
 def test_values_schema_refuses_typos_and_bad_values(values: dict[str, Any], where: str) -> None:
     assert where in render_error(merged(MINIMAL, values))
@@ -251,6 +256,30 @@ def test_network_policies_allow_only_what_each_service_needs() -> None:
             assert 443 not in ports
         assert {53, 5432, 4222} <= ports
         assert (7700 in ports) == (name == component("search"))
+
+
+def test_the_s3_file_store_reaches_records_only() -> None:
+    """fileStore.type=s3: every service reads the store's settings, records alone gets the key and
+    may reach the object store; the default (postgres) sets no S3 variable and opens nothing."""
+    s3 = {"fileStore": {"type": "s3", "s3": {"endpoint": "https://oss-cn-hangzhou.aliyuncs.com",
+                                             "bucket": "huike-files", "region": "cn-hangzhou"}},
+          "secrets": {"s3AccessKeyId": "LTAI-key", "s3SecretAccessKey": "secret"},
+          "networkPolicy": {"objectStore": {"ports": [443], "to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}]}}}
+    docs = manifests(merged(MINIMAL, s3))
+    config = of_kind(docs, "ConfigMap")["huike"]["data"]
+    assert (config["HUIKE_FILE_STORE"], config["HUIKE_S3_BUCKET"], config["HUIKE_S3_REGION"]) == (
+        "s3", "huike-files", "cn-hangzhou")
+    secret = of_kind(docs, "Secret")["huike"]["data"]
+    assert base64.b64decode(secret["HUIKE_S3_ACCESS_KEY_ID"]).decode() == "LTAI-key"
+    for name, deployment in of_kind(docs, "Deployment").items():
+        env = {e["name"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert ("HUIKE_S3_SECRET_ACCESS_KEY" in env) == (name == component("records")), name
+    for name, policy in of_kind(docs, "NetworkPolicy").items():
+        stores = [r for r in policy["spec"]["egress"] if r.get("to") == [{"ipBlock": {"cidr": "203.0.113.0/24"}}]]
+        assert len(stores) == (name == component("records")), name
+    plain = manifests(MINIMAL)
+    assert of_kind(plain, "ConfigMap")["huike"]["data"]["HUIKE_FILE_STORE"] == "postgres"
+    assert not any(k.startswith("HUIKE_S3_") for k in of_kind(plain, "ConfigMap")["huike"]["data"])
 
 
 def test_bundled_servers_are_the_only_egress_destinations() -> None:

@@ -221,6 +221,9 @@ Checks that fail the render with one clear line. Included from the ConfigMap.
 {{- if and (eq (include "huike.searchEngine" .) "meilisearch") (not (include "huike.meilisearchUrl" .)) -}}
 {{- fail "config.searchEngine=meilisearch needs a Meilisearch: set externalMeilisearch.url or meilisearch.enabled=true, or config.searchEngine=postgres" -}}
 {{- end -}}
+{{- if and (eq .Values.fileStore.type "s3") (not .Values.fileStore.s3.bucket) -}}
+{{- fail "fileStore.type=s3 needs fileStore.s3.bucket (the bucket of bulk files and attachments), or set fileStore.type=postgres" -}}
+{{- end -}}
 {{- $replicas := include "huike.natsStreamReplicas" . | int -}}
 {{- $cluster := include "huike.natsClusterSize" . | int -}}
 {{- if gt $replicas $cluster -}}

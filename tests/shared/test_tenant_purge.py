@@ -112,12 +112,17 @@ async def test_deleting_a_tenant_exports_all_its_data_then_leaves_nothing_readab
     imported = await finished(client, doomed, started.json()["id"])
     assert (imported["status"], imported["rows_failed"]) == ("succeeded", 1), imported
     export_file = (await exported(client, doomed, {"entity": "customer", "format": "csv"})).content
+    recording = b"#!AMR\n" + bytes(range(256)) * 8  # a call recording attached to the customer
+    attached = await client.post(f"/api/v1/customers/{acme['id']}/attachments", headers=doomed.headers,
+                                 files={"file": ("通话录音.amr", recording, "audio/amr")})
+    assert attached.status_code == 201, attached.text
     key = (await client.post("/api/v1/api-keys", headers=doomed.headers, json={"name": "erp", "scopes": ["*"]})).json()
     await searchable(client, doomed, "瑞鑫", acme["id"])
     await searchable(client, doomed, "报价", note["id"])
     await searchable(client, other, "瑞鑫", kept["id"])
     stored = file_store(runtime)
-    assert [k.split("/")[1] for k in await stored.keys(f"{doomed.id}/")] == ["exports"]  # the upload went
+    assert sorted(k.split("/")[1] for k in await stored.keys(f"{doomed.id}/")) == ["attachments", "exports"]
+    # (the import's upload went when it ended)
 
     response = await client.delete(f"{OPERATOR}/{doomed.id}", params={"immediately": "true"},
                                    headers=operator(settings))
@@ -133,16 +138,16 @@ async def test_deleting_a_tenant_exports_all_its_data_then_leaves_nothing_readab
     identity = json.loads((root / "identity" / "identity.json").read_text())
     assert [u["email"] for u in identity["users"]] == [doomed.admin_email]
     manifest = json.loads((root / "records" / "manifest.json").read_text())
-    assert manifest["tables"]["customers"] == 3 and manifest["files"] == 1
+    assert manifest["tables"]["customers"] == 3 and manifest["files"] == 2
     for table in ("contacts", "interactions", "objections", "tasks", "opportunities", "field_history", "audit_log",
-                  "imports", "import_errors", "exports", "pipelines", "match_keys"):
+                  "imports", "import_errors", "exports", "pipelines", "match_keys", "attachments"):
         assert manifest["tables"][table] >= 1, table
     customers = [json.loads(line) for line in (root / "records" / "tables" / "customers.jsonl").read_text().splitlines()]
     assert {c["name"] for c in customers} == {"宁波瑞鑫物流有限公司", "杭州进口客户有限公司", "Imported Two Ltd"}
     assert {c["tenant_id"] for c in customers} == {doomed.id}
     files = {p.relative_to(root / "records" / "files").parts[0]: p.read_bytes()
              for p in (root / "records" / "files").rglob("*") if p.is_file()}
-    assert files == {"exports": export_file}
+    assert files == {"exports": export_file, "attachments": recording}
     assert json.loads((root / "search" / "manifest.json").read_text())["tables"] == {}
     for path in root.rglob("*"):
         assert path.stat().st_mode & 0o077 == 0, path

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import uuid
-from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -45,7 +45,7 @@ class AttachmentOut(msgspec.Struct, kw_only=True):
     name: str
     size: int
     content_type: str
-    created_at: str
+    created_at: datetime
     created_by: uuid.UUID | None
 
 
@@ -123,13 +123,7 @@ async def _receive(request: AnyRequest, files: FileStore, key: str, limit: int) 
 
 
 def _download(runtime: Any, row: Any) -> Stream:
-    files = file_store(runtime)
-
-    async def chunks() -> AsyncIterator[bytes]:
-        async for chunk in files.read(row["file_key"]):
-            yield chunk
-
-    return Stream(chunks(), media_type=row["content_type"], headers={
+    return Stream(file_store(runtime).read(row["file_key"]), media_type=row["content_type"], headers={
         "Content-Disposition": domain.content_disposition(row["name"]),
         "Content-Length": str(row["size"]),
         "X-Content-Type-Options": "nosniff",

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from services.records.db import imports as store
 from services.records.domain import exports, imports
-from services.records.storage import file_store
+from services.records.storage import FileStore, file_store
 from shared.unavailable import log_failure
 
 if TYPE_CHECKING:
@@ -43,13 +43,18 @@ def wake() -> None:
 class BulkJobs:
     def __init__(self, runtime: Runtime, *, workers: int = WORKERS, lease_seconds: float = LEASE_SECONDS,
                  poll_seconds: float = POLL_SECONDS) -> None:
+        self.runtime = runtime
         self.db = runtime.db("records")
-        self.files = file_store(runtime)
         self.workers = workers
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self._event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def files(self) -> FileStore:
+        """The configured store, read per job (HUIKE_FILE_STORE)."""
+        return file_store(self.runtime)
 
     async def run_once(self) -> bool:
         """Claim and run one due job; False when none is due."""

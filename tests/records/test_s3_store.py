@@ -18,6 +18,8 @@ import pytest
 
 from services.records.storage import S3FileStore, file_store
 from shared.tenancy import scope_for_system
+from tests.records.test_exports import exported
+from tests.records.test_imports import bulk, csv_bytes, finished, upload  # noqa: F401 - the workers fixture
 
 BUCKET = "huike-files"
 CREDENTIALS = {"access_key_id": "huike-test", "secret_access_key": "huike-test-secret"}
@@ -104,12 +106,35 @@ async def test_the_s3_store_streams_files_and_shows_only_complete_ones(s3: S3Fil
         await s3.delete_all("/")
 
 
-async def test_attachments_go_to_s3_when_configured(client, signup, customer, runtime, monkeypatch,
-                                                    s3_endpoint: str, s3: S3FileStore) -> None:
+@pytest.fixture
+def use_s3(runtime: Any, monkeypatch: pytest.MonkeyPatch, s3_endpoint: str) -> None:
+    """The running service configured with HUIKE_FILE_STORE=s3 for this test."""
     monkeypatch.setattr(runtime, "settings", runtime.settings.model_copy(update={
         "file_store": "s3", "s3_bucket": BUCKET, "s3_endpoint": s3_endpoint, "s3_region": "us-east-1",
         "s3_access_key_id": CREDENTIALS["access_key_id"], "s3_secret_access_key": CREDENTIALS["secret_access_key"]}))
     assert isinstance(file_store(runtime), S3FileStore)
+
+
+async def _files_in_postgres(runtime: Any, tenant_id: str) -> int:
+    async with runtime.db("records").tenant_unit(scope_for_system(uuid.UUID(tenant_id))) as unit:
+        return await unit.fetchval("SELECT count(*) FROM records.files WHERE tenant_id = $1", unit.tenant_id)
+
+
+async def test_imports_and_exports_go_through_s3(client, signup, runtime, use_s3, bulk, s3: S3FileStore) -> None:
+    tenant = await signup()
+    started = await upload(client, tenant, csv_bytes([["name", "phone"], ["宁波对象存储有限公司", "13900139000"]]))
+    assert started.status_code == 202, started.text
+    job = await finished(client, tenant, started.json()["id"])
+    assert (job["status"], job["rows_created"]) == ("succeeded", 1), job
+    export = await exported(client, tenant, {"entity": "customer", "format": "csv"})
+    assert "宁波对象存储有限公司" in export.content.decode("utf-8-sig")
+    # The export file is an object of the bucket (the upload went when its import ended); none in PostgreSQL.
+    assert [k.split("/")[1] for k in await s3.keys(f"{tenant.id}/")] == ["exports"]
+    assert await _files_in_postgres(runtime, tenant.id) == 0
+
+
+async def test_attachments_go_to_s3_when_configured(client, signup, customer, runtime, use_s3,
+                                                    s3: S3FileStore) -> None:
     tenant = await signup()
     acme = await customer(tenant)
     content = "通话录音转写：客户同意下周签约。\n".encode() * 40_000  # ~1.8 MB
@@ -121,8 +146,7 @@ async def test_attachments_go_to_s3_when_configured(client, signup, customer, ru
     # The bytes are in the bucket under the tenant's prefix, not in PostgreSQL.
     keys = await s3.keys(f"{tenant.id}/attachments/")
     assert len(keys) == 1 and await s3.size(keys[0]) == len(content)
-    async with runtime.db("records").tenant_unit(scope_for_system(uuid.UUID(tenant.id))) as unit:
-        assert await unit.fetchval("SELECT count(*) FROM records.files WHERE tenant_id = $1", unit.tenant_id) == 0
+    assert await _files_in_postgres(runtime, tenant.id) == 0
     # A refused upload leaves nothing in the bucket either.
     refused = await client.post(f"/api/v1/customers/{acme['id']}/attachments", headers=tenant.headers,
                                 files={"file": ("photo.jpg", b"MZ" + b"\0" * 200, "image/jpeg")})

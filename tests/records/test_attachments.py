@@ -220,3 +220,25 @@ async def test_delete_and_the_records_deletion_and_purge(client, signup, custome
     await eventually(gone, timeout=5)
     async with db.tenant_unit(scope_for_system(uuid.UUID(tenant.id))) as unit:
         assert await unit.fetchval("SELECT count(*) FROM records.attachments WHERE tenant_id = $1", unit.tenant_id) == 0
+
+
+async def test_a_merge_takes_the_childrens_attachments_to_the_survivors_timeline(client, signup, customer) -> None:
+    tenant = await signup()
+    keep, gone = await customer(tenant, name="星河科技有限公司"), await customer(tenant, name="星河科技（深圳）有限公司")
+    call = await client.post("/api/v1/interactions", headers=tenant.headers, json={
+        "customer_id": gone["id"], "channel": "phone", "summary": "回访"})
+    assert call.status_code == 201, call.text
+    assert (await _attach(client, tenant, "interactions", call.json()["id"], "录音.amr",
+                          b"#!AMR\n" + b"\x3c" * 64)).status_code == 201
+
+    async def attached(customer_id: str) -> list[str]:
+        items = (await client.get(f"/api/v1/customers/{customer_id}/timeline", headers=tenant.headers)).json()["items"]
+        return [i["data"]["name"] for i in items if i["kind"] == "attachment_added"]
+
+    merged = await client.post(f"/api/v1/customers/{keep['id']}/merge", headers=tenant.headers,
+                               json={"merge_ids": [gone["id"]]})
+    assert merged.status_code == 200, merged.text
+    assert await attached(keep["id"]) == ["录音.amr"]
+    undone = await client.post(f"/api/v1/merges/{merged.json()['merge_id']}/undo", headers=tenant.headers)
+    assert undone.status_code == 200, undone.text
+    assert await attached(keep["id"]) == [] and await attached(gone["id"]) == ["录音.amr"]

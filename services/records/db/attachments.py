@@ -60,6 +60,22 @@ async def mark_deleted(unit: Unit, attachment_id: uuid.UUID, user_id: uuid.UUID)
     )
 
 
+async def follow_children(unit: Unit, customer_ids: list[uuid.UUID], survivor_id: uuid.UUID) -> None:
+    """A merge moved every child of ``customer_ids`` to the survivor: their attachments follow."""
+    await unit.execute(
+        """UPDATE records.attachments SET customer_id = $3
+           WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) AND entity <> 'customer'""",
+        unit.tenant_id, customer_ids, survivor_id)
+
+
+async def follow_moved_back(unit: Unit, entity: str, record_ids: list[uuid.UUID], customer_id: uuid.UUID) -> None:
+    """An undone merge moved these children back to ``customer_id``: their attachments follow."""
+    await unit.execute(
+        """UPDATE records.attachments SET customer_id = $4
+           WHERE tenant_id = $1 AND entity = $2 AND record_id = ANY($3::uuid[])""",
+        unit.tenant_id, entity, record_ids, customer_id)
+
+
 async def purge(unit: Unit, retention_days: int) -> list[str]:
     """Delete for good the attachments deleted on their own ``retention_days`` ago and those whose
     record is gone (purged for good, or with its purged customer); answers their file keys, whose

@@ -32,6 +32,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from services.records.db import attachments as attachments_store
 from services.records.db import contacts as contacts_store
 from services.records.db import customers as customers_store
 from services.records.db import ownership as ownership_store
@@ -233,6 +234,7 @@ async def _move_children(unit: Unit, ids: list[uuid.UUID], survivor: asyncpg.Rec
         """UPDATE records.field_history SET customer_id = $3
            WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) AND entity <> 'customer'""",
         unit.tenant_id, ids, survivor["id"])
+    await attachments_store.follow_children(unit, ids, survivor["id"])  # the timeline reads them by customer
     return moved, rows_of
 
 
@@ -396,6 +398,7 @@ async def undo(unit: Unit, access: RecordAccess, merge_id: uuid.UUID) -> dict[st
             await unit.execute(
                 "UPDATE records.field_history SET customer_id = $2 WHERE tenant_id = $1 AND entity = $4 AND record_id = ANY($3::uuid[])",
                 unit.tenant_id, uuid.UUID(old), [uuid.UUID(i) for i in child_ids], entity)
+            await attachments_store.follow_moved_back(unit, entity, [uuid.UUID(i) for i in child_ids], uuid.UUID(old))
             if entity == "opportunity":
                 await unit.execute(
                     """UPDATE records.opportunity_stage_history SET customer_id = $2

@@ -242,3 +242,25 @@ async def test_a_merge_takes_the_childrens_attachments_to_the_survivors_timeline
     undone = await client.post(f"/api/v1/merges/{merged.json()['merge_id']}/undo", headers=tenant.headers)
     assert undone.status_code == 200, undone.text
     assert await attached(keep["id"]) == [] and await attached(gone["id"]) == ["录音.amr"]
+
+
+async def test_a_caller_who_may_not_read_interactions_sees_none_of_their_files(client, signup, invite,
+                                                                                customer) -> None:
+    tenant = await signup()
+    role = await client.post("/api/v1/roles", headers=tenant.headers, json={
+        "name": "Customers only", "key": "customers_only",
+        "permissions": {"customer": {"actions": ["read", "update"], "scope": "all"}}})
+    assert role.status_code == 201, role.text
+    member = await invite(tenant, roles=["customers_only"])
+    acme = await customer(tenant)
+    call = await client.post("/api/v1/interactions", headers=tenant.headers, json={
+        "customer_id": acme["id"], "channel": "phone", "summary": "报价沟通"})
+    secret = (await _attach(client, tenant, "interactions", call.json()["id"], "内部报价.txt", b"price: 88000")).json()
+    public = (await _attach(client, tenant, "customers", acme["id"], "名片.png", PNG)).json()
+
+    assert (await client.get(f"/api/v1/attachments/{secret['id']}", headers=member.headers)).status_code == 404
+    assert (await client.get(f"/api/v1/interactions/{call.json()['id']}/attachments",
+                             headers=member.headers)).status_code == 404
+    assert (await client.get(f"/api/v1/attachments/{public['id']}", headers=member.headers)).content == PNG
+    timeline = (await client.get(f"/api/v1/customers/{acme['id']}/timeline", headers=member.headers)).json()["items"]
+    assert [i["data"]["name"] for i in timeline if i["kind"] == "attachment_added"] == ["名片.png"]

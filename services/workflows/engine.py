@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from services.workflows import health, timekeeping
+from services.workflows import health, matching, timekeeping
 from services.workflows.db import queue, runs, timers
 from services.workflows.db import workflows as store
 from services.workflows.domain import approvals, assignment, calendar_settings
@@ -49,7 +49,7 @@ log = logging.getLogger("huike.workflows.engine")
 
 SERVICE = "workflows"
 POLL_SECONDS = 0.25
-BATCH = 20
+RENEW_SECONDS = 20.0   # leases (queue.LEASE_SECONDS) of the items being handled are extended this often
 RETRY_SECONDS = 15.0
 LATE_AFTER = timedelta(minutes=1)   # a timer fired this long after it was due is marked late
 
@@ -117,56 +117,101 @@ async def load_state(unit: Unit, run: Any, workflow: Any, now: datetime) -> RunS
 
 
 class Engine:
-    def __init__(self, runtime: Runtime) -> None:
+    """Leases due items and handles up to ``concurrency`` of them at once (the runs and timers of
+    one record one after the other: the queue leases only the first of a record's items)."""
+
+    def __init__(self, runtime: Runtime, concurrency: int | None = None) -> None:
         assert runtime.bus is not None
         self.db: ServiceDatabase = runtime.db(SERVICE)
         self.records = RecordsClient(runtime.bus.nc)
+        self.concurrency = concurrency or runtime.settings.workflow_concurrency
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._handling: dict[uuid.UUID, asyncio.Task[None]] = {}   # item id -> its handler
 
     async def start(self) -> Engine:
         self._task = asyncio.create_task(self._loop(), name="workflows-engine")
         return self
 
     async def stop(self) -> None:
+        """Stop leasing; the items being handled are finished (each is bounded by records' timeout)."""
         self._stopping.set()
         if self._task is not None:
             await self._task
+        if self._handling:
+            await asyncio.gather(*self._handling.values(), return_exceptions=True)
 
     async def _loop(self) -> None:
+        renew_at = time.monotonic() + RENEW_SECONDS
         while not self._stopping.is_set():
-            try:
-                worked = await self.work_once()
-            except Exception as exc:  # noqa: BLE001 - the database may be down: wait and try again
-                log_failure(log, exc, "workflows engine: leasing failed")
-                worked = 0
-            if not worked:
+            self._slot_freed.clear()
+            free = self.concurrency - len(self._handling)
+            if free > 0:
                 try:
-                    await asyncio.wait_for(self._stopping.wait(), timeout=POLL_SECONDS)
-                except TimeoutError:
-                    pass
+                    for item in await self._lease(free):
+                        self._spawn(item)
+                except Exception as exc:  # noqa: BLE001 - the database may be down: wait and try again
+                    log_failure(log, exc, "workflows engine: leasing failed")
+            if time.monotonic() >= renew_at and self._handling:
+                renew_at = time.monotonic() + RENEW_SECONDS
+                try:
+                    async with self.db.system_unit() as system:
+                        await queue.renew(system.conn, list(self._handling))
+                except Exception as exc:  # noqa: BLE001 - a lease not renewed only risks a second try
+                    log_failure(log, exc, "workflows engine: renewing leases failed")
+            # Lease again once a slot frees (or after a poll interval, for newly due items).
+            stop = asyncio.ensure_future(self._stopping.wait())
+            freed = asyncio.ensure_future(self._slot_freed.wait())
+            await asyncio.wait({stop, freed}, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            freed.cancel()
+
+    async def _lease(self, limit: int) -> list[Any]:
+        async with self.db.system_unit() as system:
+            return list(await queue.lease_due(system.conn, limit))
+
+    def _spawn(self, item: Any) -> None:
+        # The same item queued again while its previous handling is still finishing (a run re-queued
+        # by its own last step) waits for it: one item is never handled twice at once here.
+        before = self._handling.get(item["id"])
+        task = asyncio.create_task(self._handle(item, before), name=f"workflows-{item['kind']}-{item['id']}")
+        self._handling[item["id"]] = task
+
+        def done(finished: asyncio.Task[None]) -> None:
+            if self._handling.get(item["id"]) is finished:
+                del self._handling[item["id"]]
+            self._slot_freed.set()
+
+        task.add_done_callback(done)
 
     async def work_once(self) -> int:
-        """Lease and handle the due items; how many there were."""
-        async with self.db.system_unit() as system:
-            items = await queue.lease_due(system.conn, BATCH)
-        for item in items:
-            try:
-                if item["kind"] == "timer":
-                    await self.fire_timer(item["tenant_id"], item["id"])
-                else:
-                    await self.run(item["tenant_id"], item["id"])
-            except RecordsUnavailable as exc:
-                log.info("workflows: %s; %s %s tried again in %ss", exc, item["kind"], item["id"], RETRY_SECONDS)
-                await self._retry_later(item["id"])
-            except Exception:  # noqa: BLE001 - one item's failure must not stop the others
-                log.exception("workflows: %s %s failed; tried again later", item["kind"], item["id"])
-                await self._retry_later(item["id"])
+        """Lease the due items and handle them (concurrently); how many there were."""
+        items = await self._lease(self.concurrency)
+        await asyncio.gather(*(self._handle(item, None) for item in items))
         return len(items)
 
+    async def _handle(self, item: Any, before: asyncio.Task[None] | None) -> None:
+        if before is not None:
+            await asyncio.gather(before, return_exceptions=True)
+        try:
+            if item["kind"] == "timer":
+                await self.fire_timer(item["tenant_id"], item["id"])
+            else:
+                await self.run(item["tenant_id"], item["id"])
+        except RecordsUnavailable as exc:
+            log.info("workflows: %s; %s %s tried again in %ss", exc, item["kind"], item["id"], RETRY_SECONDS)
+            await self._retry_later(item["id"])
+        except Exception:  # noqa: BLE001 - one item's failure must not stop the others
+            log.exception("workflows: %s %s failed; tried again later", item["kind"], item["id"])
+            await self._retry_later(item["id"])
+
     async def _retry_later(self, item_id: uuid.UUID) -> None:
-        async with self.db.system_unit() as system:
-            await queue.retry_later(system.conn, item_id, RETRY_SECONDS)
+        try:
+            async with self.db.system_unit() as system:
+                await queue.retry_later(system.conn, item_id, RETRY_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - the database is down too: the lease runs out instead
+            log_failure(log, exc, "workflows engine: giving an item back failed")
 
     # --- timers ----------------------------------------------------------------------------------
 
@@ -191,8 +236,9 @@ class Engine:
             if workflow is None or not workflow["enabled"]:
                 await timers.remove(unit, timer_id)
                 return
-            definition = msgspec.convert({"triggers": workflow["triggers"], "steps": workflow["steps"]},
-                                         d.WorkflowDefinition)
+            saved = await matching.definition(unit, workflow["id"], workflow["version"])
+            assert saved is not None
+            definition = saved.definition
             index = timer["trigger_index"]
             trigger = definition.triggers[index] if index is not None and index < len(definition.triggers) else None
             payload = dict(timer["payload"] or {})
@@ -261,15 +307,14 @@ class Engine:
                 await runs.set_status(unit, run_id, "cancelled", error="the workflow was deleted")
                 await queue.drop(unit.conn, run_id)
                 return
-            version = await store.version_of(unit, run["workflow_id"], run["workflow_version"])
+            version = await matching.definition(unit, run["workflow_id"], run["workflow_version"])
             assert version is not None
-            definition = msgspec.convert({"triggers": version["triggers"], "steps": version["steps"]},
-                                         d.WorkflowDefinition)
+            definition = version.definition
             done = {row["path"]: row for row in await runs.steps(unit, run_id)}
-            state = await load_state(unit, run, {**dict(workflow), "author_id": version["author_id"]}, now)
+            state = await load_state(unit, run, workflow, now)
             if run["status"] != "running":
                 await runs.set_status(unit, run_id, "running")
-        author = {**dict(workflow), "author_id": version["author_id"]}
+        author = {**dict(workflow), "author_id": version.author_id}
         effects = LiveEffects(self.records, self.db, tenant_id, author, run)
         steps = walk(definition.steps)
         took: str | None = None

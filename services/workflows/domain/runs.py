@@ -12,13 +12,13 @@ from typing import Any, Literal
 
 import msgspec
 
-from services.workflows.db import queue, runs, timers
+from services.workflows.db import queue, runs, settings, timers
 from services.workflows.db import workflows as store
 from services.workflows.domain import approvals, assignment, calendar_settings
 from services.workflows.domain import definitions as d
 from services.workflows.domain.entities import ENTITIES
 from services.workflows.domain.steps import Outcome, RunState, run_step
-from services.workflows.limits import MAX_RUNS_PER_MINUTE
+from services.workflows.limits import DEFAULT_MAX_RUNS_PER_MINUTE
 from services.workflows.records_client import Command, CommandFailed, RecordsClient, RecordsUnavailable
 from shared.auth import Principal
 from shared.db import ServiceDatabase, Unit
@@ -167,9 +167,10 @@ async def start_from_webhook(db: ServiceDatabase, workflow_id: uuid.UUID, secret
                                kind="invalid-webhook-secret")
         if not row["enabled"]:
             raise Conflict("This workflow is disabled; its webhook starts nothing", kind="workflow-disabled")
-        if await runs.count_since(unit, datetime.now(UTC) - timedelta(minutes=1)) >= MAX_RUNS_PER_MINUTE:
-            raise TooManyRequests(f"This workspace started {MAX_RUNS_PER_MINUTE} runs in the last minute",
-                                  retry_after=60)
+        used, bound = await settings.runs_budget(unit, datetime.now(UTC) - timedelta(minutes=1),
+                                                 DEFAULT_MAX_RUNS_PER_MINUTE)
+        if used >= bound:
+            raise TooManyRequests(f"This workspace started {bound} runs in the last minute", retry_after=60)
         context = {"entity": None, "record": payload, "old": None, "actor": {"kind": "webhook", "id": str(workflow_id)}}
         run_id = await runs.start(unit, workflow_id=workflow_id, workflow_version=row["version"], trigger_index=index,
                                   trigger_type="webhook", trigger_key=key, record_type=None, record_id=None,

@@ -22,7 +22,6 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -31,11 +30,11 @@ import msgspec
 from services.workflows import health, matching, timekeeping
 from services.workflows.db import queue, runs, timers
 from services.workflows.db import workflows as store
-from services.workflows.domain import approvals, assignment, calendar_settings
+from services.workflows.domain import approvals, assignment, calendar_settings, walker
 from services.workflows.domain import definitions as d
 from services.workflows.domain.schedules import plan_schedule
-from services.workflows.domain.steps import Outcome, RunState, StepFailed, run_step
-from services.workflows.records_client import Command, CommandFailed, RecordsClient, RecordsUnavailable
+from services.workflows.domain.steps import Outcome, RunState, StepFailed
+from services.workflows.records_client import Command, RecordsClient, RecordsUnavailable
 from shared.db import ServiceDatabase, Unit
 from shared.errors import Problem
 from shared.events.envelope import Actor
@@ -98,15 +97,6 @@ class LiveEffects:
         return msgspec.to_builtins(out)
 
 
-def walk(steps: list[d.Step], prefix: str = "steps") -> Iterator[tuple[str, d.Step]]:
-    """(path, step) in order; the caller sends "then"/"else" into the generator after a branch."""
-    for index, step in enumerate(steps):
-        path = f"{prefix}[{index}]"
-        took = yield path, step
-        if isinstance(step, d.Branch) and took in ("then", "else"):
-            yield from walk(step.then if took == "then" else step.else_, f"{path}.{took}")
-
-
 async def load_state(unit: Unit, run: Any, workflow: Any, now: datetime) -> RunState:
     context = run["context"] or {}
     return RunState(
@@ -114,6 +104,27 @@ async def load_state(unit: Unit, run: Any, workflow: Any, now: datetime) -> RunS
         record=dict(context.get("record") or {}), old=context.get("old"), actor=dict(context.get("actor") or {}),
         calendar=await calendar_settings.load(unit), now=now, approval=dict(context.get("approval") or {}),
     )
+
+
+class _RunJournal:
+    """A real run's journal: its recorded steps; each outcome recorded with its events in one transaction."""
+
+    stops_at_waits = True
+
+    def __init__(self, engine: Engine, scope: Any, run: Any, done: dict[str, Any], effects: LiveEffects,
+                 state: RunState) -> None:
+        self.engine, self.scope, self.run, self.done = engine, scope, run, done
+        self.effects, self.state = effects, state
+
+    def recorded(self, path: str) -> Any | None:
+        return self.done.get(path)
+
+    async def approval_ended(self, path: str, state: RunState) -> bool:
+        return await self.engine._approval_ended(self.scope, self.run, path, state)
+
+    async def record(self, path: str, step: d.Step, outcome: Outcome, started: float) -> None:
+        await self.engine._record(self.scope, self.run, path, step, outcome, self.effects, self.state, started)
+        self.effects.events.clear()
 
 
 class Engine:
@@ -316,47 +327,13 @@ class Engine:
                 await runs.set_status(unit, run_id, "running")
         author = {**dict(workflow), "author_id": version.author_id}
         effects = LiveEffects(self.records, self.db, tenant_id, author, run)
-        steps = walk(definition.steps)
-        took: str | None = None
-        while True:
-            try:
-                path, step = steps.send(took) if took is not None else next(steps)
-            except StopIteration:
-                break
-            took = None
-            recorded = done.get(path)
-            if recorded is not None and recorded["status"] == "succeeded":
-                took = (recorded["output"] or {}).get("took")
-                continue
-            if recorded is not None and recorded["status"] == "waiting" and isinstance(step, d.Wait) \
-                    and step.until is None:
-                await self._finish(scope, run_id, "waiting")   # still waiting on its timer
-                return
-            if recorded is not None and recorded["status"] == "waiting" and isinstance(step, d.RequestApproval):
-                if not await self._approval_ended(scope, run, path, state):
-                    await self._finish(scope, run_id, "waiting")
-                    return
-                continue
-            started = time.perf_counter()
-            effects.events.clear()
-            try:
-                outcome = await run_step(step, path, state, effects)
-            except CommandFailed as exc:
-                outcome = Outcome("failed", error=f"records refused: {exc}")
-            await self._record(scope, run, path, step, outcome, effects, state, started)
-            if outcome.status == "failed":
-                await self._finish(scope, run_id, "failed", error=f"{path}: {outcome.error}")
-                return
-            if outcome.status == "waiting" and isinstance(step, d.RequestApproval):
-                await self._wait_for_approval(scope, run_id, path)
-                return
-            if outcome.status == "waiting":
-                await self._finish(scope, run_id, "waiting")
-                return
-            if outcome.status == "stopped":
-                break
-            took = outcome.took
-        await self._finish(scope, run_id, "succeeded")
+        journal = _RunJournal(self, scope, run, done, effects, state)
+        end = await walker.walk(definition.steps, state, effects, journal)
+        if end.status == "waiting_for_approval":
+            assert end.path is not None
+            await self._wait_for_approval(scope, run_id, end.path)
+        else:
+            await self._finish(scope, run_id, end.status, error=end.error)
 
     async def _record(self, scope: Any, run: Any, path: str, step: d.Step, outcome: Outcome, effects: LiveEffects,
                       state: RunState, started: float) -> None:

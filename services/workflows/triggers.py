@@ -1,8 +1,9 @@
 """Record events start runs: a durable consumer of records' events (``workflows-triggers``).
 
-For each event of a customer, contact, interaction, objection, task or opportunity, every enabled
-workflow of the event's tenant is matched, in the event's unit of work (so a run is created once,
-with the inbox):
+For each event of a customer, contact, interaction, objection, task or opportunity, the enabled
+workflows of the event's tenant that could match it (``matching.py``: indexed by entity, action and
+the fields a trigger names) are matched, in the event's unit of work (so a run is created once,
+with the inbox; a fetched batch of a tenant's events shares one transaction):
 
 * a record trigger of the entity and action, whose ``fields`` changed and whose ``condition``
   holds, starts a run (``trigger_key`` = event id and trigger), or, with ``settle_seconds``,
@@ -201,6 +202,8 @@ async def _recheck_waiting(unit: Unit, record_id: uuid.UUID, context: dict[str, 
 async def start_triggers(runtime: Runtime) -> EventConsumer:
     assert runtime.bus is not None
     consumer = EventConsumer(runtime.bus, runtime.db("workflows"), name=CONSUMER_NAME,
-                             stream=service_stream_name("records"), subjects=SUBJECTS, handler=on_record_event)
+                             stream=service_stream_name("records"), subjects=SUBJECTS, handler=on_record_event,
+                             # A fetched batch of a tenant's events in one transaction: one commit for many.
+                             batch_size=50, batched=True)
     await consumer.start()
     return consumer

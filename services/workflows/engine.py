@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from services.workflows import health, matching, timekeeping
+from services.workflows.db import assignment as picks
 from services.workflows.db import queue, runs, timers
 from services.workflows.db import workflows as store
 from services.workflows.domain import approvals, assignment, calendar_settings, walker
@@ -345,6 +346,8 @@ class Engine:
                 status="succeeded" if outcome.status == "stopped" else outcome.status, input=outcome.input,
                 output=outcome.output, error=outcome.error, started_at=now,
                 duration_ms=int((time.perf_counter() - started) * 1000))
+            if isinstance(step, d.AssignOwner) and step.strategy == "least_loaded":
+                await picks.landed(unit, f"{run['id']}:{path}")   # records' counts show it from now on
             actor = Actor(kind="workflow", id=str(run["workflow_id"]))
             for entity, action, entity_id, data in effects.events:
                 await unit.emit(entity, action, entity_id, actor=actor, data=data)

@@ -8,8 +8,9 @@ in its tenant's units of work; the queue leases one record's items one at a time
 * a timer fires: a date, settle or schedule timer starts a run (its ``trigger_key`` names the
   timer and the moment, so a timer leased twice starts one run) and is re-planned (a yearly date,
   the next cron tick) or removed; a wait timer marks its step done and queues the run again;
-* a run is walked from its first step (``domain/walker.py``, the walker the dry run uses too). A step already recorded as done is not done again (a
-  branch takes the way it took), so a run picked up after a crash goes on where it stopped; the
+* a run is walked from its first step (``domain/walker.py``, the walker the dry run uses too). A
+  step already recorded as done is not done again (a branch takes the way it took), so a run
+  picked up after a crash goes on where it stopped; the
   step whose effect may have happened without being recorded repeats its command with the same
   idempotency key, and records replays its first answer. Each step's outcome, and the events it
   emits, commit together.

@@ -156,3 +156,35 @@ async def test_the_run_cap_is_the_tenants_own_setting_and_names_itself_when_hit(
     skipped = next(r for r in runs if r["status"] == "skipped")
     assert "rate limit" in skipped["error"] and "2 runs" in skipped["error"]
     assert "max_runs_per_minute" in skipped["error"]
+
+
+async def test_a_run_whose_replica_died_mid_walk_is_taken_over_from_its_next_step(
+    client: httpx.AsyncClient, signup: SignUp, runtime: Any
+) -> None:
+    tenant = await signup()
+    workflow = await make_workflow(client, tenant, [{"type": "manual", "entity": "customer"}], [
+        {"type": "add_tags", "tags": ["第一步"]}, {"type": "add_tags", "tags": ["第二步"]}])
+    customer = await customer_of(client, tenant)
+    tenant_id, run_id = uuid.UUID(tenant.id), uuid.uuid4()
+    # As a replica leaves it when it dies after recording the first step: the run running, its
+    # first step recorded (its tag deliberately not written, to show it is not done again), and its
+    # queue item under a lease that has run out.
+    async with runtime.db("workflows").tenant_unit(scope_for_system(tenant_id)) as unit:
+        await unit.execute(
+            """INSERT INTO workflows.runs (tenant_id, id, workflow_id, workflow_version, trigger_index, trigger_type,
+                                            trigger_key, record_type, record_id, status, context, started_at)
+               VALUES ($1, $2, $3, 1, 0, 'manual', 'crashed', 'customer', $4, 'running', $5, now())""",
+            tenant_id, run_id, uuid.UUID(workflow["id"]), uuid.UUID(customer["id"]),
+            {"entity": "customer", "record": {"id": customer["id"]}, "old": None,
+             "actor": {"kind": "user", "id": tenant.admin_id}})
+        await unit.execute(
+            """INSERT INTO workflows.run_steps (tenant_id, run_id, seq, path, type, status, input, output)
+               VALUES ($1, $2, 1, 'steps[0]', 'add_tags', 'succeeded', '{}', '{}')""", tenant_id, run_id)
+        await unit.execute(
+            """INSERT INTO workflows.queue (id, kind, tenant_id, due_at, leased_until, serial_key)
+               VALUES ($1, 'run', $2, now() - interval '2 minutes', now() - interval '1 second', $3)""",
+            run_id, tenant_id, uuid.UUID(customer["id"]))
+    [run] = await settled_runs(client, tenant, workflow["id"], timeout=10.0)
+    assert run["id"] == str(run_id) and run["status"] == "succeeded", run
+    assert [s["path"] for s in run["steps"]] == ["steps[0]", "steps[1]"]
+    assert (await client.get(f"/api/v1/customers/{customer['id']}", headers=tenant.headers)).json()["tags"] == ["第二步"]

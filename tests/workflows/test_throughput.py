@@ -50,6 +50,24 @@ async def test_the_queue_leases_one_item_per_record_at_a_time_in_queue_order(sig
             raise _Rollback
 
 
+async def test_leases_are_renewed_only_for_items_still_held(signup: SignUp, runtime: Any) -> None:
+    tenant_id = uuid.UUID((await signup()).id)
+    held, given_back = uuid.uuid4(), uuid.uuid4()
+    with pytest.raises(_Rollback):
+        async with runtime.db("workflows").tenant_unit(scope_for_system(tenant_id)) as unit:
+            for item in (held, given_back):
+                await unit.execute("""INSERT INTO workflows.queue (id, kind, tenant_id, due_at, leased_until)
+                                      VALUES ($1, 'timer', $2, now(), now() + interval '5 seconds')""", item, tenant_id)
+            await queue.retry_later(unit.conn, given_back, 15)
+            await queue.renew(unit.conn, [held, given_back])
+            rows = {r["id"]: r for r in await unit.fetch(
+                "SELECT id, leased_until - now() AS left, due_at - now() AS due_in FROM workflows.queue "
+                "WHERE id = ANY($1::uuid[])", [held, given_back])}
+            assert rows[held]["left"].total_seconds() == queue.LEASE_SECONDS
+            assert rows[given_back]["left"] is None and rows[given_back]["due_in"].total_seconds() == 15
+            raise _Rollback
+
+
 async def test_runs_of_one_record_never_overlap_and_keep_their_order(client: httpx.AsyncClient, signup: SignUp) -> None:
     tenant = await signup()
     workflow = await make_workflow(client, tenant, [

@@ -60,7 +60,10 @@ class Activation:
 
 
 _ABSENT = "\x00absent"   # a field missing from the record, unlike one that is null
-MEMO_SIZE = 4096         # results kept of conditions that read only record and old fields
+# Results kept per condition that reads only record and old fields, and the largest key remembered:
+# enough for rules on a stage, a tier or a severity, bounded for a process holding 1,024 conditions.
+MEMO_SIZE = 128
+MEMO_KEY_BYTES = 256
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,11 @@ class Condition:
 
     def _memo_key(self, activation: Activation) -> bytes | None:
         try:
-            return msgspec.json.encode([[activation.record.get(f, _ABSENT) for f in sorted(self.fields)],
-                                        [activation.old.get(f, _ABSENT) for f in sorted(self.fields)]])
+            key = msgspec.json.encode([[activation.record.get(f, _ABSENT) for f in sorted(self.fields)],
+                                       [activation.old.get(f, _ABSENT) for f in sorted(self.fields)]])
         except (TypeError, msgspec.EncodeError):
             return None
+        return key if len(key) <= MEMO_KEY_BYTES else None   # a long text or a whole map: evaluated each time
 
     def value(self, *, record: Mapping[str, Any], old: Mapping[str, Any] | None, actor: Mapping[str, Any],
               now: datetime, approval: Mapping[str, Any] | None = None) -> Any:

@@ -91,7 +91,7 @@ async def on_record_event(unit: Unit, event: Event) -> None:
             continue
         await _record_trigger(unit, listener, event, context, activation, record_id, now, budget)
     for listener in rules.date_listeners(event.entity):
-        await _date_trigger(unit, listener, event, context, record_id, now)
+        await _date_trigger(unit, listener, event, context, activation, record_id, now)
     await _recheck_waiting(unit, record_id, context)
 
 
@@ -175,11 +175,19 @@ def date_due(trigger: d.DateTrigger, record: dict[str, Any], now: datetime) -> d
 
 
 async def _date_trigger(unit: Unit, listener: matching.Listener, event: Event, context: dict[str, Any],
-                        record_id: uuid.UUID, now: datetime) -> None:
+                        activation: Activation, record_id: uuid.UUID, now: datetime) -> None:
     trigger, index = listener.trigger, listener.index
     assert isinstance(trigger, d.DateTrigger)
     key = f"date:{listener.workflow_id}:{index}:{record_id}"
     due = None if event.action in ("deleted", "merged") else date_due(trigger, context["record"], now)
+    # The condition is checked on the record as it is now (each change plans again): a record that
+    # no longer meets it has no timer. One that cannot be evaluated on this record counts as false.
+    if due is not None and trigger.condition is not None:
+        try:
+            if not compiled(trigger.condition).holds(activation):
+                due = None
+        except ConditionError:
+            due = None
     if due is None:
         await timers.remove_keys(unit, [key])
         return

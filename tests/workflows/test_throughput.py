@@ -4,8 +4,9 @@ workflows follows every save, disable and new version; the tenant's run cap is i
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -206,3 +207,20 @@ async def test_a_run_whose_replica_died_mid_walk_is_taken_over_from_its_next_ste
     assert run["id"] == str(run_id) and run["status"] == "succeeded", run
     assert [s["path"] for s in run["steps"]] == ["steps[0]", "steps[1]"]
     assert (await client.get(f"/api/v1/customers/{customer['id']}", headers=tenant.headers)).json()["tags"] == ["第二步"]
+
+
+async def test_a_date_triggers_condition_decides_whether_the_record_gets_its_timer(
+    client: httpx.AsyncClient, signup: SignUp
+) -> None:
+    tenant = await signup()
+    workflow = await make_workflow(client, tenant, [
+        {"type": "date", "entity": "customer", "field": "next_follow_up_at",
+         "condition": 'record.lifecycle_stage != "churned"'}], [{"type": "add_tags", "tags": ["该跟进了"]}])
+    soon = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    churned = await customer_of(client, tenant, lifecycle_stage="churned", next_follow_up_at=soon)
+    active = await customer_of(client, tenant, next_follow_up_at=soon)
+    [run] = await settled_runs(client, tenant, workflow["id"], timeout=8.0)
+    assert run["record"]["id"] == active["id"] and run["status"] == "succeeded"
+    await asyncio.sleep(1.0)   # the churned customer's moment has passed too: still only one run
+    assert [r["record"]["id"] for r in await runs_of(client, tenant, workflow["id"])] == [active["id"]]
+    assert (await client.get(f"/api/v1/customers/{churned['id']}", headers=tenant.headers)).json()["tags"] == []

@@ -17,7 +17,10 @@ are bulk-loaded by the records benchmark's loader (``bench/records_load.py``). T
    answered by records), read as the database owner afterwards.
 4. **Write throughput with workflows**: step 1 again; each write now also runs the measured
    workflow (its ``add_tags`` is another records write).
-5. **Timers**: ``--timers`` date timers of a workflow (one ``stop`` step) written as the database
+5. **The engine alone**: ``--engine-runs`` pending runs of the measured workflow written as the
+   database owner, queued at once; runs a second is their count over the time until the last one
+   finished (each an ``add_tags`` command answered by records).
+6. **Timers**: ``--timers`` date timers of a workflow (one ``stop`` step) written as the database
    owner, all due at the same moment 5 s ahead; fired per second is their count over the time from
    that moment to the last run they started (``runs.created_at``), which is also how late the last
    one is.
@@ -111,13 +114,13 @@ async def _timers(owner: asyncpg.Connection, tenant_id: uuid.UUID, workflow_id: 
         context = json.dumps({"entity": "customer", "record": {"id": str(record_id)}, "old": None,
                               "actor": {"kind": "system", "id": "bench"}})
         timer_rows.append((tenant_id, timer_id, f"bench:{n}", "date", due, wf, 0, "customer", record_id, context))
-        queue_rows.append((timer_id, "timer", tenant_id, due))
+        queue_rows.append((timer_id, "timer", tenant_id, due, record_id))   # one record's items in order
     async with owner.transaction():
         await owner.copy_records_to_table("timers", schema_name="workflows", records=timer_rows, columns=(
             "tenant_id", "id", "key", "kind", "due_at", "workflow_id", "trigger_index", "record_type", "record_id",
             "payload"))
         await owner.copy_records_to_table("queue", schema_name="workflows", records=queue_rows,
-                                          columns=("id", "kind", "tenant_id", "due_at"))
+                                          columns=("id", "kind", "tenant_id", "due_at", "serial_key"))
     deadline = time.monotonic() + max(120, count / 20)
     fired = 0
     while time.monotonic() < deadline:
@@ -129,6 +132,37 @@ async def _timers(owner: asyncpg.Connection, tenant_id: uuid.UUID, workflow_id: 
     last = await owner.fetchval("SELECT max(created_at) FROM workflows.runs WHERE tenant_id = $1 AND workflow_id = $2",
                                 tenant_id, wf)
     return due, fired, (last - due).total_seconds() if last else float("nan")
+
+
+async def _engine_alone(owner: asyncpg.Connection, tenant_id: uuid.UUID, workflow_id: str, ids: list[uuid.UUID],
+                        count: int) -> tuple[int, float]:
+    """``count`` pending runs of the measured workflow (an ``add_tags`` each: a records round trip)
+    queued at once, no trigger consumer involved: (how many finished, seconds until the last did)."""
+    wf = uuid.UUID(workflow_id)
+    run_rows, queue_rows = [], []
+    for n in range(count):
+        run_id, record_id = uuid.uuid4(), ids[n % len(ids)]
+        context = json.dumps({"entity": "customer", "record": {"id": str(record_id)}, "old": None,
+                              "actor": {"kind": "system", "id": "bench"}})
+        run_rows.append((tenant_id, run_id, wf, 1, 0, "manual", f"bench-engine:{n}", "customer", record_id, context))
+        queue_rows.append((run_id, "run", tenant_id, datetime.now(UTC), record_id))
+    async with owner.transaction():
+        await owner.copy_records_to_table("runs", schema_name="workflows", records=run_rows, columns=(
+            "tenant_id", "id", "workflow_id", "workflow_version", "trigger_index", "trigger_type", "trigger_key",
+            "record_type", "record_id", "context"))
+        await owner.copy_records_to_table("queue", schema_name="workflows", records=queue_rows,
+                                          columns=("id", "kind", "tenant_id", "due_at", "serial_key"))
+    started = time.monotonic()
+    deadline = started + max(120, count / 5)
+    finished = 0
+    while time.monotonic() < deadline:
+        finished = await owner.fetchval(
+            "SELECT count(*) FROM workflows.runs WHERE tenant_id = $1 AND trigger_key LIKE 'bench-engine:%' "
+            "AND finished_at IS NOT NULL", tenant_id)
+        if finished >= count:
+            break
+        await asyncio.sleep(0.2)
+    return finished, time.monotonic() - started
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -177,6 +211,8 @@ async def run(args: argparse.Namespace) -> None:
                 print("write throughput with workflows ...", flush=True)
                 with_wf = await _throughput(f"PATCH /customers/{{id}}, {args.workflows} workflows (1 acting)", http,
                                             headers, ids[writes:], args.throughput_seconds, args.concurrency)
+                print(f"{args.engine_runs:,} runs queued at once (the engine alone) ...", flush=True)
+                alone, alone_seconds = await _engine_alone(owner, tenant.id, measured, ids[writes:], args.engine_runs)
                 timer_wf = await _workflow(http, headers, "bench: timers", [
                     {"type": "date", "entity": "customer", "field": "next_follow_up_at"}], [{"type": "stop"}])
                 print(f"{args.timers:,} timers due at once ...", flush=True)
@@ -190,6 +226,8 @@ async def run(args: argparse.Namespace) -> None:
         print("| --- | --- | --- | --- |")
         print(f"| PATCH 2xx → run finished (add_tags done) | {p50:.0f} ms | {p99:.0f} ms | {worst:.0f} ms |")
         print(f"\nwrite errors: {write_errors}; runs not succeeded: {failed}")
+        print(f"\nthe engine alone: {alone:,} of {args.engine_runs:,} queued runs (add_tags) finished in "
+              f"{alone_seconds:.1f} s ({alone / alone_seconds if alone_seconds > 0 else float('nan'):,.0f} runs/s)")
         print(f"\ntimers: {fired:,} of {args.timers:,} fired; the last {last_late:.1f} s after their due time "
               f"({fired / last_late if last_late > 0 else float('nan'):,.0f} timers/s)")
         print()
@@ -203,6 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="record changes per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the steady rate lasts")
     parser.add_argument("--timers", type=int, default=10_000, help="timers coming due at once (100000 for large)")
+    parser.add_argument("--engine-runs", type=int, default=2_000, help="runs queued at once for the engine alone")
     parser.add_argument("--throughput-seconds", type=float, default=15.0, help="each write-throughput measure")
     parser.add_argument("--concurrency", type=int, default=8, help="clients of the write-throughput measures")
     args: Any = parser.parse_args(argv)

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     event_max_deliveries: int = Field(5, ge=1, le=100)
     event_duplicate_window_seconds: int = Field(2 * 3_600, ge=60)
 
+    # Workflows
+    workflow_concurrency: int = Field(
+        16, ge=1, le=256, description="runs and timers one replica's workflow engine handles at once (the runs"
+        " of one record still one after the other)")
+
     # Outgoing webhooks and chat robots
     webhook_allow_private: bool = Field(
         False, description="let webhooks and chat robots reach loopback, private and link-local addresses"

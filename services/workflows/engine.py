@@ -1,13 +1,16 @@
 """The engine: fires due timers and runs workflows, on every replica, each item once.
 
-A worker leases due items of ``workflows.queue`` (SKIP LOCKED, a lease of a minute) and handles
-each in its tenant's unit of work:
+Each process leases due items of ``workflows.queue`` (SKIP LOCKED, a lease of a minute, renewed
+while the item is handled) and handles up to ``HUIKE_WORKFLOW_CONCURRENCY`` of them at once, each
+in its tenant's units of work; the queue leases one record's items one at a time, in order
+(``db/queue.py``), so concurrency never reorders what happens to a record:
 
 * a timer fires: a date, settle or schedule timer starts a run (its ``trigger_key`` names the
   timer and the moment, so a timer leased twice starts one run) and is re-planned (a yearly date,
   the next cron tick) or removed; a wait timer marks its step done and queues the run again;
-* a run is walked from its first step. A step already recorded as done is not done again (a
-  branch takes the way it took), so a run picked up after a crash goes on where it stopped; the
+* a run is walked from its first step (``domain/walker.py``, the walker the dry run uses too). A
+  step already recorded as done is not done again (a branch takes the way it took), so a run
+  picked up after a crash goes on where it stopped; the
   step whose effect may have happened without being recorded repeats its command with the same
   idempotency key, and records replays its first answer. Each step's outcome, and the events it
   emits, commit together.
@@ -22,20 +25,20 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from services.workflows import health, timekeeping
+from services.workflows import health, matching, timekeeping
+from services.workflows.db import assignment as picks
 from services.workflows.db import queue, runs, timers
 from services.workflows.db import workflows as store
-from services.workflows.domain import approvals, assignment, calendar_settings
+from services.workflows.domain import approvals, assignment, calendar_settings, walker
 from services.workflows.domain import definitions as d
 from services.workflows.domain.schedules import plan_schedule
-from services.workflows.domain.steps import Outcome, RunState, StepFailed, run_step
-from services.workflows.records_client import Command, CommandFailed, RecordsClient, RecordsUnavailable
+from services.workflows.domain.steps import Outcome, RunState, StepFailed
+from services.workflows.records_client import Command, RecordsClient, RecordsUnavailable
 from shared.db import ServiceDatabase, Unit
 from shared.errors import Problem
 from shared.events.envelope import Actor
@@ -49,7 +52,7 @@ log = logging.getLogger("huike.workflows.engine")
 
 SERVICE = "workflows"
 POLL_SECONDS = 0.25
-BATCH = 20
+RENEW_SECONDS = 20.0   # leases (queue.LEASE_SECONDS) of the items being handled are extended this often
 RETRY_SECONDS = 15.0
 LATE_AFTER = timedelta(minutes=1)   # a timer fired this long after it was due is marked late
 
@@ -98,15 +101,6 @@ class LiveEffects:
         return msgspec.to_builtins(out)
 
 
-def walk(steps: list[d.Step], prefix: str = "steps") -> Iterator[tuple[str, d.Step]]:
-    """(path, step) in order; the caller sends "then"/"else" into the generator after a branch."""
-    for index, step in enumerate(steps):
-        path = f"{prefix}[{index}]"
-        took = yield path, step
-        if isinstance(step, d.Branch) and took in ("then", "else"):
-            yield from walk(step.then if took == "then" else step.else_, f"{path}.{took}")
-
-
 async def load_state(unit: Unit, run: Any, workflow: Any, now: datetime) -> RunState:
     context = run["context"] or {}
     return RunState(
@@ -116,57 +110,123 @@ async def load_state(unit: Unit, run: Any, workflow: Any, now: datetime) -> RunS
     )
 
 
+class _RunJournal:
+    """A real run's journal: its recorded steps; each outcome recorded with its events in one transaction."""
+
+    stops_at_waits = True
+
+    def __init__(self, engine: Engine, scope: Any, run: Any, done: dict[str, Any], effects: LiveEffects,
+                 state: RunState) -> None:
+        self.engine, self.scope, self.run, self.done = engine, scope, run, done
+        self.effects, self.state = effects, state
+
+    def recorded(self, path: str) -> Any | None:
+        return self.done.get(path)
+
+    async def approval_ended(self, path: str, state: RunState) -> bool:
+        return await self.engine._approval_ended(self.scope, self.run, path, state)
+
+    async def record(self, path: str, step: d.Step, outcome: Outcome, started: float) -> None:
+        await self.engine._record(self.scope, self.run, path, step, outcome, self.effects, self.state, started)
+        self.effects.events.clear()
+
+
 class Engine:
-    def __init__(self, runtime: Runtime) -> None:
+    """Leases due items and handles up to ``concurrency`` of them at once (the runs and timers of
+    one record one after the other: the queue leases only the first of a record's items)."""
+
+    def __init__(self, runtime: Runtime, concurrency: int | None = None) -> None:
         assert runtime.bus is not None
         self.db: ServiceDatabase = runtime.db(SERVICE)
         self.records = RecordsClient(runtime.bus.nc)
+        self.concurrency = concurrency or runtime.settings.workflow_concurrency
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._handling: dict[uuid.UUID, asyncio.Task[None]] = {}   # item id -> its handler
 
     async def start(self) -> Engine:
         self._task = asyncio.create_task(self._loop(), name="workflows-engine")
         return self
 
     async def stop(self) -> None:
+        """Stop leasing; the items being handled are finished (each is bounded by records' timeout)."""
         self._stopping.set()
         if self._task is not None:
             await self._task
+        if self._handling:
+            await asyncio.gather(*self._handling.values(), return_exceptions=True)
 
     async def _loop(self) -> None:
+        renew_at = time.monotonic() + RENEW_SECONDS
         while not self._stopping.is_set():
-            try:
-                worked = await self.work_once()
-            except Exception as exc:  # noqa: BLE001 - the database may be down: wait and try again
-                log_failure(log, exc, "workflows engine: leasing failed")
-                worked = 0
-            if not worked:
+            self._slot_freed.clear()
+            free = self.concurrency - len(self._handling)
+            if free > 0:
                 try:
-                    await asyncio.wait_for(self._stopping.wait(), timeout=POLL_SECONDS)
-                except TimeoutError:
-                    pass
+                    for item in await self._lease(free):
+                        self._spawn(item)
+                except Exception as exc:  # noqa: BLE001 - the database may be down: wait and try again
+                    log_failure(log, exc, "workflows engine: leasing failed")
+            if time.monotonic() >= renew_at and self._handling:
+                renew_at = time.monotonic() + RENEW_SECONDS
+                try:
+                    async with self.db.system_unit() as system:
+                        await queue.renew(system.conn, list(self._handling))
+                except Exception as exc:  # noqa: BLE001 - a lease not renewed only risks a second try
+                    log_failure(log, exc, "workflows engine: renewing leases failed")
+            # Lease again once a slot frees (or after a poll interval, for newly due items).
+            stop = asyncio.ensure_future(self._stopping.wait())
+            freed = asyncio.ensure_future(self._slot_freed.wait())
+            await asyncio.wait({stop, freed}, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            freed.cancel()
+
+    async def _lease(self, limit: int) -> list[Any]:
+        async with self.db.system_unit() as system:
+            return list(await queue.lease_due(system.conn, limit))
+
+    def _spawn(self, item: Any) -> None:
+        # The same item queued again while its previous handling is still finishing (a run re-queued
+        # by its own last step) waits for it: one item is never handled twice at once here.
+        before = self._handling.get(item["id"])
+        task = asyncio.create_task(self._handle(item, before), name=f"workflows-{item['kind']}-{item['id']}")
+        self._handling[item["id"]] = task
+
+        def done(finished: asyncio.Task[None]) -> None:
+            if self._handling.get(item["id"]) is finished:
+                del self._handling[item["id"]]
+            self._slot_freed.set()
+
+        task.add_done_callback(done)
 
     async def work_once(self) -> int:
-        """Lease and handle the due items; how many there were."""
-        async with self.db.system_unit() as system:
-            items = await queue.lease_due(system.conn, BATCH)
-        for item in items:
-            try:
-                if item["kind"] == "timer":
-                    await self.fire_timer(item["tenant_id"], item["id"])
-                else:
-                    await self.run(item["tenant_id"], item["id"])
-            except RecordsUnavailable as exc:
-                log.info("workflows: %s; %s %s tried again in %ss", exc, item["kind"], item["id"], RETRY_SECONDS)
-                await self._retry_later(item["id"])
-            except Exception:  # noqa: BLE001 - one item's failure must not stop the others
-                log.exception("workflows: %s %s failed; tried again later", item["kind"], item["id"])
-                await self._retry_later(item["id"])
+        """Lease the due items and handle them (concurrently); how many there were."""
+        items = await self._lease(self.concurrency)
+        await asyncio.gather(*(self._handle(item, None) for item in items))
         return len(items)
 
+    async def _handle(self, item: Any, before: asyncio.Task[None] | None) -> None:
+        if before is not None:
+            await asyncio.gather(before, return_exceptions=True)
+        try:
+            if item["kind"] == "timer":
+                await self.fire_timer(item["tenant_id"], item["id"])
+            else:
+                await self.run(item["tenant_id"], item["id"])
+        except RecordsUnavailable as exc:
+            log.info("workflows: %s; %s %s tried again in %ss", exc, item["kind"], item["id"], RETRY_SECONDS)
+            await self._retry_later(item["id"])
+        except Exception:  # noqa: BLE001 - one item's failure must not stop the others
+            log.exception("workflows: %s %s failed; tried again later", item["kind"], item["id"])
+            await self._retry_later(item["id"])
+
     async def _retry_later(self, item_id: uuid.UUID) -> None:
-        async with self.db.system_unit() as system:
-            await queue.retry_later(system.conn, item_id, RETRY_SECONDS)
+        try:
+            async with self.db.system_unit() as system:
+                await queue.retry_later(system.conn, item_id, RETRY_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - the database is down too: the lease runs out instead
+            log_failure(log, exc, "workflows engine: giving an item back failed")
 
     # --- timers ----------------------------------------------------------------------------------
 
@@ -191,8 +251,9 @@ class Engine:
             if workflow is None or not workflow["enabled"]:
                 await timers.remove(unit, timer_id)
                 return
-            definition = msgspec.convert({"triggers": workflow["triggers"], "steps": workflow["steps"]},
-                                         d.WorkflowDefinition)
+            saved = await matching.definition(unit, workflow["id"], workflow["version"])
+            assert saved is not None
+            definition = saved.definition
             index = timer["trigger_index"]
             trigger = definition.triggers[index] if index is not None and index < len(definition.triggers) else None
             payload = dict(timer["payload"] or {})
@@ -261,57 +322,22 @@ class Engine:
                 await runs.set_status(unit, run_id, "cancelled", error="the workflow was deleted")
                 await queue.drop(unit.conn, run_id)
                 return
-            version = await store.version_of(unit, run["workflow_id"], run["workflow_version"])
+            version = await matching.definition(unit, run["workflow_id"], run["workflow_version"])
             assert version is not None
-            definition = msgspec.convert({"triggers": version["triggers"], "steps": version["steps"]},
-                                         d.WorkflowDefinition)
+            definition = version.definition
             done = {row["path"]: row for row in await runs.steps(unit, run_id)}
-            state = await load_state(unit, run, {**dict(workflow), "author_id": version["author_id"]}, now)
+            state = await load_state(unit, run, workflow, now)
             if run["status"] != "running":
                 await runs.set_status(unit, run_id, "running")
-        author = {**dict(workflow), "author_id": version["author_id"]}
+        author = {**dict(workflow), "author_id": version.author_id}
         effects = LiveEffects(self.records, self.db, tenant_id, author, run)
-        steps = walk(definition.steps)
-        took: str | None = None
-        while True:
-            try:
-                path, step = steps.send(took) if took is not None else next(steps)
-            except StopIteration:
-                break
-            took = None
-            recorded = done.get(path)
-            if recorded is not None and recorded["status"] == "succeeded":
-                took = (recorded["output"] or {}).get("took")
-                continue
-            if recorded is not None and recorded["status"] == "waiting" and isinstance(step, d.Wait) \
-                    and step.until is None:
-                await self._finish(scope, run_id, "waiting")   # still waiting on its timer
-                return
-            if recorded is not None and recorded["status"] == "waiting" and isinstance(step, d.RequestApproval):
-                if not await self._approval_ended(scope, run, path, state):
-                    await self._finish(scope, run_id, "waiting")
-                    return
-                continue
-            started = time.perf_counter()
-            effects.events.clear()
-            try:
-                outcome = await run_step(step, path, state, effects)
-            except CommandFailed as exc:
-                outcome = Outcome("failed", error=f"records refused: {exc}")
-            await self._record(scope, run, path, step, outcome, effects, state, started)
-            if outcome.status == "failed":
-                await self._finish(scope, run_id, "failed", error=f"{path}: {outcome.error}")
-                return
-            if outcome.status == "waiting" and isinstance(step, d.RequestApproval):
-                await self._wait_for_approval(scope, run_id, path)
-                return
-            if outcome.status == "waiting":
-                await self._finish(scope, run_id, "waiting")
-                return
-            if outcome.status == "stopped":
-                break
-            took = outcome.took
-        await self._finish(scope, run_id, "succeeded")
+        journal = _RunJournal(self, scope, run, done, effects, state)
+        end = await walker.walk(definition.steps, state, effects, journal)
+        if end.status == "waiting_for_approval":
+            assert end.path is not None
+            await self._wait_for_approval(scope, run_id, end.path)
+        else:
+            await self._finish(scope, run_id, end.status, error=end.error)
 
     async def _record(self, scope: Any, run: Any, path: str, step: d.Step, outcome: Outcome, effects: LiveEffects,
                       state: RunState, started: float) -> None:
@@ -323,6 +349,8 @@ class Engine:
                 status="succeeded" if outcome.status == "stopped" else outcome.status, input=outcome.input,
                 output=outcome.output, error=outcome.error, started_at=now,
                 duration_ms=int((time.perf_counter() - started) * 1000))
+            if isinstance(step, d.AssignOwner) and step.strategy == "least_loaded":
+                await picks.landed(unit, f"{run['id']}:{path}")   # records' counts show it from now on
             actor = Actor(kind="workflow", id=str(run["workflow_id"]))
             for entity, action, entity_id, data in effects.events:
                 await unit.emit(entity, action, entity_id, actor=actor, data=data)

@@ -1,8 +1,9 @@
 """Record events start runs: a durable consumer of records' events (``workflows-triggers``).
 
-For each event of a customer, contact, interaction, objection, task or opportunity, every enabled
-workflow of the event's tenant is matched, in the event's unit of work (so a run is created once,
-with the inbox):
+For each event of a customer, contact, interaction, objection, task or opportunity, the enabled
+workflows of the event's tenant that could match it (``matching.py``: indexed by entity, action and
+the fields a trigger names) are matched, in the event's unit of work (so a run is created once,
+with the inbox; a fetched batch of a tenant's events shares one transaction):
 
 * a record trigger of the entity and action, whose ``fields`` changed and whose ``condition``
   holds, starts a run (``trigger_key`` = event id and trigger), or, with ``settle_seconds``,
@@ -22,14 +23,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from services.workflows.db import runs, timers
-from services.workflows.db import workflows as store
+from services.workflows import matching
+from services.workflows.db import runs, settings, timers
 from services.workflows.domain import definitions as d
-from services.workflows.domain.conditions import ConditionError, compiled
+from services.workflows.domain.conditions import Activation, ConditionError, compiled
 from services.workflows.domain.entities import ENTITIES
-from services.workflows.limits import MAX_DEPTH, MAX_RUNS_PER_MINUTE
+from services.workflows.limits import DEFAULT_MAX_RUNS_PER_MINUTE, MAX_DEPTH
 from shared.db import Unit
 from shared.events.bus import service_stream_name
 from shared.events.consumer import EventConsumer
@@ -81,19 +80,18 @@ async def on_record_event(unit: Unit, event: Event) -> None:
     action = _action(event)
     context = context_of(event)
     budget = _RunBudget(unit, now)
-    for row in await store.enabled(unit):
-        definition = msgspec.convert({"triggers": row["triggers"], "steps": row["steps"]}, d.WorkflowDefinition)
-        for index, trigger in enumerate(definition.triggers):
-            if getattr(trigger, "entity", None) != event.entity:
-                continue
-            if isinstance(trigger, d.RecordTrigger) and trigger.action == action:
-                # A change made before the workflow existed is not its business, even when the
-                # consumer (lagging, or catching up after an outage) reads it afterwards.
-                if event.occurred_at < row["created_at"]:
-                    continue
-                await _record_trigger(unit, row, index, trigger, event, context, record_id, now, budget)
-            elif isinstance(trigger, d.DateTrigger):
-                await _date_trigger(unit, row, index, trigger, event, context, record_id, now)
+    rules = await matching.listeners(unit)
+    changed = None if event.action == "created" else list((event.data or {}).get("changes") or {})
+    # The record's variables are converted for CEL once, for every condition of this event.
+    activation = Activation(record=context["record"], old=context["old"], actor=context["actor"], now=now)
+    for listener in rules.record_listeners(event.entity, action, changed):
+        # A change made before the workflow existed is not its business, even when the consumer
+        # (lagging, or catching up after an outage) reads it afterwards.
+        if event.occurred_at < listener.created_at:
+            continue
+        await _record_trigger(unit, listener, event, context, activation, record_id, now, budget)
+    for listener in rules.date_listeners(event.entity):
+        await _date_trigger(unit, listener, event, context, activation, record_id, now)
     await _recheck_waiting(unit, record_id, context)
 
 
@@ -104,16 +102,20 @@ class _RunBudget:
         self.unit = unit
         self.now = now
         self.used: int | None = None
+        self.bound = DEFAULT_MAX_RUNS_PER_MINUTE
 
     async def take(self) -> bool:
         if self.used is None:
-            self.used = await runs.count_since(self.unit, self.now - timedelta(minutes=1))
+            self.used, self.bound = await settings.runs_budget(self.unit, self.now - timedelta(minutes=1),
+                                                               DEFAULT_MAX_RUNS_PER_MINUTE)
         self.used += 1
-        return self.used <= MAX_RUNS_PER_MINUTE
+        return self.used <= self.bound
 
 
-async def _record_trigger(unit: Unit, row: Any, index: int, trigger: d.RecordTrigger, event: Event,
-                          context: dict[str, Any], record_id: uuid.UUID, now: datetime, budget: _RunBudget) -> None:
+async def _record_trigger(unit: Unit, listener: matching.Listener, event: Event, context: dict[str, Any],
+                          activation: Activation, record_id: uuid.UUID, now: datetime, budget: _RunBudget) -> None:
+    trigger, index = listener.trigger, listener.index
+    assert isinstance(trigger, d.RecordTrigger)
     changes = (event.data or {}).get("changes") or {}
     if trigger.fields and event.action != "created" and not any(
             f in changes or any(c.startswith(f + ".") for c in changes) for f in trigger.fields):
@@ -121,8 +123,7 @@ async def _record_trigger(unit: Unit, row: Any, index: int, trigger: d.RecordTri
     status, error = "pending", None
     if trigger.condition is not None:
         try:
-            if not compiled(trigger.condition).evaluate(record=context["record"], old=context["old"],
-                                                        actor=context["actor"], now=now):
+            if not compiled(trigger.condition).holds(activation):
                 return
         except ConditionError as exc:
             status, error = "skipped", f"the trigger's condition could not be checked: {exc}"
@@ -131,14 +132,15 @@ async def _record_trigger(unit: Unit, row: Any, index: int, trigger: d.RecordTri
         status, error = "skipped", (f"loop protection: this change was made by a workflow {depth - 1} levels deep "
                                     f"(at most {MAX_DEPTH})")
     if status == "pending" and not await budget.take():
-        status, error = "skipped", f"rate limit: this workspace started {MAX_RUNS_PER_MINUTE} runs in the last minute"
+        status, error = "skipped", (f"rate limit: this workspace started {budget.bound} runs in the last minute "
+                                    "(its max_runs_per_minute, /api/v1/workflow-settings)")
     if status == "pending" and trigger.settle_seconds:
-        await timers.plan(unit, key=f"settle:{row['id']}:{index}:{record_id}", timer_kind="settle",
-                          due_at=now + timedelta(seconds=trigger.settle_seconds), workflow_id=row["id"],
+        await timers.plan(unit, key=f"settle:{listener.workflow_id}:{index}:{record_id}", timer_kind="settle",
+                          due_at=now + timedelta(seconds=trigger.settle_seconds), workflow_id=listener.workflow_id,
                           trigger_index=index, record_type=event.entity, record_id=record_id,
                           payload={**context, "depth": depth})
         return
-    await runs.start(unit, workflow_id=row["id"], workflow_version=row["version"], trigger_index=index,
+    await runs.start(unit, workflow_id=listener.workflow_id, workflow_version=listener.version, trigger_index=index,
                      trigger_type=f"record.{trigger.action}", trigger_key=f"{event.id}:{index}",
                      record_type=event.entity, record_id=record_id, context=context, depth=depth,
                      status=status, error=error)
@@ -172,14 +174,25 @@ def date_due(trigger: d.DateTrigger, record: dict[str, Any], now: datetime) -> d
     return due if due > now else None
 
 
-async def _date_trigger(unit: Unit, row: Any, index: int, trigger: d.DateTrigger, event: Event,
-                        context: dict[str, Any], record_id: uuid.UUID, now: datetime) -> None:
-    key = f"date:{row['id']}:{index}:{record_id}"
+async def _date_trigger(unit: Unit, listener: matching.Listener, event: Event, context: dict[str, Any],
+                        activation: Activation, record_id: uuid.UUID, now: datetime) -> None:
+    trigger, index = listener.trigger, listener.index
+    assert isinstance(trigger, d.DateTrigger)
+    key = f"date:{listener.workflow_id}:{index}:{record_id}"
     due = None if event.action in ("deleted", "merged") else date_due(trigger, context["record"], now)
+    # The condition is checked on the record as it is now (each change plans again): a record that
+    # no longer meets it has no timer. One that cannot be evaluated on this record counts as false.
+    if due is not None and trigger.condition is not None:
+        try:
+            if not compiled(trigger.condition).holds(activation):
+                due = None
+        except ConditionError:
+            due = None
     if due is None:
         await timers.remove_keys(unit, [key])
         return
-    await timers.plan(unit, key=key, timer_kind="date", due_at=due, workflow_id=row["id"], trigger_index=index,
+    await timers.plan(unit, key=key, timer_kind="date", due_at=due, workflow_id=listener.workflow_id,
+                      trigger_index=index,
                       record_type=event.entity, record_id=record_id, payload={**context, "depth": _depth(event)})
 
 
@@ -197,6 +210,8 @@ async def _recheck_waiting(unit: Unit, record_id: uuid.UUID, context: dict[str, 
 async def start_triggers(runtime: Runtime) -> EventConsumer:
     assert runtime.bus is not None
     consumer = EventConsumer(runtime.bus, runtime.db("workflows"), name=CONSUMER_NAME,
-                             stream=service_stream_name("records"), subjects=SUBJECTS, handler=on_record_event)
+                             stream=service_stream_name("records"), subjects=SUBJECTS, handler=on_record_event,
+                             # A fetched batch of a tenant's events in one transaction: one commit for many.
+                             batch_size=50, batched=True)
     await consumer.start()
     return consumer

@@ -136,3 +136,19 @@ async def test_a_strategy_needs_exactly_one_pool(client: httpx.AsyncClient, sign
         assert answer.status_code == 422, answer.text
         assert [e["field"] for e in answer.json()["errors"]] == [place]
     assert (await client.get("/api/v1/workflows", headers=tenant.headers)).json()["items"] == []
+
+
+async def test_least_loaded_picks_at_once_spread_over_the_pool(
+    client: httpx.AsyncClient, signup: SignUp, invite: Any, runtime: Any
+) -> None:
+    tenant = await signup()
+    department_id, members = await team(client, tenant, invite, runtime)
+    step = d.AssignOwner(strategy="least_loaded", department_id=department_id)
+    scope, db, nc = scope_for_system(uuid.UUID(tenant.id)), runtime.db("workflows"), runtime.bus.nc
+    # Three runs choose at the same moment, before any of their assignments reaches records: each
+    # sees the others' picks, so each member gets one instead of all three going to the first.
+    picks = await asyncio.gather(*(assignment.choose(db, scope, nc, uuid.uuid4(), step, "customer", f"at-once-{i}")
+                                   for i in range(3)))
+    assert sorted(str(user) for user, _ in picks) == members
+    reserved = [detail.get("reserved", {}) for _, detail in picks]
+    assert sorted(sum(r.values()) for r in reserved) == [0, 1, 2]

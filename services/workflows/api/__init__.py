@@ -7,6 +7,7 @@ from litestar import Router
 from services.workflows.api.approvals import ApprovalsController, ApprovalTemplatesController
 from services.workflows.api.calendar import BusinessCalendarController
 from services.workflows.api.runs import RunsController, WorkflowRunsController, workflow_webhook
+from services.workflows.api.settings import WorkflowSettingsController
 from services.workflows.api.sla import SlaPolicyController
 from services.workflows.api.templates import WorkflowTemplatesController
 from services.workflows.api.workflows import WorkflowsController
@@ -17,4 +18,4 @@ def router() -> Router:
     return Router(path=API_PREFIX, route_handlers=[WorkflowsController, WorkflowRunsController, RunsController,
                                                      BusinessCalendarController, SlaPolicyController, workflow_webhook,
                                                      ApprovalTemplatesController, ApprovalsController,
-                                                     WorkflowTemplatesController])
+                                                     WorkflowTemplatesController, WorkflowSettingsController])

@@ -52,11 +52,6 @@ async def set_status(unit: Unit, run_id: uuid.UUID, status: str, *, error: str |
         unit.tenant_id, run_id, status, error, context, finished)
 
 
-async def count_since(unit: Unit, since: datetime) -> int:
-    return await unit.fetchval(
-        "SELECT count(*) FROM workflows.runs WHERE tenant_id = $1 AND created_at >= $2", unit.tenant_id, since)
-
-
 async def page(unit: Unit, *, workflow_id: uuid.UUID | None, after: tuple[datetime, uuid.UUID] | None, limit: int,
                status: str | None) -> list[asyncpg.Record]:
     args: list[Any] = [unit.tenant_id, limit + 1]

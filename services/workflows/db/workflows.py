@@ -78,6 +78,16 @@ async def enabled(unit: Unit) -> list[asyncpg.Record]:
         unit.tenant_id)
 
 
+async def enabled_fingerprint(unit: Unit) -> asyncpg.Record:
+    """What changes whenever an enabled workflow is added, changed, disabled or deleted (every such
+    write moves ``updated_at``): the per-process index of matching rebuilds when it moves."""
+    row = await unit.fetchrow(
+        """SELECT count(*) AS n, max(updated_at) AS changed, coalesce(sum(version), 0) AS versions
+           FROM workflows.workflows WHERE tenant_id = $1 AND enabled AND deleted_at IS NULL""", unit.tenant_id)
+    assert row is not None
+    return row
+
+
 async def version_of(unit: Unit, workflow_id: uuid.UUID, version: int) -> asyncpg.Record | None:
     return await unit.fetchrow(
         """SELECT workflow_id, version, name, triggers, steps, author_id, created_at FROM workflows.workflow_versions

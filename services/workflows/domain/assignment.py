@@ -5,8 +5,10 @@
   user joining or leaving shifts the order but never stops the rotation.
 * **least loaded** asks records (``huike.rpc.records.workload``) how much open work each user of the
   pool holds (customers owned, open tasks, unresolved objections, open opportunities: the kind of
-  the record being assigned) and picks the fewest, the lowest id on a tie. Two runs at the same
-  moment may pick the same user: the count is read, not reserved.
+  the record being assigned) and picks the fewest, the lowest id on a tie. Picks are reserved:
+  under a lock of the pool, a pick adds the picks whose assignment records' counts may not show yet
+  (``workflows.assignment_reservations``, stamped when their step is recorded), so runs choosing
+  at once spread over the pool instead of all taking the same user.
 
 A step's choice is remembered under its command key, so a step done again (a crash, a retry after
 records was unreachable) assigns the same user instead of taking another turn. An empty pool fails
@@ -93,12 +95,24 @@ async def choose(db: ServiceDatabase, scope: TenantScope, nc: Any, workflow_id: 
             user = users[turn % len(users)]
             await store.remember(unit, key, user)
             return user, {"pool": [str(u) for u in users], "turn": turn}
+        counted_at = await store.clock(unit)
     counts = await workload(nc, scope.tenant_id, entity, users)
-    user = least_loaded(users, counts)
+    pool = pool_name(step)
     async with db.tenant_unit(scope) as unit:
+        # Under the pool's lock: the picks records' counts may not show yet are added, and this pick
+        # is reserved before the lock is let go, so runs choosing at once spread over the pool.
+        await store.lock_pool(unit, pool)
+        remembered = await store.chosen(unit, key)   # a concurrent attempt of the same step chose first
+        if remembered is not None:
+            return remembered, {"remembered": True}
+        reserved = await store.reserved(unit, pool, counted_at)
+        user = least_loaded(users, {u: counts.get(u, 0) + reserved.get(u, 0) for u in users})
+        await store.reserve(unit, pool, key, user)
         await store.remember(unit, key, user)
-        user = await store.chosen(unit, key) or user   # a concurrent attempt of the same step chose first
-    return user, {"pool": [str(u) for u in users], "open_work": {str(u): n for u, n in counts.items()}}
+    detail: dict[str, Any] = {"pool": [str(u) for u in users], "open_work": {str(u): n for u, n in counts.items()}}
+    if reserved:
+        detail["reserved"] = {str(u): n for u, n in reserved.items() if u in counts}
+    return user, detail
 
 
 async def preview(unit: Unit, nc: Any | None, workflow_id: uuid.UUID, step: d.AssignOwner,

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import celpy
+import msgspec
 import re2
 from celpy import celtypes
 from lark import Token, Tree
@@ -33,31 +34,83 @@ class ConditionError(ValueError):
     """The expression cannot be saved or run; the message says why, for a person."""
 
 
+class Activation:
+    """The variables an expression sees, converted to CEL values once and shared by every
+    condition checked against the same event (the conversion costs more than most conditions)."""
+
+    def __init__(self, *, record: Mapping[str, Any], old: Mapping[str, Any] | None, actor: Mapping[str, Any],
+                 now: datetime, approval: Mapping[str, Any] | None = None) -> None:
+        self.record = record
+        self.old = old or {}
+        self._variables: dict[str, Any] | None = None
+        self._raw = (actor, now, approval)
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        if self._variables is None:
+            actor, now, approval = self._raw
+            self._variables = {
+                "record": celpy.json_to_cel(dict(self.record)),
+                "old": celpy.json_to_cel(dict(self.old)),
+                "actor": celpy.json_to_cel(dict(actor)),
+                "now": celtypes.TimestampType(now),
+                "approval": celpy.json_to_cel(dict(approval or {})),
+            }
+        return self._variables
+
+
+_ABSENT = "\x00absent"   # a field missing from the record, unlike one that is null
+# Results kept per condition that reads only record and old fields, and the largest key remembered:
+# enough for rules on a stage, a tier or a severity, bounded for a process holding 1,024 conditions.
+MEMO_SIZE = 128
+MEMO_KEY_BYTES = 256
+
+
 @dataclass(frozen=True)
 class Condition:
     source: str
     program: celpy.Runner
     fields: frozenset[str]          # record.<field> and old.<field> read by the expression
+    # True when the expression reads nothing but ``record.<field>`` and ``old.<field>``: its value is
+    # then a function of those fields' values, and remembered per value (rules on a stage or a tier
+    # see the same few values again and again).
+    pure: bool = False
+    memo: dict[bytes, bool] = field(default_factory=dict, compare=False, repr=False)
 
     def evaluate(self, *, record: Mapping[str, Any], old: Mapping[str, Any] | None, actor: Mapping[str, Any],
                  now: datetime, approval: Mapping[str, Any] | None = None) -> bool:
         """True or False; an expression that fails at run time (a field absent from the record, a type
         mismatch) raises ConditionError with CEL's reason."""
-        result = self.value(record=record, old=old, actor=actor, now=now, approval=approval)
+        return self.holds(Activation(record=record, old=old, actor=actor, now=now, approval=approval))
+
+    def holds(self, activation: Activation) -> bool:
+        """``evaluate`` with variables shared between conditions."""
+        key = self._memo_key(activation) if self.pure else None
+        if key is not None and (known := self.memo.get(key)) is not None:
+            return known
+        result = self._run(activation.variables)
         if not isinstance(result, bool):
             raise ConditionError(f"the condition must give true or false, not {type(result).__name__}")
+        if key is not None:
+            if len(self.memo) >= MEMO_SIZE:
+                self.memo.clear()
+            self.memo[key] = result
         return result
+
+    def _memo_key(self, activation: Activation) -> bytes | None:
+        try:
+            key = msgspec.json.encode([[activation.record.get(f, _ABSENT) for f in sorted(self.fields)],
+                                       [activation.old.get(f, _ABSENT) for f in sorted(self.fields)]])
+        except (TypeError, msgspec.EncodeError):
+            return None
+        return key if len(key) <= MEMO_KEY_BYTES else None   # a long text or a whole map: evaluated each time
 
     def value(self, *, record: Mapping[str, Any], old: Mapping[str, Any] | None, actor: Mapping[str, Any],
               now: datetime, approval: Mapping[str, Any] | None = None) -> Any:
         """The expression's value as plain Python (str, int, float, bool, list, dict, None)."""
-        activation = {
-            "record": celpy.json_to_cel(dict(record)),
-            "old": celpy.json_to_cel(dict(old or {})),
-            "actor": celpy.json_to_cel(dict(actor)),
-            "now": celtypes.TimestampType(now),
-            "approval": celpy.json_to_cel(dict(approval or {})),
-        }
+        return self._run(Activation(record=record, old=old, actor=actor, now=now, approval=approval).variables)
+
+    def _run(self, activation: dict[str, Any]) -> Any:
         try:
             result = self.program.evaluate(activation)
         except celpy.CELEvalError as exc:
@@ -143,17 +196,19 @@ def compile_condition(source: str, known_fields: Iterable[str] | None = None) ->
         raise ConditionError(f"the condition does not parse: {reason}") from None
     except RecursionError:
         raise ConditionError("the condition is nested too deeply") from None
-    fields = _check_tree(tree, None if known_fields is None else frozenset(known_fields))
+    fields, pure = _check_tree(tree, None if known_fields is None else frozenset(known_fields))
     try:
         program = env.program(tree, functions={"matches": _matches})
     except Exception as exc:  # noqa: BLE001 - celpy reports unknown functions and the like here
         raise ConditionError(f"the condition cannot run: {exc}") from None
-    return Condition(source, program, fields)
+    return Condition(source, program, fields, pure)
 
 
-def _check_tree(tree: Tree, known: frozenset[str] | None) -> frozenset[str]:
-    """Walk the tree once, without recursion: size, macro nesting, names, fields read."""
+def _check_tree(tree: Tree, known: frozenset[str] | None) -> tuple[frozenset[str], bool]:
+    """Walk the tree once, without recursion: size, macro nesting, names, fields read; and whether
+    the expression reads nothing but ``record.<field>`` and ``old.<field>`` (pure)."""
     nodes = 0
+    direct_reads = 0
     fields: set[str] = set()
     variables: set[str] = set()
     idents: list[str] = []
@@ -181,6 +236,7 @@ def _check_tree(tree: Tree, known: frozenset[str] | None) -> frozenset[str]:
             root = _root_ident(node)
             if root in ("record", "old") and _is_direct(node):
                 fields.add(str(node.children[1]))
+                direct_reads += 1
         elif node.data == "ident":
             idents.append(str(node.children[0]))
         for child in node.children:
@@ -192,7 +248,11 @@ def _check_tree(tree: Tree, known: frozenset[str] | None) -> frozenset[str]:
         missing = sorted(fields - known)
         if missing:
             raise ConditionError(f"the record has no field {', '.join(missing)}")
-    return frozenset(fields)
+    # Every mention of record or old is a direct field read, and nothing else is read (no actor,
+    # now or approval; a macro's own variable is fine).
+    roots = [name for name in idents if name in ROOTS]
+    pure = all(name in ("record", "old") for name in roots) and len(roots) == direct_reads
+    return frozenset(fields), pure
 
 
 def _root_ident(member_dot: Tree) -> str | None:
@@ -239,4 +299,4 @@ def _first_argument_name(member_dot_arg: Tree) -> str | None:
     return None
 
 
-__all__ = ["Condition", "ConditionError", "MAX_LENGTH", "ROOTS", "compile_condition", "compiled", "value_of"]
+__all__ = ["Activation", "Condition", "ConditionError", "MAX_LENGTH", "ROOTS", "compile_condition", "compiled", "value_of"]

@@ -12,13 +12,13 @@ from typing import Any, Literal
 
 import msgspec
 
-from services.workflows.db import queue, runs, timers
+from services.workflows.db import queue, runs, settings, timers
 from services.workflows.db import workflows as store
-from services.workflows.domain import approvals, assignment, calendar_settings
+from services.workflows.domain import approvals, assignment, calendar_settings, walker
 from services.workflows.domain import definitions as d
 from services.workflows.domain.entities import ENTITIES
-from services.workflows.domain.steps import Outcome, RunState, run_step
-from services.workflows.limits import MAX_RUNS_PER_MINUTE
+from services.workflows.domain.steps import Outcome, RunState
+from services.workflows.limits import DEFAULT_MAX_RUNS_PER_MINUTE
 from services.workflows.records_client import Command, CommandFailed, RecordsClient, RecordsUnavailable
 from shared.auth import Principal
 from shared.db import ServiceDatabase, Unit
@@ -167,9 +167,10 @@ async def start_from_webhook(db: ServiceDatabase, workflow_id: uuid.UUID, secret
                                kind="invalid-webhook-secret")
         if not row["enabled"]:
             raise Conflict("This workflow is disabled; its webhook starts nothing", kind="workflow-disabled")
-        if await runs.count_since(unit, datetime.now(UTC) - timedelta(minutes=1)) >= MAX_RUNS_PER_MINUTE:
-            raise TooManyRequests(f"This workspace started {MAX_RUNS_PER_MINUTE} runs in the last minute",
-                                  retry_after=60)
+        used, bound = await settings.runs_budget(unit, datetime.now(UTC) - timedelta(minutes=1),
+                                                 DEFAULT_MAX_RUNS_PER_MINUTE)
+        if used >= bound:
+            raise TooManyRequests(f"This workspace started {bound} runs in the last minute", retry_after=60)
         context = {"entity": None, "record": payload, "old": None, "actor": {"kind": "webhook", "id": str(workflow_id)}}
         run_id = await runs.start(unit, workflow_id=workflow_id, workflow_version=row["version"], trigger_index=index,
                                   trigger_type="webhook", trigger_key=key, record_type=None, record_id=None,
@@ -235,11 +236,30 @@ class _DryEffects:
         return None
 
 
+class _DryJournal:
+    """The dry run's journal: nothing done before, every step listed, waits walked past."""
+
+    stops_at_waits = False
+
+    def __init__(self) -> None:
+        self.steps: list[StepOut] = []
+
+    def recorded(self, path: str) -> Any | None:
+        return None
+
+    async def approval_ended(self, path: str, state: RunState) -> bool:
+        return True
+
+    async def record(self, path: str, step: d.Step, outcome: Outcome, started: float) -> None:
+        self.steps.append(StepOut(
+            path=path, type=str(step.__struct_config__.tag), status=outcome.status, input=outcome.input,
+            output=msgspec.to_builtins(outcome.output), error=outcome.error, started_at=None,
+            duration_ms=int((time.perf_counter() - started) * 1000)))
+
+
 async def dry_run(unit: Unit, principal: Principal, workflow_id: uuid.UUID, ref: RecordRef | None,
                   record: dict[str, Any], nc: Any | None = None) -> DryRunOut:
     """Every step as it would go for ``record`` now: its input and what it would do; waits are not waited."""
-    from services.workflows.engine import walk  # the engine's walk: the dry run follows the same paths
-
     row, definition = await _workflow(unit, workflow_id)
     if ref is not None and ref.type not in ENTITIES:
         raise ValidationProblem.one("record.type", f"must be one of {', '.join(ENTITIES)}")
@@ -247,21 +267,7 @@ async def dry_run(unit: Unit, principal: Principal, workflow_id: uuid.UUID, ref:
                      entity=ref.type if ref else None, record=dict(record), old=None,
                      actor={"kind": principal.actor.kind, "id": principal.actor.id},
                      calendar=await calendar_settings.load(unit), now=datetime.now(UTC))
-    out: list[StepOut] = []
-    steps = walk(definition.steps)
-    took: str | None = None
-    effects = _DryEffects(unit, nc, workflow_id)
-    while True:
-        try:
-            path, step = steps.send(took) if took is not None else next(steps)
-        except StopIteration:
-            break
-        started = time.perf_counter()
-        outcome: Outcome = await run_step(step, path, state, effects)
-        out.append(StepOut(path=path, type=str(step.__struct_config__.tag), status=outcome.status,
-                           input=outcome.input, output=msgspec.to_builtins(outcome.output), error=outcome.error,
-                           started_at=None, duration_ms=int((time.perf_counter() - started) * 1000)))
-        if outcome.status in ("failed", "stopped"):
-            break
-        took = outcome.took
+    journal = _DryJournal()
+    await walker.walk(definition.steps, state, _DryEffects(unit, nc, workflow_id), journal)
+    out = journal.steps
     return DryRunOut(workflow_id=workflow_id, workflow_version=row["version"], record=ref, steps=out)

@@ -25,6 +25,7 @@ import msgspec
 from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
+from shared import pagination
 from shared.errors import Forbidden, Problem, ServiceUnavailable, Unauthorized
 from shared.events.envelope import Actor
 from shared.tenancy import TenantScope, scope_from_credential
@@ -359,9 +360,19 @@ class PrincipalDirectory:
 class AuthMiddleware(AbstractAuthenticationMiddleware):
     """Authenticates every route except those marked ``exclude_from_auth=True``."""
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Cursors are sealed for the caller's tenant (shared.pagination); nothing of one request
+        # stays for the next served in the same task.
+        token = pagination.CURSOR_TENANT.set("")
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            pagination.CURSOR_TENANT.reset(token)
+
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         directory: PrincipalDirectory = connection.app.state.runtime.principals
         principal = await directory.authenticate(connection.headers.get("authorization"))
+        pagination.CURSOR_TENANT.set(str(principal.tenant_id))
         return AuthenticationResult(user=principal, auth=principal)
 
 

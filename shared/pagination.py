@@ -18,6 +18,7 @@ import binascii
 import os
 import uuid
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -66,11 +67,23 @@ def set_cursor_secret(secret: str) -> None:
     _key = AESGCM(derived)
 
 
+# The tenant of the request being served: ``shared.auth.AuthMiddleware`` sets it for each
+# authenticated request, so every cursor is sealed for its tenant too and one of another tenant
+# (the same list, even the same sort) is refused like a forged one.
+CURSOR_TENANT: ContextVar[str] = ContextVar("cursor_tenant", default="")
+
+
+def _bound(bind: str) -> bytes:
+    """The associated data a cursor is sealed with: format version, tenant and list."""
+    return _VERSION + CURSOR_TENANT.get().encode() + b"|" + bind.encode()
+
+
 def encode_cursor(key: Sequence[Any], *, bind: str) -> str:
-    """The sealed cursor of ``key`` for the list ``bind`` (name and sort, e.g. ``customers|-name``)."""
+    """The sealed cursor of ``key`` for the list ``bind`` (name and sort, e.g. ``customers|-name``)
+    of the current tenant (``CURSOR_TENANT``)."""
     parts = [v.isoformat() if isinstance(v, datetime) else str(v) if not isinstance(v, int | float) else v for v in key]
     nonce = os.urandom(_NONCE)
-    sealed = _key.encrypt(nonce, msgspec.json.encode(parts), _VERSION + bind.encode())
+    sealed = _key.encrypt(nonce, msgspec.json.encode(parts), _bound(bind))
     return base64.urlsafe_b64encode(_VERSION + nonce + sealed).decode().rstrip("=")
 
 
@@ -84,7 +97,7 @@ def bad_cursor(detail: str = _BAD_CURSOR) -> ValidationProblem:
 
 
 def decode_cursor(cursor: str | None, arity: int, *, bind: str) -> list[Any] | None:
-    """The sort key sealed in a cursor of the list ``bind`` (strings and integers; callers cast),
+    """The sort key sealed in a cursor of the list ``bind`` and of the current tenant (strings and integers; callers cast),
     or None for the first page. Anything else (too long, not ours, tampered, of another list or
     sort, nested, a NUL, an integer beyond 64 bits) is a 422 naming ``cursor``: a tampered cursor
     never reaches the database."""
@@ -97,7 +110,7 @@ def decode_cursor(cursor: str | None, arity: int, *, bind: str) -> list[Any] | N
         raw = base64.urlsafe_b64decode(padded.encode())
         if raw[:1] != _VERSION or len(raw) < 1 + _NONCE + 16:
             raise ValueError
-        plain = _key.decrypt(raw[1:1 + _NONCE], raw[1 + _NONCE:], _VERSION + bind.encode())
+        plain = _key.decrypt(raw[1:1 + _NONCE], raw[1 + _NONCE:], _bound(bind))
         parts = msgspec.json.decode(plain)
     except (binascii.Error, msgspec.DecodeError, ValueError, RecursionError, InvalidTag):
         parts = None

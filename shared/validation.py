@@ -21,7 +21,7 @@ from litestar.enums import RequestEncodingType
 from shared import i18n
 from shared.errors import FieldError, Problem, ValidationProblem
 
-__all__ = ["body_type", "check_body", "field_errors", "from_msgspec", "struct_fields", "struct_of"]
+__all__ = ["body_type", "check_body", "check_query", "convert", "field_errors", "from_msgspec", "struct_fields", "struct_of"]
 
 _PATH = re.compile(r"\s*-\s*at `\$(?P<path>[^`]*)`\s*$")
 _TYPE = re.compile(r"^Expected `(?P<expected>[^`]+)`, got `(?P<got>[^`]+)`$")
@@ -181,6 +181,50 @@ def field_errors(kind: type[msgspec.Struct], data: Any) -> list[FieldError]:
         except msgspec.ValidationError as exc:
             errors.append(_error_at("", exc, None))
     return errors
+
+
+S = typing.TypeVar("S", bound=msgspec.Struct)
+
+
+def convert(kind: type[S], data: Any) -> S:
+    """Decoded JSON that did not come as an HTTP body (a NATS command's fields) as ``kind``; when it
+    is bad, the same 422 as for a body, naming every bad field."""
+    try:
+        return msgspec.convert(data, kind)
+    except msgspec.ValidationError:
+        raise ValidationProblem(field_errors(kind, data)) from None
+
+
+# Names Litestar fills from the connection, never from the query string.
+_RESERVED = {"request", "socket", "state", "scope", "headers", "cookies", "query", "body", "data"}
+
+
+def query_names(request: Request[Any, Any, Any]) -> frozenset[str]:
+    """The query parameters the handler declares: its signature less dependencies, path parameters
+    and the names Litestar reserves (an aliased ``Parameter(query=...)`` by its alias)."""
+    handler = request.route_handler
+    cached = handler.opt.get("_huike_query")
+    if cached is not None:
+        return cached
+    skip = {*_RESERVED, *handler.resolve_dependencies(), *request.path_params}
+    names = frozenset(
+        getattr(field.kwarg_definition, "query", None) or name
+        for name, field in handler.parsed_fn_signature.parameters.items()
+        if name not in skip and not getattr(field.kwarg_definition, "header", None)
+        and not getattr(field.kwarg_definition, "cookie", None))
+    handler.opt["_huike_query"] = names
+    return names
+
+
+def check_query(request: Request[Any, Any, Any]) -> None:
+    """422 naming every query parameter the handler does not declare: a misspelt filter silently
+    ignored would answer a list the caller did not ask for (records' lists: ``ListSpec``)."""
+    known = query_names(request)
+    unknown = [name for name in request.query_params if name not in known]
+    if unknown:
+        use = ", ".join(sorted(known))
+        raise ValidationProblem([FieldError(name, f"is not a parameter of this list; use {use}", "unknown")
+                                 for name in unknown])
 
 
 # --- the request hook -----------------------------------------------------------------------------

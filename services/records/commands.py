@@ -7,8 +7,10 @@ has *now* (identity resolves them), and an idempotency key, so a command sent ag
 replays the first answer instead of writing twice. Writes are attributed to the workflow
 (``actor: {kind: workflow}``) and their events carry ``data.origin`` (workflow, run, depth).
 
-``ENTITY_COMMANDS`` is the one declaration per entity of what a command may do: its create and
-patch bodies and the domain functions that create, read and change it.
+Each command goes through its entity's one declaration (``entities.py``), the very one the HTTP
+routes are built from: the same bodies checked by ``shared.validation`` (every bad field in one
+422), the same permission per operation, the same domain functions and the same idempotency
+(``idempotency.once``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -26,22 +27,15 @@ from services.records.db import activity_sql
 from services.records.db import customers as customers_db
 from services.records.db import locks as locks_store
 from services.records.db import objections as objections_db
-from services.records.domain import (
-    contacts,
-    customers,
-    history,
-    idempotency,
-    interactions,
-    objections,
-    opportunities,
-    tasks,
-)
+from services.records.domain import customers, history, idempotency, objections
 from services.records.domain.access import RecordAccess, load_access
+from services.records.entities import ENTITIES, OP_ACTIONS
 from shared.db import Unit
 from shared.errors import NotFound, Problem, ValidationProblem
 from shared.events.envelope import Actor
 from shared.tenancy import scope_for_system
 from shared.unavailable import is_unavailable
+from shared.validation import convert
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -103,100 +97,35 @@ class HealthRequest(msgspec.Struct, frozen=True, kw_only=True):
     reasons: Annotated[list[HealthReason], msgspec.Meta(max_length=20)] = []
 
 
-Created = Callable[[Unit, RecordAccess, Any], Awaitable[dict[str, Any]]]
-Changed = Callable[[Unit, RecordAccess, uuid.UUID, Any], Awaitable[dict[str, Any]]]
-Read = Callable[[Unit, RecordAccess, uuid.UUID], Awaitable[dict[str, Any]]]
-
-
-@dataclass(frozen=True)
-class EntityCommands:
-    create_body: type[msgspec.Struct]
-    patch_body: type[msgspec.Struct]
-    create: Created
-    update: Changed
-    read: Read
-
-
-def _created(fn: Callable[..., Awaitable[tuple[int, dict[str, Any]]]]) -> Created:
-    async def create(unit: Unit, access: RecordAccess, body: Any) -> dict[str, Any]:
-        return (await fn(unit, access, body))[1]
-    return create
-
-
-def _changed(module: Any) -> Changed:
-    async def update(unit: Unit, access: RecordAccess, record_id: uuid.UUID, body: Any) -> dict[str, Any]:
-        return module.out(access, await module.update(unit, access, record_id, body, None))
-    return update
-
-
-def _read(module: Any) -> Read:
-    async def read(unit: Unit, access: RecordAccess, record_id: uuid.UUID) -> dict[str, Any]:
-        return (await module.read(unit, access, record_id))[0]
-    return read
-
-
-async def _customer_update(unit: Unit, access: RecordAccess, record_id: uuid.UUID, body: Any) -> dict[str, Any]:
-    row, _duplicates = await customers.update(unit, access, record_id, body, None)
-    return customers.out(access, row)
-
-
-async def _opportunity_create(unit: Unit, access: RecordAccess, body: Any) -> dict[str, Any]:
-    given = {f for f in body.__struct_fields__ if getattr(body, f) is not msgspec.UNSET}
-    return await opportunities.create(unit, access, body, given)
-
-
-async def _opportunity_update(unit: Unit, access: RecordAccess, record_id: uuid.UUID, body: Any) -> dict[str, Any]:
-    return await opportunities.update(unit, access, record_id, body, expected_version=None)
-
-
-ENTITY_COMMANDS: dict[str, EntityCommands] = {
-    "customer": EntityCommands(customers.CustomerCreate, customers.CustomerPatch, _created(customers.create),
-                               _customer_update, _read(customers)),
-    "contact": EntityCommands(contacts.ContactCreate, contacts.ContactPatch, _created(contacts.create),
-                              _changed(contacts), _read(contacts)),
-    "interaction": EntityCommands(interactions.InteractionCreate, interactions.InteractionPatch,
-                                  _created(interactions.create), _changed(interactions), _read(interactions)),
-    "objection": EntityCommands(objections.ObjectionCreate, objections.ObjectionPatch, _created(objections.create),
-                                _changed(objections), _read(objections)),
-    "task": EntityCommands(tasks.TaskCreate, tasks.TaskPatch, _created(tasks.create), _changed(tasks), _read(tasks)),
-    "opportunity": EntityCommands(opportunities.OpportunityCreate, opportunities.OpportunityPatch,
-                                  _opportunity_create, _opportunity_update, opportunities.get),
-}
-
-
-def _body(kind: type[msgspec.Struct], fields: dict[str, Any]) -> Any:
-    try:
-        return msgspec.convert(fields, kind)
-    except msgspec.ValidationError as exc:
-        message, _, path = str(exc).partition(" - at `$.")
-        raise ValidationProblem.one(path.rstrip("`") or "fields", message, "invalid") from None
-
-
-async def _run(unit: Unit, access: RecordAccess, request: CommandRequest) -> dict[str, Any]:
-    spec = ENTITY_COMMANDS[request.entity]
+async def _run(unit: Unit, access: RecordAccess, request: CommandRequest) -> tuple[int, dict[str, Any]]:
+    """The command through the entity's declaration: the permission its op needs, the body checked
+    as the HTTP API checks it (every bad field in one 422), then the very function the route calls."""
+    entity = ENTITIES[request.entity]
+    access.require(entity.name, OP_ACTIONS[request.op])
     if request.op == "create":
-        access.require(request.entity, "create")
-        return await spec.create(unit, access, _body(spec.create_body, request.fields))
+        return await entity.create(unit, access, convert(entity.create_body, request.fields))
     assert request.record_id is not None
     if request.op == "read":
-        access.require(request.entity, "read")
-        return await spec.read(unit, access, request.record_id)
+        return 200, (await entity.read(unit, access, request.record_id))[0]
     if request.op == "lock":
-        access.require(request.entity, "read")
-        await spec.read(unit, access, request.record_id)  # 404 when the author cannot see it
-        lock = _body(LockFields, request.fields)
-        await locks_store.add(unit, request.entity, request.record_id, lock.approval_id, list(lock.fields))
-        return {"id": str(request.record_id), "locked": list(lock.fields)}
-    access.require(request.entity, "update")
-    fields = dict(request.fields)
+        await entity.read(unit, access, request.record_id)  # 404 when the author cannot see it
+        lock = convert(LockFields, request.fields)
+        await locks_store.add(unit, entity.name, request.record_id, lock.approval_id, list(lock.fields))
+        return 200, {"id": str(request.record_id), "locked": list(lock.fields)}
+    fields = request.fields
     if request.op in ("add_tags", "remove_tags"):
-        current = await spec.read(unit, access, request.record_id)
+        change = convert(TagFields, fields)
+        current, _ = await entity.read(unit, access, request.record_id)
         tags = list(current.get("tags") or [])
-        wanted = [str(t) for t in fields.get("tags") or []]
-        tags = [*tags, *(t for t in wanted if t not in tags)] if request.op == "add_tags" else [
-            t for t in tags if t not in wanted]
+        tags = [*tags, *(t for t in change.tags if t not in tags)] if request.op == "add_tags" else [
+            t for t in tags if t not in change.tags]
         fields = {"tags": tags}
-    return await spec.update(unit, access, request.record_id, _body(spec.patch_body, fields))
+    record, _ = await entity.update(unit, access, request.record_id, convert(entity.patch_body, fields), None)
+    return 200, record
+
+
+class TagFields(msgspec.Struct, forbid_unknown_fields=True):
+    tags: Annotated[list[Annotated[str, msgspec.Meta(max_length=100)]], msgspec.Meta(max_length=50)]
 
 
 class LockFields(msgspec.Struct, forbid_unknown_fields=True):
@@ -213,10 +142,10 @@ async def _run_as_system(unit: Unit, request: CommandRequest) -> dict[str, Any]:
     """``unlock`` and ``note``: workflows' own bookkeeping on a record, with no user's rights."""
     assert request.record_id is not None
     if request.op == "unlock":
-        lock = _body(LockFields, {"fields": [], **request.fields})
+        lock = convert(LockFields, {"fields": [], **request.fields})
         await locks_store.remove(unit, request.entity, request.record_id, lock.approval_id)
         return {"id": str(request.record_id), "unlocked": True}
-    note = _body(NoteFields, request.fields)
+    note = convert(NoteFields, request.fields)
     customer_id = await locks_store.customer_of(unit, request.entity, request.record_id)
     if customer_id is None:
         raise NotFound(f"No {request.entity} {request.record_id}")
@@ -289,8 +218,8 @@ class CommandResponder:
         await msg.respond(msgspec.json.encode(answer))
 
     async def handle(self, request: CommandRequest) -> CommandResponse:
-        if request.entity not in ENTITY_COMMANDS:
-            return _problem(ValidationProblem.one("entity", f"must be one of {', '.join(ENTITY_COMMANDS)}"))
+        if request.entity not in ENTITIES:
+            return _problem(ValidationProblem.one("entity", f"must be one of {', '.join(ENTITIES)}"))
         if request.op != "create" and request.record_id is None:
             return _problem(ValidationProblem.one("record_id", "is required for this command"))
         if request.op in ("unlock", "note"):
@@ -301,36 +230,27 @@ class CommandResponder:
                                           "depth": request.depth})
         try:
             principal = await self.runtime.principals.for_user(request.tenant_id, request.author_id, acting_as=actor)
-            who = f"workflow:{request.workflow_id}"
-            hashed = idempotency.request_hash(who, "COMMAND", f"{request.op}:{request.entity}:{request.record_id}",
-                                              msgspec.json.encode(request.fields))
             async with self.db.tenant_unit(principal.scope) as unit:
                 access = await load_access(unit, principal)
-                stored = await idempotency.begin(unit, request.key, who, hashed)
-                if stored is not None:
-                    return CommandResponse(status=stored.status, record=stored.body)
-                record = history.jsonable(await _run(unit, access, request))
-                status = 201 if request.op == "create" else 200
-                if request.op != "read":
-                    await idempotency.finish(unit, request.key, who, hashed, status, record)
-            return CommandResponse(status=status, record=record)
+                if request.op == "read":  # nothing written, nothing to replay
+                    status, record = await _run(unit, access, request)
+                    return CommandResponse(status=status, record=history.jsonable(record))
+                answer, _ = await idempotency.once(unit, request.key, *_who(request),
+                                                   lambda: _run(unit, access, request))
+            return CommandResponse(status=answer.status, record=answer.body)
         except Problem as exc:
             return _problem(exc)
         finally:
             history.WRITE_ORIGIN.reset(token)
 
     async def _handle_as_system(self, request: CommandRequest) -> CommandResponse:
-        who = f"workflow:{request.workflow_id}"
-        hashed = idempotency.request_hash(who, "COMMAND", f"{request.op}:{request.entity}:{request.record_id}",
-                                          msgspec.json.encode(request.fields))
+        async def write() -> tuple[int, dict[str, Any]]:
+            return 200, await _run_as_system(unit, request)
+
         try:
             async with self.db.tenant_unit(scope_for_system(request.tenant_id)) as unit:
-                stored = await idempotency.begin(unit, request.key, who, hashed)
-                if stored is not None:
-                    return CommandResponse(status=stored.status, record=stored.body)
-                record = await _run_as_system(unit, request)
-                await idempotency.finish(unit, request.key, who, hashed, 200, record)
-            return CommandResponse(status=200, record=record)
+                answer, _ = await idempotency.once(unit, request.key, *_who(request), write)
+            return CommandResponse(status=answer.status, record=answer.body)
         except Problem as exc:
             return _problem(exc)
 
@@ -347,6 +267,13 @@ class CommandResponder:
                 log.exception("records command failed")
                 answer = CommandResponse(status=500, problem={"kind": "internal-error", "detail": str(exc)[:300]})
         await msg.respond(msgspec.json.encode(answer))
+
+
+def _who(request: CommandRequest) -> tuple[str, str]:
+    """Who sends the command and the hash of what it asks: a key reused for another command is refused."""
+    who = f"workflow:{request.workflow_id}"
+    return who, idempotency.request_hash(who, "COMMAND", f"{request.op}:{request.entity}:{request.record_id}",
+                                         msgspec.json.encode(request.fields))
 
 
 def _problem(exc: Problem) -> CommandResponse:

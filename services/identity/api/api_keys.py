@@ -22,6 +22,7 @@ from services.identity.api.schemas import (
 from services.identity.domain import api_keys as domain
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.pagination import Page, check_limit, page_of, time_cursor
+from shared.validation import check_query
 
 # Binds this list's cursors (one of another list is refused).
 LIST = "api-keys"
@@ -55,6 +56,7 @@ class ApiKeysController(Controller):
         limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,
     ) -> Page[ApiKeyOut]:
         """Keys without their secrets: prefix, scopes, status, last use."""
+        check_query(request)
         principal.require("api_key", "read")
         size = check_limit(limit)
         rows = await domain.list_keys(runtime.db("identity"), caller_of(principal, request),

@@ -11,6 +11,7 @@ from services.identity.api.schemas import AuditEntryOut, audit_out
 from services.identity.db import audit
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.pagination import Page, check_limit, cursor_int, cursor_time, decode_cursor, page_of
+from shared.validation import check_query
 
 # Binds this list's cursors (one of another list is refused).
 LIST = "audit-log"
@@ -26,6 +27,7 @@ async def audit_log(
 ) -> Page[AuditEntryOut]:
     """Security-relevant actions, newest first: logins, sessions, passwords, keys, roles, users,
     invitations, tenant lifecycle. Entries can be read, never changed."""
+    check_query(request)
     principal.require("audit_log", "read")
     size = check_limit(limit)
     after = None

@@ -18,6 +18,7 @@ from services.identity.domain import departments as domain
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.http.conditional import expected_version, with_etag
 from shared.pagination import Page, bad_cursor, check_limit, decode_cursor, page_of
+from shared.validation import check_query
 
 # Binds this list's cursors (one of another list is refused).
 LIST = "departments"
@@ -33,6 +34,7 @@ class DepartmentsController(Controller):
         limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,
     ) -> Page[DepartmentOut]:
         """Every department, each after its parent (``path`` lists the ids from the root)."""
+        check_query(request)
         principal.require("department", "read")
         size = check_limit(limit)
         after = decode_cursor(cursor, 1, bind=LIST)

@@ -21,6 +21,7 @@ from services.identity.api.schemas import (
 from services.identity.domain import invitations as domain
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.pagination import Page, check_limit, page_of, time_cursor
+from shared.validation import check_query
 
 # Binds this list's cursors (one of another list is refused).
 LIST = "invitations"
@@ -51,6 +52,7 @@ class InvitationsController(Controller):
         self, principal: PrincipalDep, request: AnyRequest, runtime: RuntimeDep,
         limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,
     ) -> Page[InvitationOut]:
+        check_query(request)
         principal.require("user", "create")
         size = check_limit(limit)
         rows = await domain.list_invitations(runtime.db("identity"), caller_of(principal, request),

@@ -20,6 +20,7 @@ from services.identity.domain import roles as domain
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.http.conditional import expected_version, with_etag
 from shared.pagination import Page, check_limit, page_of, time_cursor
+from shared.validation import check_query
 
 # Binds this list's cursors (one of another list is refused).
 LIST = "roles"
@@ -34,6 +35,7 @@ class RolesController(Controller):
         self, principal: PrincipalDep, request: AnyRequest, runtime: RuntimeDep,
         limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,
     ) -> Page[RoleOut]:
+        check_query(request)
         principal.require("role", "read")
         size = check_limit(limit)
         rows = await domain.list_roles(runtime.db("identity"), caller_of(principal, request),

@@ -27,6 +27,7 @@ from services.identity.domain import users as domain
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.http.conditional import expected_version, with_etag
 from shared.pagination import Page, check_limit, page_of, time_cursor
+from shared.validation import check_query
 
 # Binds this list's cursors (one of another list is refused).
 LIST = "users"
@@ -60,6 +61,7 @@ class UsersController(Controller):
         limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,
     ) -> Page[UserOut]:
         """The workspace's users, oldest first (cursor paging; filter by status and department)."""
+        check_query(request)
         principal.require("user", "read")
         size = check_limit(limit)
         views = await domain.list_users(runtime.db("identity"), caller_of(principal, request), status=status,

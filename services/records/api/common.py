@@ -88,13 +88,8 @@ async def idempotent(request: AnyRequest, access: RecordAccess, runtime: Runtime
         key = idempotency.check_key(key)
         who = f"{access.actor.kind}:{access.actor.id}"
         hashed = idempotency.request_hash(who, request.method, request.url.path, await request.body())
-        stored = await idempotency.begin(unit, key, who, hashed)
-        if stored is not None:
-            return _answer(stored.status, stored.body, replayed=True)
-        status, body = await write(unit)
-        body = jsonable(body)
-        await idempotency.finish(unit, key, who, hashed, status, body)
-        return _answer(status, body)
+        answer, replayed = await idempotency.once(unit, key, who, hashed, lambda: write(unit))
+        return _answer(answer.status, answer.body, replayed=replayed)
 
 
 def _answer(status: int, body: Any, *, replayed: bool = False) -> Response[Any]:

@@ -4,69 +4,34 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from litestar import Controller, Response, delete, get, patch, post
-from litestar.openapi.spec import Example
-from litestar.params import Body, FromPath, FromQuery, JSONBody
+from litestar import get
+from litestar.params import FromPath, FromQuery
 
-from services.records.api.common import (
-    AccessDep,
-    AnyRequest,
-    ListSpec,
-    RuntimeDep,
-    Sort,
-    expected_version,
-    idempotent,
-    keyset,
-    open_list,
-    page,
-    records_unit,
-    with_etag,
-)
+from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, open_list, records_unit
+from services.records.api.entity_routes import entity_routes, list_page
 from services.records.api.schemas import CUSTOMER_ID, ObjectionOut, Page, answers
-from services.records.db import objections as store
-from services.records.db.activity_sql import NO_DUE, NO_DUE_DESCENDING
-from services.records.domain import history
 from services.records.domain import objections as domain
-from services.records.domain import settings as settings_domain
+from services.records.entities import OBJECTION
 
-ENTITY = domain.ENTITY
-SORTS = {
-    # No due time stays last when sorted descending too.
-    "due_at": Sort(f"coalesce({{a}}.due_at, {NO_DUE})", descending=f"coalesce({{a}}.due_at, {NO_DUE_DESCENDING})"),
-    "created_at": Sort("{a}.created_at"),
-    "updated_at": Sort("{a}.updated_at"),
-}
-LIST = ListSpec("objections", ENTITY, SORTS, default_sort="-created_at", filters={
-    "customer_id": ("customer_id",), "owner_id": ("owner_id",), "assignee_id": ("assignee_id",),
-    "status": ("status",), "category": ("category",), "severity": ("severity",), "overdue": ("status", "due_at"),
-    "due_from": ("due_at",), "due_to": ("due_at",), "sla_state": ("sla_state",),
-})
-
-# The request body as documented, with an example.
-ObjectionBody = Annotated[domain.ObjectionCreate, Body(examples=[Example(value=
-    {"customer_id": CUSTOMER_ID, "category": "price", "severity": "high",
-     "description": "客户认为报价比竞争对手高 15%"})])]
+LIST = OBJECTION.list
 
 
-class ObjectionsController(Controller):
-    path = "/objections"
-    tags = ["objections"]
-
-    @post(status_code=201, responses=answers(201, ObjectionOut))
-    async def create_objection(
-        self, data: ObjectionBody, access: AccessDep, request: AnyRequest, runtime: RuntimeDep
-    ) -> Response[dict[str, Any]]:
-        """Record an objection: ``customer_id``, ``category`` (one of the workspace's
-        ``objection_categories``), ``severity`` (low, medium, high, critical), ``description``;
-        optional ``interaction_id`` (the source interaction, same customer), ``assignee_id`` (an
-        active user), ``due_at`` (default: now + the workspace's SLA hours for the severity),
-        ``custom_fields``. It starts ``open``. Honours ``Idempotency-Key``."""
-        access.require(ENTITY, "create")
-        body = data
-        return await idempotent(request, access, runtime, lambda unit: domain.create(unit, access, body))
-
+class ObjectionsController(entity_routes(
+    OBJECTION, ObjectionOut,
+    example={"customer_id": CUSTOMER_ID, "category": "price", "severity": "high",
+             "description": "客户认为报价比竞争对手高 15%"},
+    create_doc="""Record an objection: ``customer_id``, ``category`` (one of the workspace's
+``objection_categories``), ``severity`` (low, medium, high, critical), ``description``;
+optional ``interaction_id`` (the source interaction, same customer), ``assignee_id`` (an
+active user), ``due_at`` (default: now + the workspace's SLA hours for the severity),
+``custom_fields``. It starts ``open``. Honours ``Idempotency-Key``.""",
+    update_doc="""Change the fields sent and/or move ``status``: open → in_progress → resolved → closed;
+resolved or closed → reopened; reopened → in_progress or resolved. Any other move answers
+409 with the ``allowed`` moves. Resolving needs a ``resolution``; ``satisfaction`` (1-5) only
+on a resolved or closed objection. Send ``If-Match`` to get 412 instead of overwriting.""",
+)):
     @get(responses=answers(200, Page[ObjectionOut]))
     async def list_objections(
         self, access: AccessDep, request: AnyRequest, runtime: RuntimeDep,
@@ -82,30 +47,13 @@ class ObjectionsController(Controller):
         the SLA workflows keeps on the business calendar), ``overdue=true`` (open, in progress or reopened and
         past due), ``due_from`` / ``due_to``. ``sort``: due_at (no due time last, in both directions), created_at,
         updated_at (``-`` for descending; default ``-created_at``)."""
-        access.require(ENTITY, "read")
+        access.require(OBJECTION.name, "read")
         params = open_list(LIST, access, request.query_params, limit=limit, cursor=cursor, sort=sort)
         filters = domain.ObjectionFilters(customer_id=customer_id, owner_id=owner_id, assignee_id=assignee_id,
                                           status=status, category=category, severity=severity, sla_state=sla_state,
-                                          overdue=overdue,
-                                          due_from=due_from, due_to=due_to)
-        where = domain.conditions(access, filters, SORTS["due_at"].expr.format(a="o"))
-        async with records_unit(runtime, access) as unit:
-            after, order, after_args = keyset(params, "o", where.next_param)
-            rows = await store.page(unit, conditions=[*where.sql, after], args=[*where.args, *after_args],
-                                    order=order, limit=params.limit, sort_expr=params.expr.format(a="o"))
-            answer = page(rows, params, lambda r: domain.out(access, r))
-            cfg = await settings_domain.get(unit)
-            await history.audit_sensitive_reads(unit, ENTITY, answer["items"], actor=access.actor, settings=cfg)
-        return answer
-
-    @get("/{objection_id:uuid}", responses=answers(200, ObjectionOut))
-    async def get_objection(
-        self, objection_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
-    ) -> Response[dict[str, Any]]:
-        access.require(ENTITY, "read")
-        async with records_unit(runtime, access) as unit:
-            body, version = await domain.read(unit, access, objection_id)
-        return with_etag(body, version)
+                                          overdue=overdue, due_from=due_from, due_to=due_to)
+        found = domain.conditions(access, filters, LIST.sorts["due_at"].expr.format(a="o"))
+        return await list_page(runtime, access, OBJECTION, params, "o", (found.sql, found.args))
 
     @get("/{objection_id:uuid}/status-history")
     async def objection_status_history(
@@ -113,41 +61,7 @@ class ObjectionsController(Controller):
     ) -> dict[str, Any]:
         """Every status move of the objection, oldest first: ``from_status``, ``to_status``,
         ``changed_by``, ``changed_at`` (the first row is its creation, from null to open)."""
-        access.require(ENTITY, "read")
+        access.require(OBJECTION.name, "read")
         async with records_unit(runtime, access) as unit:
             items = await domain.status_history(unit, access, objection_id)
         return {"items": items, "next_cursor": None}
-
-    @patch("/{objection_id:uuid}", responses=answers(200, ObjectionOut))
-    async def update_objection(
-        self, objection_id: FromPath[uuid.UUID], data: JSONBody[domain.ObjectionPatch], access: AccessDep,
-        request: AnyRequest, runtime: RuntimeDep,
-    ) -> Response[dict[str, Any]]:
-        """Change the fields sent and/or move ``status``: open → in_progress → resolved → closed;
-        resolved or closed → reopened; reopened → in_progress or resolved. Any other move answers
-        409 with the ``allowed`` moves. Resolving needs a ``resolution``; ``satisfaction`` (1-5) only
-        on a resolved or closed objection. Send ``If-Match`` to get 412 instead of overwriting."""
-        access.require(ENTITY, "update")
-        body = data
-        version = expected_version(request)
-        async with records_unit(runtime, access) as unit:
-            row = await domain.update(unit, access, objection_id, body, version)
-        return with_etag(domain.out(access, row), row["version"])
-
-    @delete("/{objection_id:uuid}", status_code=204)
-    async def delete_objection(
-        self, objection_id: FromPath[uuid.UUID], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
-    ) -> None:
-        """Soft delete: gone from every read; ``POST /objections/{id}/restore`` within 30 days."""
-        access.require(ENTITY, "delete")
-        version = expected_version(request)
-        async with records_unit(runtime, access) as unit:
-            await domain.delete(unit, access, objection_id, version)
-
-    @post("/{objection_id:uuid}/restore", status_code=200, responses=answers(200, ObjectionOut))
-    async def restore_objection(
-        self, objection_id: FromPath[uuid.UUID], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
-    ) -> Response[dict[str, Any]]:
-        """Restore a soft-deleted objection (needs ``objection:delete``)."""
-        access.require(ENTITY, "delete")
-        return await idempotent(request, access, runtime, lambda unit: domain.restore(unit, access, objection_id))

@@ -4,50 +4,36 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from litestar import Controller, Response, delete, get, patch, post
-from litestar.openapi.spec import Example
-from litestar.params import Body, FromPath, FromQuery, JSONBody
+from litestar import get
+from litestar.params import FromPath, FromQuery
 
-from services.records.api.common import (
-    AccessDep,
-    AnyRequest,
-    ListSpec,
-    RuntimeDep,
-    Sort,
-    expected_version,
-    idempotent,
-    open_list,
-    page,
-    records_unit,
-    with_etag,
-)
+from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, open_list, page, records_unit
+from services.records.api.entity_routes import entity_routes
 from services.records.api.schemas import CUSTOMER_ID, OpportunityOut, Page, answers
 from services.records.db import opportunities as store
 from services.records.domain import opportunities as domain
 from services.records.domain.normalise import Errors
+from services.records.entities import OPPORTUNITY
 from shared.pagination import check_limit
 
-# Every sort is cursored by its text form; db/opportunities.py casts it back to the column's type.
-SORTS = {name: Sort(expr, "text", cast) for name, (expr, cast) in store.SORTS.items()}
-LIST = ListSpec("opportunities", domain.ENTITY, SORTS, filters={
-    "customer_id": ("customer_id",), "owner_id": ("owner_id",), "pipeline_id": ("pipeline_id",),
-    "stage": ("stage",), "status": ("status",), "expected_close_from": ("expected_close_date",),
-    "expected_close_to": ("expected_close_date",), "amount_min": ("amount",), "amount_max": ("amount",),
-    "currency": ("currency",),
-})
-
-# The request body as documented, with an example.
-OpportunityBody = Annotated[domain.OpportunityCreate, Body(examples=[Example(value=
-    {"customer_id": CUSTOMER_ID, "name": "2025 年度框架采购", "amount": "120000.00", "currency": "CNY",
-     "expected_close_date": "2025-06-30"})])]
+LIST = OPPORTUNITY.list
 
 
-class OpportunitiesController(Controller):
-    path = "/opportunities"
-    tags = ["opportunities"]
-
+class OpportunitiesController(entity_routes(
+    OPPORTUNITY, OpportunityOut,
+    example={"customer_id": CUSTOMER_ID, "name": "2025 年度框架采购", "amount": "120000.00", "currency": "CNY",
+             "expected_close_date": "2025-06-30"},
+    create_doc="""Create an opportunity: ``customer_id``, ``name`` (required); ``pipeline_id`` (default:
+the default pipeline), ``stage`` (a stage id of that pipeline; default its first),
+``amount`` (decimal string) with ``currency`` (ISO 4217), ``expected_close_date``,
+``owner_id`` (default: the caller), ``probability`` (overrides the stage's),
+``won_reason``, ``lost_reason``, ``description``, ``custom_fields``. Honours
+Idempotency-Key.""",
+    update_doc="""Change the fields sent. Moving ``stage`` (or ``pipeline_id``) follows the stage rules;
+``probability: null`` follows the stage again. Honours If-Match (412 when stale).""",
+)):
     @get(responses=answers(200, Page[OpportunityOut]))
     async def list_opportunities(
         self, access: AccessDep, request: AnyRequest, runtime: RuntimeDep,
@@ -80,71 +66,6 @@ class OpportunitiesController(Controller):
             rows = await domain.list_page(unit, access, filters, sort=params.sort.removeprefix("-"),
                                           descending=params.descending, after=after, limit=params.limit)
         return page(rows, params, lambda r: access.redact(domain.ENTITY, domain.answer(r)))
-
-    @post(status_code=201, responses=answers(201, OpportunityOut))
-    async def create_opportunity(
-        self, data: OpportunityBody, access: AccessDep, request: AnyRequest, runtime: RuntimeDep
-    ) -> Response[Any]:
-        """Create an opportunity: ``customer_id``, ``name`` (required); ``pipeline_id`` (default:
-        the default pipeline), ``stage`` (a stage id of that pipeline; default its first),
-        ``amount`` (decimal string) with ``currency`` (ISO 4217), ``expected_close_date``,
-        ``owner_id`` (default: the caller), ``probability`` (overrides the stage's),
-        ``won_reason``, ``lost_reason``, ``description``, ``custom_fields``. Honours
-        Idempotency-Key."""
-        access.require(domain.ENTITY, "create")
-        body = data
-        given = domain.given_fields(body)
-
-        async def write(unit: Any) -> tuple[int, Any]:
-            return 201, await domain.create(unit, access, body, given)
-
-        return await idempotent(request, access, runtime, write)
-
-    @get("/{opportunity_id:uuid}", responses=answers(200, OpportunityOut))
-    async def get_opportunity(
-        self, opportunity_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
-    ) -> Response[dict[str, Any]]:
-        access.require(domain.ENTITY, "read")
-        async with records_unit(runtime, access) as unit:
-            record = await domain.get(unit, access, opportunity_id)
-        return with_etag(record, record["version"])
-
-    @patch("/{opportunity_id:uuid}", responses=answers(200, OpportunityOut))
-    async def update_opportunity(
-        self, opportunity_id: FromPath[uuid.UUID], data: JSONBody[domain.OpportunityPatch], access: AccessDep,
-        request: AnyRequest, runtime: RuntimeDep,
-    ) -> Response[dict[str, Any]]:
-        """Change the fields sent. Moving ``stage`` (or ``pipeline_id``) follows the stage rules;
-        ``probability: null`` follows the stage again. Honours If-Match (412 when stale)."""
-        access.require(domain.ENTITY, "update")
-        body = data
-        version = expected_version(request)
-        async with records_unit(runtime, access) as unit:
-            record = await domain.update(unit, access, opportunity_id, body, expected_version=version)
-        return with_etag(record, record["version"])
-
-    @delete("/{opportunity_id:uuid}", status_code=204)
-    async def delete_opportunity(
-        self, opportunity_id: FromPath[uuid.UUID], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
-    ) -> None:
-        """Soft delete: hidden everywhere, restorable for 30 days, then purged."""
-        access.require(domain.ENTITY, "delete")
-        version = expected_version(request)
-        async with records_unit(runtime, access) as unit:
-            await domain.set_deleted(unit, access, opportunity_id, deleted=True, expected_version=version)
-
-    @post("/{opportunity_id:uuid}/restore", status_code=200, responses=answers(200, OpportunityOut))
-    async def restore_opportunity(
-        self, opportunity_id: FromPath[uuid.UUID], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
-    ) -> Response[Any]:
-        """Bring back an opportunity deleted in the last 30 days. Honours Idempotency-Key."""
-        access.require(domain.ENTITY, "delete")
-        version = expected_version(request)
-
-        async def write(unit: Any) -> tuple[int, Any]:
-            return 200, await domain.set_deleted(unit, access, opportunity_id, deleted=False, expected_version=version)
-
-        return await idempotent(request, access, runtime, write)
 
     @get("/{opportunity_id:uuid}/stage-history")
     async def stage_history(

@@ -25,9 +25,10 @@ async def remove(unit: Unit, entity: str, record_id: uuid.UUID, approval_id: uui
                        "AND approval_id = $4", unit.tenant_id, entity, record_id, approval_id)
 
 
-async def of_record(unit: Unit, entity: str, record_id: uuid.UUID) -> list[asyncpg.Record]:
-    return await unit.fetch("SELECT approval_id, fields FROM records.record_locks WHERE tenant_id = $1 "
-                            "AND entity = $2 AND record_id = $3 ORDER BY created_at", unit.tenant_id, entity, record_id)
+async def of_records(unit: Unit, entity: str, record_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+    return await unit.fetch("SELECT record_id, approval_id, fields FROM records.record_locks WHERE tenant_id = $1 "
+                            "AND entity = $2 AND record_id = ANY($3::uuid[]) ORDER BY created_at",
+                            unit.tenant_id, entity, record_ids)
 
 
 async def customer_of(unit: Unit, entity: str, record_id: uuid.UUID) -> uuid.UUID | None:

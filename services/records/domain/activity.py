@@ -142,9 +142,10 @@ async def delete(unit: Unit, access: RecordAccess, entity: Entity, record_id: uu
 
 
 async def restore(unit: Unit, access: RecordAccess, entity: Entity, record_id: uuid.UUID,
-                  settings: RecordsSettings) -> tuple[int, dict[str, Any]]:
+                  settings: RecordsSettings, expected_version: int | None = None) -> tuple[int, dict[str, Any]]:
     """Bring back a soft-deleted record within 30 days; its customer must be live (restore that first)."""
     current = await load(unit, access, entity, record_id, deleted=True, for_update=True)
+    check_version(expected_version, current["version"], entity.name)
     row = await entity.store.set_deleted(unit, record_id, deleted=False, user_id=access.user_id)
     if row is None:
         raise Conflict(f"This {entity.name} was deleted more than {activity_sql.RESTORE_DAYS} days ago and "

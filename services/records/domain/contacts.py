@@ -204,8 +204,10 @@ async def delete(unit: Unit, access: RecordAccess, contact_id: uuid.UUID, expect
                           customer_id=row["customer_id"])
 
 
-async def restore(unit: Unit, access: RecordAccess, contact_id: uuid.UUID) -> tuple[int, dict[str, Any]]:
+async def restore(unit: Unit, access: RecordAccess, contact_id: uuid.UUID,
+                  expected_version: int | None = None) -> tuple[int, dict[str, Any]]:
     current = await get_visible(unit, access, contact_id, deleted=True, for_update=True)
+    check_version(expected_version, current["version"], ENTITY)
     row = await store.set_deleted(unit, contact_id, deleted=False, user_id=access.user_id)
     cfg = await settings_domain.get(unit)
     await history.publish(unit, ENTITY, "restored", record_of(row), actor=access.actor, settings=cfg,

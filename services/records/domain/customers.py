@@ -384,9 +384,11 @@ async def delete(unit: Unit, access: RecordAccess, customer_id: uuid.UUID, expec
                           customer_id=customer_id)
 
 
-async def restore(unit: Unit, access: RecordAccess, customer_id: uuid.UUID) -> tuple[int, dict[str, Any]]:
+async def restore(unit: Unit, access: RecordAccess, customer_id: uuid.UUID,
+                  expected_version: int | None = None) -> tuple[int, dict[str, Any]]:
     """Bring back a soft-deleted customer (before it is purged)."""
     current = await get_visible(unit, access, customer_id, deleted=True, for_update=True)
+    check_version(expected_version, current["version"], ENTITY)
     row = await store.set_deleted(unit, customer_id, deleted=False, user_id=access.user_id)
     cfg = await settings_domain.get(unit)
     await history.publish(unit, ENTITY, "restored", record_of(row), actor=access.actor, settings=cfg,

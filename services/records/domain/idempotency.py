@@ -5,15 +5,18 @@ request holds it, answer 409 (it is in progress). A stored answer for the key (y
 is replayed when the request is the same (same caller, method, path and body), and a different
 request with the same key answers 422 naming ``Idempotency-Key``. Otherwise the write runs and its
 answer is stored in the same transaction, so a key is never stored for a write that rolled back.
-Handlers use ``api.common.idempotent`` (one line); this module is the storage side.
+Handlers use ``api.common.idempotent`` (one line) and workflows' commands ``once`` with the
+command's key: both run ``once``, so a replay behaves the same on either path.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from services.records.domain.history import jsonable
 from shared.db import Unit
 from shared.errors import Conflict, ValidationProblem
 
@@ -77,6 +80,20 @@ async def finish(unit: Unit, key: str, principal: str, hashed: str, status: int,
              request_hash = EXCLUDED.request_hash, status = EXCLUDED.status, body = EXCLUDED.body, created_at = now()""",
         unit.tenant_id, key, principal, hashed, status, body,
     )
+
+
+async def once(unit: Unit, key: str, principal: str, hashed: str,
+               write: Callable[[], Awaitable[tuple[int, Any]]]) -> tuple[StoredAnswer, bool]:
+    """Run ``write()`` -> ``(status, body)`` once per key: ``(answer, replayed)``, where a repeat of
+    the same request gets the stored answer (``replayed``) and the answer is stored in ``unit``'s
+    transaction."""
+    stored = await begin(unit, key, principal, hashed)
+    if stored is not None:
+        return stored, True
+    status, body = await write()
+    body = jsonable(body)
+    await finish(unit, key, principal, hashed, status, body)
+    return StoredAnswer(status, body), False
 
 
 async def forget_expired(unit: Unit) -> int:

@@ -243,9 +243,10 @@ async def delete(unit: Unit, access: RecordAccess, interaction_id: uuid.UUID, ex
                             old_plans=[(row["customer_id"], row["next_follow_up_at"])])
 
 
-async def restore(unit: Unit, access: RecordAccess, interaction_id: uuid.UUID) -> tuple[int, dict[str, Any]]:
+async def restore(unit: Unit, access: RecordAccess, interaction_id: uuid.UUID,
+                  expected_version: int | None = None) -> tuple[int, dict[str, Any]]:
     cfg = await settings_domain.get(unit)
-    status, body = await activity.restore(unit, access, KIND, interaction_id, cfg)
+    status, body = await activity.restore(unit, access, KIND, interaction_id, cfg, expected_version)
     row = await store.get(unit, interaction_id)  # the answer may hide customer_id from the caller
     assert row is not None
     await refresh_customers(unit, [row["customer_id"]], actor=access.actor, settings=cfg)

@@ -38,7 +38,7 @@ from services.records.db import customers as customers_store
 from services.records.db import ownership as ownership_store
 from services.records.db.custom_fields import release_unique
 from services.records.domain import contacts as contacts_domain
-from services.records.domain import custom_fields, duplicates, history, interactions, ownership
+from services.records.domain import custom_fields, duplicates, history, interactions, locks, ownership
 from services.records.domain import customers as customers_domain
 from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess
@@ -164,6 +164,12 @@ async def merge(unit: Unit, access: RecordAccess, survivor_id: uuid.UUID, body: 
         raise ValidationProblem(errors)
     others = [locked[cid] for cid in ids]
     cols, custom = _merged_values(survivor, others, body.fields, locked)
+    # Guarded fields: the survivor's that the merge changes, and every field of a merged customer
+    # (it is gone after the merge), answer 409 naming the pending approval.
+    own_custom = dict(survivor["custom_fields"])
+    changed = [*cols, *(f"custom_fields.{k}" for k in {*custom, *own_custom} if custom.get(k) != own_custom.get(k))]
+    await locks.check(unit, ENTITY, survivor_id, changed)
+    await locks.check_all(unit, ENTITY, ids, locks.EVERY_FIELD)
     before = customers_domain.record_of(survivor)
     moved, moved_rows = await _move_children(unit, ids, survivor, access.user_id)
     # The merged records' unique custom values pass to the survivor.

@@ -230,8 +230,9 @@ async def delete(unit: Unit, access: RecordAccess, objection_id: uuid.UUID, expe
     await activity.delete(unit, access, KIND, objection_id, expected_version, await settings_domain.get(unit))
 
 
-async def restore(unit: Unit, access: RecordAccess, objection_id: uuid.UUID) -> tuple[int, dict[str, Any]]:
-    return await activity.restore(unit, access, KIND, objection_id, await settings_domain.get(unit))
+async def restore(unit: Unit, access: RecordAccess, objection_id: uuid.UUID,
+                  expected_version: int | None = None) -> tuple[int, dict[str, Any]]:
+    return await activity.restore(unit, access, KIND, objection_id, await settings_domain.get(unit), expected_version)
 
 
 SLA_STATES = ("on_track", "at_risk", "breached", "met")

@@ -35,6 +35,9 @@ from shared.db import Unit
 from shared.errors import FieldError, Forbidden, ValidationProblem
 from shared.events.envelope import Actor, Event
 
+# What a change of owner writes: a pending approval guarding either keeps the owner.
+OWNER_FIELDS = ("owner_id", "department_id")
+
 MAX_TRANSFER = 500
 SYSTEM_ACTOR = Actor(kind="system", id="records-handover")
 
@@ -118,8 +121,8 @@ async def transfer(unit: Unit, access: RecordAccess, body: TransferBody) -> dict
             errors.append(FieldError(f"customer_ids[{index}]", f"no such customer: {customer_id}", "unknown_customer"))
     if errors:
         raise ValidationProblem(errors)
-    for customer_id in ids:  # an owner guarded by a pending approval stays (409 naming it)
-        await locks.check(unit, "customer", customer_id, ["owner_id"])
+    # An owner guarded by a pending approval stays: 409 naming it, nothing moved.
+    await locks.check_all(unit, "customer", ids, OWNER_FIELDS)
     previous = {cid: rows[cid]["owner_id"] for cid in ids}
     cfg = await settings_domain.get(unit)
     after, followers = await store.set_owner(unit, ids, body.to_user_id, user["department_id"], access.user_id)
@@ -149,11 +152,18 @@ async def handover(unit: Unit, actor: Actor, from_user: uuid.UUID, to_user: uuid
         target = await customers_db.directory_user(unit, to_user)
         department = target["department_id"] if target is not None else None
     customers = await store.customers_of(unit, from_user)
+    # A customer whose owner a pending approval guards stays with the leaver until it is decided;
+    # the rest of the book moves, and the report names what stayed and why.
+    held = await locks.conflicts(unit, "customer", [r["id"] for r in customers], OWNER_FIELDS)
+    customers = [r for r in customers if r["id"] not in held]
     ids = [r["id"] for r in customers]
     cfg = await settings_domain.get(unit)
     after, followers = await store.set_owner(unit, ids, to_user, department, created_by) if ids else ([], [])
     await publish_moved(unit, "contact", followers, actor=actor, settings=cfg)
     report: dict[str, Any] = {"customers": len(after), "contacts_follow": True}
+    if held:
+        report["skipped"] = [{"customer_id": str(cid), "reason": "approval-pending",
+                              "approval_id": conflict.members["approval_id"]} for cid, conflict in held.items()]
     for entity in ("interaction", "task", "objection", "opportunity"):
         moved = await store.move_user_rows(unit, entity, from_user, to_user, department, created_by)
         await publish_moved(unit, entity, moved, actor=actor, settings=cfg)

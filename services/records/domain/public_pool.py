@@ -25,7 +25,7 @@ import msgspec
 from services.records.db import ownership as ownership_store
 from services.records.db.customers import COLUMNS
 from services.records.domain import customers as customers_domain
-from services.records.domain import history, ownership
+from services.records.domain import history, locks, ownership
 from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess
 from shared.db import ServiceDatabase, Unit
@@ -134,6 +134,7 @@ async def claim(unit: Unit, access: RecordAccess, customer_id: uuid.UUID) -> asy
         if left is not None:
             raise Conflict("This customer left you recently; you may claim it again after the cooldown",
                            kind="claim-cooldown", extra={"claimable_at": left.isoformat()})
+    await locks.check(unit, "customer", customer_id, ownership.OWNER_FIELDS)
     department = access.department_id  # the caller's, as identity gave it with their credential
     row = await unit.fetchrow(
         f"""UPDATE records.customers
@@ -167,6 +168,7 @@ async def release(unit: Unit, access: RecordAccess, customer_id: uuid.UUID) -> N
         access.require("customer", "transfer")
     else:
         access.require("customer", "update")
+    await locks.check(unit, "customer", customer_id, ownership.OWNER_FIELDS)
     current = await rules(unit)
     await _return(unit, [row], "released", "released by " + str(access.user_id), access.actor, current.version)
 
@@ -273,6 +275,9 @@ async def run_tenant(unit: Unit) -> dict[str, int]:
     rows = await due(unit, current, within_days=current.warning_days, lock=True)
     now = await unit.fetchval("SELECT now()")
     to_return = [r for r in rows if _why(r, current)[1] <= now]
+    # An owner guarded by a pending approval stays; the next run after the decision returns it.
+    held = await locks.conflicts(unit, "customer", [r["id"] for r in to_return], ownership.OWNER_FIELDS)
+    to_return = [r for r in to_return if r["id"] not in held]
     to_warn = [r for r in rows if _why(r, current)[1] > now and not r["warned"]]
     if to_warn:
         await _log(unit, [r["id"] for r in to_warn], "warned", None, SYSTEM, None, current.version,

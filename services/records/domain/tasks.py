@@ -177,8 +177,9 @@ async def delete(unit: Unit, access: RecordAccess, task_id: uuid.UUID, expected_
     await activity.delete(unit, access, KIND, task_id, expected_version, await settings_domain.get(unit))
 
 
-async def restore(unit: Unit, access: RecordAccess, task_id: uuid.UUID) -> tuple[int, dict[str, Any]]:
-    return await activity.restore(unit, access, KIND, task_id, await settings_domain.get(unit))
+async def restore(unit: Unit, access: RecordAccess, task_id: uuid.UUID,
+                  expected_version: int | None = None) -> tuple[int, dict[str, Any]]:
+    return await activity.restore(unit, access, KIND, task_id, await settings_domain.get(unit), expected_version)
 
 
 # --- lists ------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from shared.errors import Forbidden
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.http.conditional import expected_version, with_etag
 from shared.pagination import Page, check_limit, page_of, time_cursor
+from shared.validation import check_query
 
 SERVICE = "workflows"
 STATUSES = Literal["pending", "approved", "rejected", "returned", "recalled", "cancelled"]
@@ -48,10 +49,11 @@ class ApprovalTemplatesController(Controller):
         return with_etag(out, out.version, status_code=201)
 
     @get()
-    async def list_approval_templates(self, principal: PrincipalDep, runtime: RuntimeDep,
+    async def list_approval_templates(self, principal: PrincipalDep, request: AnyRequest, runtime: RuntimeDep,
                                       limit: FromQuery[int | None] = None,
                                       cursor: FromQuery[str | None] = None) -> Page[templates.TemplateOut]:
         """The tenant's approval templates, newest first. Anyone may read them (to request one)."""
+        check_query(request)
         size = check_limit(limit)
         after = time_cursor(cursor, bind="approval-templates")
         async with runtime.db(SERVICE).tenant_unit(principal.scope) as unit:
@@ -102,7 +104,7 @@ class ApprovalsController(Controller):
 
     @get()
     async def list_approvals(
-        self, principal: PrincipalDep, runtime: RuntimeDep,
+        self, principal: PrincipalDep, request: AnyRequest, runtime: RuntimeDep,
         assigned_to: FromQuery[Literal["me"] | None] = None, submitted_by: FromQuery[Literal["me"] | None] = None,
         status: FromQuery[STATUSES | None] = None, limit: FromQuery[int | None] = None,
         cursor: FromQuery[str | None] = None,
@@ -110,6 +112,7 @@ class ApprovalsController(Controller):
         """``assigned_to=me``: pending approvals whose current step waits for the caller;
         ``submitted_by=me``: the caller's requests; ``status`` filters. Without either ``me`` filter,
         every approval of the tenant, for those who may read workflows. Newest first."""
+        check_query(request)
         if assigned_to is None and submitted_by is None and not principal.can("workflow", "read"):
             raise Forbidden("List your own approvals with assigned_to=me or submitted_by=me",
                             kind="forbidden")

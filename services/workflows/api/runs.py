@@ -14,6 +14,7 @@ from services.workflows.domain import runs as domain
 from services.workflows.records_client import RecordsClient
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.pagination import Page, check_limit, page_of, time_cursor
+from shared.validation import check_query
 
 # Binds this list's cursors (one of another list is refused).
 LIST = "workflow-runs"
@@ -32,12 +33,13 @@ class WorkflowRunsController(Controller):
     tags = ["workflows"]
 
     @get("/runs")
-    async def list_workflow_runs(self, workflow_id: FromPath[uuid.UUID], principal: PrincipalDep,
+    async def list_workflow_runs(self, workflow_id: FromPath[uuid.UUID], principal: PrincipalDep, request: AnyRequest,
                                  runtime: RuntimeDep, status: FromQuery[str | None] = None,
                                  limit: FromQuery[int | None] = None,
                                  cursor: FromQuery[str | None] = None) -> Page[domain.RunOut]:
         """The workflow's runs, newest first (``status`` filters: pending, running, waiting, succeeded,
         failed, cancelled, skipped). ``GET /workflow-runs/{id}`` gives one with its steps."""
+        check_query(request)
         principal.require("workflow", "read")
         if status is not None and status not in RUN_STATUSES:
             from shared.errors import ValidationProblem

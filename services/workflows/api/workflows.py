@@ -13,6 +13,7 @@ from services.workflows.domain import workflows as domain
 from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.http.conditional import expected_version, with_etag
 from shared.pagination import Page, check_limit, page_of, time_cursor
+from shared.validation import check_query
 
 # Binds this list's cursors (one of another list is refused).
 LIST = "workflows"
@@ -36,10 +37,11 @@ class WorkflowsController(Controller):
         return with_etag(out, out.version, status_code=201)
 
     @get()
-    async def list_workflows(self, principal: PrincipalDep, runtime: RuntimeDep,
+    async def list_workflows(self, principal: PrincipalDep, request: AnyRequest, runtime: RuntimeDep,
                              enabled: FromQuery[bool | None] = None, limit: FromQuery[int | None] = None,
                              cursor: FromQuery[str | None] = None) -> Page[domain.WorkflowOut]:
         """The tenant's workflows, newest first; ``enabled=true|false`` filters."""
+        check_query(request)
         principal.require("workflow", "read")
         size = check_limit(limit)
         after = time_cursor(cursor, bind=LIST)

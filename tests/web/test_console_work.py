@@ -285,3 +285,25 @@ async def test_duplicate_warning_while_typing_links_to_the_existing_customer(
     await warning.get_by_role("link", name="杭州重复检测有限公司").click()
     await web.page.wait_for_url(f"**/customers/{existing['id']}")
     await web.page.get_by_test_id("customer-header").get_by_text("杭州重复检测有限公司").wait_for()
+
+
+async def test_editing_a_customer_merges_the_duplicate_the_warning_found(
+    web: Page, account: Any, api: httpx.AsyncClient,
+) -> None:
+    who: Account = await account()
+    keep = await customer(api, who, "苏州合并保留有限公司")
+    twin = await customer(api, who, "苏州合并重复有限公司", phone="13900002222")
+    await login(web, who)
+    await web.goto(f"/customers/{keep['id']}/edit")
+    await web.page.get_by_test_id("field-phone").fill("13900002222")
+    warning = web.page.get_by_test_id("duplicate-warning")
+    await warning.get_by_text("苏州合并重复有限公司").wait_for()
+    await warning.get_by_test_id(f"merge-{twin['id']}").click()
+    await web.page.get_by_test_id("merged").wait_for()
+    # The twin's id now answers the surviving customer, which keeps the twin's name as an alias.
+    survivor = (await api.get(f"/api/v1/customers/{twin['id']}", headers=who.headers)).json()
+    assert survivor["id"] == keep["id"] and "苏州合并重复有限公司" in survivor["aliases"]
+    # The form saves after the merge (its version followed the merge).
+    await web.page.get_by_test_id("customer-save").click()
+    await web.page.get_by_test_id("customer-header").get_by_text("苏州合并保留有限公司").wait_for()
+    assert (await api.get(f"/api/v1/customers/{keep['id']}", headers=who.headers)).json()["phone"].endswith("13900002222")

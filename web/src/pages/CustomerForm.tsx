@@ -3,7 +3,7 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 
 import { api } from "../api/client";
-import { duplicateCheck, type Duplicate } from "../api/work";
+import { duplicateCheck, merge, type Duplicate } from "../api/work";
 import { useApp } from "../AppContext";
 import { problemText, showProblem } from "../components/forms";
 import { clearDraft, draftKey, loadDraft, meaningful, saveDraft } from "../lib/drafts";
@@ -44,6 +44,7 @@ export default function CustomerForm() {
   const timer = useRef<ReturnType<typeof setTimeout>>();
   const checkTimer = useRef<ReturnType<typeof setTimeout>>();
   const checkSeq = useRef(0);
+  const [merged, setMerged] = useState<string | null>(null);
   const [duplicates, setDuplicates] = useState<{ items: Duplicate[]; blocked: boolean }>({ items: [], blocked: false });
 
   // 可能重复: asked of the API while typing a name or phone (debounced; only the latest answer counts).
@@ -137,15 +138,29 @@ export default function CustomerForm() {
             {t("customers.discardDraft")}</Button>} />
       )}
       {error && <Alert type="error" showIcon message={error} style={{ marginBottom: 16 }} data-testid="form-error" />}
+      {merged && <Alert type="success" showIcon style={{ marginBottom: 16 }} message={`${t("dup.merged")}: ${merged}`}
+        data-testid="merged" />}
       {duplicates.items.length > 0 && (
         <Alert type="warning" showIcon style={{ marginBottom: 16 }} data-testid="duplicate-warning"
           message={t("dup.title")} description={
             <>
               {duplicates.blocked && <div>{t("dup.blocked")}</div>}
               {duplicates.items.map((d) => (
-                <div key={d.id}>
+                <Space key={d.id} wrap>
                   {d.visible ? <Link to={`/customers/${d.id}`} title={t("dup.open")}>{d.name ?? d.id}</Link> : t("dup.hidden")}
-                </div>
+                  {id && d.visible && (
+                    <Button size="small" data-testid={`merge-${d.id}`} onClick={async () => {
+                      // The duplicate goes into the customer being edited (the API keeps this one's values).
+                      const problem = await merge(id, [d.id]);
+                      if (problem) { setError(problemText(problem)); return; }
+                      setDuplicates((cur) => ({ ...cur, items: cur.items.filter((x) => x.id !== d.id) }));
+                      setMerged(d.name ?? d.id);
+                      // The merge changed this customer: its new version, so that saving is not refused as stale.
+                      const fresh = await api.GET("/api/v1/customers/{customer_id}", { params: { path: { customer_id: id } } });
+                      if (fresh.data) setVersion(fresh.data.version);
+                    }}>{t("dup.merge")}</Button>
+                  )}
+                </Space>
               ))}
             </>
           } />

@@ -1,14 +1,14 @@
 import { PlusOutlined, SettingOutlined } from "@ant-design/icons";
 import {
-  Alert, App, Button, Checkbox, Form, Input, List, Modal, Popover, Progress, Select, Space, Table, Tag, Typography,
+  Alert, App, Button, Checkbox, Form, Input, List, Modal, Popover, Progress, Select, Space, Typography,
 } from "antd";
-import type { ColumnsType } from "antd/es/table";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 
 import { api, type Schemas } from "../api/client";
 import { useApp } from "../AppContext";
 import { problemText } from "../components/forms";
+import LightTable, { type LightColumn } from "../components/LightTable";
 import type { MessageKey } from "../i18n/messages";
 import { formatDateTime } from "../lib/format";
 import { STAGE_COLORS, STAGES, stageKey } from "../lib/labels";
@@ -63,24 +63,24 @@ export default function CustomerList() {
   }, [query, form, reload]);
 
   const update = (changes: Partial<typeof query>) => setParams(toSearchParams({ ...query, cursor: undefined, ...changes }));
-  const sortable = (field: SortField) => ({ sorter: true, sortOrder: columnOrder(query.sort, field) });
-  const allColumns: ColumnsType<Customer> = [
-    { title: t("customers.name"), dataIndex: "name", key: "name", ...sortable("name"),
-      render: (name: string, c) => <Link to={`/customers/${c.id}`}>{name}</Link> },
-    { title: t("customers.stage"), dataIndex: "lifecycle_stage", key: "lifecycle_stage",
-      render: (s: string) => <Tag color={STAGE_COLORS[s]}>{t(stageKey(s))}</Tag> },
-    { title: t("customers.owner"), dataIndex: "owner_id", key: "owner", responsive: ["md"],
-      render: (v: string | null) => personName(v, names) ?? t("customers.ownerNone") },
-    { title: t("customers.tier"), dataIndex: "tier", key: "tier", responsive: ["md"] },
-    { title: t("customers.phone"), dataIndex: "phone", key: "phone", responsive: ["md"] },
-    { title: t("customers.tags"), dataIndex: "tags", key: "tags", responsive: ["lg"],
-      render: (tags: string[]) => tags.map((tag) => <Tag key={tag}>{tag}</Tag>) },
-    { title: t("customers.lastInteraction"), dataIndex: "last_interaction_at", key: "last_interaction_at",
-      responsive: ["lg"], ...sortable("last_interaction_at"), render: (v: string | null) => formatDateTime(v, locale) },
-    { title: t("customers.nextFollowUp"), dataIndex: "next_follow_up_at", key: "next_follow_up_at",
-      ...sortable("next_follow_up_at"), render: (v: string | null) => formatDateTime(v, locale) },
-    { title: t("customers.createdAt"), dataIndex: "created_at", key: "created_at", responsive: ["xl"],
-      ...sortable("created_at"), render: (v: string) => formatDateTime(v, locale) },
+  const sortable = (field: SortField) => ({ sortOrder: columnOrder(query.sort, field) });
+  const stageChip = (c: Customer) => c.lifecycle_stage
+    ? <span className={`chip chip-${STAGE_COLORS[c.lifecycle_stage] ?? "default"}`}>{t(stageKey(c.lifecycle_stage))}</span> : null;
+  const allColumns: LightColumn<Customer>[] = [
+    { title: t("customers.name"), key: "name", ...sortable("name"), render: (c) => <Link to={`/customers/${c.id}`}>{c.name}</Link> },
+    { title: t("customers.stage"), key: "lifecycle_stage", render: stageChip },
+    { title: t("customers.owner"), key: "owner", hideBelow: "md",
+      render: (c) => personName(c.owner_id, names) ?? t("customers.ownerNone") },
+    { title: t("customers.tier"), key: "tier", hideBelow: "md", render: (c) => c.tier },
+    { title: t("customers.phone"), key: "phone", hideBelow: "md", render: (c) => c.phone },
+    { title: t("customers.tags"), key: "tags", hideBelow: "lg",
+      render: (c) => (c.tags ?? []).map((tag) => <span key={tag} className="chip">{tag}</span>) },
+    { title: t("customers.lastInteraction"), key: "last_interaction_at", hideBelow: "lg", ...sortable("last_interaction_at"),
+      render: (c) => formatDateTime(c.last_interaction_at, locale) },
+    { title: t("customers.nextFollowUp"), key: "next_follow_up_at", ...sortable("next_follow_up_at"),
+      render: (c) => formatDateTime(c.next_follow_up_at, locale) },
+    { title: t("customers.createdAt"), key: "created_at", hideBelow: "xl", ...sortable("created_at"),
+      render: (c) => formatDateTime(c.created_at, locale) },
   ];
   const columns = allColumns.filter((c) => c.key === "name" || prefs.columns.includes(c.key as CustomerColumn));
 
@@ -211,13 +211,9 @@ export default function CustomerList() {
           </div>
         )}
       </Modal>
-      <Table<Customer> rowKey="id" size="middle" columns={columns} dataSource={rows ?? []} loading={rows === null}
-        pagination={false} scroll={{ x: "max-content" }} data-testid="customer-table"
-        rowSelection={{ selectedRowKeys: selected, onChange: (keys) => setSelected(keys as string[]) }}
-        onChange={(_p, _f, sorter) => {
-          const s = Array.isArray(sorter) ? sorter[0] : sorter;
-          update({ sort: sortParam(s?.columnKey as string | undefined, s?.order) });
-        }} />
+      <LightTable<Customer> testId="customer-table" rows={rows} columns={columns} rowKey={(c) => c.id} rowLabel={(c) => c.name ?? c.id}
+        selected={selected} onSelect={setSelected} selectAllLabel={t("bulk.selected")}
+        onSort={(key, order) => update({ sort: sortParam(key, order) })} />
       <Space style={{ marginTop: 12 }}>
         <Button disabled={!query.cursor} onClick={() => update({})}>{t("customers.first")}</Button>
         <Button disabled={!next} onClick={() => setParams(toSearchParams({ ...query, cursor: next ?? undefined }))}

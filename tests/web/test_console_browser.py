@@ -114,7 +114,7 @@ async def test_customer_list_pages_fifty_rows_sorted(web: Page, account: Any, ap
     rows = web.page.locator("[data-testid=customer-table] tbody tr.ant-table-row")
     await rows.nth(49).wait_for()
     assert await rows.count() == 50
-    assert (await rows.first.inner_text()).startswith("列表客户 00")
+    assert (await rows.first.inner_text()).strip().startswith("列表客户 00")  # after the selection checkbox
     await web.screenshot("customers")
     await web.page.get_by_test_id("next-page").click()
     await web.page.wait_for_url(re.compile(r"cursor="))

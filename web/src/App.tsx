@@ -26,6 +26,10 @@ const Home = lazy(() => homeChunk ?? import("./pages/Home"));
 const CustomerList = lazy(() => import("./pages/CustomerList"));
 const CustomerForm = lazy(() => import("./pages/CustomerForm"));
 const Customer360 = lazy(() => import("./pages/Customer360"));
+const Objections = lazy(() => import("./pages/Objections"));
+const Tasks = lazy(() => import("./pages/Tasks"));
+const Pipeline = lazy(() => import("./pages/Pipeline"));
+const Pool = lazy(() => import("./pages/Pool"));
 
 // The nonce the server put in index.html for this answer: Ant Design's <style> tags carry it.
 const nonce = document.querySelector<HTMLMetaElement>('meta[name="csp-nonce"]')?.content ?? "";
@@ -111,6 +115,10 @@ export default function App() {
                   <Route path="customers/new" element={<CustomerForm />} />
                   <Route path="customers/:id/edit" element={<CustomerForm />} />
                   <Route path="customers/:id" element={<Customer360 />} />
+                  <Route path="objections" element={<Objections />} />
+                  <Route path="tasks" element={<Tasks />} />
+                  <Route path="pipeline" element={<Pipeline />} />
+                  <Route path="pool" element={<Pool />} />
                 </Route>
                 <Route path="*" element={<Navigate to="/" replace />} />
               </Routes>

@@ -1,5 +1,5 @@
 import {
-  AlertOutlined, CheckSquareOutlined, HomeOutlined, LogoutOutlined, SearchOutlined, TeamOutlined, TranslationOutlined,
+  AlertOutlined, CheckSquareOutlined, FundOutlined, HomeOutlined, InboxOutlined, LogoutOutlined, SearchOutlined, TeamOutlined, TranslationOutlined,
 } from "@ant-design/icons";
 import { Avatar, Button, Dropdown, Input, Layout, Menu } from "antd";
 import { useEffect, useState } from "react";
@@ -28,12 +28,14 @@ export default function AppLayout() {
     return () => window.removeEventListener("keydown", onKey);
   }, []);
 
-  const selected = location.pathname.startsWith("/customers") ? "/customers" : "/";
+  const selected = "/" + (location.pathname.split("/")[1] ?? "");
   const items = [
     { key: "/", icon: <HomeOutlined />, label: t("nav.home") },
     { key: "/customers", icon: <TeamOutlined />, label: t("nav.customers") },
-    { key: "/objections", icon: <AlertOutlined />, label: t("nav.objections"), disabled: true },
-    { key: "/tasks", icon: <CheckSquareOutlined />, label: t("nav.tasks"), disabled: true },
+    { key: "/objections", icon: <AlertOutlined />, label: t("nav.objections") },
+    { key: "/tasks", icon: <CheckSquareOutlined />, label: t("nav.tasks") },
+    { key: "/pipeline", icon: <FundOutlined />, label: t("nav.pipeline") },
+    { key: "/pool", icon: <InboxOutlined />, label: t("nav.pool") },
   ];
   const shortcut = /Mac|iPhone|iPad/.test(navigator.platform) ? "⌘K" : "Ctrl+K";
   return (

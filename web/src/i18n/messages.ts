@@ -1,4 +1,5 @@
 // Every label of the console, in Chinese (the default) and English.
+import { workEn, workZh } from "./messages/work";
 
 export const zh = {
   "app.name": "汇客 CRM",
@@ -106,6 +107,7 @@ export const zh = {
   "common.error": "出错了",
   "common.notFound": "未找到该记录",
   "common.required": "必填",
+  ...workZh,
 } as const;
 
 export type MessageKey = keyof typeof zh;
@@ -216,4 +218,5 @@ export const en: Record<MessageKey, string> = {
   "common.error": "Something went wrong",
   "common.notFound": "No such record",
   "common.required": "Required",
+  ...workEn,
 };

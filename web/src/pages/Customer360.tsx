@@ -1,7 +1,7 @@
 import { EditOutlined } from "@ant-design/icons";
 import {
-  App, Button, Card, Col, DatePicker, Descriptions, Empty, Form, Input, List, Result, Row, Select, Space, Spin, Tabs, Tag,
-  Timeline, Typography,
+  App, Button, Card, Col, DatePicker, Descriptions, Empty, Form, Input, List, Modal, Popconfirm, Result, Row, Select, Space, Spin,
+  Tabs, Tag, Timeline, Typography,
 } from "antd";
 import type { Dayjs } from "dayjs";
 import { useCallback, useEffect, useState } from "react";
@@ -9,7 +9,9 @@ import { Link, useParams } from "react-router-dom";
 
 import { api, apiFetch, type Schemas } from "../api/client";
 import { useApp } from "../AppContext";
-import { showProblem } from "../components/forms";
+import { problemText, showProblem } from "../components/forms";
+import { personName, useUserNames } from "../components/useUserNames";
+import { release, transfer } from "../api/work";
 import { formatDate, formatDateTime } from "../lib/format";
 import { CHANNELS, channelKey, STAGE_COLORS, stageKey } from "../lib/labels";
 
@@ -66,9 +68,49 @@ function LogCall({ customerId, onLogged }: { customerId: string; onLogged: () =>
   );
 }
 
+/** Transfer to another user, and return to the public pool, from the customer's page. */
+function OwnerActions({ customer, onChanged }: { customer: Schemas["CustomerOut"]; onChanged: () => void }) {
+  const { t } = useApp();
+  const { message } = App.useApp();
+  const names = useUserNames();
+  const [open, setOpen] = useState(false);
+  const [to, setTo] = useState<string | null>(null);
+  const doTransfer = async () => {
+    if (!to) return;
+    const problem = await transfer([customer.id], to);
+    if (problem) { message.error(problemText(problem) ?? t("common.error")); return; }
+    setOpen(false);
+    message.success(t("transfer.done"));
+    onChanged();
+  };
+  const doRelease = async () => {
+    const answer = await release(customer.id);
+    if (answer.error) { message.error(problemText(answer.error) ?? t("common.error")); return; }
+    message.success(t("pool.released"));
+    onChanged();
+  };
+  return (
+    <>
+      <Button onClick={() => setOpen(true)} data-testid="transfer">{t("transfer.action")}</Button>
+      {customer.owner_id && (
+        <Popconfirm title={t("pool.releaseConfirm")} onConfirm={() => void doRelease()}>
+          <Button data-testid="release">{t("pool.release")}</Button>
+        </Popconfirm>
+      )}
+      <Modal open={open} title={t("transfer.title")} onCancel={() => setOpen(false)} onOk={() => void doTransfer()}
+        okButtonProps={{ disabled: !to }}>
+        <Select style={{ width: "100%" }} aria-label={t("transfer.to")} placeholder={t("transfer.to")} value={to} onChange={setTo}
+          showSearch optionFilterProp="label" data-testid="transfer-to"
+          options={[...names].filter(([uid]) => uid !== customer.owner_id).map(([value, label]) => ({ value, label }))} />
+      </Modal>
+    </>
+  );
+}
+
 export default function Customer360() {
   const { id = "" } = useParams();
-  const { t, locale, me } = useApp();
+  const { t, locale } = useApp();
+  const names = useUserNames();
   const [customer, setCustomer] = useState<Schemas["CustomerOut"] | null | undefined>(undefined);
   const [timeline, setTimeline] = useState<TimelineItem[] | null>(null);
   const [contacts, setContacts] = useState<Schemas["ContactOut"][] | null>(null);
@@ -100,7 +142,7 @@ export default function Customer360() {
   if (customer === undefined) return <Spin />;
   if (customer === null) return <Result status="404" title={t("common.notFound")} extra={<Link to="/customers">{t("nav.customers")}</Link>} />;
 
-  const owner = customer.owner_id === me?.user.id ? me?.user.name : customer.owner_id ? customer.owner_id.slice(0, 8) : "—";
+  const owner = customer.owner_id ? personName(customer.owner_id, names) : t("customers.ownerNone");
   const empty = <Empty image={Empty.PRESENTED_IMAGE_SIMPLE} />;
   const tabs = [
     { key: "timeline", label: t("c360.timeline"), children: timeline === null ? <Spin /> : timeline.length === 0 ? empty : (
@@ -136,10 +178,13 @@ export default function Customer360() {
       <Card className="c360-header" data-testid="customer-header">
         <Space style={{ width: "100%", justifyContent: "space-between" }} wrap>
           <Typography.Title level={3} style={{ margin: 0 }}>{customer.name}</Typography.Title>
-          <Link to={`/customers/${customer.id}/edit`}><Button icon={<EditOutlined />}>{t("common.edit")}</Button></Link>
+          <Space wrap>
+            <OwnerActions customer={customer} onChanged={() => void loadActivity()} />
+            <Link to={`/customers/${customer.id}/edit`}><Button icon={<EditOutlined />}>{t("common.edit")}</Button></Link>
+          </Space>
         </Space>
         <Descriptions size="small" column={{ xs: 1, sm: 2, lg: 4 }} style={{ marginTop: 12 }} items={[
-          { key: "owner", label: t("customers.owner"), children: owner },
+          { key: "owner", label: t("customers.owner"), children: <span data-testid="owner">{owner}</span> },
           { key: "stage", label: t("customers.stage"), children: customer.lifecycle_stage
             ? <Tag color={STAGE_COLORS[customer.lifecycle_stage]}>{t(stageKey(customer.lifecycle_stage))}</Tag> : "—" },
           { key: "tier", label: t("customers.tier"), children: customer.tier ?? "—" },

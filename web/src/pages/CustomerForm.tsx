@@ -1,8 +1,9 @@
 import { Alert, Button, Card, Form, Input, Select, Space, Spin, Typography } from "antd";
 import { useEffect, useMemo, useRef, useState } from "react";
-import { useNavigate, useParams } from "react-router-dom";
+import { Link, useNavigate, useParams } from "react-router-dom";
 
 import { api } from "../api/client";
+import { duplicateCheck, merge, type Duplicate } from "../api/work";
 import { useApp } from "../AppContext";
 import { problemText, showProblem } from "../components/forms";
 import { clearDraft, draftKey, loadDraft, meaningful, saveDraft } from "../lib/drafts";
@@ -23,6 +24,7 @@ interface Values {
 const FIELDS = ["name", "kind", "phone", "email", "industry", "source", "address", "lifecycle_stage", "tier", "tags"] as const;
 const BLANK: Values = { name: "", kind: "company", lifecycle_stage: "lead", tags: [] };
 const SAVE_DRAFT_MS = 300;
+const CHECK_DUPLICATES_MS = 400;
 
 function nullIfEmpty(value: string | undefined): string | null {
   return value && value.trim() ? value.trim() : null;
@@ -40,6 +42,26 @@ export default function CustomerForm() {
   const [restored, setRestored] = useState(false);
   const key = useMemo(() => (me ? draftKey(me.tenant.id, me.user.id, "customer", id ?? null) : null), [me, id]);
   const timer = useRef<ReturnType<typeof setTimeout>>();
+  const checkTimer = useRef<ReturnType<typeof setTimeout>>();
+  const checkSeq = useRef(0);
+  const [merged, setMerged] = useState<string | null>(null);
+  const [duplicates, setDuplicates] = useState<{ items: Duplicate[]; blocked: boolean }>({ items: [], blocked: false });
+
+  // 可能重复: asked of the API while typing a name or phone (debounced; only the latest answer counts).
+  const checkDuplicates = (name: string | undefined, phone: string | undefined) => {
+    clearTimeout(checkTimer.current);
+    checkTimer.current = setTimeout(async () => {
+      const record: Record<string, string> = {};
+      if (name?.trim()) record.name = name.trim();
+      if (phone?.trim()) record.phone = phone.trim();
+      const seq = ++checkSeq.current;
+      if (!record.name && !record.phone) { setDuplicates({ items: [], blocked: false }); return; }
+      const answer = await duplicateCheck(record, id);
+      if (seq !== checkSeq.current || !answer.data) return;
+      setDuplicates({ items: answer.data.duplicates.filter((d) => d.status === "active"), blocked: answer.data.blocked });
+    }, CHECK_DUPLICATES_MS);
+  };
+  useEffect(() => () => clearTimeout(checkTimer.current), []);
 
   useEffect(() => {
     let live = true;
@@ -71,7 +93,8 @@ export default function CustomerForm() {
   }, [id, key, form, t]);
 
   // Every change is kept as a draft (debounced) until the save succeeds.
-  const onValuesChange = (_: Partial<Values>, all: Values) => {
+  const onValuesChange = (changed: Partial<Values>, all: Values) => {
+    if ("name" in changed || "phone" in changed) checkDuplicates(all.name, all.phone);
     if (!key) return;
     clearTimeout(timer.current);
     timer.current = setTimeout(() => {
@@ -115,6 +138,33 @@ export default function CustomerForm() {
             {t("customers.discardDraft")}</Button>} />
       )}
       {error && <Alert type="error" showIcon message={error} style={{ marginBottom: 16 }} data-testid="form-error" />}
+      {merged && <Alert type="success" showIcon style={{ marginBottom: 16 }} message={`${t("dup.merged")}: ${merged}`}
+        data-testid="merged" />}
+      {duplicates.items.length > 0 && (
+        <Alert type="warning" showIcon style={{ marginBottom: 16 }} data-testid="duplicate-warning"
+          message={t("dup.title")} description={
+            <>
+              {duplicates.blocked && <div>{t("dup.blocked")}</div>}
+              {duplicates.items.map((d) => (
+                <Space key={d.id} wrap>
+                  {d.visible ? <Link to={`/customers/${d.id}`} title={t("dup.open")}>{d.name ?? d.id}</Link> : t("dup.hidden")}
+                  {id && d.visible && (
+                    <Button size="small" data-testid={`merge-${d.id}`} onClick={async () => {
+                      // The duplicate goes into the customer being edited (the API keeps this one's values).
+                      const problem = await merge(id, [d.id]);
+                      if (problem) { setError(problemText(problem)); return; }
+                      setDuplicates((cur) => ({ ...cur, items: cur.items.filter((x) => x.id !== d.id) }));
+                      setMerged(d.name ?? d.id);
+                      // The merge changed this customer: its new version, so that saving is not refused as stale.
+                      const fresh = await api.GET("/api/v1/customers/{customer_id}", { params: { path: { customer_id: id } } });
+                      if (fresh.data) setVersion(fresh.data.version);
+                    }}>{t("dup.merge")}</Button>
+                  )}
+                </Space>
+              ))}
+            </>
+          } />
+      )}
       <Form form={form} layout="vertical" onFinish={submit} onValuesChange={onValuesChange} scrollToFirstError>
         <Form.Item name="name" label={t("customers.name")} rules={required}><Input data-testid="field-name" /></Form.Item>
         <Form.Item name="kind" label={t("customers.kind")}>

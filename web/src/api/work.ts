@@ -1,0 +1,87 @@
+// Calls whose answers the OpenAPI document leaves as free-form objects today (the public pool,
+// its rules, claim, duplicate check, transfer): typed here, by what services/records answers.
+import { api, apiFetch, type Schemas } from "./client";
+import { isProblem, type Problem } from "./problem";
+
+export type Customer = Schemas["CustomerOut"];
+export type PoolCustomer = Customer & { pool_since: string };
+
+export interface PoolRules {
+  enabled: boolean;
+  no_interaction_days: number | null;
+  no_won_deal_days: number | null;
+  warning_days: number;
+  cooldown_days: number;
+  max_claims_per_day: number | null;
+  max_customers_held: number | null;
+  version: number;
+}
+
+export interface Duplicate {
+  id: string;
+  entity: string;
+  rules: string[];
+  score: number;
+  status: string;
+  visible: boolean;
+  name?: string;
+  owner_id?: string | null;
+  merged_into?: string;
+}
+
+/** `data` on a 2xx, else the problem (or a bare one for a non-JSON failure). */
+export type Answer<T> = { data: T; error?: undefined } | { data?: undefined; error: Problem };
+
+async function call<T>(method: string, path: string, body?: unknown): Promise<Answer<T>> {
+  const init: RequestInit = { method };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { "Content-Type": "application/json" };
+  }
+  let res: Response;
+  try {
+    res = await apiFetch(new Request(path, init));
+  } catch {
+    return { error: { type: "network", title: "Network error", status: 0 } };
+  }
+  const text = await res.text();
+  const parsed: unknown = text ? JSON.parse(text) : null;
+  if (res.ok) return { data: parsed as T };
+  return { error: isProblem(parsed) ? parsed : { type: "http", title: res.statusText || String(res.status), status: res.status } };
+}
+
+export const pool = (cursor?: string) =>
+  call<{ items: PoolCustomer[]; next_cursor: string | null }>("GET", `/api/v1/pool?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+export const poolRules = () => call<PoolRules>("GET", "/api/v1/pool/rules");
+export const claim = (id: string) => call<Customer>("POST", `/api/v1/pool/${id}/claim`);
+export const release = (id: string) => call<null>("POST", `/api/v1/customers/${id}/release`);
+export async function transfer(customerIds: string[], toUserId: string): Promise<Problem | null> {
+  const { error } = await api.POST("/api/v1/customers/transfer", { body: {
+    customer_ids: customerIds, to_user_id: toUserId, include_tasks: true, include_objections: true, include_opportunities: true,
+  } });
+  return error ? (error as unknown as Problem) : null;
+}
+export const duplicateCheck = (record: Record<string, string>, excludeId?: string) =>
+  call<{ duplicates: Duplicate[]; blocked: boolean }>("POST", "/api/v1/duplicates/check",
+    { entity: "customer", record, exclude_id: excludeId ?? null });
+export async function merge(intoId: string, mergeIds: string[]): Promise<Problem | null> {
+  const { error } = await api.POST("/api/v1/customers/{customer_id}/merge",
+    { params: { path: { customer_id: intoId } }, body: { merge_ids: mergeIds } });
+  return error ? (error as unknown as Problem) : null;
+}
+
+// --- users by id (owners and assignees show names); one list per session, shared by every page ---
+
+let users: Promise<Map<string, string>> | null = null;
+
+export function userNames(): Promise<Map<string, string>> {
+  users ??= api.GET("/api/v1/users", { params: { query: { limit: 200 } } }).then(({ data }) => {
+    if (!data) users = null; // no permission or a failure: try again on the next page
+    return new Map((data?.items ?? []).map((u) => [u.id, u.name]));
+  });
+  return users;
+}
+
+export function forgetUserNames(): void {
+  users = null;
+}

@@ -26,6 +26,8 @@ const Home = lazy(() => homeChunk ?? import("./pages/Home"));
 const CustomerList = lazy(() => import("./pages/CustomerList"));
 const CustomerForm = lazy(() => import("./pages/CustomerForm"));
 const Customer360 = lazy(() => import("./pages/Customer360"));
+const Notifications = lazy(() => import("./pages/admin/Notifications"));
+const Approvals = lazy(() => import("./pages/admin/Approvals"));
 
 // The nonce the server put in index.html for this answer: Ant Design's <style> tags carry it.
 const nonce = document.querySelector<HTMLMetaElement>('meta[name="csp-nonce"]')?.content ?? "";
@@ -111,6 +113,8 @@ export default function App() {
                   <Route path="customers/new" element={<CustomerForm />} />
                   <Route path="customers/:id/edit" element={<CustomerForm />} />
                   <Route path="customers/:id" element={<Customer360 />} />
+                  <Route path="notifications" element={<Notifications />} />
+                  <Route path="approvals" element={<Approvals />} />
                 </Route>
                 <Route path="*" element={<Navigate to="/" replace />} />
               </Routes>

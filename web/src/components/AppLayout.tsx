@@ -1,5 +1,5 @@
 import {
-  AlertOutlined, CheckSquareOutlined, HomeOutlined, LogoutOutlined, SearchOutlined, TeamOutlined, TranslationOutlined,
+  AlertOutlined, AuditOutlined, CheckSquareOutlined, CloudUploadOutlined, SettingOutlined, HomeOutlined, LogoutOutlined, SearchOutlined, TeamOutlined, TranslationOutlined,
 } from "@ant-design/icons";
 import { Avatar, Button, Dropdown, Input, Layout, Menu } from "antd";
 import { useEffect, useState } from "react";
@@ -7,6 +7,7 @@ import { Outlet, useLocation, useNavigate } from "react-router-dom";
 
 import { useApp } from "../AppContext";
 import { isPaletteShortcut } from "../lib/search";
+import NotificationBell from "./NotificationBell";
 import SearchPalette from "./SearchPalette";
 
 const { Header, Sider, Content } = Layout;
@@ -28,12 +29,15 @@ export default function AppLayout() {
     return () => window.removeEventListener("keydown", onKey);
   }, []);
 
-  const selected = location.pathname.startsWith("/customers") ? "/customers" : "/";
+  const selected = "/" + (location.pathname.split("/")[1] ?? "");
   const items = [
     { key: "/", icon: <HomeOutlined />, label: t("nav.home") },
     { key: "/customers", icon: <TeamOutlined />, label: t("nav.customers") },
     { key: "/objections", icon: <AlertOutlined />, label: t("nav.objections"), disabled: true },
     { key: "/tasks", icon: <CheckSquareOutlined />, label: t("nav.tasks"), disabled: true },
+    { key: "/approvals", icon: <AuditOutlined />, label: t("nav.approvals") },
+    { key: "/imports", icon: <CloudUploadOutlined />, label: t("nav.imports") },
+    { key: "/admin", icon: <SettingOutlined />, label: t("nav.admin") },
   ];
   const shortcut = /Mac|iPhone|iPad/.test(navigator.platform) ? "⌘K" : "Ctrl+K";
   return (
@@ -50,6 +54,7 @@ export default function AppLayout() {
             onKeyDown={(e) => { if (e.key === "Enter" || e.key === " ") setPaletteOpen(true); }}
             data-testid="search-trigger" />
           <span className="spacer" />
+          <NotificationBell />
           <Button icon={<TranslationOutlined />} onClick={() => setLocale(locale === "en" ? "zh-CN" : "en")}
             data-testid="language-switch">
             {t("header.language")}

@@ -1,0 +1,124 @@
+"""The console's notifications, approvals, import/export and admin pages in real Chromium against
+the real stack: what a person sees after each step, in Chinese."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.shared.test_events import eventually
+from tests.web.conftest import PASSWORD, Account, Page, login
+
+pytestmark = pytest.mark.slow
+
+
+async def unread(web: Page) -> str:
+    badge = web.page.get_by_test_id("unread-count").locator(".ant-scroll-number")
+    return (await badge.get_attribute("title")) or "0" if await badge.count() else "0"
+
+
+async def test_bell_counts_up_live_and_the_inbox_reads_archives_and_filters(
+    web: Page, account: Any, api: httpx.AsyncClient
+) -> None:
+    who: Account = await account()
+    await login(web, who)
+    assert await unread(web) == "0"
+    # Something happens elsewhere (a key made over the API): the bell counts it without a reload.
+    made = await api.post("/api/v1/api-keys", headers=who.headers, json={"name": "ERP 同步", "scopes": ["customer:read"]})
+    assert made.status_code == 201, made.text
+    await eventually(lambda: _is(unread(web), "1"), timeout=15, what="the bell to show 1 unread")
+    await api.post("/api/v1/api-keys", headers=who.headers, json={"name": "报表", "scopes": ["customer:read"]})
+    await eventually(lambda: _is(unread(web), "2"), timeout=15, what="the bell to show 2 unread")
+
+    await web.page.get_by_test_id("notification-bell").click()
+    await web.page.get_by_role("heading", name="通知").wait_for()
+    rows = web.page.get_by_test_id("notification")
+    await eventually(lambda: _count(rows, 2), what="two notifications listed")
+    assert await rows.first.get_attribute("data-read") == "no"
+    assert "新建了 API 密钥" in await rows.first.inner_text()
+    await web.screenshot("notifications")
+    # Read one: the bell goes down; archive it: it leaves the list.
+    await rows.first.get_by_role("button", name="标为已读").click()
+    await eventually(lambda: _is(unread(web), "1"), what="one unread left")
+    assert await rows.first.get_attribute("data-read") == "yes"
+    await rows.first.get_by_role("button", name="归档").click()
+    await eventually(lambda: _count(rows, 1), what="the archived one gone")
+    # Filter by another type: nothing; unread only keeps the unread key notice.
+    await web.page.get_by_test_id("type-filter").click()
+    await web.page.get_by_title("任务逾期").click()
+    await eventually(lambda: _count(rows, 0), what="no overdue-task notifications")
+    await web.page.get_by_text("没有通知").wait_for()
+
+
+async def _is(value: Any, expected: str) -> bool:
+    return (await value) == expected
+
+
+async def _count(locator: Any, n: int) -> bool:
+    return await locator.count() == n
+
+
+async def colleague(api: httpx.AsyncClient, who: Account, name: str, roles: list[str]) -> dict[str, str]:
+    """A second user of ``who``'s workspace (invited and accepted over the API): their headers."""
+    invited = await api.post("/api/v1/invitations", headers=who.headers, json={
+        "email": f"u-{uuid.uuid4().hex[:8]}@example.com", "name": name, "roles": roles})
+    assert invited.status_code == 201, invited.text
+    accepted = await api.post("/api/v1/invitations/accept", json={"token": invited.json()["token"], "password": PASSWORD})
+    assert accepted.status_code == 201, accepted.text
+    return {"Authorization": f"Bearer {accepted.json()['access_token']}"}
+
+
+async def _approval(api: httpx.AsyncClient, who: Account, rep: dict[str, str]) -> tuple[str, str]:
+    """A customer of ``rep`` and an approval of it, asked by ``rep``, waiting for ``who``."""
+    template = await api.post("/api/v1/approval-templates", headers=who.headers, json={
+        "name": f"大客户定级审批 {uuid.uuid4().hex[:4]}", "entity": "customer", "guarded_fields": ["tier"],
+        "steps": [{"name": "主管", "approvers": [{"type": "users", "user_ids": [who.user_id]}]}]})
+    assert template.status_code == 201, template.text
+    customer = await api.post("/api/v1/customers", headers=rep, json={"name": f"华东机电 {uuid.uuid4().hex[:4]}"})
+    assert customer.status_code == 201, customer.text
+
+    async def requested() -> Any:
+        answer = await api.post("/api/v1/approvals", headers=rep, json={
+            "template_id": template.json()["id"], "record": {"type": "customer", "id": customer.json()["id"]}})
+        return answer.json() if answer.status_code == 201 else None
+
+    # The workflows service learns of the new user from identity's events: asked until it has.
+    approval = await eventually(requested, timeout=15, what="the approval request")
+    return approval["id"], approval["name"]
+
+
+async def test_approvals_inbox_rejects_only_with_a_comment_and_approves(
+    web: Page, account: Any, api: httpx.AsyncClient
+) -> None:
+    who: Account = await account()
+    rep = await colleague(api, who, "张销售", ["sales"])
+    first, name = await _approval(api, who, rep)
+    second, _ = await _approval(api, who, rep)
+    await login(web, who)
+    await web.page.get_by_role("menuitem", name="审批").click()
+    await web.page.get_by_role("heading", name="审批").wait_for()
+    rows = web.page.get_by_test_id("approval")
+    await eventually(lambda: _count(rows, 2), what="two approvals waiting")
+    await web.screenshot("approvals")
+    target = rows.filter(has_text=name)
+    await target.get_by_role("button", name="拒绝").click()
+    dialog = web.page.get_by_role("dialog")
+    await dialog.get_by_role("button", name="确定").click()
+    # The API refuses a rejection without a comment; its message stands on the comment field.
+    await dialog.locator(".ant-form-item-explain-error").filter(has_text="必填").wait_for()
+    await dialog.get_by_label("审批意见").fill("预算不足，下季度再议")
+    await dialog.get_by_role("button", name="确定").click()
+    await eventually(lambda: _count(rows, 1), what="the rejected one to leave the inbox")
+    await rows.first.get_by_role("button", name="同意").click()
+    await web.page.get_by_role("dialog").get_by_role("button", name="确定").click()
+    await eventually(lambda: _count(rows, 0), what="the approved one to leave the inbox")
+    await web.page.get_by_text("没有审批").wait_for()
+    states = {i: (await api.get(f"/api/v1/approvals/{i}", headers=who.headers)).json() for i in (first, second)}
+    assert {i: s["status"] for i, s in states.items()} == {first: "rejected", second: "approved"}
+    assert any(a["comment"] == "预算不足，下季度再议" for a in states[first]["approvers"])
+    # The requester sees both under what they asked for, with the outcome and the comment.
+    asked = (await api.get("/api/v1/approvals?submitted_by=me", headers=rep)).json()["items"]
+    assert sorted(a["status"] for a in asked) == ["approved", "rejected"]

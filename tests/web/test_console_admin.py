@@ -4,6 +4,7 @@ the real stack: what a person sees after each step, in Chinese."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -122,3 +123,69 @@ async def test_approvals_inbox_rejects_only_with_a_comment_and_approves(
     # The requester sees both under what they asked for, with the outcome and the comment.
     asked = (await api.get("/api/v1/approvals?submitted_by=me", headers=rep)).json()["items"]
     assert sorted(a["status"] for a in asked) == ["approved", "rejected"]
+
+
+async def names(api: httpx.AsyncClient, who: Account) -> set[str]:
+    answer = await api.get("/api/v1/customers", headers=who.headers)
+    assert answer.status_code == 200, answer.text
+    return {c["name"] for c in answer.json()["items"]}
+
+
+async def test_import_wizard_gbk_file_mapping_dry_run_progress_error_report_and_skipped_rows(
+    web: Page, account: Any, api: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    who: Account = await account()
+    existing = await api.post("/api/v1/customers", headers=who.headers, json={"name": "老客户", "phone": "13800138000"})
+    assert existing.status_code == 201, existing.text
+    # What an office PC's Excel saves: GBK. 来源渠道 is no name the API knows; the person maps it.
+    csv = "客户名称,电话,邮箱,来源渠道\r\n杭州新客,13900139000,xin@example.com,展会\r\n" \
+          "重复的客户,13800138000,,转介绍\r\n坏邮箱公司,13700137000,不是邮箱,官网\r\n"
+    upload = tmp_path / "客户名单.csv"
+    upload.write_bytes(csv.encode("gbk"))
+    await login(web, who)
+    await web.page.get_by_role("menuitem", name="导入导出").click()
+    await web.page.get_by_role("heading", name="导入导出").wait_for()
+    await web.page.locator("input[type=file]").set_input_files(str(upload))
+    await web.page.get_by_test_id("dry-run").click()
+    # The automatic match is shown; the unknown column is left out until mapped.
+    mapping = web.page.get_by_test_id("mapping")
+    await mapping.wait_for()
+    assert await web.page.get_by_test_id("map-客户名称").inner_text() == "name"
+    assert await web.page.get_by_test_id("map-电话").inner_text() == "phone"
+    assert await web.page.get_by_test_id("map-来源渠道").inner_text() == "不导入"
+    result = web.page.get_by_test_id("dry-run-result")
+    await result.get_by_test_id("rows-failed").filter(has_text="1").wait_for()
+    assert await result.get_by_test_id("rows-skipped").inner_text() == "1"
+    assert "gb" in (await result.get_by_test_id("job-figures").inner_text()).lower()
+    assert await names(api, who) == {"老客户"}  # a dry run writes nothing
+    await web.page.get_by_test_id("map-来源渠道").click()
+    await web.page.get_by_title("source", exact=True).click()
+    await web.screenshot("import-wizard")
+    await web.page.get_by_test_id("start-import").click()
+    run = web.page.get_by_test_id("import-run")
+    await run.locator(".ant-progress-status-success").wait_for()  # the bar reaches 100 %
+    assert await run.get_by_test_id("rows-failed").inner_text() == "1"
+    skipped = run.get_by_test_id("skipped-rows")
+    assert "phone" in await skipped.inner_text()
+    assert await skipped.get_by_role("link", name="已有记录").get_attribute("href") == f"/customers/{existing.json()['id']}"
+    async with web.page.expect_download() as waiting:
+        await run.get_by_test_id("error-report").click()
+    report = Path(await (await waiting.value).path()).read_text(encoding="utf-8-sig")
+    assert "坏邮箱公司" in report and "重复的客户" not in report
+    assert await names(api, who) == {"老客户", "杭州新客"}
+    created = (await api.get("/api/v1/customers", headers=who.headers)).json()["items"]
+    assert [c["source"] for c in created if c["name"] == "杭州新客"] == ["展会"]
+
+
+async def test_export_shows_progress_then_downloads_the_file(web: Page, account: Any, api: httpx.AsyncClient) -> None:
+    who: Account = await account()
+    await api.post("/api/v1/customers", headers=who.headers, json={"name": "导出测试客户"})
+    await login(web, who)
+    await web.goto("/imports")
+    await web.page.get_by_test_id("start-export").click()
+    button = web.page.get_by_test_id("export-download")
+    await button.wait_for()
+    async with web.page.expect_download() as waiting:
+        await button.click()
+    exported = Path(await (await waiting.value).path()).read_text(encoding="utf-8-sig")
+    assert "导出测试客户" in exported

@@ -28,6 +28,7 @@ const CustomerForm = lazy(() => import("./pages/CustomerForm"));
 const Customer360 = lazy(() => import("./pages/Customer360"));
 const Notifications = lazy(() => import("./pages/admin/Notifications"));
 const Approvals = lazy(() => import("./pages/admin/Approvals"));
+const Imports = lazy(() => import("./pages/admin/Imports"));
 
 // The nonce the server put in index.html for this answer: Ant Design's <style> tags carry it.
 const nonce = document.querySelector<HTMLMetaElement>('meta[name="csp-nonce"]')?.content ?? "";
@@ -115,6 +116,7 @@ export default function App() {
                   <Route path="customers/:id" element={<Customer360 />} />
                   <Route path="notifications" element={<Notifications />} />
                   <Route path="approvals" element={<Approvals />} />
+                  <Route path="imports" element={<Imports />} />
                 </Route>
                 <Route path="*" element={<Navigate to="/" replace />} />
               </Routes>

@@ -189,3 +189,91 @@ async def test_export_shows_progress_then_downloads_the_file(web: Page, account:
         await button.click()
     exported = Path(await (await waiting.value).path()).read_text(encoding="utf-8-sig")
     assert "导出测试客户" in exported
+
+
+async def test_admin_invites_builds_departments_roles_and_fields(web: Page, account: Any, api: httpx.AsyncClient) -> None:
+    who: Account = await account()
+    await login(web, who)
+    await web.page.get_by_role("menuitem", name="系统管理").click()
+    users = web.page.get_by_test_id("users")
+    await users.get_by_text(who.email).wait_for()
+    assert "管理员" in await users.inner_text() or "admin" in (await users.inner_text()).lower()
+    # Invite: the link with its one-time token is shown; the invitation is pending.
+    await web.page.get_by_test_id("invite").click()
+    dialog = web.page.get_by_role("dialog")
+    email = f"new-{uuid.uuid4().hex[:6]}@example.com"
+    await dialog.get_by_label("邮箱").fill(email)
+    await dialog.get_by_label("名称").fill("赵新人")
+    await dialog.get_by_role("button", name="发送邀请").click()
+    await web.page.get_by_test_id("invite-link").filter(has_text="/invitation?token=").wait_for()
+    await web.page.get_by_test_id("invitations").get_by_text(email).wait_for()
+    assert "待接受" in await web.page.get_by_test_id("invitations").inner_text()
+
+    # Departments: a child under the root shows nested in the tree.
+    await web.page.get_by_role("tab", name="部门").click()
+    tree = web.page.get_by_test_id("department-tree")
+    root = (await api.get("/api/v1/departments", headers=who.headers)).json()["items"][0]
+    await tree.get_by_text(root["name"]).click()  # the parent of the next one
+    await web.page.get_by_label("部门名称").fill("华东销售部")
+    await web.page.get_by_test_id("add-department").click()
+    await tree.get_by_text("华东销售部").wait_for()
+    listed = (await api.get("/api/v1/departments", headers=who.headers)).json()["items"]
+    assert [d["parent_id"] for d in listed if d["name"] == "华东销售部"] == [root["id"]]
+
+    # Roles: actions, data scope and a field rule, saved as the API keeps them.
+    await web.page.get_by_role("tab", name="角色权限").click()
+    await web.page.get_by_test_id("new-role").click()
+    dialog = web.page.get_by_role("dialog")
+    await dialog.get_by_label("名称").fill("区域经理")
+    await dialog.get_by_test_id("add-grant").click()
+    await dialog.get_by_label("对象").first.click()
+    await web.page.get_by_title("客户", exact=True).click()
+    await dialog.get_by_label("编辑").check()
+    await dialog.get_by_label("数据范围").first.click()
+    await web.page.get_by_title("本部门", exact=True).click()
+    await dialog.get_by_test_id("add-rule").click()
+    await dialog.get_by_label("字段").fill("customer.phone")
+    await dialog.get_by_role("button", name="保 存").or_(dialog.get_by_role("button", name="保存")).click()
+    roles = web.page.get_by_test_id("roles")
+    row = roles.get_by_role("row").filter(has_text="区域经理")
+    await row.wait_for()
+    assert "customer.phone: 隐藏" in await row.inner_text() and "本部门" in await row.inner_text()
+    saved = [r for r in (await api.get("/api/v1/roles", headers=who.headers)).json()["items"] if r["name"] == "区域经理"]
+    assert saved[0]["permissions"]["customer"] == {"actions": ["read", "update"], "scope": "department"}
+    assert saved[0]["field_rules"] == {"customer": {"phone": "hidden"}}
+    await web.screenshot("admin-roles")
+
+    # Custom fields: a single select with its options.
+    await web.page.get_by_role("tab", name="自定义字段").click()
+    await web.page.get_by_label("显示名称").fill("所属区域")
+    await web.page.get_by_label("字段标识").fill("region")
+    await web.page.get_by_label("字段类型").first.click()
+    await web.page.get_by_title("单选", exact=True).click()
+    await web.page.get_by_label("选项").fill("华东、华南")
+    await web.page.get_by_test_id("add-field").click()
+    fields = web.page.get_by_test_id("custom-fields")
+    await fields.get_by_text("custom_fields.region").wait_for()
+    assert "华南" in await fields.inner_text()
+
+
+async def test_api_key_is_shown_once_and_the_audit_log_lists_it(web: Page, account: Any) -> None:
+    who: Account = await account()
+    await login(web, who)
+    await web.goto("/admin/api-keys")
+    await web.page.get_by_test_id("new-api-key").click()
+    dialog = web.page.get_by_role("dialog")
+    await dialog.get_by_label("名称").fill("ERP 同步")
+    await dialog.get_by_label("权限范围").first.click()
+    await web.page.get_by_title("customer:read", exact=True).click()
+    await dialog.get_by_label("名称").click()  # close the scope list
+    await dialog.get_by_role("button", name="保 存").or_(dialog.get_by_role("button", name="保存")).click()
+    secret = await web.page.get_by_test_id("api-key-secret").locator("code").inner_text()
+    assert secret.startswith("huike_") and len(secret) > 30
+    keys = web.page.get_by_test_id("api-keys")
+    await keys.get_by_text("ERP 同步").wait_for()
+    assert secret not in await keys.inner_text()
+    await web.page.reload()  # the key is never shown again
+    await keys.get_by_text("ERP 同步").wait_for()
+    assert secret not in await web.page.content()
+    await web.page.get_by_role("tab", name="审计日志").click()
+    await web.page.get_by_test_id("audit-log").get_by_text("api_key.created").wait_for()

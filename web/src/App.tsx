@@ -29,6 +29,7 @@ const Customer360 = lazy(() => import("./pages/Customer360"));
 const Notifications = lazy(() => import("./pages/admin/Notifications"));
 const Approvals = lazy(() => import("./pages/admin/Approvals"));
 const Imports = lazy(() => import("./pages/admin/Imports"));
+const Admin = lazy(() => import("./pages/admin/Admin"));
 
 // The nonce the server put in index.html for this answer: Ant Design's <style> tags carry it.
 const nonce = document.querySelector<HTMLMetaElement>('meta[name="csp-nonce"]')?.content ?? "";
@@ -117,6 +118,7 @@ export default function App() {
                   <Route path="notifications" element={<Notifications />} />
                   <Route path="approvals" element={<Approvals />} />
                   <Route path="imports" element={<Imports />} />
+                  <Route path="admin/:tab?" element={<Admin />} />
                 </Route>
                 <Route path="*" element={<Navigate to="/" replace />} />
               </Routes>

@@ -277,3 +277,32 @@ async def test_api_key_is_shown_once_and_the_audit_log_lists_it(web: Page, accou
     assert secret not in await web.page.content()
     await web.page.get_by_role("tab", name="审计日志").click()
     await web.page.get_by_test_id("audit-log").get_by_text("api_key.created").wait_for()
+
+
+async def test_home_shows_approvals_waiting_and_the_department_charts(
+    web: Page, account: Any, api: httpx.AsyncClient
+) -> None:
+    who: Account = await account()
+    rep = await colleague(api, who, "张销售", ["sales"])
+    _, name = await _approval(api, who, rep)
+    customer = (await api.post("/api/v1/customers", headers=who.headers, json={"name": "图表客户"})).json()
+    for channel in ("phone", "phone", "wechat"):
+        made = await api.post("/api/v1/interactions", headers=who.headers, json={
+            "customer_id": customer["id"], "channel": channel, "summary": "沟通"})
+        assert made.status_code == 201, made.text
+    objection = await api.post("/api/v1/objections", headers=who.headers, json={
+        "customer_id": customer["id"], "category": "price", "severity": "low", "description": "价格太高"})
+    assert objection.status_code == 201, objection.text
+    await login(web, who)
+    await web.page.get_by_test_id("home-approvals").get_by_role("link", name=name).wait_for()
+    charts = web.page.get_by_test_id("manager-charts")
+    await charts.get_by_text("客户异议：按类别和状态").wait_for()
+    # ECharts describes each chart's data in its aria-label: what a screen reader (and this test) reads.
+    objections = charts.get_by_test_id("chart-objections")
+    await objections.locator("canvas").wait_for()
+    described = await objections.get_attribute("aria-label") or ""
+    assert "price" in described and "待处理" in described, described
+    interactions = await charts.get_by_test_id("chart-interactions").get_attribute("aria-label") or ""
+    assert "电话" in interactions and "2" in interactions and "微信" in interactions, interactions
+    assert await charts.get_by_test_id("chart-pipeline").locator("canvas").count() == 1
+    await web.screenshot("home-manager")

@@ -306,3 +306,36 @@ async def test_home_shows_approvals_waiting_and_the_department_charts(
     assert "电话" in interactions and "2" in interactions and "微信" in interactions, interactions
     assert await charts.get_by_test_id("chart-pipeline").locator("canvas").count() == 1
     await web.screenshot("home-manager")
+
+
+async def test_workflows_switch_off_and_show_a_run_with_its_steps(web: Page, account: Any, api: httpx.AsyncClient) -> None:
+    who: Account = await account()
+    made = await api.post("/api/v1/workflows", headers=who.headers, json={
+        "name": "新客户打标签", "triggers": [{"type": "record.created", "entity": "customer"}],
+        "steps": [{"type": "add_tags", "tags": ["新客"]}]})
+    assert made.status_code == 201, made.text
+    workflow = made.json()
+
+    async def ran() -> bool:
+        await api.post("/api/v1/customers", headers=who.headers, json={"name": f"流程客户 {uuid.uuid4().hex[:4]}"})
+        runs = (await api.get(f"/api/v1/workflows/{workflow['id']}/runs", headers=who.headers)).json()["items"]
+        return any(r["status"] == "succeeded" for r in runs)
+
+    # The workflows service learns of the new workspace's user from events: a customer per try.
+    await eventually(ran, timeout=20, what="a succeeded run")
+    await login(web, who)
+    await web.goto("/admin/workflows")
+    row = web.page.get_by_test_id("workflows").get_by_role("row").filter(has_text="新客户打标签")
+    await row.get_by_role("button", name="运行记录").click()
+    runs = web.page.get_by_test_id("runs")
+    await runs.get_by_text("成功").first.click()
+    steps = web.page.get_by_test_id("run-steps")
+    await steps.get_by_text("add_tags").wait_for()
+    assert "成功" in await steps.inner_text()
+    await web.page.keyboard.press("Escape")
+    switch = row.get_by_role("switch")
+    assert await switch.get_attribute("aria-checked") == "true"
+    await switch.click()
+    await eventually(lambda: _is(switch.get_attribute("aria-checked"), "false"), what="the switch off")
+    now = (await api.get(f"/api/v1/workflows/{workflow['id']}", headers=who.headers)).json()
+    assert now["enabled"] is False

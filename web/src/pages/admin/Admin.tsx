@@ -4,8 +4,9 @@ import { useNavigate, useParams } from "react-router-dom";
 import { useApp } from "../../AppContext";
 import { ApiKeysTab, AuditTab, CustomFieldsTab } from "./AdminMore";
 import { DepartmentsTab, RolesTab, UsersTab } from "./AdminPeople";
+import { WorkflowsTab } from "./AdminWorkflows";
 
-const TABS = ["users", "departments", "roles", "custom-fields", "api-keys", "audit"] as const;
+const TABS = ["users", "departments", "roles", "custom-fields", "api-keys", "audit", "workflows"] as const;
 
 /** 系统管理: one tab per admin area, the tab in the URL (/admin/roles) so it can be linked. */
 export default function Admin() {
@@ -15,7 +16,7 @@ export default function Admin() {
   const active = (TABS as readonly string[]).includes(tab ?? "") ? tab! : "users";
   const body = {
     users: <UsersTab />, departments: <DepartmentsTab />, roles: <RolesTab />, "custom-fields": <CustomFieldsTab />,
-    "api-keys": <ApiKeysTab />, audit: <AuditTab />,
+    "api-keys": <ApiKeysTab />, audit: <AuditTab />, workflows: <WorkflowsTab />,
   } as const;
   return (
     <>

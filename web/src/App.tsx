@@ -30,6 +30,10 @@ const Objections = lazy(() => import("./pages/Objections"));
 const Tasks = lazy(() => import("./pages/Tasks"));
 const Pipeline = lazy(() => import("./pages/Pipeline"));
 const Pool = lazy(() => import("./pages/Pool"));
+const Notifications = lazy(() => import("./pages/admin/Notifications"));
+const Approvals = lazy(() => import("./pages/admin/Approvals"));
+const Imports = lazy(() => import("./pages/admin/Imports"));
+const Admin = lazy(() => import("./pages/admin/Admin"));
 
 // The nonce the server put in index.html for this answer: Ant Design's <style> tags carry it.
 const nonce = document.querySelector<HTMLMetaElement>('meta[name="csp-nonce"]')?.content ?? "";
@@ -119,6 +123,10 @@ export default function App() {
                   <Route path="tasks" element={<Tasks />} />
                   <Route path="pipeline" element={<Pipeline />} />
                   <Route path="pool" element={<Pool />} />
+                  <Route path="notifications" element={<Notifications />} />
+                  <Route path="approvals" element={<Approvals />} />
+                  <Route path="imports" element={<Imports />} />
+                  <Route path="admin/:tab?" element={<Admin />} />
                 </Route>
                 <Route path="*" element={<Navigate to="/" replace />} />
               </Routes>

@@ -1,5 +1,6 @@
 import {
-  AlertOutlined, CheckSquareOutlined, FundOutlined, HomeOutlined, InboxOutlined, LogoutOutlined, SearchOutlined, TeamOutlined, TranslationOutlined,
+  AlertOutlined, AuditOutlined, CheckSquareOutlined, CloudUploadOutlined, FundOutlined, HomeOutlined, InboxOutlined,
+  LogoutOutlined, SearchOutlined, SettingOutlined, TeamOutlined, TranslationOutlined,
 } from "@ant-design/icons";
 import { Avatar, Button, Dropdown, Input, Layout, Menu } from "antd";
 import { useEffect, useState } from "react";
@@ -7,6 +8,7 @@ import { Outlet, useLocation, useNavigate } from "react-router-dom";
 
 import { useApp } from "../AppContext";
 import { isPaletteShortcut } from "../lib/search";
+import NotificationBell from "./NotificationBell";
 import SearchPalette from "./SearchPalette";
 
 const { Header, Sider, Content } = Layout;
@@ -36,6 +38,9 @@ export default function AppLayout() {
     { key: "/tasks", icon: <CheckSquareOutlined />, label: t("nav.tasks") },
     { key: "/pipeline", icon: <FundOutlined />, label: t("nav.pipeline") },
     { key: "/pool", icon: <InboxOutlined />, label: t("nav.pool") },
+    { key: "/approvals", icon: <AuditOutlined />, label: t("nav.approvals") },
+    { key: "/imports", icon: <CloudUploadOutlined />, label: t("nav.imports") },
+    { key: "/admin", icon: <SettingOutlined />, label: t("nav.admin") },
   ];
   const shortcut = /Mac|iPhone|iPad/.test(navigator.platform) ? "⌘K" : "Ctrl+K";
   return (
@@ -52,6 +57,7 @@ export default function AppLayout() {
             onKeyDown={(e) => { if (e.key === "Enter" || e.key === " ") setPaletteOpen(true); }}
             data-testid="search-trigger" />
           <span className="spacer" />
+          <NotificationBell />
           <Button icon={<TranslationOutlined />} onClick={() => setLocale(locale === "en" ? "zh-CN" : "en")}
             data-testid="language-switch">
             {t("header.language")}

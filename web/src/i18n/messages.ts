@@ -1,7 +1,9 @@
 // Every label of the console, in Chinese (the default) and English.
 import { workEn, workZh } from "./messages/work";
+import { adminEn, adminZh } from "./messages/admin";
 
 export const zh = {
+  ...adminZh,
   "app.name": "汇客 CRM",
   "nav.home": "工作台",
   "nav.customers": "客户",
@@ -113,6 +115,7 @@ export const zh = {
 export type MessageKey = keyof typeof zh;
 
 export const en: Record<MessageKey, string> = {
+  ...adminEn,
   "app.name": "Huike CRM",
   "nav.home": "Home",
   "nav.customers": "Customers",

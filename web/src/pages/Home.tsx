@@ -1,18 +1,24 @@
 import { Card, Col, List, Row, Typography } from "antd";
-import { useEffect, useState } from "react";
+import { lazy, Suspense, useEffect, useState } from "react";
 import { Link } from "react-router-dom";
 
 import { api, type Schemas } from "../api/client";
 import { useApp } from "../AppContext";
 import { formatDateTime } from "../lib/format";
 
-// My day: what the records service already answers for the signed-in user. (Approvals and the
-// managers' charts come with their services and the next part of the console.)
+// Charts (and ECharts) load only for those who may read reports.
+const ManagerCharts = lazy(() => import("../components/ManagerCharts"));
+
+// My day: what the services answer for the signed-in user, and for those who may read reports the
+// department's charts.
 export default function Home() {
   const { t, me, locale } = useApp();
   const [followUps, setFollowUps] = useState<Schemas["CustomerOut"][] | null>(null);
   const [tasks, setTasks] = useState<Schemas["TaskOut"][] | null>(null);
   const [objections, setObjections] = useState<Schemas["ObjectionOut"][] | null>(null);
+  const [approvals, setApprovals] = useState<Schemas["ApprovalOut"][] | null>(null);
+  const grants = me?.permissions.entities ?? {};
+  const readsReports = (grants.report ?? grants["*"])?.actions.includes("read") ?? false;
 
   useEffect(() => {
     if (!me) return;
@@ -23,6 +29,8 @@ export default function Home() {
       .then(({ data }) => setTasks(data?.items ?? []));
     api.GET("/api/v1/objections", { params: { query: { assignee_id: mine, overdue: true, limit: 10 } } })
       .then(({ data }) => setObjections(data?.items ?? []));
+    api.GET("/api/v1/approvals", { params: { query: { assigned_to: "me", limit: 10 } } })
+      .then(({ data }) => setApprovals(data?.items ?? []));
   }, [me]);
 
   return (
@@ -53,7 +61,16 @@ export default function Home() {
               )} />
           </Card>
         </Col>
+        <Col xs={24} lg={8}>
+          <Card title={t("home.approvals")} data-testid="home-approvals">
+            <List loading={approvals === null} dataSource={approvals ?? []} locale={{ emptyText: t("home.none") }}
+              renderItem={(a) => (
+                <List.Item><Link to="/approvals">{a.name}</Link>{formatDateTime(a.step_started_at, locale)}</List.Item>
+              )} />
+          </Card>
+        </Col>
       </Row>
+      {readsReports && <Suspense fallback={null}><ManagerCharts /></Suspense>}
     </>
   );
 }

@@ -62,21 +62,25 @@ class PeakSampler(threading.Thread):
 
 def _ms(value: str) -> float:
     number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def run_wrk(name: str, url: str, headers: dict[str, str], seconds: int, connections: int) -> Result:
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    for key, value in headers.items():
-        cmd += ["-H", f"{key}: {value}"]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+def parse_wrk(name: str, out: str) -> Result:
+    """The rate, p50/p99 and non-2xx count of ``wrk --latency`` output."""
+    rps = float(re.search(r"^Requests/sec:\s+([\d.]+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     # Anchored to the line start: "Stdev ... 75.50%" in the thread statistics also contains "50%".
     p50 = _ms(re.search(r"^\s*50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s*99%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = int(bad.group(1)) if bad else 0
     return Result(name, rps, p50, p99, errors)
+
+
+def run_wrk(name: str, url: str, headers: dict[str, str], seconds: int, connections: int) -> Result:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for key, value in headers.items():
+        cmd += ["-H", f"{key}: {value}"]
+    return parse_wrk(name, subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout)
 
 
 def run_python(name: str, url: str, headers: dict[str, str], seconds: int, connections: int) -> Result:

@@ -32,29 +32,40 @@ import psutil
 from bench.load import EmbeddedStack, Result, http_load, http_request
 
 
-def stack_rss_mib(pid: int) -> float:
+def stack_memory_mib(pid: int) -> tuple[float, float]:
+    """Resident memory of the process tree: the sum of RSS (what the issue's table counts: every
+    PostgreSQL backend's RSS includes the shared buffers it touched, so shared pages count many
+    times) and the sum of PSS (each shared page divided among the processes sharing it: what the
+    stack really takes)."""
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0.0
-    total = 0
+        return 0.0, 0.0
+    rss = pss = 0
     for proc in procs:
         try:
-            total += proc.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total / 2**20
+            info = proc.memory_full_info()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+    return rss / 2**20, pss / 2**20
+
+
+def stack_rss_mib(pid: int) -> float:
+    return stack_memory_mib(pid)[0]
 
 
 class PeakSampler(threading.Thread):
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.pid, self.peak, self._done = pid, 0.0, threading.Event()
+        self.pid, self.peak, self.peak_pss, self._done = pid, 0.0, 0.0, threading.Event()
 
     def run(self) -> None:
         while not self._done.is_set():
-            self.peak = max(self.peak, stack_rss_mib(self.pid))
+            rss, pss = stack_memory_mib(self.pid)
+            self.peak, self.peak_pss = max(self.peak, rss), max(self.peak_pss, pss)
             time.sleep(0.2)
 
     def stop(self) -> float:
@@ -149,7 +160,7 @@ def main() -> int:
         key_headers = {"Authorization": f"Bearer {key}"}
         customer_id = make_customers(base, jwt_headers)
         time.sleep(5)  # the search index and the relay catch up with the customers' events
-        at_rest = stack_rss_mib(stack.proc.pid)
+        at_rest, at_rest_pss = stack_memory_mib(stack.proc.pid)
 
         load = run_wrk if shutil.which("wrk") else run_python
         generator = "wrk" if shutil.which("wrk") else "a raw-socket asyncio client (on the same 2 cores as the server)"
@@ -194,7 +205,8 @@ def main() -> int:
     health = results[0].rps if results and results[0].name == "GET /healthz" else float("nan")
     for r, x in zip(results, per_request, strict=True):
         print(f"| {r.name} | {r.rps:,.0f} | {r.rps / health:.2f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {x:.2f} |")
-    print(f"\nresident memory of the whole stack: {at_rest:.0f} MiB at rest, {peak:.0f} MiB peak under load")
+    print(f"\nresident memory of the whole stack (sum of RSS): {at_rest:.0f} MiB at rest, {peak:.0f} MiB peak under load;"
+          f" sum of PSS (shared pages once): {at_rest_pss:.0f} MiB at rest, {sampler.peak_pss:.0f} MiB peak")
     return 0
 
 

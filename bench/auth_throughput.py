@@ -185,7 +185,7 @@ def main() -> int:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 spy = subprocess.Popen(
                     [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--subprocesses",
-                     "--nonblocking", "-r", "200", "-d", str(args.seconds), "-p", str(stack.proc.pid),
+                     "-r", "100", "-d", str(args.seconds), "-p", str(stack.proc.pid),
                      "-o", str(args.profile / f"{short}.txt")],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             before = xacts(stack)

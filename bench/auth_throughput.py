@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import psutil
@@ -29,29 +32,40 @@ import psutil
 from bench.load import EmbeddedStack, Result, http_load, http_request
 
 
-def stack_rss_mib(pid: int) -> float:
+def stack_memory_mib(pid: int) -> tuple[float, float]:
+    """Resident memory of the process tree: the sum of RSS (what the issue's table counts: every
+    PostgreSQL backend's RSS includes the shared buffers it touched, so shared pages count many
+    times) and the sum of PSS (each shared page divided among the processes sharing it: what the
+    stack really takes)."""
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0.0
-    total = 0
+        return 0.0, 0.0
+    rss = pss = 0
     for proc in procs:
         try:
-            total += proc.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total / 2**20
+            info = proc.memory_full_info()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+    return rss / 2**20, pss / 2**20
+
+
+def stack_rss_mib(pid: int) -> float:
+    return stack_memory_mib(pid)[0]
 
 
 class PeakSampler(threading.Thread):
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.pid, self.peak, self._done = pid, 0.0, threading.Event()
+        self.pid, self.peak, self.peak_pss, self._done = pid, 0.0, 0.0, threading.Event()
 
     def run(self) -> None:
         while not self._done.is_set():
-            self.peak = max(self.peak, stack_rss_mib(self.pid))
+            rss, pss = stack_memory_mib(self.pid)
+            self.peak, self.peak_pss = max(self.peak, rss), max(self.peak_pss, pss)
             time.sleep(0.2)
 
     def stop(self) -> float:
@@ -62,15 +76,12 @@ class PeakSampler(threading.Thread):
 
 def _ms(value: str) -> float:
     number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def run_wrk(name: str, url: str, headers: dict[str, str], seconds: int, connections: int) -> Result:
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    for key, value in headers.items():
-        cmd += ["-H", f"{key}: {value}"]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+def parse_wrk(name: str, out: str) -> Result:
+    """The rate, p50/p99 and non-2xx count of ``wrk --latency`` output."""
+    rps = float(re.search(r"^Requests/sec:\s+([\d.]+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     # Anchored to the line start: "Stdev ... 75.50%" in the thread statistics also contains "50%".
     p50 = _ms(re.search(r"^\s*50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s*99%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
@@ -79,19 +90,63 @@ def run_wrk(name: str, url: str, headers: dict[str, str], seconds: int, connecti
     return Result(name, rps, p50, p99, errors)
 
 
+def run_wrk(name: str, url: str, headers: dict[str, str], seconds: int, connections: int) -> Result:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for key, value in headers.items():
+        cmd += ["-H", f"{key}: {value}"]
+    return parse_wrk(name, subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout)
+
+
 def run_python(name: str, url: str, headers: dict[str, str], seconds: int, connections: int) -> Result:
     parts = httpx.URL(url)
     request = http_request("GET", parts.raw_path.decode(), parts.port or 80, headers)
     return asyncio.run(http_load(name, parts.host, parts.port or 80, lambda: request, seconds, connections))
 
 
+CUSTOMERS = 60
+TAG = "重点客户"
+
+
+def make_customers(base: str, headers: dict[str, str]) -> str:
+    """``CUSTOMERS`` customers, every one tagged ``TAG``; returns the id of the first."""
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        ids = []
+        for n in range(CUSTOMERS):
+            answer = client.post("/api/v1/customers", json={
+                "name": f"深圳信诚致远{n:03d}科技有限公司", "kind": "company", "phone": f"+86 138 0013 {n:04d}",
+                "lifecycle_stage": "customer", "tags": [TAG]})
+            if answer.status_code != 201:
+                raise SystemExit(f"creating a customer failed: {answer.status_code} {answer.text}")
+            ids.append(answer.json()["id"])
+    return ids[0]
+
+
+def xacts(stack: EmbeddedStack) -> int:
+    """Transactions committed in the database so far (pg_stat_database, updated with a small lag)."""
+    import asyncpg
+
+    async def read() -> int:
+        conn = await asyncpg.connect(stack.owner_url)
+        try:
+            return int(await conn.fetchval("SELECT xact_commit + xact_rollback FROM pg_stat_database"
+                                           " WHERE datname = current_database()"))
+        finally:
+            await conn.close()
+    return asyncio.run(read())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--source", type=Path, default=None,
+                        help="run the server from another checkout (e.g. /work/main) to compare old and new")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="record each measured endpoint with py-spy (collapsed stacks) into this directory")
+    parser.add_argument("--only", default="", help="comma-separated endpoint names (healthz,me-jwt,me-key,customer,list)")
     args = parser.parse_args()
 
-    with EmbeddedStack() as stack:
+    with EmbeddedStack(source=args.source) as stack:
         base = stack.base
         answer = httpx.post(f"{base}/api/v1/signup", json={
             "company_name": "基准测试有限公司", "admin_email": "bench@example.com",
@@ -103,31 +158,55 @@ def main() -> int:
         key = httpx.post(f"{base}/api/v1/api-keys", headers=jwt_headers,
                          json={"name": "bench", "scopes": ["*"]}).json()["key"]
         key_headers = {"Authorization": f"Bearer {key}"}
-        time.sleep(2)
-        at_rest = stack_rss_mib(stack.proc.pid)
+        customer_id = make_customers(base, jwt_headers)
+        time.sleep(5)  # the search index and the relay catch up with the customers' events
+        at_rest, at_rest_pss = stack_memory_mib(stack.proc.pid)
 
         load = run_wrk if shutil.which("wrk") else run_python
         generator = "wrk" if shutil.which("wrk") else "a raw-socket asyncio client (on the same 2 cores as the server)"
         sampler = PeakSampler(stack.proc.pid)
         sampler.start()
-        results = []
-        for name, path, headers in (
-            ("GET /healthz", "/healthz", {}),
-            ("GET /api/v1/me (JWT)", "/api/v1/me", jwt_headers),
-            ("GET /api/v1/me (API key)", "/api/v1/me", key_headers),
-        ):
+        results, per_request = [], []
+        endpoints = (
+            ("healthz", "GET /healthz", "/healthz", {}),
+            ("me-jwt", "GET /api/v1/me (JWT)", "/api/v1/me", jwt_headers),
+            ("me-key", "GET /api/v1/me (API key)", "/api/v1/me", key_headers),
+            ("customer", "GET /api/v1/customers/{id} (JWT)", f"/api/v1/customers/{customer_id}", jwt_headers),
+            ("list", "GET /api/v1/customers?tag=…&sort=-last_interaction_at&limit=50 (JWT)",
+             f"/api/v1/customers?tag={quote(TAG)}&sort=-last_interaction_at&limit=50", jwt_headers),
+        )
+        wanted = {n for n in args.only.split(",") if n}
+        for short, name, path, headers in endpoints:
+            if wanted and short not in wanted:
+                continue
             load(name, f"{base}{path}", headers, 2, args.connections)  # warm-up
-            results.append(load(name, f"{base}{path}", headers, args.seconds, args.connections))
+            spy = None
+            if args.profile is not None:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                spy = subprocess.Popen(
+                    [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--subprocesses",
+                     "-r", "100", "-d", str(args.seconds), "-p", str(stack.proc.pid),
+                     "-o", str(args.profile / f"{short}.txt")],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            before = xacts(stack)
+            result = load(name, f"{base}{path}", headers, args.seconds, args.connections)
+            time.sleep(0.6)  # pg_stat_database is flushed about every 0.5 s
+            per_request.append((xacts(stack) - before) / max(1, result.rps * args.seconds))
+            results.append(result)
+            if spy is not None:
+                spy.wait()
         peak = sampler.stop()
 
-    print(f"\nHuike embedded default, {psutil.cpu_count()} cores, load by {generator}, "
-          f"{args.connections} connections, {args.seconds} s per endpoint\n")
-    print("| endpoint | requests/s | p50 ms | p99 ms | errors |\n| --- | ---: | ---: | ---: | ---: |")
-    for r in results:
-        print(f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |")
-    health = results[0].rps
-    print(f"\nauthenticated / unauthenticated rate: JWT {results[1].rps / health:.2f}, API key {results[2].rps / health:.2f}")
-    print(f"resident memory of the whole stack: {at_rest:.0f} MiB at rest, {peak:.0f} MiB peak under load")
+    print(f"\nHuike embedded default ({args.source or 'this checkout'}), {psutil.cpu_count()} cores, load by "
+          f"{generator}, {args.connections} connections, {args.seconds} s per endpoint, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+    print("| endpoint | requests/s | ÷ /healthz | p50 ms | p99 ms | errors | transactions/request |\n"
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    health = results[0].rps if results and results[0].name == "GET /healthz" else float("nan")
+    for r, x in zip(results, per_request, strict=True):
+        print(f"| {r.name} | {r.rps:,.0f} | {r.rps / health:.2f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {x:.2f} |")
+    print(f"\nresident memory of the whole stack (sum of RSS): {at_rest:.0f} MiB at rest, {peak:.0f} MiB peak under load;"
+          f" sum of PSS (shared pages once): {at_rest_pss:.0f} MiB at rest, {sampler.peak_pss:.0f} MiB peak")
     return 0
 
 

@@ -57,7 +57,8 @@ class EmbeddedStack:
     """`python -m services.cli run` (every service, embedded PostgreSQL and NATS) in a temporary
     data directory, stopped and removed on exit."""
 
-    def __init__(self, *, keep: bool = False, data_dir: Path | None = None, ready_timeout: float = 180) -> None:
+    def __init__(self, *, keep: bool = False, data_dir: Path | None = None, ready_timeout: float = 180,
+                 source: Path | None = None, env: dict[str, str] | None = None) -> None:
         with socket.socket() as sock:
             sock.bind((HOST, 0))
             self.port = int(sock.getsockname()[1])
@@ -68,11 +69,15 @@ class EmbeddedStack:
         self.keep = keep or data_dir is not None
         self.ready_timeout = ready_timeout
         self.proc: subprocess.Popen[bytes] | None = None
+        # Another checkout of Huike (e.g. main's, to measure old and new side by side): run from
+        # there, its packages shadow this checkout's (the working directory comes first on sys.path).
+        self.source = source or ROOT
+        self.env = env or {}
 
     def __enter__(self) -> EmbeddedStack:
         env = {**os.environ, "HUIKE_PORT": str(self.port), "HUIKE_DATA_DIR": str(self.data_dir),
-               "HUIKE_LOG_LEVEL": "WARNING"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", "run"], env=env, cwd=ROOT)
+               "HUIKE_LOG_LEVEL": "WARNING", **self.env}
+        self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", "run"], env=env, cwd=self.source)
         try:
             self._wait_ready()
         except BaseException:

@@ -253,6 +253,9 @@ def _load() -> str:
 
 
 def main() -> None:
+    # A database of a million customers: the buffer cache a server of this size would have
+    # (a quarter of the memory), not the embedded default's laptop-sized 128 MB.
+    os.environ.setdefault("HUIKE_EMBEDDED_PG_SHARED_BUFFERS_MB", "0")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--on-duplicate", choices=["skip", "update", "create"], default="skip",

@@ -123,24 +123,31 @@ def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> Non
         proc.wait(5)
 
 
-def server_settings(memory_bytes: int | None = None) -> dict[str, str]:
-    """The embedded PostgreSQL's settings where its defaults are sized for a much smaller machine.
+def server_settings(memory_bytes: int | None = None, shared_buffers_mb: int | None = None) -> dict[str, str]:
+    """The embedded PostgreSQL's settings where its defaults do not fit.
 
-    - ``shared_buffers``: a quarter of the machine's memory, between 128 MB and 4 GB (the usual
-      advice; pages are only taken as they are used): the indexes a tenant of a million customers
-      writes to on every create are many times the default 128 MB.
+    - ``shared_buffers``: ``HUIKE_EMBEDDED_PG_SHARED_BUFFERS_MB`` (``shared_buffers_mb``), 128 MB by
+      default: the embedded default runs on a laptop beside other programs, and every page of the
+      buffer cache a backend has touched counts in the resident memory of the stack (a quarter of a
+      24 GB machine made 1.5 GB at rest). 0 takes a quarter of the machine's memory, between 128 MB
+      and 4 GB (the usual advice for a dedicated server, and what the million-customer benchmarks
+      want: the indexes a large tenant writes to on every create are many times 128 MB).
     - ``max_wal_size`` 4 GB and ``checkpoint_timeout`` 15 min: at the default 1 GB an import of
       100,000 rows forced a checkpoint every 10-20 s, and after each checkpoint the first change to
       every page writes the whole page to the WAL again (about 50 MB/s of WAL, most of it copies
-      of pages, and the CPU to checksum them).
+      of pages, and the CPU to checksum them). Disk only: no memory is taken for it.
     """
-    if memory_bytes is None:
-        memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    mib = 1024 * 1024
-    shared_buffers = min(4096, max(128, memory_bytes // 4 // mib))
+    if shared_buffers_mb is None:
+        from shared.settings import load_settings
+
+        shared_buffers_mb = load_settings().embedded_pg_shared_buffers_mb
+    if shared_buffers_mb == 0:
+        if memory_bytes is None:
+            memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        shared_buffers_mb = min(4096, max(128, memory_bytes // 4 // (1024 * 1024)))
     return {
         "max_connections": "200",
-        "shared_buffers": f"{shared_buffers}MB",
+        "shared_buffers": f"{shared_buffers_mb}MB",
         "max_wal_size": "4GB",
         "checkpoint_timeout": "15min",
         "logging_collector": "off",

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # External servers. Empty means "start the embedded ones".
     database_url: str = Field("", description="PostgreSQL URL of the runtime role (owns nothing, no BYPASSRLS)")
     database_owner_url: str = Field("", description="PostgreSQL URL of the role that owns the schemas; runs migrations")
+    embedded_pg_shared_buffers_mb: int = Field(
+        128, ge=0, le=1_048_576, description="shared_buffers of the embedded PostgreSQL in MB (128: laptop sized);"
+        " 0: a quarter of the machine's memory, up to 4 GB (large tenants, benchmarks)")
     db_pool_min: int = Field(2, ge=1)
     db_pool_max: int = Field(10, ge=1)
     nats_url: str = ""

@@ -17,9 +17,30 @@ from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased, Sampler, SamplingResult
 from pythonjsonlogger.json import JsonFormatter
 
 _configured = False
+# True once spans have somewhere to go (an OTLP exporter, or a processor a test or a tool adds).
+_exporting = False
+
+
+class _WhenExported(Sampler):
+    """Records spans only when something receives them. Without an exporter a span is
+    non-recording: it still has ids (logs carry them, ``traceparent`` is still propagated to
+    events), but no attributes, events or processors are paid for on every request and query."""
+
+    def __init__(self) -> None:
+        self._sampled = ParentBased(ALWAYS_ON)
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None,  # noqa: ANN001, ANN201
+                      trace_state=None):  # signature of opentelemetry's Sampler
+        if not _exporting:
+            return SamplingResult(Decision.DROP)
+        return self._sampled.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return "huike.WhenExported"
 
 
 def tracer(name: str = "huike") -> trace.Tracer:
@@ -28,14 +49,16 @@ def tracer(name: str = "huike") -> trace.Tracer:
 
 def setup_tracing(service_name: str, otlp_endpoint: str = "", extra_processor: SpanProcessor | None = None) -> None:
     """Install the tracer provider once per process (and asyncpg instrumentation)."""
-    global _configured
+    global _configured, _exporting
     if _configured:
         if extra_processor is not None:
             provider = trace.get_tracer_provider()
             if isinstance(provider, TracerProvider):
                 provider.add_span_processor(extra_processor)
+                _exporting = True
         return
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}), sampler=_WhenExported())
+    _exporting = bool(otlp_endpoint) or extra_processor is not None
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

@@ -1,7 +1,8 @@
 """Building documents off the event loop: jieba and pypinyin are pure Python (1-2 ms a record).
 
 The indexer and a reindex hand records to ``DocumentBuilder.build``, which splits them over a pool
-of worker processes (``HUIKE_SEARCH_WORKERS``, else one per CPU of the container's quota; each loads jieba's dictionary once, at start), so a batch of
+of worker processes (``HUIKE_SEARCH_WORKERS``, else one per CPU of the container's quota; each loads jieba's
+dictionary once, when it starts: one at start-up, the others when batches overlap), so a batch of
 256 events neither blocks the API sharing the process nor waits on one core.
 
 Two pools: **live** builds (what people write one record at a time) and **background** builds
@@ -85,10 +86,12 @@ class DocumentBuilder:
         return pool
 
     async def start(self) -> None:
-        """Start every live worker now (dictionary loaded), not on the first event."""
+        """Start one live worker now (dictionary loaded), not on the first event. The others start
+        when batches overlap (a spawn pool adds a process only when none is idle): each holds jieba's
+        and pypinyin's dictionaries (~145 MiB), and one keeps up with people's writes, so a quiet
+        stack keeps one."""
         loop = asyncio.get_running_loop()
-        pool = self._executor(background=False)
-        await asyncio.gather(*(loop.run_in_executor(pool, build_all, []) for _ in range(self.workers)))
+        await loop.run_in_executor(self._executor(background=False), build_all, [])
 
     async def build(self, specs: Sequence[Spec], *, background: bool = False) -> list[Document]:
         """The documents of ``specs``, in order. ``background`` (the bulk lane, a reindex): in the

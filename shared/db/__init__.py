@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
+from asyncpg.transaction import Transaction, TransactionState
 
 from shared.errors import TenantGone
 from shared.events.envelope import Actor, Event, encode_event, new_event
@@ -97,6 +99,31 @@ class Database:
                 return await conn.fetchval("SELECT 1") == 1
         except Exception:  # noqa: BLE001 - readiness reports, never raises
             return False
+
+
+class _TenantTransaction(Transaction):
+    """asyncpg's transaction whose BEGIN also sets the tenant and asks whether it is purged, in
+    the same round trip (one simple-protocol message of three statements). ``gone`` is read from
+    the last statement's command tag (``SELECT 1``: a purged tenant). Nested ``conn.transaction()``
+    blocks inside the unit still become savepoints, as with a plain transaction."""
+
+    def __init__(self, conn: asyncpg.Connection, setup: str, *, readonly: bool) -> None:
+        super().__init__(conn, None, readonly, False)
+        self._setup = setup
+        self.gone = False
+
+    async def start(self) -> None:
+        con = self._connection
+        if con._top_xact is not None or con._protocol.is_in_transaction():  # noqa: SLF001
+            raise asyncpg.InterfaceError("a tenant unit must be the connection's outermost transaction")
+        con._top_xact = self  # noqa: SLF001 - what Transaction.start does for a top-level block
+        try:
+            status = await con.execute(("BEGIN READ ONLY;" if self._readonly else "BEGIN;") + self._setup)
+        except BaseException:
+            self._state = TransactionState.FAILED
+            raise
+        self._state = TransactionState.STARTED
+        self.gone = status == "SELECT 1"
 
 
 @dataclass
@@ -203,24 +230,29 @@ class ServiceDatabase:
 
     @asynccontextmanager
     async def tenant_unit(
-        self, scope: TenantScope, *, background: bool = False, purging: bool = False
+        self, scope: TenantScope, *, background: bool = False, purging: bool = False, read_only: bool = False
     ) -> AsyncIterator[Unit]:
-        """A transaction of one tenant; ``background`` for bulk work (``Database``).
+        """A transaction of one tenant; ``background`` for bulk work (``Database``); ``read_only``
+        for a unit that only reads (``BEGIN READ ONLY``: PostgreSQL refuses any write in it).
 
-        A tenant this service purges (``<schema>.purged_tenants``, shared.tenant_purge) is refused
-        with ``TenantGone`` in the same round trip that sets the tenant, so no late event, job or
-        cached credential writes its rows again; only the purge itself passes ``purging``."""
+        BEGIN, setting the tenant and the purge check go to PostgreSQL as one message: one round
+        trip instead of two. A tenant this service purges (``<schema>.purged_tenants``,
+        shared.tenant_purge) is refused with ``TenantGone`` there, so no late event, job or cached
+        credential writes its rows again; only the purge itself passes ``purging``."""
         if not isinstance(scope, TenantScope):
             raise TypeError("tenant_unit needs a TenantScope from shared.tenancy")
-        async with self._pool(background).acquire() as conn, conn.transaction():
-            gone = await conn.fetchval(
-                f"""SELECT EXISTS (SELECT 1 FROM {self.schema}.purged_tenants WHERE id = $1::uuid)
-                    FROM (SELECT set_config('app.tenant_id', $1, true)) AS tenant""",
-                str(scope.tenant_id),
-            )
-            if gone and not purging:
-                raise TenantGone()
-            yield Unit(conn, self.service, self.schema, scope=scope)
+        # A UUID's text is hex digits and dashes only: safe as a literal in the simple protocol,
+        # which takes no parameters (and is what lets the three statements share one message).
+        tenant = str(uuid.UUID(str(scope.tenant_id)))
+        setup = (f"SELECT set_config('app.tenant_id', '{tenant}', true);"
+                 f"SELECT 1 FROM {self.schema}.purged_tenants WHERE id = '{tenant}'::uuid")
+        async with self._pool(background).acquire() as conn:
+            # The pool hands out a proxy; a Transaction works on the connection behind it.
+            transaction = _TenantTransaction(getattr(conn, "_con", conn), setup, readonly=read_only)
+            async with transaction:
+                if transaction.gone and not purging:
+                    raise TenantGone()
+                yield Unit(conn, self.service, self.schema, scope=scope)
 
     @asynccontextmanager
     async def system_unit(self, *, background: bool = False) -> AsyncIterator[SystemUnit]:

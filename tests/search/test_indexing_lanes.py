@@ -7,7 +7,7 @@ import asyncio
 import os
 import uuid
 
-from services.search.building import BACKGROUND_CHUNK, Spec, builder_of
+from services.search.building import BACKGROUND_CHUNK, SMALL, DocumentBuilder, Spec, builder_of
 from services.search.engines import engine_of
 from services.search.indexer import consumer_name
 from shared.priority import BACKGROUND_NICENESS
@@ -63,3 +63,19 @@ async def test_a_background_build_gives_the_same_documents_in_the_same_order_at_
     pools = builder._pools  # noqa: SLF001 - which process ran at which priority
     assert await loop.run_in_executor(pools[False], os.nice, 0) == os.nice(0)
     assert await loop.run_in_executor(pools[True], os.nice, 0) == min(19, os.nice(0) + BACKGROUND_NICENESS)
+
+
+async def test_the_builder_starts_one_worker_and_adds_the_others_only_when_batches_overlap() -> None:
+    # Each worker holds jieba's and pypinyin's dictionaries (~145 MiB): a quiet stack keeps one.
+    builder = DocumentBuilder(workers=2)
+    try:
+        await builder.start()
+        pool = builder._pools[False]  # noqa: SLF001 - the worker processes are what costs memory
+        assert len(pool._processes) == 1  # noqa: SLF001
+        specs = [Spec("customer", {"id": str(uuid.uuid4()), "name": f"深圳信诚致远科技有限公司 {i}"}, 1)
+                 for i in range(4 * SMALL)]
+        built = await asyncio.gather(builder.build(specs), builder.build(specs))
+        assert [d.id for d in built[0]] == [uuid.UUID(s.record["id"]) for s in specs]
+        assert len(pool._processes) == 2  # noqa: SLF001 - overlapping batches got the second worker
+    finally:
+        await builder.close()

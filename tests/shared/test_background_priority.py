@@ -38,7 +38,10 @@ async def test_the_embedded_postgresql_is_sized_for_the_machine(infra) -> None: 
     finally:
         await conn.close()
     assert wanted["max_wal_size"] == "4GB"
-    # A quarter of the memory, never under PostgreSQL's own 128 MB nor over 4 GB.
-    assert server_settings(2 * 2**30)["shared_buffers"] == "512MB"
-    assert server_settings(256 * 2**20)["shared_buffers"] == "128MB"
-    assert server_settings(64 * 2**30)["shared_buffers"] == "4096MB"
+    # Laptop sized unless told otherwise (HUIKE_EMBEDDED_PG_SHARED_BUFFERS_MB).
+    assert server_settings(64 * 2**30, 128)["shared_buffers"] == "128MB"
+    assert server_settings(64 * 2**30, 1024)["shared_buffers"] == "1024MB"
+    # 0: a quarter of the memory, never under PostgreSQL's own 128 MB nor over 4 GB.
+    assert server_settings(2 * 2**30, 0)["shared_buffers"] == "512MB"
+    assert server_settings(256 * 2**20, 0)["shared_buffers"] == "128MB"
+    assert server_settings(64 * 2**30, 0)["shared_buffers"] == "4096MB"

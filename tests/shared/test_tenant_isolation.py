@@ -63,6 +63,34 @@ async def test_writing_into_another_tenant_is_refused(notes_db) -> None:
         assert await unit.fetchval("SELECT count(*) FROM rlstest.notes") == 0
 
 
+async def test_a_read_only_unit_sees_its_tenant_and_refuses_writes(notes_db) -> None:
+    a, b = scope_for_system(uuid.uuid4()), scope_for_system(uuid.uuid4())
+    await _add_notes(notes_db, a, "mine")
+    await _add_notes(notes_db, b, "theirs")
+    async with notes_db.tenant_unit(a, read_only=True) as unit:
+        assert [r["body"] for r in await unit.fetch("SELECT body FROM rlstest.notes")] == ["mine"]
+    with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+        async with notes_db.tenant_unit(a, read_only=True) as unit:
+            await unit.execute("INSERT INTO rlstest.notes (tenant_id, id, body) VALUES ($1, $2, 'x')",
+                               a.tenant_id, uuid.uuid4())
+    async with notes_db.tenant_unit(a) as unit:
+        assert await unit.fetchval("SELECT count(*) FROM rlstest.notes") == 1
+
+
+async def test_a_savepoint_inside_a_unit_rolls_back_alone(notes_db) -> None:
+    scope = scope_for_system(uuid.uuid4())
+    async with notes_db.tenant_unit(scope) as unit:
+        await unit.execute("INSERT INTO rlstest.notes (tenant_id, id, body) VALUES ($1, $2, 'kept')",
+                           scope.tenant_id, uuid.uuid4())
+        with pytest.raises(RuntimeError):
+            async with unit.conn.transaction():  # a savepoint, not a second BEGIN
+                await unit.execute("INSERT INTO rlstest.notes (tenant_id, id, body) VALUES ($1, $2, 'undone')",
+                                   scope.tenant_id, uuid.uuid4())
+                raise RuntimeError("undo the savepoint")
+    async with notes_db.tenant_unit(scope) as unit:
+        assert [r["body"] for r in await unit.fetch("SELECT body FROM rlstest.notes")] == ["kept"]
+
+
 async def test_connection_back_in_pool_carries_no_tenant(infra) -> None:
     # A pool of one connection: the next user gets exactly the connection the unit used.
     db = await Database.connect(infra.app_url, min_size=1, max_size=1)

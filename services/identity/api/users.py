@@ -37,7 +37,7 @@ LIST = "users"
 async def me(principal: PrincipalDep, runtime: RuntimeDep) -> Response[MeOut]:
     """The caller: their user, workspace, roles and effective permissions (and, when calling with
     an API key, the key's id and scopes, which narrow those permissions further)."""
-    async with runtime.db("identity").tenant_unit(principal.scope) as unit:
+    async with runtime.db("identity").tenant_unit(principal.scope, read_only=True) as unit:
         found = await domain.view(unit, principal.user_id)
         tenant = await tenants.get(unit, principal.tenant_id)
     data = principal.data

@@ -264,3 +264,23 @@ async def test_a_caller_who_may_not_read_interactions_sees_none_of_their_files(c
     assert (await client.get(f"/api/v1/attachments/{public['id']}", headers=member.headers)).content == PNG
     timeline = (await client.get(f"/api/v1/customers/{acme['id']}/timeline", headers=member.headers)).json()["items"]
     assert [i["data"]["name"] for i in timeline if i["kind"] == "attachment_added"] == ["名片.png"]
+
+
+async def test_a_workspace_sets_its_own_cap_below_the_servers(client, signup, customer, runtime) -> None:
+    tenant, other = await signup(), await signup()
+    acme, others = await customer(tenant), await customer(other)
+    above = await client.patch("/api/v1/settings/records", headers=tenant.headers,
+                               json={"attachment_max_bytes": runtime.settings.attachment_max_bytes + 1})
+    assert above.status_code == 422 and above.json()["errors"][0]["field"] == "attachment_max_bytes", above.text
+    capped = await client.patch("/api/v1/settings/records", headers=tenant.headers, json={"attachment_max_bytes": 2048})
+    assert capped.status_code == 200 and capped.json()["attachment_max_bytes"] == 2048, capped.text
+
+    refused = await _attach(client, tenant, "customers", acme["id"], "notes.bin", b"\x01" * 4096)
+    assert refused.status_code == 413 and "2 KB" in refused.json()["detail"], refused.text
+    assert (await _attach(client, tenant, "customers", acme["id"], "small.bin", b"\x01" * 2048)).status_code == 201
+    # The other workspace keeps the server's cap.
+    assert (await _attach(client, other, "customers", others["id"], "notes.bin", b"\x01" * 4096)).status_code == 201
+
+    lifted = await client.patch("/api/v1/settings/records", headers=tenant.headers, json={"attachment_max_bytes": None})
+    assert lifted.status_code == 200 and lifted.json()["attachment_max_bytes"] is None
+    assert (await _attach(client, tenant, "customers", acme["id"], "notes.bin", b"\x01" * 4096)).status_code == 201

@@ -3,7 +3,8 @@
 ``POST /api/v1/<collection>/{id}/attachments`` (multipart ``file``) and ``GET`` of the same path
 are made per collection by ``collection_routes``; ``GET|DELETE /api/v1/attachments/{id}`` download
 and delete one. The upload streams into the file store as it arrives (one chunk in memory at a
-time) and stops reading at ``HUIKE_ATTACHMENT_MAX_BYTES`` (413); the record is checked before a byte
+time) and stops reading at the workspace's cap (``attachment_max_bytes`` of the records settings,
+never above the server's ``HUIKE_ATTACHMENT_MAX_BYTES``: 413); the record is checked before a byte
 is stored, the bytes are sniffed before the row is written, and a refused upload leaves nothing.
 """
 
@@ -25,6 +26,7 @@ from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, recor
 from services.records.api.schemas import answers
 from services.records.db import attachments as store
 from services.records.domain import attachments as domain
+from services.records.domain import settings
 from services.records.storage import FileStore, file_store, new_key
 from shared.errors import FieldError, Problem, ValidationProblem
 from shared.http.guard import check_text
@@ -55,7 +57,8 @@ class AttachmentPage(msgspec.Struct, kw_only=True):
 
 
 def _too_large(limit: int) -> Problem:
-    return Problem(f"The file is larger than {limit // 1_048_576} MB, the most an attachment may be",
+    shown = f"{limit / 1_048_576:g} MB" if limit >= 1_048_576 else f"{limit / 1024:g} KB"
+    return Problem(f"The file is larger than {shown}, the most an attachment may be in this workspace",
                    status_code=413, kind="payload-too-large", title="Payload too large",
                    errors=[FieldError("file", f"must be at most {limit} bytes", "too_large")])
 
@@ -144,11 +147,12 @@ def collection_routes(collection: str, id_name: str) -> list[HTTPRouteHandler]:
         record_id = ids[id_name]
         async with records_unit(runtime, access) as unit:  # refused before a byte is stored
             await domain.record(unit, access, entity, record_id, "update")
+            limit = (await settings.get(unit)).attachment_cap(runtime.settings.attachment_max_bytes)
         attachment_id = uuid.uuid4()
         files = file_store(runtime)
         key = new_key(access.tenant_id, "attachments", attachment_id, "bin")
         try:
-            received = await _receive(request, files, key, runtime.settings.attachment_max_bytes)
+            received = await _receive(request, files, key, limit)
             async with records_unit(runtime, access) as unit:
                 body = await domain.add(unit, access, entity, record_id, attachment_id=attachment_id,
                                         name=received.name, size=received.size,
@@ -182,8 +186,9 @@ def collection_routes(collection: str, id_name: str) -> list[HTTPRouteHandler]:
     upload.__name__ = upload.__qualname__ = f"add_{entity}_attachment"
     listing.__name__ = listing.__qualname__ = f"list_{entity}_attachments"
     upload.__doc__ = (f"Attach a file to the {entity} (multipart/form-data, one part ``file``). Needs the right "
-                      f"to update the {entity}. At most ``HUIKE_ATTACHMENT_MAX_BYTES`` (50 MB by default; 413 "
-                      "above). The content type is read from the bytes: executables, and a name whose extension "
+                      f"to update the {entity}. At most the workspace's ``attachment_max_bytes`` (/settings/records), "
+                      "never above the server's ``HUIKE_ATTACHMENT_MAX_BYTES`` (50 MB by default); 413 above. "
+                      "The content type is read from the bytes: executables, and a name whose extension "
                       "contradicts the bytes (a .jpg that is a ZIP), answer 422 naming ``file``. Publishes "
                       "``attachment.added``.")
     listing.__doc__ = f"The {entity}'s attachments, newest first (needs the right to read the {entity})."

@@ -34,13 +34,16 @@ async def patch_records_settings(
     (``objection_categories``, ``interaction_channels``, ``customer_tiers``) are sent whole:
     ``[{"key": "price", "labels": {"zh-CN": "价格", "en": "Price"}}, ...]`` (a bare key keeps its
     labels); a value records hold cannot be left out (``customer_tiers``
-    may be empty: tiers are then free text). ``time_zone``: an IANA name."""
+    may be empty: tiers are then free text). ``time_zone``: an IANA name. ``attachment_max_bytes``:
+    the workspace's cap on one attachment (1024 up to the server's HUIKE_ATTACHMENT_MAX_BYTES; null
+    for the server's)."""
     access.require("tenant", "update")
     patch = data
     version = expected_version(request)
     async with records_unit(runtime, access) as unit:
         current = await domain.get(unit)
-        changes = domain.validate_patch(patch, current)
+        changes = domain.validate_patch(patch, current,
+                                         server_attachment_cap=runtime.settings.attachment_max_bytes)
         await domain.check_in_use(unit, changes)
         cfg = await domain.update(unit, changes, user_id=access.user_id, expected_version=version)
         if cfg is None:

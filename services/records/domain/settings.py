@@ -7,6 +7,8 @@
 * ``objection_categories`` and ``objection_sla_hours`` (per severity) for objections;
 * ``duplicate_rule``: ``warn`` (create and name the duplicates) or ``block`` (409);
 * ``time_zone``: the IANA zone reports count days and weeks in (default Asia/Shanghai);
+* ``attachment_max_bytes``: the workspace's cap on one attachment, at most the server's
+  ``HUIKE_ATTACHMENT_MAX_BYTES`` (null: the server's cap);
 * option lists ``objection_categories``, ``interaction_channels`` and ``customer_tiers``: each
   option a stable ``key`` (what records store, e.g. ``price``) and display ``labels`` in zh-CN and
   en (``{"zh-CN": "价格", "en": "Price"}``). Records may hold only a key of their list; a list
@@ -49,7 +51,7 @@ OPTION_LISTS = {
     "customer_tiers": ("customers", "tier"),
 }
 _COLUMNS = ("default_region, required_fields, sensitive_fields, objection_categories, objection_sla_hours, "
-            "duplicate_rule, time_zone, interaction_channels, customer_tiers, version, updated_at")
+            "duplicate_rule, time_zone, interaction_channels, customer_tiers, attachment_max_bytes, version, updated_at")
 
 
 class Option(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -69,7 +71,12 @@ class RecordsSettings(msgspec.Struct, kw_only=True):
     time_zone: str = DEFAULT_TIME_ZONE
     interaction_channels: list[Option] = msgspec.field(default_factory=list)
     customer_tiers: list[Option] = msgspec.field(default_factory=list)
+    attachment_max_bytes: int | None = None
     version: int
+
+    def attachment_cap(self, server_cap: int) -> int:
+        """The size one attachment may have here: the workspace's cap, never above the server's."""
+        return min(self.attachment_max_bytes or server_cap, server_cap)
 
     def required(self, entity: str) -> list[str]:
         return self.required_fields.get(entity, [])
@@ -90,7 +97,8 @@ def _of(row: Any) -> RecordsSettings:
         objection_sla_hours=row["objection_sla_hours"], duplicate_rule=row["duplicate_rule"],
         time_zone=row["time_zone"],
         interaction_channels=msgspec.convert(row["interaction_channels"], list[Option]),
-        customer_tiers=msgspec.convert(row["customer_tiers"], list[Option]), version=row["version"],
+        customer_tiers=msgspec.convert(row["customer_tiers"], list[Option]),
+        attachment_max_bytes=row["attachment_max_bytes"], version=row["version"],
     )
 
 
@@ -128,6 +136,7 @@ class SettingsPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     time_zone: str | msgspec.UnsetType = msgspec.UNSET
     interaction_channels: list[str | Option] | msgspec.UnsetType = msgspec.UNSET
     customer_tiers: list[str | Option] | msgspec.UnsetType = msgspec.UNSET
+    attachment_max_bytes: int | None | msgspec.UnsetType = msgspec.UNSET
 
 
 def _check_fields(errors: list[FieldError], name: str, value: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -184,9 +193,11 @@ def _options(errors: list[FieldError], name: str, items: list[str | Option], cur
     return clean
 
 
-def validate_patch(patch: SettingsPatch, current: RecordsSettings | None = None) -> dict[str, Any]:
+def validate_patch(patch: SettingsPatch, current: RecordsSettings | None = None, *,
+                   server_attachment_cap: int | None = None) -> dict[str, Any]:
     """The columns to change, normalised, or a 422 listing every bad field. ``current``: the
-    settings being changed (option lists keep the labels and older keys they have)."""
+    settings being changed (option lists keep the labels and older keys they have);
+    ``server_attachment_cap``: HUIKE_ATTACHMENT_MAX_BYTES, above which a workspace cannot go."""
     errors: list[FieldError] = []
     changes: dict[str, Any] = {}
     if patch.default_region is not msgspec.UNSET:
@@ -223,6 +234,13 @@ def validate_patch(patch: SettingsPatch, current: RecordsSettings | None = None)
         if patch.duplicate_rule not in DUPLICATE_RULES:
             errors.append(FieldError("duplicate_rule", "must be warn or block", "invalid"))
         changes["duplicate_rule"] = patch.duplicate_rule
+    if patch.attachment_max_bytes is not msgspec.UNSET:
+        cap = patch.attachment_max_bytes
+        if cap is not None and not 1024 <= cap <= (server_attachment_cap or cap):
+            errors.append(FieldError("attachment_max_bytes", f"must be between 1024 and {server_attachment_cap} "
+                                     "bytes (the server's HUIKE_ATTACHMENT_MAX_BYTES), or null for the server's cap",
+                                     "out_of_range"))
+        changes["attachment_max_bytes"] = cap
     if errors:
         raise ValidationProblem(errors)
     return changes

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from services.workflows import health, matching, timekeeping
+from services.workflows import approval_triggers, health, matching, timekeeping
 from services.workflows.db import assignment as picks
 from services.workflows.db import queue, runs, timers
 from services.workflows.db import workflows as store
@@ -237,44 +237,52 @@ class Engine:
             if timer is None:
                 await queue.drop(unit.conn, timer_id)
                 return
-            late = now - timer["due_at"] > LATE_AFTER
-            if timer["kind"] == "approval":
-                await approvals.on_sla_timer(unit, timer)
+            if timer["kind"] != approval_triggers.TIMER_KIND:
+                await self._fire(unit, timer, now)
                 return
-            if timer["kind"] == "wait":
-                await self._wake(unit, timer, now)
-                return
-            if timer["kind"] in ("sla", "reminder", "digest", "health"):
-                await self._fire_time(unit, timer, now)
-                return
-            workflow = await store.get(unit, timer["workflow_id"])
-            if workflow is None or not workflow["enabled"]:
-                await timers.remove(unit, timer_id)
-                return
-            saved = await matching.definition(unit, workflow["id"], workflow["version"])
-            assert saved is not None
-            definition = saved.definition
-            index = timer["trigger_index"]
-            trigger = definition.triggers[index] if index is not None and index < len(definition.triggers) else None
-            payload = dict(timer["payload"] or {})
-            depth = int(payload.pop("depth", 0))
-            key = f"{timer['kind']}:{timer['id']}:{timer['due_at'].isoformat()}"
-            trigger_type = "date" if timer["kind"] == "date" else (
-                "schedule" if timer["kind"] == "schedule" else f"record.{getattr(trigger, 'action', 'updated')}")
-            await runs.start(unit, workflow_id=workflow["id"], workflow_version=workflow["version"],
-                             trigger_index=index or 0, trigger_type=trigger_type, trigger_key=key,
-                             record_type=timer["record_type"], record_id=timer["record_id"], context=payload,
-                             depth=depth, late=late)
-            if isinstance(trigger, d.ScheduleTrigger):
-                calendar = await calendar_settings.load(unit)
-                await plan_schedule(unit, workflow["id"], index, trigger, calendar.time_zone, now)
-            elif isinstance(trigger, d.DateTrigger) and trigger.yearly:
-                next_due = timer["due_at"].replace(year=timer["due_at"].year + 1)
-                await timers.plan(unit, key=timer["key"], timer_kind="date", due_at=next_due, workflow_id=workflow["id"],
-                                  trigger_index=index, record_type=timer["record_type"], record_id=timer["record_id"],
-                                  payload=timer["payload"])
-            else:
-                await timers.remove(unit, timer_id)
+        # An approval template's own request: made outside that unit, since it asks records.
+        await approval_triggers.request(self.db, self.records, tenant_id, timer)
+
+    async def _fire(self, unit: Unit, timer: Any, now: datetime) -> None:
+        """A due timer of a workflow trigger, a wait, an SLA step or the time features."""
+        late = now - timer["due_at"] > LATE_AFTER
+        if timer["kind"] == "approval":
+            await approvals.on_sla_timer(unit, timer)
+            return
+        if timer["kind"] == "wait":
+            await self._wake(unit, timer, now)
+            return
+        if timer["kind"] in ("sla", "reminder", "digest", "health"):
+            await self._fire_time(unit, timer, now)
+            return
+        workflow = await store.get(unit, timer["workflow_id"])
+        if workflow is None or not workflow["enabled"]:
+            await timers.remove(unit, timer["id"])
+            return
+        saved = await matching.definition(unit, workflow["id"], workflow["version"])
+        assert saved is not None
+        definition = saved.definition
+        index = timer["trigger_index"]
+        trigger = definition.triggers[index] if index is not None and index < len(definition.triggers) else None
+        payload = dict(timer["payload"] or {})
+        depth = int(payload.pop("depth", 0))
+        key = f"{timer['kind']}:{timer['id']}:{timer['due_at'].isoformat()}"
+        trigger_type = "date" if timer["kind"] == "date" else (
+            "schedule" if timer["kind"] == "schedule" else f"record.{getattr(trigger, 'action', 'updated')}")
+        await runs.start(unit, workflow_id=workflow["id"], workflow_version=workflow["version"],
+                         trigger_index=index or 0, trigger_type=trigger_type, trigger_key=key,
+                         record_type=timer["record_type"], record_id=timer["record_id"], context=payload,
+                         depth=depth, late=late)
+        if isinstance(trigger, d.ScheduleTrigger):
+            calendar = await calendar_settings.load(unit)
+            await plan_schedule(unit, workflow["id"], index, trigger, calendar.time_zone, now)
+        elif isinstance(trigger, d.DateTrigger) and trigger.yearly:
+            next_due = timer["due_at"].replace(year=timer["due_at"].year + 1)
+            await timers.plan(unit, key=timer["key"], timer_kind="date", due_at=next_due, workflow_id=workflow["id"],
+                              trigger_index=index, record_type=timer["record_type"], record_id=timer["record_id"],
+                              payload=timer["payload"])
+        else:
+            await timers.remove(unit, timer["id"])
 
     async def _fire_time(self, unit: Unit, timer: Any, now: datetime) -> None:
         """A timer of no workflow: an SLA step or records' copy of it, a reminder, the digest, a health score."""

@@ -10,7 +10,8 @@ with the inbox; a fetched batch of a tenant's events shares one transaction):
   moves the record's settle timer on: one run once the record stops changing;
 * a date trigger of the entity (re)plans the record's timer at the field's value plus the offset,
   or drops it when the field is emptied or the record deleted;
-* waiting runs of the record check their ``wait until`` condition again.
+* waiting runs of the record check their ``wait until`` condition again;
+* approval templates with a trigger of their own plan their requests (``approval_triggers.py``).
 
 Writes that a workflow's own commands made carry ``data.origin.depth``: a run they would start is
 recorded as skipped beyond ``MAX_DEPTH``, and a tenant's runs per minute are capped, each with its
@@ -23,7 +24,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from services.workflows import matching
+from services.workflows import approval_triggers, matching
 from services.workflows.db import runs, settings, timers
 from services.workflows.domain import definitions as d
 from services.workflows.domain.conditions import Activation, ConditionError, compiled
@@ -93,6 +94,7 @@ async def on_record_event(unit: Unit, event: Event) -> None:
     for listener in rules.date_listeners(event.entity):
         await _date_trigger(unit, listener, event, context, activation, record_id, now)
     await _recheck_waiting(unit, record_id, context)
+    await approval_triggers.on_record_event(unit, event, action, context, activation)
 
 
 class _RunBudget:

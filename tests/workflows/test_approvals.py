@@ -433,3 +433,40 @@ async def test_cancelling_a_waiting_run_cancels_its_approval_and_unlocks(
     await eventually(announced, timeout=5)
     after = (await client.get(f"/api/v1/customers/{customer['id']}", headers=o.rep.headers)).json()
     assert "审批后" not in after["tags"]
+
+
+async def test_a_template_with_its_own_trigger_requests_itself_when_a_customer_is_transferred(
+    client: httpx.AsyncClient, office: Office
+) -> None:
+    o = office
+    wrong = await client.post("/api/v1/approval-templates", headers=o.tenant.headers, json={
+        "name": "客户转移审批", "entity": "customer", "steps": [{"approvers": [users(o.a[0])]}],
+        "trigger": {"action": "transferred", "fields": ["no_such_field"]}})
+    assert wrong.status_code == 422, wrong.text
+    assert sorted(e["field"] for e in wrong.json()["errors"]) == ["trigger.fields", "trigger.fields[0]"]
+    made = await client.post("/api/v1/approval-templates", headers=o.tenant.headers, json={
+        "name": "客户转移审批", "entity": "customer", "steps": [{"approvers": [users(o.a[0])]}],
+        "guarded_fields": ["owner_id"], "trigger": {"action": "transferred"}, "condition": "record.tier == 'A'"})
+    assert made.status_code == 201 and made.json()["trigger"] == {"action": "transferred", "fields": []}, made.text
+    big, small = await customer_of(client, o.rep, tier="A"), await customer_of(client, o.rep, tier="C")
+    # An edit is no transfer; a transfer of a customer the condition leaves out requests nothing.
+    await client.patch(f"/api/v1/customers/{big['id']}", json={"industry": "制造"}, headers=o.rep.headers)
+    for customer in (small, big):
+        moved = await client.post("/api/v1/customers/transfer", headers=o.tenant.headers, json={
+            "customer_ids": [customer["id"]], "to_user_id": o.a[1].id})
+        assert moved.status_code == 200, moved.text
+
+    async def requested() -> list[dict[str, Any]]:
+        return (await client.get("/api/v1/approvals?assigned_to=me", headers=o.a[0].headers)).json()["items"]
+
+    await eventually(requested, timeout=20)
+    [approval] = await requested()
+    assert approval["record"]["id"] == big["id"] and approval["status"] == "pending"
+    assert approval["submitted_by"] == o.tenant.admin_id  # the user whose change it was
+    # While it is pending, the owner it guards cannot change again.
+    again = await client.post("/api/v1/customers/transfer", headers=o.tenant.headers, json={
+        "customer_ids": [big["id"]], "to_user_id": o.a[2].id})
+    assert again.status_code == 409, again.text
+    assert (await decide(client, o.a[0], approval["id"], "approve")).status_code == 200
+    assert (await client.post("/api/v1/customers/transfer", headers=o.tenant.headers, json={
+        "customer_ids": [big["id"]], "to_user_id": o.a[2].id})).status_code == 200

@@ -11,7 +11,7 @@ import asyncpg
 from shared.db import Unit
 
 TEMPLATE_COLUMNS = ("id, name, description, entity, condition, guarded_fields, steps, enabled, version, created_by, "
-                    "created_at, updated_at")
+                    "created_at, updated_at, trigger")
 APPROVAL_COLUMNS = ("id, template_id, template_version, name, entity, record_id, submitted_by, status, current_step, "
                     "steps, guarded_fields, run_id, run_path, created_at, step_started_at, finished_at, version")
 
@@ -20,12 +20,22 @@ APPROVAL_COLUMNS = ("id, template_id, template_version, name, entity, record_id,
 
 
 async def insert_template(unit: Unit, *, name: str, description: str | None, entity: str, condition: str | None,
-                          guarded_fields: list[str], steps: Any, enabled: bool, created_by: uuid.UUID) -> asyncpg.Record:
+                          guarded_fields: list[str], steps: Any, enabled: bool, created_by: uuid.UUID,
+                          trigger: dict[str, Any] | None = None) -> asyncpg.Record:
     return await unit.fetchrow(
         f"""INSERT INTO workflows.approval_templates (tenant_id, id, name, description, entity, condition,
-                                                      guarded_fields, steps, enabled, created_by)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {TEMPLATE_COLUMNS}""",
-        unit.tenant_id, uuid.uuid4(), name, description, entity, condition, guarded_fields, steps, enabled, created_by)
+                                                      guarded_fields, steps, enabled, created_by, trigger)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {TEMPLATE_COLUMNS}""",
+        unit.tenant_id, uuid.uuid4(), name, description, entity, condition, guarded_fields, steps, enabled, created_by,
+        trigger)
+
+
+async def triggered_templates(unit: Unit, entity: str) -> list[asyncpg.Record]:
+    """The enabled templates of ``entity`` that a record change requests by themselves."""
+    return await unit.fetch(
+        f"""SELECT {TEMPLATE_COLUMNS} FROM workflows.approval_templates
+            WHERE tenant_id = $1 AND entity = $2 AND trigger IS NOT NULL AND enabled AND deleted_at IS NULL""",
+        unit.tenant_id, entity)
 
 
 async def get_template(unit: Unit, template_id: uuid.UUID, *, for_update: bool = False) -> asyncpg.Record | None:

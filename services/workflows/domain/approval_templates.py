@@ -5,6 +5,10 @@ the head of the submitter's department, or the manager N levels up (``domain/peo
 is decided by any one of them (或签, ``mode: any``) or needs all of them (会签, ``mode: all``), and may
 have an SLA (business time on the tenant's calendar) after which its approvers are reminded.
 
+A template may start by itself (``trigger``): when a record of its entity is created, updated or
+transferred (optionally only when one of the named ``fields`` changes) and its condition holds, the
+request is made without a workflow (``approval_triggers.py``), for the user whose change it was.
+
 A template is checked whole before it is saved: a step with no approver, an unknown guarded field,
 a condition that does not compile, an unknown or inactive named user, a bad SLA: one 422 naming
 each place, nothing saved.
@@ -71,6 +75,13 @@ class ApprovalStep(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 Steps = Annotated[list[ApprovalStep], msgspec.Meta(min_length=1, max_length=10)]
+
+
+class ApprovalTrigger(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A record change that requests the approval by itself, e.g. an opportunity's stage changing."""
+
+    action: Literal["created", "updated", "transferred"]
+    fields: Annotated[list[FieldName], msgspec.Meta(max_length=20)] = []   # updated only: one of them changed
 GuardedFields = Annotated[list[FieldName], msgspec.Meta(max_length=50)]
 
 
@@ -82,6 +93,7 @@ class TemplateCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     guarded_fields: GuardedFields = []
     steps: Steps
     enabled: bool = True
+    trigger: ApprovalTrigger | None = None   # requests itself on this record change (else by hand or a workflow)
 
 
 class TemplatePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -91,6 +103,7 @@ class TemplatePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     guarded_fields: GuardedFields | msgspec.UnsetType = UNSET
     steps: Steps | msgspec.UnsetType = UNSET
     enabled: bool | msgspec.UnsetType = UNSET
+    trigger: ApprovalTrigger | None | msgspec.UnsetType = UNSET
 
 
 class TemplateOut(msgspec.Struct, kw_only=True):
@@ -102,6 +115,7 @@ class TemplateOut(msgspec.Struct, kw_only=True):
     guarded_fields: list[str]
     steps: list[ApprovalStep]
     enabled: bool
+    trigger: ApprovalTrigger | None
     version: int
     created_by: uuid.UUID
     created_at: datetime
@@ -112,19 +126,31 @@ def steps_of(raw: Any) -> list[ApprovalStep]:
     return msgspec.convert(raw, list[ApprovalStep])
 
 
+def trigger_of(raw: Any) -> ApprovalTrigger | None:
+    return None if raw is None else msgspec.convert(raw, ApprovalTrigger)
+
+
 def template_out(row: Any) -> TemplateOut:
     return TemplateOut(
         id=row["id"], name=row["name"], description=row["description"], entity=row["entity"],
         condition=row["condition"], guarded_fields=list(row["guarded_fields"]), steps=steps_of(row["steps"]),
-        enabled=row["enabled"], version=row["version"], created_by=row["created_by"], created_at=row["created_at"],
+        enabled=row["enabled"], trigger=trigger_of(row["trigger"]), version=row["version"],
+        created_by=row["created_by"], created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
 
 
-async def check(unit: Unit, entity: str, condition: str | None, guarded: list[str], steps: list[ApprovalStep]) -> None:
+async def check(unit: Unit, entity: str, condition: str | None, guarded: list[str], steps: list[ApprovalStep],
+                trigger: ApprovalTrigger | None = None) -> None:
     """Every problem of a template in one 422."""
     errors: list[FieldError] = []
     known = fields_of(entity)
+    if trigger is not None:
+        if trigger.fields and trigger.action != "updated":
+            errors.append(FieldError("trigger.fields", "only an 'updated' trigger names fields", "invalid"))
+        for i, name in enumerate(trigger.fields):
+            if name not in known and not (name.startswith("custom_fields.") and len(name) > len("custom_fields.")):
+                errors.append(FieldError(f"trigger.fields[{i}]", f"{entity} has no field {name}", "unknown_field"))
     if condition is not None:
         try:
             compile_condition(condition, known)
@@ -161,11 +187,12 @@ async def check(unit: Unit, entity: str, condition: str | None, guarded: list[st
 
 
 async def create(unit: Unit, principal: Principal, body: TemplateCreate) -> TemplateOut:
-    await check(unit, body.entity, body.condition, list(body.guarded_fields), list(body.steps))
+    await check(unit, body.entity, body.condition, list(body.guarded_fields), list(body.steps), body.trigger)
     row = await store.insert_template(
         unit, name=body.name, description=body.description, entity=body.entity, condition=body.condition,
         guarded_fields=list(dict.fromkeys(body.guarded_fields)), steps=msgspec.to_builtins(body.steps),
-        enabled=body.enabled, created_by=principal.user_id)
+        enabled=body.enabled, created_by=principal.user_id,
+        trigger=msgspec.to_builtins(body.trigger) if body.trigger is not None else None)
     return template_out(row)
 
 
@@ -193,8 +220,11 @@ async def update(unit: Unit, template_id: uuid.UUID, body: TemplatePatch, expect
     steps = steps_of(row["steps"]) if body.steps is UNSET else list(body.steps)
     if body.steps is not UNSET:
         changes["steps"] = msgspec.to_builtins(body.steps)
+    trigger = trigger_of(row["trigger"]) if body.trigger is UNSET else body.trigger
+    if body.trigger is not UNSET:
+        changes["trigger"] = msgspec.to_builtins(body.trigger) if body.trigger is not None else None
     await check(unit, row["entity"], changes.get("condition", row["condition"]),
-                changes.get("guarded_fields", list(row["guarded_fields"])), steps)
+                changes.get("guarded_fields", list(row["guarded_fields"])), steps, trigger)
     if not changes:
         return template_out(row)
     return template_out(await store.update_template(unit, template_id, changes))

@@ -210,6 +210,20 @@ async def since(unit: Unit, user_id: uuid.UUID, after_seq: int, limit: int) -> l
         unit.tenant_id, user_id, after_seq, limit)
 
 
+async def since_many(unit: Unit, wanted: list[tuple[uuid.UUID, int]], limit: int) -> list[asyncpg.Record]:
+    """``since`` for many (user, after seq) pairs in one statement (the push hub's reads)."""
+    if not wanted:
+        return []
+    users, afters = zip(*wanted, strict=True)
+    return await unit.fetch(
+        f"""SELECT n.* FROM unnest($2::uuid[], $3::bigint[]) AS w(user_id, after_seq)
+            CROSS JOIN LATERAL (SELECT {COLUMNS} FROM notifications.notifications
+                                WHERE tenant_id = $1 AND user_id = w.user_id AND seq > w.after_seq
+                                ORDER BY seq LIMIT $4) n
+            ORDER BY n.user_id, n.seq""",
+        unit.tenant_id, list(users), list(afters), limit)
+
+
 async def last_seq(unit: Unit, user_id: uuid.UUID) -> int:
     return int(await unit.fetchval(
         "SELECT coalesce(max(last_seq), 0) FROM notifications.user_streams WHERE tenant_id = $1 AND user_id = $2",
@@ -247,10 +261,11 @@ async def archive(unit: Unit, user_id: uuid.UUID, ids: list[uuid.UUID]) -> int:
 # --- preferences ---------------------------------------------------------------------------------
 
 
-async def user_preferences(unit: Unit, user_id: uuid.UUID) -> asyncpg.Record | None:
+async def user_preferences(unit: Unit, user_id: uuid.UUID, *, lock: bool = False) -> asyncpg.Record | None:
+    """``lock``: held to commit, so an If-Match check and the save that follows see one version."""
     return await unit.fetchrow(
         "SELECT types, quiet_hours, time_zone, version FROM notifications.user_preferences"
-        " WHERE tenant_id = $1 AND user_id = $2", unit.tenant_id, user_id)
+        " WHERE tenant_id = $1 AND user_id = $2" + (" FOR UPDATE" if lock else ""), unit.tenant_id, user_id)
 
 
 async def save_user_preferences(unit: Unit, user_id: uuid.UUID, types: dict[str, Any], quiet_hours: str | None,
@@ -264,10 +279,10 @@ async def save_user_preferences(unit: Unit, user_id: uuid.UUID, types: dict[str,
         unit.tenant_id, user_id, types, quiet_hours, time_zone)
 
 
-async def tenant_defaults(unit: Unit) -> asyncpg.Record | None:
+async def tenant_defaults(unit: Unit, *, lock: bool = False) -> asyncpg.Record | None:
     return await unit.fetchrow(
-        "SELECT types, quiet_hours, time_zone, version FROM notifications.tenant_defaults WHERE tenant_id = $1",
-        unit.tenant_id)
+        "SELECT types, quiet_hours, time_zone, version FROM notifications.tenant_defaults WHERE tenant_id = $1"
+        + (" FOR UPDATE" if lock else ""), unit.tenant_id)
 
 
 async def save_tenant_defaults(unit: Unit, types: dict[str, Any], quiet_hours: str | None,

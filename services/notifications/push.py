@@ -37,9 +37,11 @@ class Listener:
         self.user_id = user_id
         self.wake = asyncio.Event()
         self.recheck = False
+        self.heartbeat = False  # set by the hub's tick: send a comment, verify the credential again
 
 
 Fetch = Callable[[int], Awaitable[list[Any]]]  # rows with seq > n, by seq (at most a page)
+HEARTBEAT_SECONDS = 15.0  # every open stream gets a comment line (and re-checks its credential) this often
 _KEEP = 500  # recent rows kept per user for this process's streams
 PAGE = 200  # rows a fetch reads at most
 
@@ -134,6 +136,7 @@ class Hub:
         self._by_user: dict[tuple[uuid.UUID, uuid.UUID], set[Listener]] = {}
         self._feeds: dict[tuple[uuid.UUID, uuid.UUID], Feed] = {}
         self._subscriptions: list[Any] = []
+        self._ticker: asyncio.Task[None] | None = None
 
     def feed(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Feed:
         return self._feeds.setdefault((tenant_id, user_id), Feed())
@@ -147,9 +150,21 @@ class Hub:
             await self.nc.subscribe(f"{PUSH_ROOT}.>", cb=self._on_push),
             await self.nc.subscribe("crm.identity.*.>", cb=self._on_identity),
         ]
+        self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="notifications:heartbeat")
         return self
 
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            for listeners in list(self._by_user.values()):
+                for listener in listeners:
+                    listener.heartbeat = True
+                    listener.wake.set()
+
     async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         for sub in self._subscriptions:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()

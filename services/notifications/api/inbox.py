@@ -3,7 +3,6 @@ stream. Every query is the caller's own rows of their own tenant (RLS and ``user
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -24,7 +23,6 @@ from shared.http import AnyRequest, PrincipalDep, RuntimeDep
 from shared.pagination import Page, check_limit, page_of, time_cursor
 
 SERVICE = "notifications"
-HEARTBEAT_SECONDS = 15.0
 MAX_IDS = 500
 
 
@@ -200,11 +198,11 @@ async def _events(runtime: RuntimeDep, principal: Principal, authorization: str 
                 yield _Frames("".join(feed.encode(row, locale, frame) for row in rows))
             if feed.stale:
                 continue  # more came meanwhile (or a full page was read)
-            timed_out = False
-            try:
-                await asyncio.wait_for(listener.wake.wait(), HEARTBEAT_SECONDS)
-            except TimeoutError:
-                timed_out = True
+            # Woken by a push, an identity event, or the hub's heartbeat tick (every HEARTBEAT_SECONDS
+            # for all streams: a timer and a task per wait cost more than the rest of a wake-up).
+            await listener.wake.wait()
+            timed_out, listener.heartbeat = listener.heartbeat, False
+            if timed_out:
                 hub.mark_stale(principal.tenant_id, principal.user_id)  # a lost wake-up is caught here
             if listener.recheck or timed_out:
                 assert runtime.principals is not None

@@ -38,6 +38,7 @@ class Listener:
         self.wake = asyncio.Event()
         self.recheck = False
         self.heartbeat = False  # set by the hub's tick: send a comment, verify the credential again
+        self.waiting_since = 0.0  # loop time the stream last started to wait
 
 
 Fetch = Callable[[int], Awaitable[list[Any]]]  # rows with seq > n, by seq (at most a page)
@@ -154,12 +155,18 @@ class Hub:
         return self
 
     async def _tick(self) -> None:
+        """Every second, wake the streams that waited ``HEARTBEAT_SECONDS`` for nothing (as a
+        timeout per wait would, without a timer and a task per wait). Only idle ones: waking all
+        1,000 at once would verify 1,000 credentials in one go."""
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(1.0)
+            now = loop.time()
             for listeners in list(self._by_user.values()):
                 for listener in listeners:
-                    listener.heartbeat = True
-                    listener.wake.set()
+                    if not listener.wake.is_set() and now - listener.waiting_since >= HEARTBEAT_SECONDS:
+                        listener.heartbeat = True
+                        listener.wake.set()
 
     async def stop(self) -> None:
         if self._ticker is not None:

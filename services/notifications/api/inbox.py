@@ -3,6 +3,7 @@ stream. Every query is the caller's own rows of their own tenant (RLS and ``user
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -198,8 +199,9 @@ async def _events(runtime: RuntimeDep, principal: Principal, authorization: str 
                 yield _Frames("".join(feed.encode(row, locale, frame) for row in rows))
             if feed.stale:
                 continue  # more came meanwhile (or a full page was read)
-            # Woken by a push, an identity event, or the hub's heartbeat tick (every HEARTBEAT_SECONDS
-            # for all streams: a timer and a task per wait cost more than the rest of a wake-up).
+            # Woken by a push, an identity event, or the hub's heartbeat tick (after HEARTBEAT_SECONDS
+            # of waiting: a timer and a task per wait cost more than the rest of a wake-up).
+            listener.waiting_since = asyncio.get_running_loop().time()
             await listener.wake.wait()
             timed_out, listener.heartbeat = listener.heartbeat, False
             if timed_out:

@@ -5,7 +5,10 @@ streams, and the resident memory of the process serving them.
     python -m bench.notifications_bench --rate 50 --streams 200 --users 20 --seconds 10
     python -m bench.notifications_bench --webhooks 2000 --streams 0       # webhook deliveries only
 
-On the embedded default (every service in one process, as `make run`): one tenant with ``--users``
+On the embedded default (every service in one process, as `make run`), or with ``--split``
+notifications alone in its own process (``huike serve notifications``) beside one serving the
+other four services, both on the same embedded PostgreSQL and NATS, so the figures (and the
+resident memory) are the notifications service's own: one tenant with ``--users``
 users (invited and accepted through the API), ``--streams`` SSE connections spread over them (raw
 asyncio sockets, so the client stays light). Events are workflows' ``reminder.due`` envelopes
 published straight to JetStream at ``--rate`` per second, each for one user in turn, carrying its
@@ -28,9 +31,16 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
+import signal
+import socket
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -38,7 +48,7 @@ import httpx
 import nats
 import psutil
 
-from bench.load import HOST, EmbeddedStack
+from bench.load import HOST, ROOT, EmbeddedStack
 from shared.events.bus import MSG_ID_HEADER
 from shared.events.envelope import Actor, encode_event, new_event
 
@@ -193,10 +203,10 @@ class Receiver:
             writer.close()
 
 
-async def _webhooks(stack: EmbeddedStack, tenant_id: str, admin_token: str, count: int) -> None:
+async def _webhooks(stack: EmbeddedStack | SplitStack, tenant_id: str, admin_token: str, count: int) -> None:
     receiver = Receiver()
     server = await receiver.start()
-    async with httpx.AsyncClient(base_url=stack.base, timeout=60) as http:
+    async with httpx.AsyncClient(base_url=f"http://{HOST}:{stack.port}", timeout=60) as http:  # notifications'
         made = await http.post("/api/v1/webhooks", json={"url": f"http://{HOST}:{receiver.port}/hook",
                                                          "events": ["customer.*"]},
                                headers={"Authorization": f"Bearer {admin_token}"})
@@ -231,7 +241,75 @@ async def _webhooks(stack: EmbeddedStack, tenant_id: str, admin_token: str, coun
     print(f"| requests received (incl. failures) | {receiver.requests} |")
 
 
-def _huike_rss(stack: EmbeddedStack) -> float:
+class SplitStack:
+    """The embedded PostgreSQL and NATS, ``huike serve identity records search workflows`` on one
+    port and ``huike serve notifications`` on another: ``port`` and ``proc`` are notifications',
+    ``base`` the other process's (sign-up, invitations, webhooks). Same attributes as
+    ``EmbeddedStack`` as far as this benchmark uses them."""
+
+    def __init__(self) -> None:
+        from shared.embedded import EmbeddedServers
+
+        self.data_dir = Path(tempfile.mkdtemp(prefix="huike-bench-"))
+        self.servers = EmbeddedServers(self.data_dir)
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = self.base = self.nats_url = self.owner_url = ""
+
+    @staticmethod
+    def _free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            return int(sock.getsockname()[1])
+
+    def _serve(self, services: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", *services, "--migrate"],
+                                env={**env, "HUIKE_PORT": str(port)}, cwd=ROOT)
+        self.procs.append(proc)
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"http://{HOST}:{port}/readyz", timeout=1).status_code == 200:
+                    return proc
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"huike serve {' '.join(services)} did not become ready")
+            time.sleep(0.3)
+
+    def __enter__(self) -> SplitStack:
+        self.servers.start()
+        postgres, secrets = self.servers.postgres, self.servers.secrets
+        self.nats_url, self.owner_url = self.servers.nats.url, postgres.owner_url
+        env = {**os.environ, "HUIKE_DATABASE_URL": postgres.app_url, "HUIKE_DATABASE_OWNER_URL": postgres.owner_url,
+               "HUIKE_NATS_URL": self.nats_url, "HUIKE_JWT_SECRET": secrets.jwt_secret,
+               "HUIKE_OPERATOR_TOKEN": secrets.operator_token, "HUIKE_LOG_LEVEL": "WARNING",
+               "HUIKE_DATA_DIR": str(self.data_dir)}
+        try:
+            others = self._free_port()
+            self._serve(["identity", "records", "search", "workflows"], others, env)
+            self.base = f"http://{HOST}:{others}"
+            port = self._free_port()
+            self.proc = self._serve(["notifications"], port, env)
+            self.port = port
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in reversed(self.procs):
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs = []
+        self.servers.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def _huike_rss(stack: EmbeddedStack | SplitStack) -> float:
     assert stack.proc is not None
     return psutil.Process(stack.proc.pid).memory_info().rss / 2**20
 
@@ -239,7 +317,11 @@ def _huike_rss(stack: EmbeddedStack) -> float:
 async def run(args: argparse.Namespace) -> None:
     if args.webhooks:
         os.environ["HUIKE_WEBHOOK_ALLOW_PRIVATE"] = "true"  # the receiver is on loopback
-    with EmbeddedStack() as stack:
+    stack: EmbeddedStack | SplitStack = SplitStack() if args.split else EmbeddedStack()
+    with stack:
+        if args.split:
+            assert stack.proc is not None
+            print(f"notifications alone: pid {stack.proc.pid}, port {stack.port}", flush=True)
         print(f"setting up {args.users} users ...", flush=True)
         tenant_id, users = await _users(stack.base, args.users)
         if args.webhooks:
@@ -288,6 +370,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", type=int, default=50, help="users the streams and events are spread over")
     parser.add_argument("--webhooks", type=int, default=0, help="webhook deliveries to time (0: none)")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long events are published")
+    parser.add_argument("--split", action="store_true",
+                        help="notifications in its own process (huike serve notifications), the rest in another")
     args: Any = parser.parse_args(argv)
     asyncio.run(run(args))
 

@@ -12,8 +12,9 @@ slot, and no lease runs out waiting), and sends each outside any transaction:
 
 * webhooks: POST the payload with the Standard Webhooks headers (``webhook-id`` = the event id, so
   a receiver drops repeats; every live secret signs); robots: their platform's message, signed,
-  within the platform's rate limit (counted from the robot's attempts of the last minute/second: a
-  message over the limit waits for the window and spends no attempt);
+  within the platform's rate limit (counted from the robot's attempts of the last minute/second
+  under the robot's row lock, held through the send, so replicas take turns and the limit holds
+  across processes: a message over the limit waits for the window and spends no attempt);
 * httpx with a 10 s timeout per operation and 30 s in all, no proxies from the environment, the
   answer read up to 64 KiB; a 307/308 redirect is followed (three hops at most), its target checked
   like the first; other redirects are failures; every connection resolves and checks the address
@@ -76,6 +77,7 @@ MAX_RESPONSE_BYTES = 64 * 1024
 EXCERPT_CHARS = 1000
 MAX_REDIRECTS = 3
 CONCURRENCY = 20  # sends at once per process (each holds a connection only to record its attempt)
+ROBOT_SENDS = 4  # robot sends at once per process: each holds a connection (its robot's row lock) while it sends
 POLL_SECONDS = 0.5
 INFRA_RETRY_SECONDS = 15.0
 USER_AGENT = "Huike-Webhooks/1.0"
@@ -205,6 +207,7 @@ class DeliveryWorker:
         self._clients: dict[bool, httpx.AsyncClient] = {}
         self._inflight: set[asyncio.Task[None]] = set()
         self._target_locks: dict[uuid.UUID, asyncio.Lock] = {}  # one per target seen: a few bytes each
+        self._robot_sends = asyncio.Semaphore(ROBOT_SENDS)
 
     @property
     def allow_private(self) -> bool:
@@ -294,17 +297,24 @@ class DeliveryWorker:
         if kind == "webhook":  # leased a moment ago: send
             await self._send_and_record(scope, kind, target, delivery)
             return
-        # Robots: one send at a time per robot in this process, so its rate limit counts right.
-        async with self._target_locks.setdefault(target["id"], asyncio.Lock()):
+        # Robots: one send at a time per robot across every replica, so its rate limit counts
+        # right: the robot's row lock is held from the count of its recent attempts through the
+        # send to the attempt's record (a send is bounded: 30 s). In this process the sends to one
+        # robot queue on an asyncio lock first, and at most ROBOT_SENDS hold a connection at once.
+        async with self._target_locks.setdefault(target["id"], asyncio.Lock()), self._robot_sends:
             async with self.db.tenant_unit(scope) as unit:
-                # Waiting for the lock may have taken a while: still ours to send, and the lease renewed.
+                if await robots_store.get(unit, target["id"], for_update=True) is None:
+                    return  # deleted meanwhile: its deliveries went with it
+                # Waiting for the locks may have taken a while: still ours to send, and the lease renewed.
                 if not await store.renew_lease(unit, delivery_id):
                     return
                 wait_until = await self._rate_limited(unit, target)
                 if wait_until is not None:
                     await store.postpone_delivery(unit, delivery_id, wait_until)
                     return
-            await self._send_and_record(scope, kind, target, delivery)
+                attempted_at = datetime.now(UTC)
+                result = await self._send(kind, target, delivery)
+                await self._record(unit, kind, target, delivery, attempted_at, result)
 
     async def _send_and_record(self, scope: Any, kind: str, target: Any, delivery: Any) -> None:
         attempted_at = datetime.now(UTC)

@@ -269,3 +269,32 @@ async def test_a_feishu_bot_sends_at_most_5_messages_a_second(
                    for d in await robot_deliveries(client, tenant, robot["id"]))
     for index in range(len(times) - 5):  # any six consecutive sends span at least a second
         assert times[index + 5] - times[index] >= timedelta(seconds=1), times
+
+
+async def test_the_rate_limit_holds_across_replicas(client: httpx.AsyncClient, signup: SignUp, receivers: Any,
+                                                    runtime: Any) -> None:
+    """A second delivery worker on the same database (another replica) sending to the same robot:
+    together they still send at most 20 messages a minute."""
+    from services.notifications.delivery import DeliveryWorker
+
+    receiver: Receiver = await receivers()
+    receiver.respond = dingtalk_check
+    tenant = await signup()
+    robot = await make_robot(client, tenant, platform="dingtalk", secret=DINGTALK_SECRET,
+                             webhook_url=f"{receiver.url}/robot/send?access_token=abc")
+    other = await DeliveryWorker(runtime).start()
+    try:
+        for index in range(24):
+            await make_customer(client, tenant, f"两个副本的客户 {index}")
+            other.wake()
+
+        async def settled() -> bool:
+            items = await robot_deliveries(client, tenant, robot["id"])
+            waiting = [d for d in items if d["status"] == "pending" and not d["attempt_log"]
+                       and d["next_attempt_at"] and datetime.fromisoformat(d["next_attempt_at"])
+                       > datetime.fromisoformat(d["created_at"]) + timedelta(seconds=30)]
+            return len(items) == 24 and len(waiting) == 4
+        await eventually(settled, timeout=20)
+    finally:
+        await other.stop()
+    assert len(receiver.requests) == 20

@@ -48,6 +48,74 @@ async def claim_and_insert(unit: Unit, event_id: uuid.UUID, notification_id: uui
         link[1] if link else None))
 
 
+async def claim_and_insert_many(unit: Unit, rows: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str, str,
+                                                             str | None, str | None]]
+                                 ) -> list[uuid.UUID]:
+    """``claim_and_insert`` for a whole batch in one statement. ``rows``: (event id, notification
+    id, user id, type, params as JSON text, link type, link id), in event order. Rows whose
+    (event, user, type) was claimed before are skipped; the rest take consecutive positions of
+    their user's stream in the given order (one ``user_streams`` row lock per user, taken in user
+    order so two replicas cannot deadlock). Returns the ids of the rows inserted."""
+    if not rows:
+        return []
+    columns = list(zip(*rows, strict=True))
+    inserted = await unit.fetch(
+        """WITH input AS (
+             SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[],
+                                  $8::text[]) WITH ORDINALITY
+                      AS t(event_id, id, user_id, type, params, link_type, link_id, ord)),
+           c AS (
+             INSERT INTO notifications.notification_sources (tenant_id, event_id, user_id, type, notification_id)
+             SELECT $1, event_id, user_id, type, id FROM input ORDER BY ord
+             ON CONFLICT DO NOTHING RETURNING notification_id),
+           fresh AS (
+             SELECT i.*, row_number() OVER (PARTITION BY i.user_id ORDER BY i.ord) AS k,
+                    count(*) OVER (PARTITION BY i.user_id) AS n
+             FROM input i JOIN c ON c.notification_id = i.id),
+           s AS (
+             INSERT INTO notifications.user_streams (tenant_id, user_id, last_seq)
+             SELECT DISTINCT $1::uuid, user_id, n FROM fresh ORDER BY 2
+             ON CONFLICT (tenant_id, user_id) DO UPDATE SET last_seq = user_streams.last_seq + excluded.last_seq
+             RETURNING user_id, last_seq)
+           INSERT INTO notifications.notifications (tenant_id, id, user_id, seq, type, params, link_type, link_id,
+                                                    group_key)
+           SELECT $1, f.id, f.user_id, s.last_seq - f.n + f.k, f.type, f.params::jsonb, f.link_type, f.link_id, NULL
+           FROM fresh f JOIN s ON s.user_id = f.user_id
+           RETURNING id""",
+        unit.tenant_id, *[list(column) for column in columns])
+    return [row["id"] for row in inserted]
+
+
+async def add_deliveries(unit: Unit, rows: list[tuple[uuid.UUID | None, uuid.UUID | None, str, str, str, str, str,
+                                                      datetime | None]]) -> int:
+    """``add_delivery`` for many mails in one statement. ``rows``: (notification id, user id,
+    address, type, locale, content as JSON text, status, due at). Suppressed addresses are
+    skipped; pending ones are queued. Returns how many were made."""
+    if not rows:
+        return 0
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    ids = [uuid.uuid4() for _ in rows]
+    return int(await unit.fetchval(
+        """WITH input AS (
+             SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[],
+                                  $9::text[], $10::timestamptz[])
+                      AS t(id, notification_id, user_id, address, type, locale, content, status, due_at)),
+           d AS (
+             INSERT INTO notifications.deliveries (tenant_id, id, notification_id, user_id, channel, address, type,
+                                                   locale, content, status, next_attempt_at)
+             SELECT $1, i.id, i.notification_id, i.user_id, 'email', lower(i.address), i.type, i.locale,
+                    i.content::jsonb, i.status, coalesce(i.due_at, now())
+             FROM input i
+             WHERE NOT EXISTS (SELECT 1 FROM notifications.suppressions s
+                               WHERE s.tenant_id = $1 AND s.address = lower(i.address))
+             RETURNING id, status, next_attempt_at),
+           q AS (
+             INSERT INTO notifications.delivery_queue (id, tenant_id, due_at)
+             SELECT id, $1, next_attempt_at FROM d WHERE status = 'pending' RETURNING id)
+           SELECT count(*) FROM d""",
+        unit.tenant_id, ids, *columns))
+
+
 async def repoint_source(unit: Unit, event_id: uuid.UUID, user_id: uuid.UUID, type_key: str,
                          notification_id: uuid.UUID) -> None:
     await unit.execute(
@@ -142,6 +210,20 @@ async def since(unit: Unit, user_id: uuid.UUID, after_seq: int, limit: int) -> l
         unit.tenant_id, user_id, after_seq, limit)
 
 
+async def since_many(unit: Unit, wanted: list[tuple[uuid.UUID, int]], limit: int) -> list[asyncpg.Record]:
+    """``since`` for many (user, after seq) pairs in one statement (the push hub's reads)."""
+    if not wanted:
+        return []
+    users, afters = zip(*wanted, strict=True)
+    return await unit.fetch(
+        f"""SELECT n.* FROM unnest($2::uuid[], $3::bigint[]) AS w(user_id, after_seq)
+            CROSS JOIN LATERAL (SELECT {COLUMNS} FROM notifications.notifications
+                                WHERE tenant_id = $1 AND user_id = w.user_id AND seq > w.after_seq
+                                ORDER BY seq LIMIT $4) n
+            ORDER BY n.user_id, n.seq""",
+        unit.tenant_id, list(users), list(afters), limit)
+
+
 async def last_seq(unit: Unit, user_id: uuid.UUID) -> int:
     return int(await unit.fetchval(
         "SELECT coalesce(max(last_seq), 0) FROM notifications.user_streams WHERE tenant_id = $1 AND user_id = $2",
@@ -179,10 +261,11 @@ async def archive(unit: Unit, user_id: uuid.UUID, ids: list[uuid.UUID]) -> int:
 # --- preferences ---------------------------------------------------------------------------------
 
 
-async def user_preferences(unit: Unit, user_id: uuid.UUID) -> asyncpg.Record | None:
+async def user_preferences(unit: Unit, user_id: uuid.UUID, *, lock: bool = False) -> asyncpg.Record | None:
+    """``lock``: held to commit, so an If-Match check and the save that follows see one version."""
     return await unit.fetchrow(
         "SELECT types, quiet_hours, time_zone, version FROM notifications.user_preferences"
-        " WHERE tenant_id = $1 AND user_id = $2", unit.tenant_id, user_id)
+        " WHERE tenant_id = $1 AND user_id = $2" + (" FOR UPDATE" if lock else ""), unit.tenant_id, user_id)
 
 
 async def save_user_preferences(unit: Unit, user_id: uuid.UUID, types: dict[str, Any], quiet_hours: str | None,
@@ -196,10 +279,10 @@ async def save_user_preferences(unit: Unit, user_id: uuid.UUID, types: dict[str,
         unit.tenant_id, user_id, types, quiet_hours, time_zone)
 
 
-async def tenant_defaults(unit: Unit) -> asyncpg.Record | None:
+async def tenant_defaults(unit: Unit, *, lock: bool = False) -> asyncpg.Record | None:
     return await unit.fetchrow(
-        "SELECT types, quiet_hours, time_zone, version FROM notifications.tenant_defaults WHERE tenant_id = $1",
-        unit.tenant_id)
+        "SELECT types, quiet_hours, time_zone, version FROM notifications.tenant_defaults WHERE tenant_id = $1"
+        + (" FOR UPDATE" if lock else ""), unit.tenant_id)
 
 
 async def save_tenant_defaults(unit: Unit, types: dict[str, Any], quiet_hours: str | None,

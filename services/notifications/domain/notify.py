@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from services.notifications.db import store
 from services.notifications.domain import preferences as prefs
 from services.notifications.domain.sources import COLLAPSE_SECONDS, HANDLERS, Intent
@@ -80,6 +82,76 @@ async def handle(unit: Unit, event: Event, ctx: Context) -> None:
         return
     for intent in make(event):
         await apply(unit, event, intent, ctx)
+
+
+@dataclass
+class _Row:
+    """One common-case intent of a batch: an in-app row (no group key), maybe a mail."""
+    event: Event
+    intent: Intent
+    user_id: uuid.UUID
+    who: Principal
+    params: dict[str, Any]
+    choice: prefs.Choice
+    notification_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+async def handle_batch(unit: Unit, events: list[Event], ctx: Context) -> None:
+    """A tenant's fresh events of one fetch: the common case (an in-app row without a group key,
+    and its mail) for all of them in two statements (``claim_and_insert_many``,
+    ``add_deliveries``); bursts, mail-only intents and digests take ``apply`` one by one. Same
+    outcome as ``handle`` per event, in the consumer's one transaction."""
+    rows: list[_Row] = []
+    for event in events:
+        ctx.pushed.pop(event.id, None)  # a retry starts afresh
+        if (event.service, event.entity, event.action) == ("workflows", "digest", "daily"):
+            await send_digests(unit, event, ctx)
+            continue
+        make = HANDLERS.get((event.service, event.entity, event.action))
+        for intent in make(event) if make is not None else ():
+            if intent.user_id is None or intent.group_key:
+                await apply(unit, event, intent, ctx)
+                continue
+            who = await recipient(ctx, unit.tenant_id, intent.user_id)
+            if who is None:
+                continue
+            user_pref, tenant_pref = await preferences_of(unit, intent.user_id)
+            choice = prefs.choose(intent.type, user_pref, tenant_pref, datetime.now(UTC), intent.channels)
+            if not choice.in_app:
+                await apply(unit, event, intent, ctx)
+                continue
+            params = visible_params(intent, who)
+            params.setdefault("count", 1)
+            rows.append(_Row(event, intent, intent.user_id, who, params, choice))
+    if not rows:
+        return
+    inserted = set(await store.claim_and_insert_many(unit, [
+        (r.event.id, r.notification_id, r.user_id, r.intent.type, _JSON.encode(r.params).decode(),
+         r.intent.link[0] if r.intent.link else None, r.intent.link[1] if r.intent.link else None) for r in rows]))
+    mails: list[tuple[uuid.UUID | None, uuid.UUID | None, str, str, str, str, str, datetime | None]] = []
+    rendered: dict[tuple[Any, ...], tuple[str, str]] = {}  # a fan-out's recipients often share one text
+    for r in rows:
+        if r.notification_id not in inserted:
+            continue  # this event told this person of this type already
+        ctx.pushed.setdefault(r.event.id, set()).add((unit.tenant_id, r.user_id))
+        address = r.intent.address or r.who.data.email
+        if not (r.choice.email and address) or r.intent.sealed is not None:
+            if r.choice.email and address:
+                await _add_mail(unit, r.event, r.intent, r.who, r.params, r.notification_id, address, r.choice, ctx)
+            continue
+        locale = r.who.data.locale or r.intent.locale or DEFAULT_LOCALE
+        tenant_name = r.who.data.tenant_name
+        key = (r.intent.type, locale, tenant_name, r.intent.link, _JSON.encode(r.params))
+        if (made := rendered.get(key)) is None:
+            content = render_mail(r.intent.type, {**r.params, "tenant_name": tenant_name}, locale,
+                                  tenant_name=tenant_name, link=record_url(ctx.public_url, r.intent.link))
+            made = rendered[key] = (locale, _JSON.encode(content).decode())
+        mails.append((r.notification_id, r.user_id, address, r.intent.type, made[0], made[1],
+                      "digest" if r.choice.digest else "pending", r.choice.quiet_until))
+    await store.add_deliveries(unit, mails)
+
+
+_JSON = msgspec.json.Encoder(order="sorted")
 
 
 async def apply(unit: Unit, event: Event, intent: Intent, ctx: Context) -> None:

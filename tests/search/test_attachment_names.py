@@ -45,8 +45,12 @@ async def test_a_customer_is_found_by_its_files_name_until_the_file_is_deleted(
     assert acme["id"] not in ids(await search(sales, "合同"))
     # Another tenant never finds it.
     stranger = await signup()
+    theirs = await customer(stranger, name="Gamma Trading")
+    await _attach(client, stranger, "customers", theirs["id"], "合同-阿里.pdf")
+    await found(stranger, "合同", theirs["id"])
     assert acme["id"] not in ids(await search(stranger, "合同"))
     assert acme["id"] not in ids(await search(stranger, "hetong"))
+    assert theirs["id"] not in ids(await search(tenant, "合同"))
     deleted = await client.delete(f"/api/v1/attachments/{attachment['id']}", headers=tenant.headers)
     assert deleted.status_code == 204, deleted.text
     await gone(tenant, "合同", acme["id"])

@@ -6,7 +6,7 @@ never holds a secret in clear; reset and invitation tokens travel sealed, docume
 * ``tenant.created``              slug, name, status
 * ``tenant.suspended``            reason
 * ``tenant.reactivated``          previous_status
-* ``tenant.deletion_scheduled``   deletion_scheduled_at, export (path of identity's export)
+* ``tenant.deletion_scheduled``   deletion_scheduled_at, export (key of identity's export in its file store)
 * ``tenant.deleted``              slug, rows_deleted, services (each of them exports and purges the
                                   tenant's data and answers ``crm.<service>.<tenant>.tenant.purged``)
 * ``user.created``                email, name, status, department_id, roles (keys), locale[, invitation_id]

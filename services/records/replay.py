@@ -3,7 +3,9 @@ reconciliation (a service never reads another's tables; it asks).
 
 * ``huike.rpc.records.replay`` ``{"tenant_id", "entity", "after": id | null, "limit"}`` answers
   ``{"records": [...], "next": id | null}``: one page of the entity's live records in id order,
-  every column as JSON (as the row is stored), so the caller pages through at its own pace.
+  every column as JSON (as the row is stored), so the caller pages through at its own pace; a
+  customer, interaction, objection or opportunity also carries ``attachments`` (its live ones:
+  ``[{"id", "name"}]``).
 * ``huike.rpc.records.tenants`` ``{"after": id | null, "limit"}`` answers ``{"tenants": [...], "next"}``:
   the tenants records knows, in id order (workflows' backfill of timers goes through them).
 * ``huike.rpc.records.counts`` ``{"tenant_id"}`` answers ``{"<entity>": {"count", "checksum"}}``
@@ -37,6 +39,14 @@ MAX_PAGE = 1000
 CHECKSUM = "coalesce(sum(('x' || substr(md5(id::text || ':' || version), 1, 8))::bit(32)::int::bigint), 0)"
 TABLES = {"customer": "customers", "contact": "contacts", "interaction": "interactions",
           "objection": "objections", "task": "tasks", "opportunity": "opportunities"}
+
+# A record that takes attachments is replayed with its live ones (``attachments``: ``[{"id", "name"}]``,
+# oldest first): search finds a record by its files' names, and a reindex must rebuild that too.
+ATTACHABLE = frozenset({"customer", "interaction", "objection", "opportunity"})
+ATTACHED = """to_jsonb(t) || jsonb_build_object('attachments', coalesce((
+    SELECT jsonb_agg(jsonb_build_object('id', a.id, 'name', a.name) ORDER BY a.created_at, a.id)
+    FROM records.attachments a
+    WHERE a.tenant_id = t.tenant_id AND a.entity = $4 AND a.record_id = t.id AND a.deleted_at IS NULL), '[]'))"""
 
 
 class ReplayRequest(msgspec.Struct, frozen=True):
@@ -81,11 +91,12 @@ class ReplayResponder:
                 raise ValueError(f"unknown entity {request.entity!r}")
             limit = max(1, min(request.limit, MAX_PAGE))
             async with self.db.tenant_unit(scope_for_system(request.tenant_id), background=True) as unit:
+                record = ATTACHED if request.entity in ATTACHABLE else "to_jsonb(t)"
                 rows = await unit.fetch(
-                    f"""SELECT id, to_jsonb(t) AS record FROM records.{TABLES[request.entity]} t
+                    f"""SELECT id, {record} AS record FROM records.{TABLES[request.entity]} t
                         WHERE tenant_id = $1 AND deleted_at IS NULL AND ($2::uuid IS NULL OR id > $2)
                         ORDER BY id LIMIT $3""",
-                    request.tenant_id, request.after, limit,
+                    request.tenant_id, request.after, limit, *([request.entity] if request.entity in ATTACHABLE else []),
                 )
             answer: dict[str, Any] = {"records": [r["record"] for r in rows],
                                       "next": str(rows[-1]["id"]) if len(rows) == limit else None}

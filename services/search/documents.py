@@ -27,14 +27,20 @@ PHONE, EMAIL, TEXT = "phone", "email", "text"
 # field rules'); ``phones`` / ``emails`` also hold the single ``phone`` / ``email``.
 FIELDS: dict[str, dict[str, str]] = {
     "customer": {"name": TEXT, "aliases": TEXT, "uscc": TEXT, "phones": PHONE, "emails": EMAIL, "website": TEXT,
-                 "industry": TEXT, "address": TEXT, "source": TEXT, "tags": TEXT, "custom_fields": TEXT},
+                 "industry": TEXT, "address": TEXT, "source": TEXT, "tags": TEXT, "custom_fields": TEXT,
+                 "attachments": TEXT},
     "contact": {"name": TEXT, "title": TEXT, "phones": PHONE, "emails": EMAIL, "custom_fields": TEXT},
-    "interaction": {"summary": TEXT, "details": TEXT, "next_step": TEXT, "custom_fields": TEXT},
-    "objection": {"description": TEXT, "resolution": TEXT, "category": TEXT, "custom_fields": TEXT},
+    "interaction": {"summary": TEXT, "details": TEXT, "next_step": TEXT, "custom_fields": TEXT, "attachments": TEXT},
+    "objection": {"description": TEXT, "resolution": TEXT, "category": TEXT, "custom_fields": TEXT,
+                  "attachments": TEXT},
     "task": {"title": TEXT, "description": TEXT, "custom_fields": TEXT},
     "opportunity": {"name": TEXT, "description": TEXT, "won_reason": TEXT, "lost_reason": TEXT,
-                    "custom_fields": TEXT},
+                    "custom_fields": TEXT, "attachments": TEXT},
 }
+# Types whose records take attachments (records' attachments); their ``attachments`` field holds the
+# names of the live ones (services/search/attachments.py).
+ATTACHMENTS = "attachments"
+ATTACHABLE = frozenset({"customer", "interaction", "objection", "opportunity"})
 # Company names whose derived short names (简称) are indexed too.
 SHORT_NAMED = frozenset({("customer", "name")})
 # Filterable attributes per type (the API's filters; owner_id applies to every type).
@@ -107,6 +113,9 @@ def _strings(value: Any) -> list[str]:
 
 
 def _field_values(record: Mapping[str, Any], name: str) -> list[str]:
+    if name == ATTACHMENTS:  # a replayed record's [{"id", "name"}], or plain names
+        return list(dict.fromkeys(str(a["name"]) if isinstance(a, Mapping) else str(a)
+                                  for a in record.get(ATTACHMENTS) or []))
     values: list[str] = []
     for source in _SOURCES.get(name, (name,)):
         values += _strings(record.get(source))
@@ -143,20 +152,27 @@ def build(type_: str, record: Mapping[str, Any], *, version: int, deleted: bool 
         doc.status = record.get("status")
     doc.updated_at = _time(record.get("updated_at"))
     doc.title = " ".join(_field_values(record, TITLE_FIELD[type_]))[:MAX_TITLE]
-    for name, kind in FIELDS[type_].items():
-        values = _field_values(record, name)
-        if not values:
-            continue
-        doc.fields[name] = " · ".join(values)[: text.MAX_FIELD_CHARS]
-        lexemes = text.Lexemes(set(), set())
-        for value in values:
-            if kind == PHONE:
-                lexemes.update(text.phone_lexemes(value))
-            elif (type_, name) in SHORT_NAMED:
-                lexemes.update(text.name_lexemes(value))
-            else:
-                lexemes.update(text.text_lexemes(value))
-            if name == TITLE_FIELD[type_]:
-                lexemes.primary.add(text.exact_lexeme(value))
-        doc.lexemes[name] = lexemes
+    for name in FIELDS[type_]:
+        set_field(doc, name, _field_values(record, name))
     return doc
+
+
+def set_field(doc: Document, name: str, values: list[str]) -> None:
+    """Index ``values`` as the document's field ``name`` (none: the field is left out)."""
+    doc.fields.pop(name, None)
+    doc.lexemes.pop(name, None)
+    if not values:
+        return
+    kind = FIELDS[doc.type][name]
+    doc.fields[name] = " · ".join(values)[: text.MAX_FIELD_CHARS]
+    lexemes = text.Lexemes(set(), set())
+    for value in values:
+        if kind == PHONE:
+            lexemes.update(text.phone_lexemes(value))
+        elif (doc.type, name) in SHORT_NAMED:
+            lexemes.update(text.name_lexemes(value))
+        else:
+            lexemes.update(text.text_lexemes(value))
+        if name == TITLE_FIELD[doc.type]:
+            lexemes.primary.add(text.exact_lexeme(value))
+    doc.lexemes[name] = lexemes

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal
 import msgspec
 from nats.aio.msg import Msg
 
+from services.search import attachments
 from services.search.building import DocumentBuilder, Spec, builder_of
 from services.search.documents import TYPES, is_deletion
 from services.search.engines import Engine, engine_of
@@ -46,7 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("huike.search.indexer")
 
 CONSUMER_NAME = "search-indexer"
-SUBJECTS = tuple(f"crm.records.*.{entity}.>" for entity in TYPES)
+# Records' own events, and their attachments' (a record is found by its files' names too).
+SUBJECTS = (*(f"crm.records.*.{entity}.>" for entity in TYPES), f"crm.records.*.{attachments.ENTITY}.>")
 BATCH = 256
 Lane = Literal["live", "bulk"]
 LANES: tuple[Lane, ...] = ("live", "bulk")
@@ -79,7 +81,9 @@ def specs_of(events: Sequence[Event]) -> list[Spec]:
 async def index_events(unit: Unit, engine: Engine, builder: DocumentBuilder, events: Sequence[Event]) -> int:
     """Index records events of one tenant (inside its search unit); answers documents changed."""
     docs = await builder.build(specs_of(events))
-    return await engine.apply(unit, docs) if docs else 0
+    changed = await engine.apply(unit, docs) if docs else 0
+    touched = await attachments.apply_events(unit, events)
+    return changed + await attachments.refresh(unit, engine, docs, touched)
 
 
 def _decoded(msg: Msg) -> Event | None:
@@ -184,6 +188,8 @@ class IndexConsumer(EventConsumer):
             docs = [d for d, e in zip(docs, events, strict=True) if e.id in fresh]
             if docs:
                 await self.engine.apply(unit, docs, background=bulk)
+            touched = await attachments.apply_events(unit, [e for _, e in group if e.id in fresh])
+            await attachments.refresh(unit, self.engine, docs, touched)
 
 
 class Indexer:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from nats.errors import NoRespondersError
 
+from services.search import attachments
 from services.search.building import Spec, builder_of
 from services.search.documents import TYPES
 from services.search.engines import Engine, engine_of
@@ -140,6 +141,8 @@ async def _run(runtime: Runtime, engine: Engine, tenant_id: uuid.UUID, run_id: u
                     [Spec(entity, r, int(r.get("version") or 1)) for r in page["records"]], background=True)
                 async with db.tenant_unit(scope, background=True) as unit:
                     await engine.apply(unit, docs, replay=True, background=True)
+                    # Replayed records carry their attachments; keep any this service missed.
+                    await attachments.resync(unit, entity, page["records"])
                 records += len(docs)
                 after = page.get("next")
                 if not after:

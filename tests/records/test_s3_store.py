@@ -152,3 +152,19 @@ async def test_attachments_go_to_s3_when_configured(client, signup, customer, ru
                                 files={"file": ("photo.jpg", b"MZ" + b"\0" * 200, "image/jpeg")})
     assert refused.status_code == 422
     assert await s3.keys(f"{tenant.id}/attachments/") == keys
+
+
+async def test_identitys_deletion_export_is_in_its_own_part_of_the_bucket(client, signup, runtime, use_s3,
+                                                                          s3: S3FileStore) -> None:
+    tenant = await signup()
+    operator = {"Authorization": f"Bearer {runtime.settings.operator_token}"}
+    scheduled = await client.delete(f"/api/v1/operator/tenants/{tenant.id}", headers=operator)
+    assert scheduled.status_code == 202, scheduled.text
+    key = scheduled.json()["export_file"]
+    # Under identity/ in the shared bucket: records' deletion of the tenant's files leaves it.
+    assert await s3.keys(f"identity/{tenant.id}/") == [f"identity/{key}"]
+    assert await s3.delete_all(f"{tenant.id}/") == 0
+    answer = await client.get(scheduled.json()["export_url"], headers=operator)
+    assert answer.status_code == 200 and answer.json()["tenant"]["id"] == tenant.id, answer.text
+    async with runtime.db("identity").tenant_unit(scope_for_system(uuid.UUID(tenant.id))) as unit:
+        assert await unit.fetchval("SELECT count(*) FROM identity.files") == 0  # none in PostgreSQL

@@ -11,6 +11,7 @@ from typing import Literal
 
 from litestar import Controller, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.response import Stream
 
 from services.identity.api.common import created_key
 from services.identity.api.schemas import (
@@ -74,7 +75,18 @@ class OperatorTenantsController(Controller):
         (status ``deleted``) and every other service exports and purges its own data right after;
         follow it with ``GET /operator/tenants/{id}`` until ``deletion_completed_at`` is set."""
         db = runtime.db("identity")
-        row, path = await domain.schedule_tenant_deletion(db, runtime.settings, tenant_id, immediately=immediately)
+        row, key = await domain.schedule_tenant_deletion(db, runtime.settings, tenant_id, immediately=immediately)
         if immediately and await domain.purge_tenant(db, runtime.settings, tenant_id):
             row = await domain.get_tenant(db, tenant_id)
-        return ScheduledDeletionOut(tenant=operator_tenant_out(row), export_file=str(path))
+        return ScheduledDeletionOut(tenant=operator_tenant_out(row), export_file=key,
+                                    export_url=f"/api/v1/operator/tenants/{tenant_id}/export")
+
+    @get("/{tenant_id:uuid}/export")
+    async def deletion_export(self, tenant_id: FromPath[uuid.UUID], runtime: RuntimeDep) -> Stream:
+        """The export of the tenant's identity data written when its deletion was scheduled (and
+        again, final, at its purge): JSON, secrets left out. Kept after the purge; any replica
+        serves it (404 when no deletion was ever scheduled)."""
+        size, chunks = await domain.read_export(runtime.db("identity"), runtime.settings, tenant_id)
+        return Stream(chunks, media_type="application/json", headers={
+            "Content-Length": str(size),
+            "Content-Disposition": f'attachment; filename="identity-export-{tenant_id}.json"'})

@@ -314,7 +314,9 @@ class OperatorTenantOut(TenantOut, kw_only=True):
 
 class ScheduledDeletionOut(msgspec.Struct, kw_only=True):
     tenant: OperatorTenantOut
+    # The export's key in identity's file store; ``export_url`` downloads it from any replica.
     export_file: str
+    export_url: str
 
 
 # --- shaping --------------------------------------------------------------------------------------

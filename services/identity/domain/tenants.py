@@ -2,8 +2,10 @@
 
 * suspend: every request of the tenant answers 403 (``tenant-suspended``), logins too.
 * reactivate: back to active, from suspended or from a scheduled deletion (which it cancels).
-* schedule deletion: first an export of the tenant's identity data is written to
-  ``<data_dir>/tenant-exports/<tenant>/identity/identity.json``, then the tenant answers 403 like a
+* schedule deletion: first an export of the tenant's identity data is written to the file store
+  every replica sees (``shared/files.py``: ``identity.files`` under the tenant's row-level security,
+  or the S3 bucket), key ``<tenant>/tenant-export/identity.json`` (``GET /operator/tenants/{id}/export``
+  reads it), then the tenant answers 403 like a
   suspended one until, after ``tenant_deletion_grace_days`` (or at once, when asked), the deletion
   worker (``services/identity/deletions.py``) purges it:
   1. ``purge_due_tenants``: in one transaction as the owning role, the final identity export, every
@@ -20,24 +22,25 @@ and writes to the tenant's audit log with actor ``operator``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from services.identity.db import api_keys, audit, departments, invitations, roles, tenants, users
 from services.identity.domain.context import OPERATOR, SYSTEM, missing
 from shared.db import Database, ServiceDatabase, Unit
-from shared.errors import Conflict
+from shared.errors import Conflict, NotFound
 from shared.events.bus import Bus
 from shared.events.envelope import Event
+from shared.files import FileStore, store_for
 from shared.settings import Settings
 from shared.tenancy import scope_for_system
-from shared.tenant_purge import delete_in_unit, export_directory, purge_tenant_messages, tenant_tables, write_json
+from shared.tenant_purge import delete_in_unit, purge_tenant_messages, tenant_tables
 from shared.unavailable import log_failure
 
 log = logging.getLogger("huike.identity.tenants")
@@ -45,6 +48,8 @@ log = logging.getLogger("huike.identity.tenants")
 # Every other service that holds tenant data: each exports and purges it on tenant.deleted and
 # reports tenant.purged (shared/tenant_purge.py). A deletion is complete once all of them have.
 PURGING_SERVICES = ("records", "search", "workflows", "notifications")
+# Identity's tables a tenant's purge leaves: its files hold the deletion export the operator keeps.
+KEPT_TABLES = frozenset({"files", "file_chunks"})
 
 
 async def list_tenants(
@@ -91,12 +96,13 @@ async def reactivate_tenant(db: ServiceDatabase, tenant_id: uuid.UUID) -> asyncp
 
 async def schedule_tenant_deletion(
     db: ServiceDatabase, settings: Settings, tenant_id: uuid.UUID, *, immediately: bool = False
-) -> tuple[asyncpg.Record, Path]:
+) -> tuple[asyncpg.Record, str]:
     """Export the tenant's identity data, then mark it for deletion after the grace period (or at
-    once: ``immediately``; ``purge_tenant`` then does it without waiting for the next run)."""
+    once: ``immediately``; ``purge_tenant`` then does it without waiting for the next run).
+    Answers the tenant and the export's key in the file store."""
     async with db.tenant_unit(scope_for_system(tenant_id)) as unit:
         tenant = await _locked(unit, tenant_id)
-        path = await _write_export(unit, settings, tenant)
+        path = await _write_export(unit, store_for(settings, db), tenant)
         due = datetime.now(UTC) if immediately else datetime.now(UTC) + timedelta(days=settings.tenant_deletion_grace_days)
         if tenant["status"] == "pending_deletion" and tenant["deletion_scheduled_at"] <= due:
             return tenant, path
@@ -145,14 +151,32 @@ async def _export(unit: Unit, tenant: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def _write_export(unit: Unit, settings: Settings, tenant: asyncpg.Record) -> Path:
-    """``<data_dir>/tenant-exports/<tenant>/identity/identity.json`` (mode 0600, replaced atomically):
-    written when the deletion is scheduled, and again, final, just before the purge."""
+def export_key(tenant_id: uuid.UUID) -> str:
+    """Where the tenant's identity export is kept in identity's file store."""
+    return f"{tenant_id}/tenant-export/identity.json"
+
+
+async def _write_export(unit: Unit, files: FileStore, tenant: asyncpg.Record) -> str:
+    """The export, in identity's file store (every replica reads it; the pod's disk is not where it
+    is kept): written when the deletion is scheduled, and again, final, just before the purge.
+    Written through the store's own transactions, so it is there even if this one rolls back."""
     export = await _export(unit, tenant)
-    directory = await asyncio.to_thread(export_directory, settings.data_dir, tenant["id"], "identity")
-    path = directory / "identity.json"
-    await asyncio.to_thread(write_json, path, export)
-    return path
+    key = export_key(tenant["id"])
+    async with files.create(key) as sink:
+        await sink.write(msgspec.json.format(msgspec.json.encode(export), indent=2))
+    return key
+
+
+async def read_export(db: ServiceDatabase, settings: Settings, tenant_id: uuid.UUID) -> tuple[int, AsyncIterator[bytes]]:
+    """The size and bytes of the tenant's identity export; 404 when none was written."""
+    files = store_for(settings, db)
+    key = export_key(tenant_id)
+    try:
+        size = await files.size(key)
+    except FileNotFoundError:
+        raise NotFound(f"No deletion export of tenant {tenant_id}: it is written when its deletion is scheduled",
+                       kind="not-found") from None
+    return size, files.read(key)
 
 
 async def purge_due_tenants(db: ServiceDatabase, settings: Settings) -> list[uuid.UUID]:
@@ -180,7 +204,9 @@ async def _purge_as_owner(db: ServiceDatabase, settings: Settings, due: list[uui
         owner_db = owner.for_service(db.service, db.schema)
         for tenant_id in due:
             try:
-                if await _purge(owner_db, settings, tenant_id):
+                # The export goes through the runtime pool: the owner pool's one connection is the
+                # purge transaction's.
+                if await _purge(owner_db, store_for(settings, db), tenant_id):
                     purged.append(tenant_id)
             except Exception as exc:  # noqa: BLE001 - one tenant failing must not stop the others
                 log_failure(log, exc, "purging tenant %s failed", tenant_id)
@@ -189,7 +215,7 @@ async def _purge_as_owner(db: ServiceDatabase, settings: Settings, due: list[uui
     return purged
 
 
-async def _purge(owner_db: ServiceDatabase, settings: Settings, tenant_id: uuid.UUID) -> bool:
+async def _purge(owner_db: ServiceDatabase, files: FileStore, tenant_id: uuid.UUID) -> bool:
     """One transaction: the final export, every identity row of the tenant (every table with a
     ``tenant_id`` column, found in the catalogue), its login-failure counters, the tombstone, and
     ``tenant.deleted``, on which every other service exports and purges its own data."""
@@ -198,13 +224,14 @@ async def _purge(owner_db: ServiceDatabase, settings: Settings, tenant_id: uuid.
         due = tenant is not None and tenant["status"] == "pending_deletion"
         if not due or tenant["deletion_scheduled_at"] > datetime.now(UTC):
             return False  # reactivated meanwhile, or already purged
-        path = await _write_export(unit, settings, tenant)
-        counts = await delete_in_unit(unit, await tenant_tables(unit, owner_db.schema))
+        key = await _write_export(unit, files, tenant)
+        tables = [t for t in await tenant_tables(unit, owner_db.schema) if t.name not in KEPT_TABLES]
+        counts = await delete_in_unit(unit, tables)
         # Keyed by text ("account:<tenant>:<email>"), not by a tenant_id column.
         await unit.execute("DELETE FROM identity.login_failures WHERE strpos(key, $1) > 0", str(tenant_id))
         rows_deleted = {table: n for table, n in counts.items() if n}
         deleted = await tenants.mark_deleted(unit, tenant_id, {"identity": {
-            "purged_at": datetime.now(UTC).isoformat(), "export": str(path.parent), "rows_deleted": rows_deleted,
+            "purged_at": datetime.now(UTC).isoformat(), "export": key, "rows_deleted": rows_deleted,
         }})
         await unit.emit("tenant", "deleted", tenant_id, actor=SYSTEM, version=deleted["version"],
                         data={"slug": tenant["slug"], "rows_deleted": rows_deleted, "services": list(PURGING_SERVICES)})

@@ -79,6 +79,12 @@ class Engine(Protocol):
         """Remove live documents not seen since ``before`` (after a full replay)."""
         ...
 
+    async def set_attachments(self, unit: Unit, type_: str, record_id: uuid.UUID, names: Sequence[str]) -> bool:
+        """Replace the ``attachments`` field of a live document with ``names``, its version kept
+        (an attachment was added or removed; the record itself did not change). False: no live
+        document (yet): the next build of it takes the names from ``search.attachments``."""
+        ...
+
     async def search(self, unit: Unit, request: SearchRequest) -> EngineResult: ...
 
     async def purge_tenant(self, tenant_id: uuid.UUID) -> int:

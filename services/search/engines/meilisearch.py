@@ -32,7 +32,7 @@ from meilisearch_python_sdk.models.settings import MeilisearchSettings, MinWordS
 
 from services.search import text
 from services.search.access import SearchAccess
-from services.search.documents import CHILD_TYPES, FIELDS, FILTER_FIELDS, TYPES, Document
+from services.search.documents import ATTACHMENTS, CHILD_TYPES, FIELDS, FILTER_FIELDS, TYPES, Document, set_field
 from services.search.engines.base import FILTER_ATTRIBUTES, EngineResult, RawHit, SearchRequest
 from services.search.engines.postgres import Params, scope_sql, stale_documents, upsert_documents
 from shared.db import Unit
@@ -149,6 +149,23 @@ class MeilisearchEngine:
         # Acknowledge the events only once Meilisearch has applied them (a failure is retried).
         await asyncio.gather(*(self.client.wait_for_task(t.task_uid, timeout_in_ms=TASK_TIMEOUT_MS,
                                                          raise_for_status=True) for t in tasks))
+
+    async def set_attachments(self, unit: Unit, type_: str, record_id: uuid.UUID, names: Sequence[str]) -> bool:
+        live = await unit.fetchval(
+            f"SELECT NOT deleted FROM search.{LEDGER} WHERE tenant_id = $1 AND type = $2 AND id = $3 FOR UPDATE",
+            unit.tenant_id, type_, record_id)
+        if not live:
+            return False
+        doc = Document(type=type_, id=record_id, version=0)
+        set_field(doc, ATTACHMENTS, list(names))
+        lexemes = doc.lexemes.get(ATTACHMENTS)
+        # A partial update: Meilisearch merges these attributes into the stored document.
+        partial = {"pk": _pk(unit.tenant_id, record_id), f"f_{ATTACHMENTS}": doc.fields.get(ATTACHMENTS),
+                   f"t_{ATTACHMENTS}": (" ".join(sorted(lexemes.primary)) + " " + " ".join(sorted(lexemes.derived))
+                                        if lexemes else "")}
+        task = await self.client.index(index_uid(type_)).update_documents([partial], primary_key="pk")
+        await self.client.wait_for_task(task.task_uid, timeout_in_ms=TASK_TIMEOUT_MS, raise_for_status=True)
+        return True
 
     async def sweep(self, unit: Unit, before: datetime) -> int:
         stale = await stale_documents(unit, before, table=LEDGER)

@@ -21,7 +21,15 @@ from typing import Any
 
 from services.search import text
 from services.search.access import SearchAccess
-from services.search.documents import CHILD_TYPES, FIELDS, FILTER_FIELDS, TITLE_FIELD, Document
+from services.search.documents import (
+    ATTACHMENTS,
+    CHILD_TYPES,
+    FIELDS,
+    FILTER_FIELDS,
+    TITLE_FIELD,
+    Document,
+    set_field,
+)
 from services.search.engines.base import FILTER_ATTRIBUTES, EngineResult, RawHit, SearchRequest
 from shared.db import Unit
 
@@ -147,6 +155,47 @@ async def upsert_documents(unit: Unit, docs: Sequence[Document], *, replay: bool
             )
     keys = {(r["type"], r["id"]) for r in written}
     return [d for d in docs if d.key in keys]
+
+
+async def set_attachment_names(unit: Unit, type_: str, record_id: uuid.UUID, names: Sequence[str]) -> bool:
+    """Rewrite the ``attachments`` field of a live document in place (its version stays: the record
+    did not change). Its other fields' lexemes are kept as stored; the bare forms are derived again
+    from every field's, since a bare form may come from several fields. False: no live document."""
+    row = await unit.fetchrow(
+        "SELECT fields FROM search.documents WHERE tenant_id = $1 AND type = $2 AND id = $3 AND NOT deleted "
+        "FOR UPDATE", unit.tenant_id, type_, record_id)
+    if row is None:
+        return False
+    entries = await unit.fetch(
+        """SELECT e.lexeme, e.positions, e.weights FROM search.documents d, unnest(d.lexemes) e
+           WHERE d.tenant_id = $1 AND d.type = $2 AND d.id = $3""", unit.tenant_id, type_, record_id)
+    doc = Document(type=type_, id=record_id, version=0)
+    set_field(doc, ATTACHMENTS, list(names))
+    prefix = f"{ATTACHMENTS}|"
+    kept = [e for e in entries if e["positions"] and not e["lexeme"].startswith(prefix)]
+    parts = [f"{_quote(e['lexeme'])}:" + ",".join(f"{p}{w}" for p, w in zip(e["positions"], e["weights"], strict=True))
+             for e in kept]
+    bare = {e["lexeme"].split("|", 1)[1] for e in kept if "|" in e["lexeme"]}
+    position = max((p for e in kept for p in e["positions"]), default=0)
+    added = doc.lexemes.get(ATTACHMENTS)
+    if added is not None:
+        weights = dict.fromkeys(sorted(added.derived), "D") | dict.fromkeys(sorted(added.primary), "B")
+        for lexeme, weight in weights.items():
+            position += 1
+            parts.append(f"{_quote(prefix + lexeme)}:{min(position, MAX_POSITION)}{weight}")
+        bare |= added.primary | added.derived
+    parts += [_quote(lexeme) for lexeme in sorted(bare)]
+    fields = {k: v for k, v in (row["fields"] or {}).items() if k != ATTACHMENTS} | doc.fields
+    await unit.execute(
+        """UPDATE search.documents SET lexemes = $4::tsvector, fields = $5::jsonb, indexed_at = now()
+           WHERE tenant_id = $1 AND type = $2 AND id = $3""",
+        unit.tenant_id, type_, record_id, " ".join(parts) or None, fields)
+    words = vocabulary([doc])
+    if words:
+        await unit.execute(
+            "INSERT INTO search.terms (tenant_id, term) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+            unit.tenant_id, words)
+    return True
 
 
 async def stale_documents(unit: Unit, before: datetime, table: str = "documents") -> list[tuple[str, uuid.UUID]]:
@@ -335,6 +384,10 @@ class PostgresEngine:
 
     async def sweep(self, unit: Unit, before: datetime) -> int:
         return len(await stale_documents(unit, before))
+
+    async def set_attachments(self, unit: Unit, type_: str, record_id: uuid.UUID, names: Sequence[str]) -> bool:
+        await unit.execute("SELECT set_config('gin_pending_list_limit', $1, true)", MAX_PENDING_LIST_KB)
+        return await set_attachment_names(unit, type_, record_id, names)
 
     async def purge_tenant(self, tenant_id: uuid.UUID) -> int:
         return 0  # its documents are rows of search.documents: the tenant purge deletes them

@@ -132,8 +132,10 @@ async def _crossings(unit: Unit, customer_id: uuid.UUID, record: dict[str, Any],
 
 
 async def push(unit: Unit, customer_id: uuid.UUID, records: RecordsClient) -> None:
-    """Records' copy of the score (``RecordsUnavailable`` makes the engine retry)."""
-    row = await store.customer(unit, customer_id)
+    """Records' copy of the score (``RecordsUnavailable`` makes the engine retry). Read without a
+    lock: the engine holds the timer's row, and the trigger consumer locks the score before the
+    timer (taking them in the other order deadlocked)."""
+    row = await store.customer(unit, customer_id, for_update=False)
     if row is None or row["score"] is None:
         return
     await records.set_health(unit.tenant_id, customer_id, row["score"], list(row["reasons"] or []))

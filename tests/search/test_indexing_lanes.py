@@ -31,7 +31,8 @@ async def test_imported_records_go_on_the_bulk_lane_and_typed_ones_on_the_live_l
         answer = await client.get("/api/v1/search", params={"q": "星河"}, headers=tenant.headers)
         return set(ids(answer)) == everyone
 
-    await eventually(all_found, timeout=5)
+    # The bulk lane's builder process starts on demand (it loads the dictionaries first).
+    await eventually(all_found, timeout=20)
 
     created = [e for e in records_events.of(tenant.id) if e.type == "customer.created"]
     imported = {str(e.id) for e in created if e.data.get("import_id") == job["id"]}

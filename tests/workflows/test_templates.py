@@ -148,7 +148,7 @@ async def test_an_objection_sla_breach_notifies_the_head(
     workflow = (await enable(client, tenant, "objection-sla-escalation")).json()
     customer = await customer_of(client, tenant)
     created = await objection_of(client, tenant, customer, severity="high", assignee_id=member.id)
-    [run] = await settled_runs(client, tenant, workflow["id"], timeout=8.0)
+    [run] = await settled_runs(client, tenant, workflow["id"], timeout=30.0)
     assert run["status"] == "succeeded" and run["record"] == {"type": "objection", "id": created["id"]}, run
     notify = next(s for s in run["steps"] if s["type"] == "notify")
     assert notify["path"] == "steps[0].then[0]" and notify["input"]["to"] == [tenant.admin_id], notify

@@ -31,10 +31,11 @@ async def drop_customer(unit: Unit, customer_id: uuid.UUID) -> None:
                        unit.tenant_id, customer_id)
 
 
-async def customer(unit: Unit, customer_id: uuid.UUID) -> asyncpg.Record | None:
+async def customer(unit: Unit, customer_id: uuid.UUID, *, for_update: bool = True) -> asyncpg.Record | None:
+    lock = " FOR UPDATE" if for_update else ""
     return await unit.fetchrow(
-        """SELECT customer_id, tier, record, since, next_follow_up_at, renewal_at, score, reasons
-           FROM workflows.customer_health WHERE tenant_id = $1 AND customer_id = $2 FOR UPDATE""",
+        f"""SELECT customer_id, tier, record, since, next_follow_up_at, renewal_at, score, reasons
+            FROM workflows.customer_health WHERE tenant_id = $1 AND customer_id = $2{lock}""",
         unit.tenant_id, customer_id)
 
 

@@ -32,7 +32,7 @@ class CheckBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     exclude_id: uuid.UUID | None = None
 
 
-class CheckOut(msgspec.Struct, kw_only=True):
+class DuplicateCheckOut(msgspec.Struct, kw_only=True):
     duplicates: list[DuplicateOut]
     blocked: bool  # creating the candidate would answer 409
 
@@ -41,7 +41,7 @@ class DuplicatesController(Controller):
     path = "/"
     tags = ["duplicates"]
 
-    @post("/duplicates/check", status_code=200, responses=answers(200, CheckOut))
+    @post("/duplicates/check", status_code=200, responses=answers(200, DuplicateCheckOut))
     async def check(self, data: JSONBody[CheckBody], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
         """The stored records a candidate (``name``, ``aliases``, ``phone``/``phones``,
         ``email``/``emails``, ``uscc``) would duplicate, soft-deleted and merged ones included;

@@ -35,6 +35,7 @@ from services.records.api.schemas import (
     MergeUndoOut,
     Page,
     PoolCustomerOut,
+    PoolLogEntry,
     TransferOut,
     answers,
 )
@@ -158,7 +159,7 @@ class DataQualityController(Controller):
         async with records_unit(runtime, access) as unit:
             return await public_pool.preview(unit, size)
 
-    @get("/pool/log")
+    @get("/pool/log", responses=answers(200, Page[PoolLogEntry]))
     async def pool_log(self, access: AccessDep, runtime: RuntimeDep, customer_id: FromQuery[uuid.UUID | None] = None,
                        limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None) -> dict[str, Any]:
         """Every claim, return, release and warning, newest first."""

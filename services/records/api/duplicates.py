@@ -18,7 +18,7 @@ from litestar import Controller, Response, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, records_unit, with_etag
-from services.records.api.schemas import DuplicateOut, answers
+from services.records.api.schemas import DuplicateOut, DuplicateRulesOut, answers
 from services.records.domain import duplicates as domain
 from services.records.domain import scans
 from services.records.domain import settings as settings_domain
@@ -59,7 +59,7 @@ class DuplicatesController(Controller):
         return {"duplicates": domain.out(access, found),
                 "blocked": domain.blocking(found, rule_set, cfg.duplicate_rule)}
 
-    @get("/duplicate-rules")
+    @get("/duplicate-rules", responses=answers(200, DuplicateRulesOut))
     async def get_rules(self, access: AccessDep, runtime: RuntimeDep) -> Response[dict[str, Any]]:
         """The duplicate rules in force (any signed-in user: forms warn with them)."""
         async with records_unit(runtime, access) as unit:
@@ -67,7 +67,7 @@ class DuplicatesController(Controller):
             current = await domain.rules(unit)
         return with_etag(domain.rules_out(current, cfg), current.version)
 
-    @patch("/duplicate-rules")
+    @patch("/duplicate-rules", responses=answers(200, DuplicateRulesOut))
     async def patch_rules(
         self, data: JSONBody[domain.RulesPatch], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:

@@ -202,6 +202,29 @@ class MergeUndoOut(msgspec.Struct, kw_only=True):
     restored_ids: list[uuid.UUID]
 
 
+class PoolLogEntry(msgspec.Struct, kw_only=True):
+    id: int
+    customer_id: uuid.UUID
+    action: str  # claimed | returned | released | warned | assigned
+    user_id: uuid.UUID | None  # the claimer, or the owner the customer left or was warned
+    actor_id: str | None
+    reason: str | None
+    rule_version: int | None
+    at: datetime
+
+
+class DuplicateRulesOut(msgspec.Struct, kw_only=True):
+    """Every rule's action resolved (block | warn | off)."""
+
+    version: int
+    phone: str
+    email: str
+    uscc: str
+    name: str
+    name_threshold: float
+    follows_settings: list[str]  # the exact rules that take the records settings' duplicate_rule
+
+
 # --- imports and exports ---------------------------------------------------------------------------
 
 
@@ -441,8 +464,9 @@ def file_answer(description: str) -> dict[int, ResponseSpec]:
 
 
 __all__ = ["CUSTOMER_ID", "ContactMergeOut", "ContactOut", "ContactPointOut", "CustomFieldOut", "CustomerOut",
-           "DuplicateOut", "ExportOut", "FieldOptionOut", "ImportCreatedOut", "ImportDetailOut",
-           "ImportMappingList", "ImportMappingOut", "ImportOut", "InteractionOut", "InteractionsReport", "MergeOut",
-           "MergeUndoOut", "ObjectionOut", "ObjectionsReport", "OpportunityOut", "Page",
-           "PipelineValueReport", "PoolCustomerOut", "QuietCustomersReport", "Record", "SatisfactionReport",
-           "SkippedRowOut", "TaskOut", "TimelineItemOut", "TransferOut", "answers", "file_answer"]
+           "DuplicateOut", "DuplicateRulesOut", "ExportOut", "FieldOptionOut", "ImportCreatedOut",
+           "ImportDetailOut", "ImportMappingList", "ImportMappingOut", "ImportOut", "InteractionOut",
+           "InteractionsReport", "MergeOut", "MergeUndoOut", "ObjectionOut", "ObjectionsReport", "OpportunityOut",
+           "Page", "PipelineValueReport", "PoolCustomerOut", "PoolLogEntry", "QuietCustomersReport", "Record",
+           "SatisfactionReport", "SkippedRowOut", "TaskOut", "TimelineItemOut", "TransferOut", "answers",
+           "file_answer"]

@@ -240,7 +240,6 @@ FREE_FORM_ANSWERS: set[tuple[str, str]] = {
     # Server-sent events: a text/event-stream, not a JSON body a client decodes once.
     ("get", "/api/v1/notifications/stream"),
     ("post", "/api/v1/auth/password-reset/request"),  # to type
-    ("get", "/api/v1/customers/{customer_id}/history"),  # to type
     ("post", "/api/v1/duplicate-scans"),  # to type
     ("get", "/api/v1/duplicate-scans/{scan_id}"),  # to type
     ("get", "/api/v1/handovers"),  # to type
@@ -309,6 +308,9 @@ async def test_typed_answers_match_what_the_server_sends(
     timeline = await check("get", "/api/v1/customers/{customer_id}/timeline",
                            f"/api/v1/customers/{first['id']}/timeline", 200)
     assert timeline["items"], timeline
+    history = await check("get", "/api/v1/customers/{customer_id}/history",
+                          f"/api/v1/customers/{first['id']}/history", 200)
+    assert "last_interaction_at" in {change["field"] for change in history["items"]}, history  # the interaction
     await check("get", "/api/v1/settings/records", "/api/v1/settings/records", 200)
     await check("get", "/api/v1/duplicate-rules", "/api/v1/duplicate-rules", 200)
     await check("patch", "/api/v1/duplicate-rules", "/api/v1/duplicate-rules", 200, json={"name": "off"})

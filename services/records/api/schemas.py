@@ -341,6 +341,24 @@ class TimelineItemOut(msgspec.Struct, kw_only=True):
     data: dict[str, Any]  # what the kind records, without the fields hidden from the caller
 
 
+class ChangeActorOut(msgspec.Struct, kw_only=True):
+    kind: str  # user | api_key | system | ...
+    id: str | None
+
+
+class FieldChangeOut(msgspec.Struct, kw_only=True):
+    """One field's change on a record: who, when, the old and the new value."""
+
+    id: int
+    entity: str
+    record_id: uuid.UUID
+    field: str
+    old: Any  # a value of the field's type, or null
+    new: Any
+    changed_at: datetime
+    actor: ChangeActorOut
+
+
 # --- reports (a breakdown by a field hidden from the caller is empty; a hidden figure is absent) -----
 
 
@@ -463,10 +481,10 @@ def file_answer(description: str) -> dict[int, ResponseSpec]:
                               generate_examples=False)}
 
 
-__all__ = ["CUSTOMER_ID", "ContactMergeOut", "ContactOut", "ContactPointOut", "CustomFieldOut", "CustomerOut",
-           "DuplicateOut", "DuplicateRulesOut", "ExportOut", "FieldOptionOut", "ImportCreatedOut",
-           "ImportDetailOut", "ImportMappingList", "ImportMappingOut", "ImportOut", "InteractionOut",
-           "InteractionsReport", "MergeOut", "MergeUndoOut", "ObjectionOut", "ObjectionsReport", "OpportunityOut",
-           "Page", "PipelineValueReport", "PoolCustomerOut", "PoolLogEntry", "QuietCustomersReport", "Record",
-           "SatisfactionReport", "SkippedRowOut", "TaskOut", "TimelineItemOut", "TransferOut", "answers",
-           "file_answer"]
+__all__ = ["CUSTOMER_ID", "ChangeActorOut", "ContactMergeOut", "ContactOut", "ContactPointOut", "CustomFieldOut",
+           "CustomerOut", "DuplicateOut", "DuplicateRulesOut", "ExportOut", "FieldChangeOut", "FieldOptionOut",
+           "ImportCreatedOut", "ImportDetailOut", "ImportMappingList", "ImportMappingOut", "ImportOut",
+           "InteractionOut", "InteractionsReport", "MergeOut", "MergeUndoOut", "ObjectionOut", "ObjectionsReport",
+           "OpportunityOut", "Page", "PipelineValueReport", "PoolCustomerOut", "PoolLogEntry",
+           "QuietCustomersReport", "Record", "SatisfactionReport", "SkippedRowOut", "TaskOut", "TimelineItemOut",
+           "TransferOut", "answers", "file_answer"]

@@ -23,7 +23,7 @@ from litestar.response import Stream
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser
 
 from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, records_unit
-from services.records.api.schemas import answers
+from services.records.api.schemas import answers, file_answer
 from services.records.db import attachments as store
 from services.records.domain import attachments as domain
 from services.records.domain import settings
@@ -209,7 +209,8 @@ def _signature(fn: Any, id_name: str, before: list[str], after: list[str]) -> No
     fn.__signature__ = inspect.Signature(parameters, return_annotation=fn.__annotations__["return"])
 
 
-@get("/attachments/{attachment_id:uuid}", tags=["attachments"])
+@get("/attachments/{attachment_id:uuid}", tags=["attachments"],
+     responses=file_answer("The attachment's bytes, in its own content type"))
 async def download_attachment(attachment_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep) -> Stream:
     """Download an attachment (streamed; ``Content-Disposition: attachment`` with its name, in RFC 5987
     form for non-ASCII names; ``X-Content-Type-Options: nosniff``). Needs the right to read its

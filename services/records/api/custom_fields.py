@@ -16,6 +16,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
+from services.records.api.schemas import CustomFieldOut, Page, answers
 from services.records.db import custom_fields as store
 from services.records.domain import custom_fields as domain
 from services.records.domain import settings
@@ -34,7 +35,7 @@ class CustomFieldsController(Controller):
     path = "/custom-fields"
     tags = ["custom fields"]
 
-    @post(status_code=201)
+    @post(status_code=201, responses=answers(201, CustomFieldOut))
     async def create_custom_field(
         self, data: JSONBody[domain.DefinitionCreate], access: AccessDep, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
@@ -47,7 +48,7 @@ class CustomFieldsController(Controller):
                                                  region=cfg.default_region)
         return with_etag(domain.definition_out(row), row["version"], status_code=201)
 
-    @get()
+    @get(responses=answers(200, Page[CustomFieldOut]))
     async def list_custom_fields(
         self, access: AccessDep, runtime: RuntimeDep, entity: FromQuery[str | None] = None,
         status: FromQuery[str | None] = None, limit: FromQuery[int | None] = None,
@@ -70,7 +71,7 @@ class CustomFieldsController(Controller):
                        if len(rows) > size else None)
         return {"items": [domain.definition_out(r) for r in items], "next_cursor": next_cursor}
 
-    @get("/{field_id:uuid}")
+    @get("/{field_id:uuid}", responses=answers(200, CustomFieldOut))
     async def get_custom_field(
         self, field_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:
@@ -80,7 +81,7 @@ class CustomFieldsController(Controller):
             raise _missing(field_id)
         return with_etag(domain.definition_out(row), row["version"])
 
-    @patch("/{field_id:uuid}")
+    @patch("/{field_id:uuid}", responses=answers(200, CustomFieldOut))
     async def update_custom_field(
         self, field_id: FromPath[uuid.UUID], data: JSONBody[domain.DefinitionPatch], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
@@ -98,7 +99,7 @@ class CustomFieldsController(Controller):
             raise _missing(field_id)
         return with_etag(domain.definition_out(row), row["version"])
 
-    @post("/{field_id:uuid}/retire", status_code=200)
+    @post("/{field_id:uuid}/retire", status_code=200, responses=answers(200, CustomFieldOut))
     async def retire_custom_field(
         self, field_id: FromPath[uuid.UUID], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:

@@ -11,7 +11,7 @@ from litestar.params import FromPath, FromQuery
 
 from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, custom_field_filters, open_list, records_unit
 from services.records.api.entity_routes import entity_routes, list_page
-from services.records.api.schemas import CustomerOut, Page, answers
+from services.records.api.schemas import CustomerOut, FieldChangeOut, Page, answers
 from services.records.db import customers as store
 from services.records.domain import customers as domain
 from services.records.domain.settings import RecordsSettings
@@ -71,7 +71,7 @@ Changing ``owner_id`` needs the ``transfer`` permission.""",
 
         return await list_page(runtime, access, CUSTOMER, params, "c", where)
 
-    @get("/{customer_id:uuid}/history")
+    @get("/{customer_id:uuid}/history", responses=answers(200, Page[FieldChangeOut]))
     async def customer_history(
         self, customer_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep,
         limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,

@@ -29,6 +29,16 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
+from services.records.api.schemas import (
+    CustomerOut,
+    MergeOut,
+    MergeUndoOut,
+    Page,
+    PoolCustomerOut,
+    PoolLogEntry,
+    TransferOut,
+    answers,
+)
 from services.records.domain import customers as customers_domain
 from services.records.domain import merge, ownership, public_pool
 from services.records.domain.history import jsonable
@@ -40,7 +50,7 @@ class DataQualityController(Controller):
     path = "/"
     tags = ["data quality"]
 
-    @post("/customers/{customer_id:uuid}/merge", status_code=200)
+    @post("/customers/{customer_id:uuid}/merge", status_code=200, responses=answers(200, MergeOut))
     async def merge_customers(
         self, customer_id: FromPath[uuid.UUID], data: JSONBody[merge.MergeBody], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,
@@ -54,13 +64,13 @@ class DataQualityController(Controller):
 
         return await idempotent(request, access, runtime, write)
 
-    @post("/merges/{merge_id:uuid}/undo", status_code=200)
+    @post("/merges/{merge_id:uuid}/undo", status_code=200, responses=answers(200, MergeUndoOut))
     async def undo_merge(self, merge_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
         access.require("customer", "merge")
         async with records_unit(runtime, access) as unit:
             return jsonable(await merge.undo(unit, access, merge_id))
 
-    @post("/customers/transfer", status_code=200)
+    @post("/customers/transfer", status_code=200, responses=answers(200, TransferOut))
     async def transfer(self, data: JSONBody[ownership.TransferBody], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
         """Give customers (and optionally their open tasks, objections, opportunities) to another user."""
         access.require("customer", "transfer")
@@ -90,7 +100,7 @@ class DataQualityController(Controller):
 
     # --- the public pool -----------------------------------------------------------------------------
 
-    @get("/pool")
+    @get("/pool", responses=answers(200, Page[PoolCustomerOut]))
     async def pool(self, access: AccessDep, runtime: RuntimeDep, limit: FromQuery[int | None] = None,
                    cursor: FromQuery[str | None] = None) -> dict[str, Any]:
         """Customers in the public pool, newest arrivals first (anyone who may read customers)."""
@@ -104,7 +114,7 @@ class DataQualityController(Controller):
         return {"items": [{**customers_domain.out(access, r), "pool_since": jsonable(r["pool_since"])} for r in items],
                 "next_cursor": next_cursor}
 
-    @post("/pool/{customer_id:uuid}/claim", status_code=200)
+    @post("/pool/{customer_id:uuid}/claim", status_code=200, responses=answers(200, CustomerOut))
     async def claim(self, customer_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep) -> Response[Any]:
         """Take a customer from the pool: 409 when someone else was first, a limit is reached or the
         cooldown of its previous owner runs."""
@@ -119,13 +129,13 @@ class DataQualityController(Controller):
         async with records_unit(runtime, access) as unit:
             await public_pool.release(unit, access, customer_id)
 
-    @get("/pool/rules")
+    @get("/pool/rules", responses=answers(200, public_pool.PoolRules))
     async def get_rules(self, access: AccessDep, runtime: RuntimeDep) -> Response[dict[str, Any]]:
         async with records_unit(runtime, access) as unit:
             current = await public_pool.rules(unit)
         return with_etag(public_pool.rules_out(current), current.version)
 
-    @patch("/pool/rules")
+    @patch("/pool/rules", responses=answers(200, public_pool.PoolRules))
     async def patch_rules(self, data: JSONBody[public_pool.RulesPatch], access: AccessDep, request: AnyRequest,
                           runtime: RuntimeDep) -> Response[dict[str, Any]]:
         """A new version of the pool rules (``tenant:update``; If-Match)."""
@@ -149,7 +159,7 @@ class DataQualityController(Controller):
         async with records_unit(runtime, access) as unit:
             return await public_pool.preview(unit, size)
 
-    @get("/pool/log")
+    @get("/pool/log", responses=answers(200, Page[PoolLogEntry]))
     async def pool_log(self, access: AccessDep, runtime: RuntimeDep, customer_id: FromQuery[uuid.UUID | None] = None,
                        limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None) -> dict[str, Any]:
         """Every claim, return, release and warning, newest first."""

@@ -18,6 +18,7 @@ from litestar import Controller, Response, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, records_unit, with_etag
+from services.records.api.schemas import DuplicateOut, DuplicateRulesOut, answers
 from services.records.domain import duplicates as domain
 from services.records.domain import scans
 from services.records.domain import settings as settings_domain
@@ -31,11 +32,16 @@ class CheckBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     exclude_id: uuid.UUID | None = None
 
 
+class DuplicateCheckOut(msgspec.Struct, kw_only=True):
+    duplicates: list[DuplicateOut]
+    blocked: bool  # creating the candidate would answer 409
+
+
 class DuplicatesController(Controller):
     path = "/"
     tags = ["duplicates"]
 
-    @post("/duplicates/check", status_code=200)
+    @post("/duplicates/check", status_code=200, responses=answers(200, DuplicateCheckOut))
     async def check(self, data: JSONBody[CheckBody], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
         """The stored records a candidate (``name``, ``aliases``, ``phone``/``phones``,
         ``email``/``emails``, ``uscc``) would duplicate, soft-deleted and merged ones included;
@@ -53,7 +59,7 @@ class DuplicatesController(Controller):
         return {"duplicates": domain.out(access, found),
                 "blocked": domain.blocking(found, rule_set, cfg.duplicate_rule)}
 
-    @get("/duplicate-rules")
+    @get("/duplicate-rules", responses=answers(200, DuplicateRulesOut))
     async def get_rules(self, access: AccessDep, runtime: RuntimeDep) -> Response[dict[str, Any]]:
         """The duplicate rules in force (any signed-in user: forms warn with them)."""
         async with records_unit(runtime, access) as unit:
@@ -61,7 +67,7 @@ class DuplicatesController(Controller):
             current = await domain.rules(unit)
         return with_etag(domain.rules_out(current, cfg), current.version)
 
-    @patch("/duplicate-rules")
+    @patch("/duplicate-rules", responses=answers(200, DuplicateRulesOut))
     async def patch_rules(
         self, data: JSONBody[domain.RulesPatch], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[dict[str, Any]]:

@@ -14,6 +14,7 @@ from litestar.response import Stream
 
 from services.records import jobs_bulk
 from services.records.api.common import AccessDep, RuntimeDep, records_unit
+from services.records.api.schemas import ExportOut, answers, file_answer
 from services.records.db import exports as store
 from services.records.db import imports as queue
 from services.records.domain import exports as domain
@@ -51,7 +52,7 @@ class ExportsController(Controller):
     path = "/exports"
     tags = ["exports"]
 
-    @post(status_code=202)
+    @post(status_code=202, responses=answers(202, ExportOut))
     async def create_export(self, data: JSONBody[ExportCreate], access: AccessDep, runtime: RuntimeDep
                             ) -> dict[str, Any]:
         """Export ``entity`` (customer, contact, interaction, objection, task, opportunity) as
@@ -80,7 +81,7 @@ class ExportsController(Controller):
         jobs_bulk.wake()
         return _out(row, runtime.settings.bulk_file_retention_days)
 
-    @get("/{export_id:uuid}")
+    @get("/{export_id:uuid}", responses=answers(200, ExportOut))
     async def get_export(self, export_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
                          ) -> dict[str, Any]:
         """Status (queued, running, succeeded, failed), rows written and, once succeeded, ``file_url``."""
@@ -88,7 +89,7 @@ class ExportsController(Controller):
             row = await _own(unit, access, export_id)
         return _out(row, runtime.settings.bulk_file_retention_days)
 
-    @get("/{export_id:uuid}/file")
+    @get("/{export_id:uuid}/file", responses=file_answer("The file: CSV or XLSX"))
     async def export_file(self, export_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep) -> Stream:
         """The exported file (409 while the export is not finished; 410 once the file was deleted,
         ``HUIKE_BULK_FILE_RETENTION_DAYS`` after the export finished)."""

@@ -22,6 +22,15 @@ from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMul
 
 from services.records import jobs_bulk
 from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, records_unit
+from services.records.api.schemas import (
+    ImportCreatedOut,
+    ImportDetailOut,
+    ImportMappingList,
+    ImportMappingOut,
+    ImportOut,
+    Page,
+    answers,
+)
 from services.records.db import imports as store
 from services.records.domain import custom_fields
 from services.records.domain import imports as domain
@@ -34,6 +43,7 @@ from shared.pagination import check_limit, encode_cursor, time_cursor
 
 # Binds this list's cursors (one of another list is refused).
 LIST = "imports"
+CSV = "text/csv; charset=utf-8"  # the reports' media type, as the document says
 
 _TEXT_FIELDS = {"entity", "mapping", "mapping_id", "on_duplicate", "dry_run"}
 _MAX_TEXT = 64 * 1024
@@ -225,7 +235,7 @@ class ImportsController(Controller):
     tags = ["imports"]
 
     @post(status_code=202, opt={"accepts": "multipart/form-data", "multipart_body": MULTIPART_BODY},
-          request_max_body_size=None)
+          request_max_body_size=None, responses=answers(202, ImportCreatedOut))
     async def create_import(self, access: AccessDep, request: AnyRequest, runtime: RuntimeDep) -> dict[str, Any]:
         """Upload a file (multipart: ``file``, ``entity`` = customer|contact, optional ``mapping``
         JSON ``{"column": "field" | null}`` or ``mapping_id`` of a saved one, ``on_duplicate`` =
@@ -262,7 +272,7 @@ class ImportsController(Controller):
         return {**_out(row), "header": info.header,
                 "ignored_columns": [c for c in info.header if c not in chosen]}
 
-    @get()
+    @get(responses=answers(200, Page[ImportOut]))
     async def list_imports(self, access: AccessDep, runtime: RuntimeDep, limit: FromQuery[int | None] = None,
                            cursor: FromQuery[str | None] = None) -> dict[str, Any]:
         """The caller's imports, newest first."""
@@ -274,7 +284,7 @@ class ImportsController(Controller):
         next_cursor = encode_cursor([items[-1]["created_at"], items[-1]["id"]], bind=LIST) if len(rows) > size else None
         return {"items": [_out(r) for r in items], "next_cursor": next_cursor}
 
-    @get("/{import_id:uuid}")
+    @get("/{import_id:uuid}", responses=answers(200, ImportDetailOut))
     async def get_import(self, import_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
                          ) -> dict[str, Any]:
         """Status (queued, running, succeeded, failed) and progress: rows_total, rows_done (rows
@@ -288,7 +298,7 @@ class ImportsController(Controller):
         return {**_out(job), "skipped": domain.skipped_out(skipped[:SKIPPED_SHOWN]),
                 "skipped_truncated": len(skipped) > SKIPPED_SHOWN}
 
-    @get("/{import_id:uuid}/skipped")
+    @get("/{import_id:uuid}/skipped", media_type=CSV)
     async def import_skipped(self, import_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
                              ) -> Stream:
         """CSV (UTF-8 with BOM) of the rows skipped as duplicates (``on_duplicate=skip``, or a
@@ -316,7 +326,7 @@ class ImportsController(Controller):
         return Stream(lines(), media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="import-{import_id}-skipped.csv"'})
 
-    @get("/{import_id:uuid}/errors")
+    @get("/{import_id:uuid}/errors", media_type=CSV)
     async def import_errors(self, import_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
                             ) -> Stream:
         """CSV (UTF-8 with BOM, opens in Excel) of the rows that failed, or would fail in a dry run:
@@ -344,7 +354,7 @@ class ImportsController(Controller):
         return Stream(lines(), media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="import-{import_id}-errors.csv"'})
 
-    @post("/mappings", status_code=201)
+    @post("/mappings", status_code=201, responses=answers(201, ImportMappingOut))
     async def save_mapping(self, data: JSONBody[MappingCreate], access: AccessDep, runtime: RuntimeDep
                            ) -> dict[str, Any]:
         """Save a column mapping ``{"column": "field"}`` under a name, for ``mapping_id`` later."""
@@ -372,7 +382,7 @@ class ImportsController(Controller):
                                errors=[FieldError("name", "is taken", "taken")])
         return _mapping_out(row)
 
-    @get("/mappings")
+    @get("/mappings", responses=answers(200, ImportMappingList))
     async def list_mappings(self, access: AccessDep, runtime: RuntimeDep, entity: FromQuery[str | None] = None
                             ) -> dict[str, Any]:
         """Saved mappings (of one ``entity`` if given), by name."""

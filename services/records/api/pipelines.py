@@ -24,6 +24,7 @@ from services.records.api.common import (
     records_unit,
     with_etag,
 )
+from services.records.api.schemas import answers
 from services.records.domain import pipelines as domain
 from services.records.domain.access import RecordAccess
 from shared.errors import Forbidden
@@ -131,7 +132,7 @@ class PipelinesController(Controller):
             rows = await domain.list_pipelines(unit, access, after=after, limit=size)
         return page_of([pipeline_out(r) for r in rows], size, lambda p: [p.created_at, p.id], bind=LIST)
 
-    @post(status_code=201)
+    @post(status_code=201, responses=answers(201, PipelineOut))
     async def create_pipeline(
         self, data: JSONBody[PipelineCreate], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
     ) -> Response[Any]:
@@ -183,7 +184,7 @@ class PipelinesController(Controller):
         async with records_unit(runtime, access) as unit:
             await domain.delete_pipeline(unit, access, pipeline_id, expected_version=expected_version(request))
 
-    @post("/{pipeline_id:uuid}/stages", status_code=201)
+    @post("/{pipeline_id:uuid}/stages", status_code=201, responses=answers(201, PipelineOut))
     async def add_stage(
         self, pipeline_id: FromPath[uuid.UUID], data: JSONBody[StageCreate], access: AccessDep,
         request: AnyRequest, runtime: RuntimeDep,

@@ -13,6 +13,14 @@ from litestar import Controller, get
 from litestar.params import FromQuery, QueryParameter
 
 from services.records.api.common import AccessDep, RuntimeDep, records_unit
+from services.records.api.schemas import (
+    InteractionsReport,
+    ObjectionsReport,
+    PipelineValueReport,
+    QuietCustomersReport,
+    SatisfactionReport,
+    answers,
+)
 from services.records.domain import reports as domain
 from shared.pagination import check_limit
 
@@ -24,7 +32,7 @@ class ReportsController(Controller):
     path = "/reports"
     tags = ["reports"]
 
-    @get("/objections")
+    @get("/objections", responses=answers(200, ObjectionsReport))
     async def objections(self, access: AccessDep, runtime: RuntimeDep, start: From = None,
                          end: To = None) -> dict[str, Any]:
         """Objections created between ``from`` and ``to`` (optional) per category and status, per
@@ -36,7 +44,7 @@ class ReportsController(Controller):
         async with records_unit(runtime, access) as unit:
             return await domain.objections(unit, access, start=start, end=end)
 
-    @get("/interactions")
+    @get("/interactions", responses=answers(200, InteractionsReport))
     async def interactions(self, access: AccessDep, runtime: RuntimeDep, start: From = None,
                            end: To = None) -> dict[str, Any]:
         """Interactions per ISO week (Monday first) per channel and per owner, between ``from``
@@ -47,7 +55,7 @@ class ReportsController(Controller):
         async with records_unit(runtime, access) as unit:
             return await domain.interactions(unit, access, start=start, end=end)
 
-    @get("/customers-without-interaction")
+    @get("/customers-without-interaction", responses=answers(200, QuietCustomersReport))
     async def customers_without_interaction(
         self, access: AccessDep, runtime: RuntimeDep,
         days: Annotated[int, QueryParameter(ge=1, le=3650, description="days without an interaction")] = 30,
@@ -61,7 +69,7 @@ class ReportsController(Controller):
         async with records_unit(runtime, access) as unit:
             return await domain.customers_without_interaction(unit, access, days=days, limit=size)
 
-    @get("/pipeline-value")
+    @get("/pipeline-value", responses=answers(200, PipelineValueReport))
     async def pipeline_value(self, access: AccessDep, runtime: RuntimeDep,
                              pipeline_id: FromQuery[uuid.UUID | None] = None) -> dict[str, Any]:
         """Per stage of a pipeline (default: the default one), per currency: opportunities, the
@@ -70,7 +78,7 @@ class ReportsController(Controller):
         async with records_unit(runtime, access) as unit:
             return await domain.pipeline_value(unit, access, pipeline_id=pipeline_id)
 
-    @get("/satisfaction")
+    @get("/satisfaction", responses=answers(200, SatisfactionReport))
     async def satisfaction(self, access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
         """Average satisfaction (1–5) of rated objections, overall and per category."""
         access.require("report", "read")

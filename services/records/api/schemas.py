@@ -163,11 +163,328 @@ class Page(msgspec.Struct, Generic[T]):
     next_cursor: str | None
 
 
+# --- data quality: the pool, transfer, merge -----------------------------------------------------
+
+
+class PoolCustomerOut(CustomerOut, kw_only=True):
+    pool_since: datetime | None | U = UNSET  # when it entered the public pool
+
+
+class TransferOut(msgspec.Struct, kw_only=True):
+    """A transfer's report: how many customers and how much open work moved."""
+
+    id: uuid.UUID
+    to_user_id: uuid.UUID
+    customers: int
+    customer_ids: list[uuid.UUID]
+    tasks: int
+    objections: int
+    opportunities: int
+
+
+class ContactMergeOut(msgspec.Struct, kw_only=True):
+    kept: uuid.UUID
+    merged: list[uuid.UUID]
+
+
+class MergeOut(msgspec.Struct, kw_only=True):
+    merge_id: uuid.UUID
+    customer: CustomerOut
+    merged_ids: list[uuid.UUID]
+    moved: dict[str, int]  # entity -> how many of its records moved to the survivor
+    contacts_merged: list[ContactMergeOut]
+    undo_until: datetime
+
+
+class MergeUndoOut(msgspec.Struct, kw_only=True):
+    merge_id: uuid.UUID
+    customer: CustomerOut
+    restored_ids: list[uuid.UUID]
+
+
+class PoolLogEntry(msgspec.Struct, kw_only=True):
+    id: int
+    customer_id: uuid.UUID
+    action: str  # claimed | returned | released | warned | assigned
+    user_id: uuid.UUID | None  # the claimer, or the owner the customer left or was warned
+    actor_id: str | None
+    reason: str | None
+    rule_version: int | None
+    at: datetime
+
+
+class DuplicateRulesOut(msgspec.Struct, kw_only=True):
+    """Every rule's action resolved (block | warn | off)."""
+
+    version: int
+    phone: str
+    email: str
+    uscc: str
+    name: str
+    name_threshold: float
+    follows_settings: list[str]  # the exact rules that take the records settings' duplicate_rule
+
+
+# --- imports and exports ---------------------------------------------------------------------------
+
+
+class SkippedRowOut(msgspec.Struct, kw_only=True):
+    """A row skipped as a duplicate: of a stored record (``matched_id``) or an earlier row."""
+
+    row: int
+    rule: str
+    matched_id: uuid.UUID | None
+    matched_row: int | None
+
+
+class ImportOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    entity: str  # customer | contact
+    status: str  # queued | running | succeeded | failed
+    file_name: str
+    file_format: str  # csv | xlsx
+    encoding: str | None
+    on_duplicate: str  # skip | update | create
+    dry_run: bool
+    mapping: dict[str, str | None]  # file column -> field (null: ignored)
+    rows_total: int | None
+    rows_done: int
+    rows_failed: int
+    rows_created: int
+    rows_updated: int
+    rows_skipped: int
+    error: str | None
+    created_at: datetime
+    created_by: uuid.UUID | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    errors_deleted_at: datetime | None
+    errors_url: str | U = UNSET  # until the reports are deleted
+    skipped_url: str | U = UNSET
+
+
+class ImportCreatedOut(ImportOut, kw_only=True):
+    header: list[str]
+    ignored_columns: list[str]
+
+
+class ImportDetailOut(ImportOut, kw_only=True):
+    skipped: list[SkippedRowOut]  # the first 100
+    skipped_truncated: bool
+
+
+class ImportMappingOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    entity: str
+    name: str
+    mapping: dict[str, str | None]
+    created_at: datetime
+    created_by: uuid.UUID | None
+
+
+class ImportMappingList(msgspec.Struct, kw_only=True):
+    items: list[ImportMappingOut]
+
+
+class ExportOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    entity: str
+    format: str  # csv | xlsx
+    filters: dict[str, Any]  # as sent: the list's query parameters
+    status: str  # queued | running | succeeded | failed
+    rows_done: int
+    file_bytes: int | None
+    error: str | None
+    created_at: datetime
+    created_by: uuid.UUID | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    file_deleted_at: datetime | None
+    file_url: str | U = UNSET  # once succeeded, until the file is deleted
+    file_expires_at: datetime | U = UNSET
+
+
+# --- custom fields, the timeline -------------------------------------------------------------------
+
+
+class FieldOptionOut(msgspec.Struct, kw_only=True):
+    key: str
+    label: str
+
+
+class CustomFieldOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    entity: str
+    key: str
+    label: str
+    type: str  # text, long_text, number, decimal, date, datetime, boolean, single_select, multi_select, ...
+    required: bool
+    unique: bool
+    options: list[FieldOptionOut]  # for selects
+    validation: dict[str, Any]  # min_length, max_length, min, max, pattern
+    default: Any  # a value of the field's type, or null
+    description: str
+    position: int
+    status: str  # active | retired
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class TimelineItemOut(msgspec.Struct, kw_only=True):
+    kind: str  # interaction, objection_status, task, opportunity_stage, field_change, attachment_added, ...
+    at: datetime
+    id: str
+    entity: str
+    entity_id: uuid.UUID
+    summary: str  # one line, in English; `data` has the details
+    data: dict[str, Any]  # what the kind records, without the fields hidden from the caller
+
+
+class ChangeActorOut(msgspec.Struct, kw_only=True):
+    kind: str  # user | api_key | system | ...
+    id: str | None
+
+
+class FieldChangeOut(msgspec.Struct, kw_only=True):
+    """One field's change on a record: who, when, the old and the new value."""
+
+    id: int
+    entity: str
+    record_id: uuid.UUID
+    field: str
+    old: Any  # a value of the field's type, or null
+    new: Any
+    changed_at: datetime
+    actor: ChangeActorOut
+
+
+# --- reports (a breakdown by a field hidden from the caller is empty; a hidden figure is absent) -----
+
+
+class ObjectionFigures(msgspec.Struct, kw_only=True):
+    count: int
+    resolved: int
+    median_hours_to_resolve: float | None
+    p90_hours_to_resolve: float | None
+    resolved_with_sla: int
+    resolved_within_sla: int
+    share_resolved_within_sla: float | None
+
+
+class ObjectionCategoryFigures(ObjectionFigures, kw_only=True):
+    category: str
+
+
+class ObjectionCategoryStatusFigures(ObjectionCategoryFigures, kw_only=True):
+    status: str
+
+
+class ObjectionsReport(msgspec.Struct, kw_only=True):
+    from_: date | None = msgspec.field(name="from")
+    to: date | None
+    time_zone: str
+    by_category_status: list[ObjectionCategoryStatusFigures]
+    by_category: list[ObjectionCategoryFigures]
+    overall: ObjectionFigures
+    by_sla_state: dict[str, int]  # on_track, at_risk, breached, met, none -> count; {} when sla_state is hidden
+
+
+class WeekCount(msgspec.Struct, kw_only=True):
+    week: str  # ISO week, e.g. 2026-W05
+    week_start: date
+    count: int
+
+
+class ChannelWeek(WeekCount, kw_only=True):
+    channel: str
+
+
+class OwnerWeek(WeekCount, kw_only=True):
+    owner_id: uuid.UUID | None
+
+
+class InteractionsReport(msgspec.Struct, kw_only=True):
+    from_: date = msgspec.field(name="from")
+    to: date
+    time_zone: str
+    by_channel: list[ChannelWeek]
+    by_owner: list[OwnerWeek]
+
+
+class QuietCustomer(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    name: str | U = UNSET
+    owner_id: uuid.UUID | None | U = UNSET
+    last_interaction_at: datetime | None
+    created_at: datetime | U = UNSET
+
+
+class QuietCustomersReport(msgspec.Struct, kw_only=True):
+    days: int
+    count: int
+    items: list[QuietCustomer]
+
+
+class CurrencyFigures(msgspec.Struct, kw_only=True):
+    currency: str | None
+    count: int
+    amount: str | U = UNSET  # decimal strings; absent when amount is hidden from the caller
+    weighted_amount: str | U = UNSET
+
+
+class StageValue(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    name: str
+    position: int
+    kind: str
+    probability: int | None
+    count: int
+    by_currency: list[CurrencyFigures]
+
+
+class PipelineRef(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    name: str
+
+
+class PipelineValueReport(msgspec.Struct, kw_only=True):
+    pipeline: PipelineRef
+    stages: list[StageValue]
+    totals: list[CurrencyFigures]
+
+
+class Satisfaction(msgspec.Struct, kw_only=True):
+    rated: int
+    average: float | None
+
+
+class CategorySatisfaction(Satisfaction, kw_only=True):
+    category: str
+
+
+class SatisfactionReport(msgspec.Struct, kw_only=True):
+    overall: Satisfaction
+    by_category: list[CategorySatisfaction]
+
+
 def answers(status: int, schema: Any, description: str = "") -> dict[int, ResponseSpec]:
     """``responses=`` for a handler whose answer (a dict) has the documented shape ``schema``."""
     return {status: ResponseSpec(data_container=schema, description=description or "Success",
                                  generate_examples=False)}
 
 
-__all__ = ["CUSTOMER_ID", "ContactOut", "CustomerOut", "InteractionOut", "ObjectionOut", "OpportunityOut", "Page", "TaskOut",
-           "answers"]
+def file_answer(description: str) -> dict[int, ResponseSpec]:
+    """``responses=`` for a handler that streams a file whose own type is set per file (documented as
+    bytes; the handler's ``media_type`` would override the file's)."""
+    return {200: ResponseSpec(data_container=bytes, description=description, media_type="application/octet-stream",
+                              generate_examples=False)}
+
+
+__all__ = ["CUSTOMER_ID", "ChangeActorOut", "ContactMergeOut", "ContactOut", "ContactPointOut", "CustomFieldOut",
+           "CustomerOut", "DuplicateOut", "DuplicateRulesOut", "ExportOut", "FieldChangeOut", "FieldOptionOut",
+           "ImportCreatedOut", "ImportDetailOut", "ImportMappingList", "ImportMappingOut", "ImportOut",
+           "InteractionOut", "InteractionsReport", "MergeOut", "MergeUndoOut", "ObjectionOut", "ObjectionsReport",
+           "OpportunityOut", "Page", "PipelineValueReport", "PoolCustomerOut", "PoolLogEntry",
+           "QuietCustomersReport", "Record", "SatisfactionReport", "SkippedRowOut", "TaskOut", "TimelineItemOut",
+           "TransferOut", "answers", "file_answer"]

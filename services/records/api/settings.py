@@ -9,6 +9,7 @@ from litestar import Response, get, patch
 from litestar.params import JSONBody
 
 from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, records_unit, with_etag
+from services.records.api.schemas import answers
 from services.records.domain import settings as domain
 from shared.errors import PreconditionFailed
 from shared.http.conditional import expected_version
@@ -18,7 +19,7 @@ def _out(cfg: domain.RecordsSettings) -> dict[str, Any]:
     return msgspec.to_builtins(cfg)
 
 
-@get("/settings/records", tags=["settings"])
+@get("/settings/records", tags=["settings"], responses=answers(200, domain.RecordsSettings))
 async def get_records_settings(access: AccessDep, runtime: RuntimeDep) -> Response[dict[str, Any]]:
     """The workspace's records settings (any signed-in user may read them: forms need them)."""
     async with records_unit(runtime, access) as unit:
@@ -26,7 +27,7 @@ async def get_records_settings(access: AccessDep, runtime: RuntimeDep) -> Respon
     return with_etag(_out(cfg), cfg.version)
 
 
-@patch("/settings/records", tags=["settings"])
+@patch("/settings/records", tags=["settings"], responses=answers(200, domain.RecordsSettings))
 async def patch_records_settings(
     data: JSONBody[domain.SettingsPatch], access: AccessDep, request: AnyRequest, runtime: RuntimeDep
 ) -> Response[dict[str, Any]]:

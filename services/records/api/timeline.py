@@ -9,11 +9,12 @@ from litestar import get
 from litestar.params import FromPath, FromQuery
 
 from services.records.api.common import AccessDep, RuntimeDep, records_unit
+from services.records.api.schemas import Page, TimelineItemOut, answers
 from services.records.domain import timeline as domain
 from shared.pagination import check_limit
 
 
-@get("/customers/{customer_id:uuid}/timeline", tags=["customers"])
+@get("/customers/{customer_id:uuid}/timeline", tags=["customers"], responses=answers(200, Page[TimelineItemOut]))
 async def customer_timeline(
     customer_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep,
     limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,

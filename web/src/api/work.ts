@@ -1,33 +1,12 @@
-// Calls whose answers the OpenAPI document leaves as free-form objects today (the public pool,
-// its rules, claim, duplicate check, transfer): typed here, by what services/records answers.
+// The sales day's calls to records that report problems as an `Answer` (the public pool, its
+// rules, claim, duplicate check, transfer): answers typed by the generated client's schemas.
 import { api, apiFetch, type Schemas } from "./client";
 import { isProblem, type Problem } from "./problem";
 
 export type Customer = Schemas["CustomerOut"];
-export type PoolCustomer = Customer & { pool_since: string };
-
-export interface PoolRules {
-  enabled: boolean;
-  no_interaction_days: number | null;
-  no_won_deal_days: number | null;
-  warning_days: number;
-  cooldown_days: number;
-  max_claims_per_day: number | null;
-  max_customers_held: number | null;
-  version: number;
-}
-
-export interface Duplicate {
-  id: string;
-  entity: string;
-  rules: string[];
-  score: number;
-  status: string;
-  visible: boolean;
-  name?: string;
-  owner_id?: string | null;
-  merged_into?: string;
-}
+export type PoolCustomer = Schemas["PoolCustomerOut"];
+export type PoolRules = Schemas["PoolRules"];
+export type Duplicate = Schemas["DuplicateOut"];
 
 /** `data` on a 2xx, else the problem (or a bare one for a non-JSON failure). */
 export type Answer<T> = { data: T; error?: undefined } | { data?: undefined; error: Problem };
@@ -51,7 +30,7 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<An
 }
 
 export const pool = (cursor?: string) =>
-  call<{ items: PoolCustomer[]; next_cursor: string | null }>("GET", `/api/v1/pool?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+  call<Schemas["PoolCustomerOutPage"]>("GET", `/api/v1/pool?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
 export const poolRules = () => call<PoolRules>("GET", "/api/v1/pool/rules");
 export const claim = (id: string) => call<Customer>("POST", `/api/v1/pool/${id}/claim`);
 export const release = (id: string) => call<null>("POST", `/api/v1/customers/${id}/release`);
@@ -62,7 +41,7 @@ export async function transfer(customerIds: string[], toUserId: string): Promise
   return error ? (error as unknown as Problem) : null;
 }
 export const duplicateCheck = (record: Record<string, string>, excludeId?: string) =>
-  call<{ duplicates: Duplicate[]; blocked: boolean }>("POST", "/api/v1/duplicates/check",
+  call<Schemas["DuplicateCheckOut"]>("POST", "/api/v1/duplicates/check",
     { entity: "customer", record, exclude_id: excludeId ?? null });
 export async function merge(intoId: string, mergeIds: string[]): Promise<Problem | null> {
   const { error } = await api.POST("/api/v1/customers/{customer_id}/merge",

@@ -2,7 +2,7 @@ import { Empty, Input, Modal, Spin } from "antd";
 import { useEffect, useRef, useState } from "react";
 import { useNavigate } from "react-router-dom";
 
-import { apiFetch } from "../api/client";
+import { apiFetch, type Schemas } from "../api/client";
 import { useApp } from "../AppContext";
 import type { MessageKey } from "../i18n/messages";
 import { groupHits, hitLink, snippetParts, type SearchHit } from "../lib/search";
@@ -13,13 +13,13 @@ function Snippet({ text }: { text: string }) {
   return <>{snippetParts(text).map((p, i) => (p.match ? <mark key={i}>{p.text}</mark> : <span key={i}>{p.text}</span>))}</>;
 }
 
-// GET /api/v1/search answers an untyped object in the OpenAPI document today, so its answer is
-// typed here (lib/search.ts) and fetched through the same authenticated fetch as the client.
+// The document names no query parameters of GET /api/v1/search (it reads them itself), so the
+// typed client cannot build its URL: fetched here, its answer typed by the generated schema.
 async function search(q: string, signal: AbortSignal): Promise<SearchHit[]> {
   const params = new URLSearchParams({ q, limit: "20" });
   const res = await apiFetch(new Request(`/api/v1/search?${params}`, { signal }));
   if (!res.ok) return [];
-  return ((await res.json()) as { hits: SearchHit[] }).hits;
+  return ((await res.json()) as Schemas["SearchAnswer"]).hits;
 }
 
 export default function SearchPalette({ open, onClose }: { open: boolean; onClose: () => void }) {

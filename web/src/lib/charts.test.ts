@@ -17,11 +17,11 @@ describe("chart series", () => {
 
   it("charts the pipeline in its main currency", () => {
     const bars = pipelineBars({ pipeline: { id: "p", name: "默认" }, stages: [
-      { id: "a", name: "初步接洽", position: 1, count: 2, by_currency: [
+      { id: "a", name: "初步接洽", position: 1, kind: "open", probability: 10, count: 2, by_currency: [
         { currency: "CNY", count: 1, amount: "1000.00", weighted_amount: "100.00" },
         { currency: "USD", count: 1, amount: "10.00", weighted_amount: "1.00" }] },
-      { id: "b", name: "方案报价", position: 2, count: 0, by_currency: [] },
-    ] });
+      { id: "b", name: "方案报价", position: 2, kind: "open", probability: 40, count: 0, by_currency: [] },
+    ], totals: [] });
     expect(bars).toEqual({ currency: "CNY", stages: ["初步接洽", "方案报价"], amount: [1000, 0], weighted: [100, 0] });
   });
 

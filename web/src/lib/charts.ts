@@ -1,24 +1,11 @@
-// The reports API's answers (services/records/domain/reports.py; free-form objects in the OpenAPI
-// document, so their shape is written here) turned into chart series. Pure: unit tested.
+// The reports API's answers (typed by the generated client's schemas) turned into chart series.
+// Pure: unit tested.
+import type { Schemas } from "../api/client";
 
-export interface ObjectionFigures {
-  count: number;
-  resolved: number;
-  share_resolved_within_sla: number | null;
-}
-export interface ObjectionsReport {
-  by_category_status: ({ category: string | null; status: string } & ObjectionFigures)[];
-  by_category: ({ category: string | null } & ObjectionFigures)[];
-  overall: ObjectionFigures;
-}
-export interface InteractionsReport {
-  by_channel: { week: string; channel: string; count: number }[];
-}
-export interface PipelineReport {
-  pipeline: { id: string; name: string };
-  stages: { id: string; name: string; position: number; count: number;
-    by_currency: { currency: string | null; count: number; amount?: string; weighted_amount?: string }[] }[];
-}
+export type ObjectionFigures = Schemas["ObjectionFigures"];
+export type ObjectionsReport = Schemas["ObjectionsReport"];
+export type InteractionsReport = Schemas["InteractionsReport"];
+export type PipelineReport = Schemas["PipelineValueReport"];
 
 export interface Stacked {
   categories: string[];

@@ -1,6 +1,6 @@
-// Import and export jobs as the records API answers them (services/records/api/imports.py and
-// exports.py answer free-form objects in the OpenAPI document, so their shape is written here).
-import { apiFetch } from "../api/client";
+// Import and export jobs, typed by the generated client's schemas (services/records/api/imports.py
+// and exports.py), and the helpers of the import wizard.
+import { apiFetch, type Schemas } from "../api/client";
 import { isProblem, type Problem } from "../api/problem";
 
 export const IMPORT_FIELDS: Record<"customer" | "contact", readonly string[]> = {
@@ -9,45 +9,14 @@ export const IMPORT_FIELDS: Record<"customer" | "contact", readonly string[]> = 
   contact: ["customer_id", "name", "title", "role_in_deal", "phone", "email"],
 };
 
-export interface SkippedRow {
-  row: number;
-  rule: string;
-  matched_id?: string | null;
-  matched_row?: number | null;
-  values?: Record<string, string>;
-}
+export type SkippedRow = Schemas["SkippedRowOut"];
 
-export interface ImportJob {
-  id: string;
-  entity: "customer" | "contact";
-  status: "queued" | "running" | "succeeded" | "failed";
-  file_name: string;
-  encoding: string | null;
-  dry_run: boolean;
-  mapping: Record<string, string>;
-  header?: string[];
-  ignored_columns?: string[];
-  rows_total: number | null;
-  rows_done: number;
-  rows_failed: number;
-  rows_created: number;
-  rows_updated: number;
-  rows_skipped: number;
-  error: string | null;
-  errors_url?: string;
-  skipped_url?: string;
-  skipped?: SkippedRow[];
-}
+/** A job as any of its answers shows it: the upload's adds the file's header, a read the skipped rows. */
+export type ImportJob = Schemas["ImportOut"]
+  & Partial<Pick<Schemas["ImportCreatedOut"], "header" | "ignored_columns">>
+  & Partial<Pick<Schemas["ImportDetailOut"], "skipped" | "skipped_truncated">>;
 
-export interface ExportJob {
-  id: string;
-  entity: string;
-  format: "csv" | "xlsx";
-  status: "queued" | "running" | "succeeded" | "failed";
-  rows_done: number;
-  error: string | null;
-  file_url?: string;
-}
+export type ExportJob = Schemas["ExportOut"];
 
 export function finished(job: { status: string }): boolean {
   return job.status === "succeeded" || job.status === "failed";

@@ -1,13 +1,8 @@
 // Search results grouped by type, in a fixed order, for the ⌘K palette and the header box.
+import type { Schemas } from "../api/client";
 
-export interface SearchHit {
-  type: string;
-  id: string;
-  title: string;
-  highlight: Record<string, string>;
-  customer_id?: string;
-  customer?: { id: string; title: string };
-}
+/** What the palette shows of a hit (GET /api/v1/search's `SearchHit`). */
+export type SearchHit = Pick<Schemas["SearchHit"], "type" | "id" | "title" | "highlight" | "customer_id" | "customer">;
 
 export const TYPE_ORDER = ["customer", "contact", "opportunity", "objection", "task", "interaction"] as const;
 

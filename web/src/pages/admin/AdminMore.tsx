@@ -9,18 +9,7 @@ import { formatDateTime } from "../../lib/format";
 import { callJson } from "../../lib/imports";
 import { nameOf, useUsers } from "../../lib/users";
 
-// The records API answers custom fields as free-form objects in the OpenAPI document: their shape.
-interface CustomField {
-  id: string;
-  entity: string;
-  key: string;
-  label: string;
-  type: string;
-  required: boolean;
-  unique: boolean;
-  options: { key: string; label: string }[] | null;
-  status: "active" | "retired";
-}
+type CustomField = Schemas["CustomFieldOut"];
 
 const FIELD_TYPES = ["text", "long_text", "number", "decimal", "date", "datetime", "boolean", "single_select",
   "multi_select", "phone", "email", "url", "user"] as const;
@@ -35,7 +24,7 @@ export function CustomFieldsTab() {
   const type = Form.useWatch("type", form);
 
   const load = useCallback(async () => {
-    const { data } = await callJson<{ items: CustomField[] }>(`/api/v1/custom-fields?entity=${entity}&limit=200`);
+    const { data } = await callJson<Schemas["CustomFieldOutPage"]>(`/api/v1/custom-fields?entity=${entity}&limit=200`);
     setItems(data?.items ?? []);
   }, [entity]);
   useEffect(() => { void load(); }, [load]);

@@ -93,3 +93,81 @@ async def test_chat_robot_refuses_a_bad_secret_on_its_field_then_is_listed(web: 
 
 async def _attr(locator: Any, name: str, expected: str) -> bool:
     return await locator.get_attribute(name) == expected
+
+
+async def test_duplicate_and_pool_rules_show_the_apis_reasons_and_save(
+    web: Page, account: Any, api: httpx.AsyncClient
+) -> None:
+    who: Account = await account()
+    await login(web, who)
+    await web.goto("/admin/rules")
+    duplicates = web.page.get_by_test_id("duplicate-rules")
+    await duplicates.get_by_label("电话相同").first.click()
+    await web.page.get_by_title("阻止保存", exact=True).click()
+    threshold = duplicates.get_by_label("名称相似度阈值（0.1-1.0）").first
+    await threshold.fill("2")
+    await _save(duplicates)
+    # Out of range: the API's reason stands under the threshold, nothing is saved.
+    await duplicates.locator(".ant-form-item-explain-error").first.wait_for()
+    assert (await api.get("/api/v1/duplicate-rules", headers=who.headers)).json()["phone"] != "block"
+    await threshold.fill("0.6")
+    await _save(duplicates)
+    await web.page.get_by_text("已保存").first.wait_for()
+    rules = (await api.get("/api/v1/duplicate-rules", headers=who.headers)).json()
+    assert (rules["phone"], rules["name_threshold"]) == ("block", 0.6)
+    assert "phone" not in rules["follows_settings"]
+
+    pool = web.page.get_by_test_id("pool-rules")
+    await pool.get_by_role("switch", name="自动退回公海").click()
+    await _save(pool)
+    # Switched on without a rule to return customers by: refused, with the reason on the switch.
+    await pool.locator(".ant-form-item-explain-error").first.wait_for()
+    await pool.get_by_label("多少天无跟进退回").first.fill("30")
+    await pool.get_by_label("每人每天最多领取").first.fill("5")
+    await _save(pool)
+    await eventually(lambda: _pool_saved(api, who), what="the pool rules saved")
+    await web.screenshot("admin-rules")
+    await web.page.reload()
+    assert await pool.get_by_label("多少天无跟进退回").first.input_value() == "30"
+
+
+async def _pool_saved(api: httpx.AsyncClient, who: Account) -> bool:
+    rules = (await api.get("/api/v1/pool/rules", headers=who.headers)).json()
+    return (rules["enabled"], rules["no_interaction_days"], rules["max_claims_per_day"]) == (True, 30, 5)
+
+
+async def test_business_calendar_hours_per_weekday_and_closed_days(
+    web: Page, account: Any, api: httpx.AsyncClient
+) -> None:
+    who: Account = await account()
+    await login(web, who)
+    await web.goto("/admin/calendar")
+    calendar = web.page.get_by_test_id("business-calendar")
+    monday = calendar.get_by_label("工作时间 周一", exact=True)
+    saturday = calendar.get_by_label("工作时间 周六", exact=True)
+    assert await monday.input_value() == "09:00-12:00, 13:30-18:00"  # the defaults
+    assert await saturday.input_value() == ""
+    await monday.fill("9-12")
+    await _save(calendar)
+    await calendar.get_by_text("请按 09:00-12:00, 13:30-18:00 的格式填写").wait_for()
+    # A span that ends before it starts: the API's reason stands under Monday.
+    await monday.fill("12:00-09:00")
+    await _save(calendar)
+    await calendar.locator(".ant-form-item-explain-error").first.wait_for()
+    assert (await api.get("/api/v1/business-calendar", headers=who.headers)).json()["version"] == 0
+    await monday.fill("8:30-12:00, 13:00-17:30")
+    await saturday.fill("09:00-12:00")
+    closed = calendar.get_by_label("公司休息日").first
+    await closed.click()
+    await closed.press_sequentially("2026-12-31")
+    await closed.press("Enter")
+    await _save(calendar)
+    await web.page.get_by_text("已保存").first.wait_for()
+    saved = (await api.get("/api/v1/business-calendar", headers=who.headers)).json()
+    assert saved["working_hours"]["mon"] == [["08:30", "12:00"], ["13:00", "17:30"]]
+    assert saved["working_hours"]["sat"] == [["09:00", "12:00"]]
+    assert saved["closed_days"] == ["2026-12-31"]
+    await web.page.reload()
+    assert await saturday.input_value() == "09:00-12:00"
+    await calendar.get_by_text("2026-12-31").first.wait_for()
+    await web.screenshot("admin-calendar")

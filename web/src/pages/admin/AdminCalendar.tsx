@@ -88,11 +88,11 @@ export function CalendarTab() {
           <Checkbox>{t("calendar.chinaHolidays")}</Checkbox>
         </Form.Item>
         <Form.Item name="closed_days" label={t("calendar.closedDays")} extra={t("calendar.dateHint")}>
-          <Select mode="tags" tokenSeparators={[",", "，", " "]} open={false} aria-label={t("calendar.closedDays")}
+          <Select mode="tags" tokenSeparators={[",", "，", " "]} aria-label={t("calendar.closedDays")}
             placeholder="2026-12-31" />
         </Form.Item>
         <Form.Item name="extra_working_days" label={t("calendar.extraDays")}>
-          <Select mode="tags" tokenSeparators={[",", "，", " "]} open={false} aria-label={t("calendar.extraDays")}
+          <Select mode="tags" tokenSeparators={[",", "，", " "]} aria-label={t("calendar.extraDays")}
             placeholder="2027-02-20" />
         </Form.Item>
         <Form.Item name="digest_at" label={t("calendar.digestAt")}>

@@ -2,11 +2,15 @@ import { Tabs, Typography } from "antd";
 import { useNavigate, useParams } from "react-router-dom";
 
 import { useApp } from "../../AppContext";
+import { CalendarTab } from "./AdminCalendar";
 import { ApiKeysTab, AuditTab, CustomFieldsTab } from "./AdminMore";
 import { DepartmentsTab, RolesTab, UsersTab } from "./AdminPeople";
+import { RulesTab } from "./AdminRules";
+import { WebhooksTab } from "./AdminWebhooks";
 import { WorkflowsTab } from "./AdminWorkflows";
 
-const TABS = ["users", "departments", "roles", "custom-fields", "api-keys", "audit", "workflows"] as const;
+const TABS = ["users", "departments", "roles", "custom-fields", "api-keys", "audit", "workflows", "webhooks", "rules",
+  "calendar"] as const;
 
 /** 系统管理: one tab per admin area, the tab in the URL (/admin/roles) so it can be linked. */
 export default function Admin() {
@@ -17,6 +21,7 @@ export default function Admin() {
   const body = {
     users: <UsersTab />, departments: <DepartmentsTab />, roles: <RolesTab />, "custom-fields": <CustomFieldsTab />,
     "api-keys": <ApiKeysTab />, audit: <AuditTab />, workflows: <WorkflowsTab />,
+    webhooks: <WebhooksTab />, rules: <RulesTab />, calendar: <CalendarTab />,
   } as const;
   return (
     <>

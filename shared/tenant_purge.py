@@ -10,8 +10,8 @@ The flow (``services/identity/README.md`` has the whole of it):
       table, streamed a chunk of rows at a time) and the service's files into the service's own
       file store (``shared/files.py``: ``<schema>.files`` under the tenant's RLS, or its part of the
       S3 bucket), keys ``<tenant>/tenant-export/<service>/{tables/<table>.jsonl, files/..., manifest.json}``
-      with ``manifest.json`` written last. Not the pod's disk: every replica reads it, and identity's
-      operator API lists and serves every service's part (``services/identity/README.md``);
+      with ``manifest.json`` written last. Not the pod's disk: every replica reads it, and the
+      service serves its part to the operator (``shared/http/tenant_exports.py``);
    b. deletes every row of the tenant from every such table (outbox and inbox included), children
       before parents, in batches of their own transactions, and repeats until a pass finds nothing
       (the export's files excepted: they are what the operator keeps of the tenant);
@@ -22,9 +22,10 @@ The flow (``services/identity/README.md`` has the whole of it):
 
 Each step records its completion in ``purged_tenants`` (``exported_at``, ``purged_at``,
 ``reported_at``), so a crash resumes at the step it interrupted: an export is written again from
-the start (each file is replaced; readers see a file only once it is complete), a purge continues with the rows still there (children
-went first, so what is left is consistent), a report is sent once. Tables are found in the
-catalogue, so a new table cannot be forgotten by the export or the purge.
+the start (each file is replaced; readers see a file only once it is complete), a purge continues
+with the rows still there (children went first, so what is left is consistent), a report is sent
+once. Tables are found in the catalogue, so a new table cannot be forgotten by the export or the
+purge.
 """
 
 from __future__ import annotations
@@ -54,19 +55,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("huike.tenant_purge")
 
-EXPORTS_DIR = "tenant-exports"
 EXPORT_KIND = "tenant-export"
 # The tables of the file store: the purge keeps the export's rows of them (``export_prefix``).
 FILE_TABLES = ("files", "file_chunks")
 DELETED_SUBJECT = f"{SUBJECT_ROOT}.identity.*.tenant.deleted"
 # Platform tables: they hold events in flight, not the tenant's data; purged, never exported.
-# file_chunks: the bytes of files, exported as files by the service (export_files), not as rows.
-NOT_EXPORTED = ("outbox", "inbox", "file_chunks")
+# files, file_chunks: the file store (the export itself is written there); a service's files are
+# exported as files (export_files), not as rows.
+NOT_EXPORTED = ("outbox", "inbox", "files", "file_chunks")
 _SYSTEM = Actor(kind="system")
 _ENCODER = msgspec.json.Encoder(enc_hook=str)  # inet, ranges and other exotic values as text
 
 
-# --- where exports go (the service's file store) --------------------------------------------------------------------------
+# --- where exports go: the service's file store ------------------------------------------------
 
 
 def export_prefix(tenant_id: uuid.UUID, service: str = "") -> str:
@@ -168,8 +169,7 @@ async def delete_tenant_rows(db: ServiceDatabase, tenant_id: uuid.UUID, *, batch
 
 
 async def export_tenant_tables(db: ServiceDatabase, tenant_id: uuid.UUID, store: FileStore, prefix: str, *,
-                               skip: Sequence[str] = (*NOT_EXPORTED, "files"),
-                               chunk_rows: int = 1000) -> dict[str, int]:
+                               skip: Sequence[str] = NOT_EXPORTED, chunk_rows: int = 1000) -> dict[str, int]:
     """Every table with a ``tenant_id`` column, as the file ``<prefix><table>.jsonl`` of ``store``
     (one row a line), written ``chunk_rows`` at a time: a big table is never held whole in memory."""
     async with db.system_unit() as unit:

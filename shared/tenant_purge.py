@@ -7,10 +7,14 @@ The flow (``services/identity/README.md`` has the whole of it):
    request in ``<schema>.purged_tenants`` (from then on ``tenant_unit`` refuses the tenant, so no late
    event, job or cached credential writes its rows again), and its worker, as the owning role:
    a. exports every table of the schema that has a ``tenant_id`` column (JSON Lines, one file per
-      table) and the service's files to ``$HUIKE_DATA_DIR/tenant-exports/<tenant>/<service>/``,
-      with ``manifest.json`` written last;
+      table, streamed a chunk of rows at a time) and the service's files into the service's own
+      file store (``shared/files.py``: ``<schema>.files`` under the tenant's RLS, or its part of the
+      S3 bucket), keys ``<tenant>/tenant-export/<service>/{tables/<table>.jsonl, files/..., manifest.json}``
+      with ``manifest.json`` written last. Not the pod's disk: every replica reads it, and the
+      service serves its part to the operator (``shared/http/tenant_exports.py``);
    b. deletes every row of the tenant from every such table (outbox and inbox included), children
-      before parents, in batches of their own transactions, and repeats until a pass finds nothing;
+      before parents, in batches of their own transactions, and repeats until a pass finds nothing
+      (the export's files excepted: they are what the operator keeps of the tenant);
       then the service's own extras (files, search engine documents, its tenant registry row);
    c. publishes ``tenant.purged`` (``crm.<service>.<tenant>.tenant.purged``), which identity records;
 3. once every service has reported, identity purges the tenant's messages from every JetStream
@@ -18,9 +22,10 @@ The flow (``services/identity/README.md`` has the whole of it):
 
 Each step records its completion in ``purged_tenants`` (``exported_at``, ``purged_at``,
 ``reported_at``), so a crash resumes at the step it interrupted: an export is written again from
-the start (files are replaced atomically), a purge continues with the rows still there (children
-went first, so what is left is consistent), a report is sent once. Tables are found in the
-catalogue, so a new table cannot be forgotten by the export or the purge.
+the start (each file is replaced; readers see a file only once it is complete), a purge continues
+with the rows still there (children went first, so what is left is consistent), a report is sent
+once. Tables are found in the catalogue, so a new table cannot be forgotten by the export or the
+purge.
 """
 
 from __future__ import annotations
@@ -29,12 +34,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -44,6 +47,7 @@ from shared.db import Database, ServiceDatabase, SystemUnit, Unit
 from shared.events.bus import DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_ROOT, Bus, service_stream_name
 from shared.events.consumer import HDR_ORIGINAL_SUBJECT, EventConsumer
 from shared.events.envelope import SUBJECT_ROOT, Actor, Event
+from shared.files import FileStore, store_for
 from shared.tenancy import scope_for_system
 
 if TYPE_CHECKING:
@@ -51,45 +55,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("huike.tenant_purge")
 
-EXPORTS_DIR = "tenant-exports"
+EXPORT_KIND = "tenant-export"
+# The tables of the file store: the purge keeps the export's rows of them (``export_prefix``).
+FILE_TABLES = ("files", "file_chunks")
 DELETED_SUBJECT = f"{SUBJECT_ROOT}.identity.*.tenant.deleted"
 # Platform tables: they hold events in flight, not the tenant's data; purged, never exported.
-# file_chunks: the bytes of files, exported as files by the service (export_files), not as rows.
-NOT_EXPORTED = ("outbox", "inbox", "file_chunks")
+# files, file_chunks: the file store (the export itself is written there); a service's files are
+# exported as files (export_files), not as rows.
+NOT_EXPORTED = ("outbox", "inbox", "files", "file_chunks")
 _SYSTEM = Actor(kind="system")
 _ENCODER = msgspec.json.Encoder(enc_hook=str)  # inet, ranges and other exotic values as text
 
 
-# --- where exports go --------------------------------------------------------------------------
+# --- where exports go: the service's file store ------------------------------------------------
 
 
-def private_dir(path: Path) -> Path:
-    """Make ``path`` (and missing parents) readable by the service account only."""
-    missing = [p for p in (path, *path.parents) if not p.exists()]
-    for directory in reversed(missing):
-        directory.mkdir(mode=0o700, exist_ok=True)
-    return path
-
-
-def export_directory(data_dir: Path, tenant_id: uuid.UUID, service: str) -> Path:
-    """``<data_dir>/tenant-exports/<tenant>/<service>/``: one service's part of a tenant's export."""
-    return private_dir(Path(data_dir) / EXPORTS_DIR / str(tenant_id) / service)
-
-
-def write_private_file(path: Path, content: bytes) -> None:
-    """Write atomically (a reader sees the whole file or none), mode 0600: it holds personal data."""
-    private_dir(path.parent)
-    partial = path.with_name(path.name + ".part")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-    partial.replace(path)
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_private_file(path, json.dumps(data, ensure_ascii=False, indent=2, default=str).encode())
+def export_prefix(tenant_id: uuid.UUID, service: str = "") -> str:
+    """``<tenant>/tenant-export/<service>/``: the keys of one service's part of a tenant's export in
+    its file store (identity's is ``<tenant>/tenant-export/identity.json``); without ``service``,
+    of every part."""
+    return f"{tenant_id}/{EXPORT_KIND}/" + (f"{service}/" if service else "")
 
 
 # --- the tables of a tenant ----------------------------------------------------------------------
@@ -157,18 +142,23 @@ async def delete_tenant_rows(db: ServiceDatabase, tenant_id: uuid.UUID, *, batch
     async with db.system_unit() as unit:
         tables = await tenant_tables(unit, db.schema)
     counts = {t.name: 0 for t in tables}
+    kept = export_prefix(tenant_id)
     for _ in range(max_passes):
         found = 0
         for table in tables:
+            # The export's files stay: they are the operator's copy of the tenant.
+            keep = " AND NOT starts_with(key, $2)" if table.name in FILE_TABLES else ""
+            args = (tenant_id, kept) if keep else (tenant_id,)
             while True:
                 async with db.tenant_unit(scope_for_system(tenant_id), purging=True) as unit:
                     await allow_purge(unit)
                     if table.self_referencing:
-                        sql = f"DELETE FROM {db.schema}.{table.name} WHERE tenant_id = $1"
+                        sql = f"DELETE FROM {db.schema}.{table.name} WHERE tenant_id = $1{keep}"
                     else:  # tenant_id leads every index: each batch is an index range, not a scan
                         sql = (f"DELETE FROM {db.schema}.{table.name} WHERE ctid = ANY(ARRAY("
-                               f"SELECT ctid FROM {db.schema}.{table.name} WHERE tenant_id = $1 LIMIT {batch_size}))")
-                    deleted = _count(await unit.execute(sql, tenant_id))
+                               f"SELECT ctid FROM {db.schema}.{table.name} WHERE tenant_id = $1{keep} "
+                               f"LIMIT {batch_size}))")
+                    deleted = _count(await unit.execute(sql, *args))
                 counts[table.name] += deleted
                 found += deleted
                 if table.self_referencing or deleted < batch_size:
@@ -178,18 +168,16 @@ async def delete_tenant_rows(db: ServiceDatabase, tenant_id: uuid.UUID, *, batch
     raise RuntimeError(f"rows of tenant {tenant_id} keep appearing in schema {db.schema}")
 
 
-async def export_tenant_tables(db: ServiceDatabase, tenant_id: uuid.UUID, directory: Path, *,
+async def export_tenant_tables(db: ServiceDatabase, tenant_id: uuid.UUID, store: FileStore, prefix: str, *,
                                skip: Sequence[str] = NOT_EXPORTED, chunk_rows: int = 1000) -> dict[str, int]:
-    """Every table with a ``tenant_id`` column, as ``<directory>/<table>.jsonl`` (one row a line)."""
+    """Every table with a ``tenant_id`` column, as the file ``<prefix><table>.jsonl`` of ``store``
+    (one row a line), written ``chunk_rows`` at a time: a big table is never held whole in memory."""
     async with db.system_unit() as unit:
         tables = [t.name for t in await tenant_tables(unit, db.schema) if t.name not in skip]
     counts: dict[str, int] = {}
     for table in sorted(tables):
-        path = private_dir(directory) / f"{table}.jsonl"
-        partial = path.with_name(path.name + ".part")
         rows = 0
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
+        async with store.create(f"{prefix}{table}.jsonl") as sink:
             async with db.tenant_unit(scope_for_system(tenant_id), purging=True, background=True) as unit:
                 chunk: list[bytes] = []
                 async for row in unit.conn.cursor(
@@ -197,13 +185,10 @@ async def export_tenant_tables(db: ServiceDatabase, tenant_id: uuid.UUID, direct
                 ):
                     chunk.append(_ENCODER.encode(dict(row)) + b"\n")
                     if len(chunk) >= chunk_rows:
-                        await asyncio.to_thread(handle.writelines, chunk)
+                        await sink.write(b"".join(chunk))
                         rows, chunk = rows + len(chunk), []
-                await asyncio.to_thread(handle.writelines, chunk)
+                await sink.write(b"".join(chunk))
                 rows += len(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        partial.replace(path)
         counts[table] = rows
     return counts
 
@@ -251,7 +236,16 @@ async def _purge_dead_letters(bus: Bus, tenant_id: uuid.UUID) -> int:
 
 # --- one service's purger -------------------------------------------------------------------------
 
-ExportFiles = Callable[[uuid.UUID, Path], Awaitable[int]]
+MANIFEST = "manifest.json"
+
+
+def export_store(runtime: Runtime, owner_db: ServiceDatabase) -> FileStore:
+    """The service's file store as the purge uses it (the owning role's units, the tenant refused
+    to everyone else)."""
+    return store_for(runtime.settings, owner_db, purging=True)
+
+
+ExportFiles = Callable[[uuid.UUID, FileStore, str], Awaitable[int]]
 PurgeMore = Callable[[ServiceDatabase, uuid.UUID], Awaitable[dict[str, int]]]
 
 
@@ -260,8 +254,8 @@ class TenantPurger:
     ``tenant.deleted`` and a worker that exports, purges and reports.
 
     ``export_tables``: export the schema's tenant tables (a service whose data is derived, like
-    search, exports nothing). ``export_files(tenant, directory)`` copies the tenant's files there
-    (answers how many); ``purge_more(owner_db, tenant)`` deletes what is not a row of a tenant
+    search, exports nothing). ``export_files(tenant, store, prefix)`` copies the tenant's files to
+    ``<prefix><their key without the tenant>`` in ``store`` (answers how many); ``purge_more(owner_db, tenant)`` deletes what is not a row of a tenant
     table (files, an external index, the service's tenant registry), answering counts."""
 
     def __init__(
@@ -370,19 +364,19 @@ class TenantPurger:
             return  # not requested, or another replica finished it meanwhile
         details: dict[str, Any] = dict(state["details"])
         if state["exported_at"] is None:
-            directory = await asyncio.to_thread(export_directory, self.runtime.settings.data_dir, tenant_id,
-                                                self.service)
-            tables = (await export_tenant_tables(owner_db, tenant_id, directory / "tables")
+            store, prefix = export_store(self.runtime, owner_db), export_prefix(tenant_id, self.service)
+            tables = (await export_tenant_tables(owner_db, tenant_id, store, prefix + "tables/")
                       if self.export_tables else {})
-            files = await self.export_files(tenant_id, directory / "files") if self.export_files else 0
+            files = await self.export_files(tenant_id, store, prefix + "files/") if self.export_files else 0
             manifest = {
                 "format": "huike.tenant-export/1", "service": self.service, "tenant_id": str(tenant_id),
                 "exported_at": datetime.now(UTC).isoformat(), "tables": tables, "files": files,
             }
-            await asyncio.to_thread(write_json, directory / "manifest.json", manifest)  # last: the export is whole
-            details["export"] = {"directory": str(directory), "tables": tables, "files": files}
+            async with store.create(prefix + MANIFEST) as sink:  # last: the export is whole
+                await sink.write(json.dumps(manifest, ensure_ascii=False, indent=2).encode())
+            details["export"] = {"prefix": prefix, "tables": tables, "files": files}
             await self._step(owner_db, tenant_id, "exported_at", details)
-            log.info("%r: exported tenant %s to %s", self, tenant_id, directory)
+            log.info("%r: exported tenant %s to %s", self, tenant_id, prefix)
         if state["purged_at"] is None:
             deleted = await delete_tenant_rows(owner_db, tenant_id, batch_size=self.batch_size)
             if self.purge_more is not None:
@@ -393,7 +387,7 @@ class TenantPurger:
         if state["reported_at"] is None:
             async with owner_db.tenant_unit(scope_for_system(tenant_id), purging=True) as unit:
                 await unit.emit("tenant", "purged", tenant_id, actor=_SYSTEM, data={
-                    "service": self.service, "export": details.get("export", {}).get("directory"),
+                    "service": self.service, "export": details.get("export", {}).get("prefix"),
                     "rows_deleted": details.get("rows_deleted", {}), "files": details.get("export", {}).get("files", 0),
                 })
                 await unit.execute(f"UPDATE {schema}.purged_tenants SET reported_at = now() WHERE id = $1", tenant_id)

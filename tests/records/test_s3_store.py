@@ -17,7 +17,10 @@ import httpx
 import pytest
 
 from services.records.storage import S3FileStore, file_store
+from services.records.tenant_purge import records_purger
 from shared.tenancy import scope_for_system
+from shared.tenant_purge import export_prefix
+from tests.records.conftest import eventually
 from tests.records.test_exports import exported
 from tests.records.test_imports import bulk, csv_bytes, finished, upload  # noqa: F401 - the workers fixture
 
@@ -168,3 +171,39 @@ async def test_identitys_deletion_export_is_in_its_own_part_of_the_bucket(client
     assert answer.status_code == 200 and answer.json()["tenant"]["id"] == tenant.id, answer.text
     async with runtime.db("identity").tenant_unit(scope_for_system(uuid.UUID(tenant.id))) as unit:
         assert await unit.fetchval("SELECT count(*) FROM identity.files") == 0  # none in PostgreSQL
+
+
+async def test_a_deleted_tenants_records_export_stays_in_the_bucket_and_its_other_files_go(
+        client, signup, customer, runtime, use_s3, s3: S3FileStore) -> None:
+    tenant = await signup()
+    tenant_id = uuid.UUID(tenant.id)
+    acme = await customer(tenant, name="对象存储导出有限公司")
+    recording = b"#!AMR\n" + bytes(range(256)) * 4000  # ~1 MB: more than one chunk of a download
+    added = await client.post(f"/api/v1/customers/{acme['id']}/attachments", headers=tenant.headers,
+                              files={"file": ("通话.amr", recording, "audio/amr")})
+    assert added.status_code == 201, added.text
+    async with runtime.db("records").system_unit() as unit:  # as records' consumer records tenant.deleted
+        await unit.execute("INSERT INTO records.purged_tenants (id) VALUES ($1)", tenant_id)
+    purger = records_purger(runtime)
+
+    async def reported() -> bool:
+        await purger.run_once()  # (or the running service's purger, whichever takes the lock first)
+        async with runtime.db("records").system_unit() as unit:
+            return await unit.fetchval("SELECT reported_at IS NOT NULL FROM records.purged_tenants WHERE id = $1",
+                                       tenant_id)
+
+    await eventually(reported, timeout=20)
+    # Only the export is left of the tenant in the bucket: the attachment's own object went.
+    keys = await s3.keys(f"{tenant.id}/")
+    part = export_prefix(tenant_id, "records")
+    assert keys and all(k.startswith(part) for k in keys), keys
+    assert {f"{part}manifest.json", f"{part}tables/customers.jsonl"} <= set(keys)
+    operator = {"Authorization": f"Bearer {runtime.settings.operator_token}"}
+    listed = await client.get(f"/api/v1/operator/tenant-exports/records/{tenant.id}", headers=operator)
+    assert listed.status_code == 200, listed.text
+    [attachment] = [f for f in listed.json()["files"] if f["path"].startswith("files/attachments/")]
+    download = await client.get(attachment["url"], headers=operator)
+    assert download.status_code == 200 and download.content == recording
+    customers = await client.get(f"/api/v1/operator/tenant-exports/records/{tenant.id}/tables/customers.jsonl",
+                                 headers=operator)
+    assert "对象存储导出有限公司" in customers.text

@@ -19,12 +19,14 @@ from services.records.tenant_purge import records_purger
 from shared.errors import TenantGone
 from shared.events.envelope import Actor, encode_event, new_event
 from shared.tenancy import scope_for_system
+from shared.tenant_purge import export_prefix
 from tests.identity.conftest import bearer, client_at, random_address
 from tests.records.conftest import customer, eventually, records_events  # noqa: F401 - fixtures
 from tests.records.test_exports import exported
 from tests.records.test_imports import bulk, csv_bytes, finished, upload  # noqa: F401 - the workers fixture
 
 OPERATOR = "/api/v1/operator/tenants"
+PARTS = "/api/v1/operator/tenant-exports"
 
 
 def operator(settings: Any) -> dict[str, str]:
@@ -56,13 +58,14 @@ async def deleted_for_good(client: httpx.AsyncClient, settings: Any, tenant_id: 
     return state
 
 
-# What a purge keeps on purpose: identity's deletion export (the operator's copy of the tenant).
-KEPT = ("identity.files", "identity.file_chunks")
+# What a purge keeps on purpose: every service's part of the deletion export (the operator's copy
+# of the tenant), the rows of its file store whose key is under <tenant>/tenant-export/.
+FILE_TABLES = ("files", "file_chunks")
 
 
 async def rows_left(owner_url: str, tenant_id: str) -> dict[str, int]:
     """Rows of the tenant in every table (any schema) with a tenant_id column, read as the owner
-    (``KEPT`` aside)."""
+    (the export's files aside)."""
     conn = await asyncpg.connect(owner_url)
     try:
         # Forced RLS binds the owner too unless it is a superuser: read as that tenant.
@@ -76,12 +79,26 @@ async def rows_left(owner_url: str, tenant_id: str) -> dict[str, int]:
         counts = {}
         for t in tables:
             name = f"{t['table_schema']}.{t['table_name']}"
-            if name in KEPT:
-                continue
-            counts[name] = await conn.fetchval(f"SELECT count(*) FROM {name} WHERE tenant_id = $1", uuid.UUID(tenant_id))
+            kept = " AND NOT starts_with(key, $2)" if t["table_name"] in FILE_TABLES else ""
+            args = (uuid.UUID(tenant_id), export_prefix(uuid.UUID(tenant_id))) if kept else (uuid.UUID(tenant_id),)
+            counts[name] = await conn.fetchval(f"SELECT count(*) FROM {name} WHERE tenant_id = $1{kept}", *args)
         return counts
     finally:
         await conn.close()
+
+
+async def export_part(client: httpx.AsyncClient, settings: Any, service: str, tenant_id: str) -> dict[str, bytes]:
+    """Every file of a service's part of the tenant's export, read from the service's file store
+    through the operator API (path within the part -> bytes)."""
+    listed = await client.get(f"{PARTS}/{service}/{tenant_id}", headers=operator(settings))
+    assert listed.status_code == 200, listed.text
+    files = {}
+    for item in listed.json()["files"]:
+        got = await client.get(item["url"], headers=operator(settings))
+        assert got.status_code == 200, got.text
+        assert len(got.content) == item["size"], item
+        files[item["path"]] = got.content
+    return files
 
 
 async def stream_messages(runtime: Any, tenant_id: str) -> dict[str, int]:
@@ -140,29 +157,43 @@ async def test_deleting_a_tenant_exports_all_its_data_then_leaves_nothing_readab
     assert {"identity", "records", "search", "streams"} <= set(progress), progress
     assert progress["records"]["rows_deleted"]["customers"] == 3
 
-    # The export: every service's part, files included, readable by the service account only.
-    root = Path(settings.data_dir) / "tenant-exports" / doomed.id
-    # Identity's part is in its file store (every replica reads it), not on this pod's disk.
-    assert not (root / "identity").exists()
+    # The export: every service's part, files included, in the service's file store (every replica
+    # reads it), not on this pod's disk; the operator lists and downloads each part.
+    assert not (Path(settings.data_dir) / "tenant-exports").exists()
     answer = await client.get(f"{OPERATOR}/{doomed.id}/export", headers=operator(settings))
     assert answer.status_code == 200, answer.text
     identity = answer.json()
     assert [u["email"] for u in identity["users"]] == [doomed.admin_email]
     assert identity["tenant"]["status"] == "pending_deletion"  # the final export, written at the purge
-    manifest = json.loads((root / "records" / "manifest.json").read_text())
+    records = await export_part(client, settings, "records", doomed.id)
+    manifest = json.loads(records["manifest.json"])
     assert manifest["tables"]["customers"] == 3 and manifest["files"] == 2
     for table in ("contacts", "interactions", "objections", "tasks", "opportunities", "field_history", "audit_log",
                   "imports", "import_errors", "exports", "pipelines", "match_keys", "attachments"):
         assert manifest["tables"][table] >= 1, table
-    customers = [json.loads(line) for line in (root / "records" / "tables" / "customers.jsonl").read_text().splitlines()]
+        assert len(records[f"tables/{table}.jsonl"].splitlines()) == manifest["tables"][table], table
+    assert "tables/files.jsonl" not in records  # the files are exported as files, not rows
+    customers = [json.loads(line) for line in records["tables/customers.jsonl"].splitlines()]
     assert {c["name"] for c in customers} == {"宁波瑞鑫物流有限公司", "杭州进口客户有限公司", "Imported Two Ltd"}
     assert {c["tenant_id"] for c in customers} == {doomed.id}
-    files = {p.relative_to(root / "records" / "files").parts[0]: p.read_bytes()
-             for p in (root / "records" / "files").rglob("*") if p.is_file()}
+    files = {p.split("/")[1]: data for p, data in records.items() if p.startswith("files/")}
     assert files == {"exports": export_file, "attachments": recording}
-    assert json.loads((root / "search" / "manifest.json").read_text())["tables"] == {}
-    for path in root.rglob("*"):
-        assert path.stat().st_mode & 0o077 == 0, path
+    assert json.loads((await export_part(client, settings, "search", doomed.id))["manifest.json"])["tables"] == {}
+    for service in ("workflows", "notifications"):
+        part = await export_part(client, settings, service, doomed.id)
+        assert json.loads(part["manifest.json"])["tenant_id"] == doomed.id, service
+        assert {p for p in part if p.startswith("tables/")} == {
+            f"tables/{t}.jsonl" for t in json.loads(part["manifest.json"])["tables"]}, service
+    # The operator's credential only, and another tenant has no export.
+    assert (await client.get(f"{PARTS}/records/{doomed.id}", headers=other.headers)).status_code == 401
+    assert (await client.get(f"{PARTS}/records/{other.id}", headers=operator(settings))).status_code == 404
+    assert (await client.get(f"{PARTS}/records/{doomed.id}/../{other.id}/x",
+                             headers=operator(settings))).status_code == 404
+    # Under the tenant's row-level security: another tenant's unit of work does not see the part.
+    async with runtime.db("records").tenant_unit(scope_for_system(uuid.UUID(other.id))) as unit:
+        assert await unit.fetchval("SELECT count(*) FROM records.files WHERE starts_with(key, $1)",
+                                   export_prefix(uuid.UUID(doomed.id))) == 0
+    assert not (Path(settings.data_dir) / "tenant-exports").exists()
 
     # Nothing of it is left: any table with a tenant_id column (so a new one cannot be forgotten),
     # the registries keyed by id, its files, the search index, the event streams.
@@ -175,7 +206,8 @@ async def test_deleting_a_tenant_exports_all_its_data_then_leaves_nothing_readab
         assert await unit.fetchval("SELECT count(*) FROM search.tenants WHERE id = $1", uuid.UUID(doomed.id)) == 0
         tombstone = await unit.fetchrow("SELECT status, name FROM identity.tenants WHERE id = $1", uuid.UUID(doomed.id))
     assert dict(tombstone) == {"status": "deleted", "name": ""}  # the slug stays taken
-    assert await PostgresFileStore(runtime.db("records"), purging=True).keys(f"{doomed.id}/") == []
+    left = await PostgresFileStore(runtime.db("records"), purging=True).keys(f"{doomed.id}/")
+    assert left and all(k.startswith(export_prefix(uuid.UUID(doomed.id), "records")) for k in left), left
     assert not any((await stream_messages(runtime, doomed.id)).values())
     assert (await stream_messages(runtime, other.id))["CRM_RECORDS"] > 0  # the filter does find messages
 
@@ -249,7 +281,7 @@ async def test_an_interrupted_purge_resumes_where_it_stopped_and_reports_once(
     left = await rows_left(settings.database_owner_url, tenant.id)
     assert not any(v for k, v in left.items() if k.startswith("records.")), left
     # The export step was done before the crash: it is not written again over what is left.
-    assert not (Path(settings.data_dir) / "tenant-exports" / tenant.id / "records").exists()
+    assert await PostgresFileStore(runtime.db("records"), purging=True).keys(export_prefix(tenant_id)) == []
     assert await purger.run_once() == []  # done: nothing runs twice
     await asyncio.sleep(0.5)
     assert records_events.types(tenant.id).count("tenant.purged") == 1

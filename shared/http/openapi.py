@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
     Components,
     OpenAPI,
@@ -83,6 +84,13 @@ _PROBLEM_EXAMPLE = {
     "errors": [{"field": "name", "message": "is required", "code": "required"},
                {"field": "phone", "message": "must be a string (got an integer)", "code": "wrong_type"}],
 }
+
+
+def file_answer(description: str) -> dict[int, ResponseSpec]:
+    """``responses=`` for a handler that streams a file whose own type is set per file (documented as
+    bytes; the handler's ``media_type`` would override the file's)."""
+    return {200: ResponseSpec(data_container=bytes, description=description, media_type="application/octet-stream",
+                              generate_examples=False)}
 
 
 def _problem_schemas() -> dict[str, Schema]:
@@ -255,4 +263,4 @@ def finish_document(app: Litestar, public_paths: Iterable[str]) -> OpenAPI:
     return document
 
 
-__all__ = ["ERRORS", "finish_document"]
+__all__ = ["ERRORS", "file_answer", "finish_document"]

@@ -22,6 +22,7 @@ from litestar.response import Stream
 
 from shared.errors import NotFound
 from shared.files import FileStore, store_for
+from shared.http.openapi import file_answer
 from shared.http.operator import operator_only
 from shared.runtime import Runtime
 from shared.tenant_purge import MANIFEST, export_prefix
@@ -66,7 +67,7 @@ def tenant_export_router(api_prefix: str, service: str) -> Router:
         return ExportPart(service=service, tenant_id=tenant_id, files=files)
 
     @get("/{tenant_id:uuid}/{path:path}", tags=["operator"], guards=[operator_only], opt={"exclude_from_auth": True},
-         operation_id=f"{service}TenantExportFile")
+         operation_id=f"{service}TenantExportFile", responses=file_answer("The file's bytes"))
     async def export_file(tenant_id: FromPath[uuid.UUID], path: FromPath[str],
                           runtime: RuntimeDep) -> Stream:
         """One file of this service's part of the tenant's deletion export, streamed."""

@@ -22,6 +22,7 @@ from services.identity.api.schemas import (
 )
 from services.identity.domain import tenants as domain
 from shared.http import RuntimeDep
+from shared.http.openapi import file_answer
 from shared.http.operator import operator_only
 from shared.pagination import Page, check_limit, page_of, time_cursor
 
@@ -81,7 +82,7 @@ class OperatorTenantsController(Controller):
         return ScheduledDeletionOut(tenant=operator_tenant_out(row), export_file=key,
                                     export_url=f"/api/v1/operator/tenants/{tenant_id}/export")
 
-    @get("/{tenant_id:uuid}/export")
+    @get("/{tenant_id:uuid}/export", responses=file_answer("The export (JSON), streamed"))
     async def deletion_export(self, tenant_id: FromPath[uuid.UUID], runtime: RuntimeDep) -> Stream:
         """The export of the tenant's identity data written when its deletion was scheduled (and
         again, final, at its purge): JSON, secrets left out. Kept after the purge; any replica

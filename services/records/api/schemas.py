@@ -14,6 +14,8 @@ from typing import Any, Generic, TypeVar
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
 
+from shared.http.openapi import file_answer
+
 T = TypeVar("T")
 CUSTOMER_ID = "3f1c2b9e-8d4a-4e6f-9b0a-1c2d3e4f5a6b"  # in examples
 U = msgspec.UnsetType
@@ -472,13 +474,6 @@ def answers(status: int, schema: Any, description: str = "") -> dict[int, Respon
     """``responses=`` for a handler whose answer (a dict) has the documented shape ``schema``."""
     return {status: ResponseSpec(data_container=schema, description=description or "Success",
                                  generate_examples=False)}
-
-
-def file_answer(description: str) -> dict[int, ResponseSpec]:
-    """``responses=`` for a handler that streams a file whose own type is set per file (documented as
-    bytes; the handler's ``media_type`` would override the file's)."""
-    return {200: ResponseSpec(data_container=bytes, description=description, media_type="application/octet-stream",
-                              generate_examples=False)}
 
 
 __all__ = ["CUSTOMER_ID", "ChangeActorOut", "ContactMergeOut", "ContactOut", "ContactPointOut", "CustomFieldOut",

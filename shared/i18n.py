@@ -144,6 +144,8 @@ TITLES_ZH: dict[str, str] = {
     "export-not-ready": "导出尚未完成",
     "export-file-deleted": "导出文件已删除",
     "attachment-not-found": "未找到附件",
+    "saved-view-not-found": "未找到保存的视图",
+    "saved-view-not-yours": "只有视图的创建者可以修改或删除它",
 }
 
 # Chinese by HTTP status: the title of a kind this catalogue does not know yet.

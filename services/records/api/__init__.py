@@ -6,6 +6,7 @@ from litestar import Router
 from litestar.di import Provide
 
 from services.records.api.attachments import attachment_routes
+from services.records.api.bulk_actions import BulkActionsController
 from services.records.api.common import provide_access
 from services.records.api.contacts import ContactsController
 from services.records.api.custom_fields import CustomFieldsController
@@ -19,6 +20,7 @@ from services.records.api.objections import ObjectionsController
 from services.records.api.opportunities import OpportunitiesController
 from services.records.api.pipelines import PipelinesController
 from services.records.api.reports import ReportsController
+from services.records.api.saved_views import SavedViewsController
 from services.records.api.settings import get_records_settings, patch_records_settings
 from services.records.api.tasks import TasksController
 from services.records.api.timeline import customer_timeline
@@ -32,7 +34,7 @@ def router() -> Router:
         route_handlers=[
             get_records_settings, patch_records_settings,
             CustomFieldsController,
-            CustomersController,
+            CustomersController, BulkActionsController,
             DuplicatesController, DataQualityController,
             ContactsController,
             PipelinesController,
@@ -42,6 +44,7 @@ def router() -> Router:
             InteractionsController, ObjectionsController, TasksController,
             ImportsController,
             ExportsController,
+            SavedViewsController,
             *attachment_routes(),
         ],
     )

@@ -57,7 +57,8 @@ class ExportsController(Controller):
                             ) -> dict[str, Any]:
         """Export ``entity`` (customer, contact, interaction, objection, task, opportunity) as
         ``format`` csv (UTF-8 with BOM) or xlsx, with ``filters`` = the entity's list filters
-        (e.g. ``{"lifecycle_stage": "lead", "cf.region": "east"}`` for customers). Needs the
+        (e.g. ``{"lifecycle_stage": "lead", "cf.region": "east"}`` for customers; ``{"ids": [...]}``:
+        only these customers, the rows selected in a list, at most 1,000). Needs the
         ``export`` permission; rows outside the caller's data scope and hidden fields are left out.
         Answers 202; follow ``GET /exports/{id}``."""
         body = data

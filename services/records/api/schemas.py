@@ -470,6 +470,48 @@ class SatisfactionReport(msgspec.Struct, kw_only=True):
     by_category: list[CategorySatisfaction]
 
 
+class SavedViewOut(msgspec.Struct, kw_only=True):
+    """A saved list view: ``mine`` is true for the caller's own (only those can be changed)."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    entity: str
+    name: str
+    columns: list[str]
+    filters: dict[str, str]
+    sort: str | None
+    shared: str  # private | department | tenant
+    department_id: uuid.UUID | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    mine: bool
+
+
+class SavedViewList(msgspec.Struct, kw_only=True):
+    """The caller's own views of the entity first, then those shared with them, by name."""
+
+    items: list[SavedViewOut]
+
+
+class BulkFailure(msgspec.Struct, kw_only=True):
+    """One record a bulk action left alone: ``type`` is the problem type a single request would
+    have answered (customer-not-found, already-in-pool, approval-pending, permission-denied...)."""
+
+    id: uuid.UUID
+    status: int
+    type: str
+    title: str  # in the caller's language (Accept-Language)
+    message: str
+
+
+class BulkResult(msgspec.Struct, kw_only=True):
+    """What a bulk action did: ``done`` changed (or already as asked), ``failed`` left alone and why."""
+
+    done: list[uuid.UUID]
+    failed: list[BulkFailure]
+
+
 def answers(status: int, schema: Any, description: str = "") -> dict[int, ResponseSpec]:
     """``responses=`` for a handler whose answer (a dict) has the documented shape ``schema``."""
     return {status: ResponseSpec(data_container=schema, description=description or "Success",
@@ -477,9 +519,9 @@ def answers(status: int, schema: Any, description: str = "") -> dict[int, Respon
 
 
 __all__ = ["CUSTOMER_ID", "ChangeActorOut", "ContactMergeOut", "ContactOut", "ContactPointOut", "CustomFieldOut",
-           "CustomerOut", "DuplicateOut", "DuplicateRulesOut", "ExportOut", "FieldChangeOut", "FieldOptionOut",
+           "CustomerOut", "DuplicateOut", "DuplicateRulesOut", "BulkFailure", "BulkResult", "ExportOut", "FieldChangeOut", "FieldOptionOut",
            "ImportCreatedOut", "ImportDetailOut", "ImportMappingList", "ImportMappingOut", "ImportOut",
            "InteractionOut", "InteractionsReport", "MergeOut", "MergeUndoOut", "ObjectionOut", "ObjectionsReport",
            "OpportunityOut", "Page", "PipelineValueReport", "PoolCustomerOut", "PoolLogEntry",
-           "QuietCustomersReport", "Record", "SatisfactionReport", "SkippedRowOut", "TaskOut", "TimelineItemOut",
+           "QuietCustomersReport", "Record", "SatisfactionReport", "SavedViewList", "SavedViewOut", "SkippedRowOut", "TaskOut", "TimelineItemOut",
            "TransferOut", "answers", "file_answer"]

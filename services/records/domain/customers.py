@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import msgspec
@@ -413,6 +413,8 @@ class CustomerFilters(msgspec.Struct, kw_only=True):
     no_interaction_days: int | None = None
     overdue_follow_up: bool | None = None
     health_score_max: int | None = None
+    # Exports only (not a list parameter): the rows a user selected in a list.
+    ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=1000)] | None = None
 
 
 def _filter_value(definition: custom_fields.Definition, raw: str) -> Any:
@@ -454,6 +456,8 @@ async def conditions(unit: Unit, access: RecordAccess, filters: CustomerFilters,
             add(f"c.{name} = {{0}}", value)
     if filters.tag is not None:
         add("c.tags @> ARRAY[{0}]::text[]", filters.tag.strip())
+    if filters.ids is not None:
+        add("c.id = ANY({0}::uuid[])", filters.ids)
     for name, column, op in (("created_after", "created_at", ">="), ("created_before", "created_at", "<"),
                              ("updated_after", "updated_at", ">="), ("updated_before", "updated_at", "<")):
         value = getattr(filters, name)

@@ -80,7 +80,7 @@ FILTER_READS: dict[str, tuple[str, ...]] = {
     "no_interaction_days": ("last_interaction_at",), "overdue_follow_up": ("next_follow_up_at",),
     "occurred_from": ("occurred_at",), "occurred_to": ("occurred_at",), "overdue": ("status", "due_at"),
     "due_from": ("due_at",), "due_to": ("due_at",), "close_from": ("expected_close_date",),
-    "close_to": ("expected_close_date",), "stage_id": ("stage",),
+    "close_to": ("expected_close_date",), "stage_id": ("stage",), "ids": ("id",),
 }
 RECORD_OF: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "customer": customers.record_of, "contact": contacts.record_of, "interaction": interactions.record_of,

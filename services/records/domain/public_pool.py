@@ -163,14 +163,23 @@ async def release(unit: Unit, access: RecordAccess, customer_id: uuid.UUID) -> N
     """The owner (or whoever may transfer it) puts a customer back into the pool."""
     row = await customers_domain.get_visible(unit, access, customer_id, for_update=True)
     if row["owner_id"] is None:
-        raise Conflict("This customer is in the public pool already", kind="already-in-pool")
+        raise already_in_pool()
     if row["owner_id"] != access.user_id:
         access.require("customer", "transfer")
     else:
         access.require("customer", "update")
     await locks.check(unit, "customer", customer_id, ownership.OWNER_FIELDS)
+    await release_rows(unit, access, [row])
+
+
+def already_in_pool() -> Conflict:
+    return Conflict("This customer is in the public pool already", kind="already-in-pool")
+
+
+async def release_rows(unit: Unit, access: RecordAccess, rows: list[asyncpg.Record]) -> None:
+    """Return customers (locked, checked by the caller) to the pool as released by the caller."""
     current = await rules(unit)
-    await _return(unit, [row], "released", "released by " + str(access.user_id), access.actor, current.version)
+    await _return(unit, rows, "released", "released by " + str(access.user_id), access.actor, current.version)
 
 
 async def _log(unit: Unit, ids: list[uuid.UUID], action: str, user_id: uuid.UUID | None, actor: Actor,

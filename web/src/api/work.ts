@@ -40,6 +40,28 @@ export async function transfer(customerIds: string[], toUserId: string): Promise
   } });
   return error ? (error as unknown as Problem) : null;
 }
+// Bulk actions on a selection: one request, an answer per customer (done, or failed and why).
+export const bulkTags = (ids: string[], add: string[]) =>
+  call<Schemas["BulkResult"]>("POST", "/api/v1/customers/bulk-tags", { customer_ids: ids, add });
+export const bulkRelease = (ids: string[]) =>
+  call<Schemas["BulkResult"]>("POST", "/api/v1/customers/bulk-release", { customer_ids: ids });
+
+// Saved list views, kept per user on the server (private, or shared with the department or everyone).
+export type SavedView = Schemas["SavedViewOut"];
+export const savedViews = (entity: string) =>
+  call<Schemas["SavedViewList"]>("GET", `/api/v1/saved-views?entity=${encodeURIComponent(entity)}`);
+export const createView = (body: Schemas["SavedViewCreate"]) => call<SavedView>("POST", "/api/v1/saved-views", body);
+export async function updateView(view: SavedView, body: Schemas["SavedViewPatch"]): Promise<Answer<SavedView>> {
+  const { data, error } = await api.PATCH("/api/v1/saved-views/{view_id}", {
+    params: { path: { view_id: view.id } }, body, headers: { "If-Match": `"${view.version}"` } });
+  return data ? { data: data as SavedView } : { error: error as unknown as Problem };
+}
+export async function deleteView(view: SavedView): Promise<Problem | null> {
+  const { error } = await api.DELETE("/api/v1/saved-views/{view_id}", {
+    params: { path: { view_id: view.id } }, headers: { "If-Match": `"${view.version}"` } });
+  return error ? (error as unknown as Problem) : null;
+}
+
 export const duplicateCheck = (record: Record<string, string>, excludeId?: string) =>
   call<Schemas["DuplicateCheckOut"]>("POST", "/api/v1/duplicates/check",
     { entity: "customer", record, exclude_id: excludeId ?? null });

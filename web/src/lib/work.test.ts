@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 
 import {
-  DEFAULT_COLUMNS, formatMoney, loadViews, runBulk, slaBadge, storeViews, taskQuery, toCsv, totalByCurrency, withView,
+  bulkResult, columnsOfFields, DEFAULT_COLUMNS, formatMoney, loadViews, slaBadge, storeViews, taskQuery, totalByCurrency,
+  viewBody, viewQuery,
 } from "./work";
 
 class MemoryStorage {
@@ -33,12 +34,10 @@ describe("sales day logic", () => {
     expect(taskQuery("overdue", "u1", new Date())).toMatchObject({ overdue: true });
   });
 
-  it("keeps columns and saved views per key, replacing a view of the same name", () => {
+  it("keeps columns per key and reads the views this browser kept before they moved to the server", () => {
     const storage = new MemoryStorage() as unknown as Storage;
     expect(loadViews(storage, "k").columns).toEqual(DEFAULT_COLUMNS);
-    const views = withView(withView([], { name: "B", query: "tier=A", columns: ["phone"] }),
-      { name: "B", query: "tier=C", columns: ["tags"] });
-    storeViews(storage, "k", { columns: ["phone", "nonsense" as "phone"], views });
+    storeViews(storage, "k", { columns: ["phone", "nonsense" as "phone"], views: [{ name: "B", query: "tier=C", columns: ["tags"] }] });
     const back = loadViews(storage, "k");
     expect(back.columns).toEqual(["phone"]);
     expect(back.views).toEqual([{ name: "B", query: "tier=C", columns: ["tags"] }]);
@@ -46,17 +45,18 @@ describe("sales day logic", () => {
     expect(loadViews(storage, "k").views).toEqual([]);
   });
 
-  it("runs a bulk action on every row, keeping each row's error and reporting progress", async () => {
-    const seen: number[] = [];
-    const result = await runBulk([{ id: "1", label: "甲" }, { id: "2", label: "乙" }, { id: "3", label: "丙" }],
-      async (row) => { if (row.id === "2") throw new Error("冲突"); return row.id === "3" ? "拒绝" : null; },
-      (p) => seen.push(p.done));
-    expect(result.done).toBe(3);
-    expect(result.errors.map((e) => [e.label, e.message])).toEqual([["乙", "冲突"], ["丙", "拒绝"]]);
-    expect(seen.sort()).toEqual([1, 2, 3]);
+  it("turns a list's search string into a server view and back, without the page's cursor", () => {
+    const body = viewBody(" A 级 ", "tier=A&tag=vip&sort=-name&cursor=abc", ["owner", "phone"]);
+    expect(body).toEqual({ name: "A 级", entity: "customer", columns: ["owner_id", "phone"],
+      filters: { tier: "A", tag: "vip" }, sort: "-name" });
+    expect(viewQuery(body).toString()).toBe("tier=A&tag=vip&sort=-name");
+    expect(viewQuery({ filters: {}, sort: null }).toString()).toBe("");
+    expect(columnsOfFields(["owner_id", "tags", "custom_fields.region"])).toEqual(["owner", "tags"]);
   });
 
-  it("writes CSV that spreadsheets open as text", () => {
-    expect(toCsv(["名称"], [["a,b"], ["=1+1"], [null]])).toBe('\uFEFF名称\r\n"a,b"\r\n\'=1+1\r\n\r\n');
+  it("shows a bulk answer's failed rows by name, every row done", () => {
+    const result = bulkResult([{ id: "1", label: "甲" }, { id: "2", label: "乙" }],
+      { done: ["1"], failed: [{ id: "2", title: "冲突", message: "already in the pool" }] });
+    expect(result).toEqual({ done: 2, total: 2, errors: [{ id: "2", label: "乙", message: "already in the pool" }] });
   });
 });

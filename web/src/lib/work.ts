@@ -57,7 +57,7 @@ export function taskQuery(tab: TaskTab, userId: string, now: Date): Record<strin
   return { status: "open", due_from: start.toISOString(), due_to: end.toISOString(), sort: "due_at", limit: 100 };
 }
 
-// --- the customers list: columns and saved views, kept per user in this browser ---------------------
+// --- the customers list: columns (kept per user in this browser) and saved views (on the server) ----
 
 export const CUSTOMER_COLUMNS = ["lifecycle_stage", "owner", "tier", "phone", "tags", "last_interaction_at",
   "next_follow_up_at", "created_at"] as const;
@@ -65,6 +65,7 @@ export type CustomerColumn = (typeof CUSTOMER_COLUMNS)[number];
 export const DEFAULT_COLUMNS: CustomerColumn[] = ["lifecycle_stage", "owner", "tier", "phone", "tags",
   "last_interaction_at", "next_follow_up_at"];
 
+/** A view as this browser kept it before views moved to the server (read once, to move it). */
 export interface SavedView {
   name: string;
   query: string; // the list's URL search string (filters and sort)
@@ -93,46 +94,52 @@ export function storeViews(storage: Storage, key: string, state: ViewState): voi
   storage.setItem(key, JSON.stringify(state));
 }
 
-/** Saving a view under an existing name replaces it (names are what the user picks by). */
-export function withView(views: SavedView[], view: SavedView): SavedView[] {
-  return [...views.filter((v) => v.name !== view.name), view].sort((a, b) => a.name.localeCompare(b.name));
+/** The record field a column shows (a server view names fields; the owner column shows `owner_id`). */
+export function columnField(column: CustomerColumn): string {
+  return column === "owner" ? "owner_id" : column;
 }
 
-// --- bulk actions: one request per row, with progress and per-row errors ----------------------------
+export function columnsOfFields(fields: string[]): CustomerColumn[] {
+  return fields.map((f) => (f === "owner_id" ? "owner" : f))
+    .filter((c): c is CustomerColumn => (CUSTOMER_COLUMNS as readonly string[]).includes(c));
+}
+
+/** What the API stores for a view: the list's filters and sort, from the list's URL search string
+ * (the page's cursor is not part of a view). */
+export interface ViewBody {
+  name: string;
+  entity: "customer";
+  columns: string[];
+  filters: Record<string, string>;
+  sort: string | null;
+}
+
+export function viewBody(name: string, query: string, columns: CustomerColumn[]): ViewBody {
+  const filters: Record<string, string> = {};
+  let sort: string | null = null;
+  new URLSearchParams(query).forEach((value, key) => {
+    if (key === "sort") sort = value;
+    else if (key !== "cursor" && key !== "limit" && value !== "") filters[key] = value;
+  });
+  return { name: name.trim(), entity: "customer", columns: columns.map(columnField), filters, sort };
+}
+
+/** The list's URL search string for a server view. */
+export function viewQuery(view: { filters: Record<string, string>; sort?: string | null }): URLSearchParams {
+  const out = new URLSearchParams(view.filters);
+  if (view.sort) out.set("sort", view.sort);
+  return out;
+}
+
+// --- bulk actions: one request for the whole selection, per-row errors from its answer ---------------
 
 export interface BulkRow { id: string; label: string }
 export interface BulkResult { done: number; total: number; errors: { id: string; label: string; message: string }[] }
+export interface BulkAnswer { done: string[]; failed: { id: string; title: string; message: string }[] }
 
-/** Runs `action` on every row, two at a time (the API's own limits stay the judge of each row), and
- * reports progress after each; a row's failure is recorded and the run goes on. */
-export async function runBulk(rows: BulkRow[], action: (row: BulkRow) => Promise<string | null>,
-  progress: (result: BulkResult) => void, parallel = 2): Promise<BulkResult> {
-  const result: BulkResult = { done: 0, total: rows.length, errors: [] };
-  let next = 0;
-  const worker = async () => {
-    while (next < rows.length) {
-      const row = rows[next++];
-      let failure: string | null;
-      try {
-        failure = await action(row);
-      } catch (exc) {
-        failure = exc instanceof Error ? exc.message : String(exc);
-      }
-      if (failure) result.errors.push({ id: row.id, label: row.label, message: failure });
-      result.done += 1;
-      progress({ ...result, errors: [...result.errors] });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(parallel, rows.length) }, worker));
-  return result;
-}
-
-/** Rows as CSV (RFC 4180 quoting; a BOM so that Excel opens the Chinese right). */
-export function toCsv(header: string[], rows: (string | null | undefined)[][]): string {
-  const cell = (v: string | null | undefined) => {
-    // A leading = + - @ would make a spreadsheet run the cell as a formula.
-    const s = /^[=+\-@]/.test(v ?? "") ? `'${v}` : v ?? "";
-    return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  return "\uFEFF" + [header, ...rows].map((r) => r.map(cell).join(",")).join("\r\n") + "\r\n";
+/** The progress dialog's figures from a bulk answer: every row is done, the failed ones by name. */
+export function bulkResult(rows: BulkRow[], answer: BulkAnswer): BulkResult {
+  const labels = new Map(rows.map((r) => [r.id, r.label]));
+  return { done: rows.length, total: rows.length, errors: answer.failed.map((f) => ({
+    id: f.id, label: labels.get(f.id) ?? f.id, message: f.message || f.title })) };
 }

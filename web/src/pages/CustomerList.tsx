@@ -1,6 +1,6 @@
-import { PlusOutlined, SettingOutlined } from "@ant-design/icons";
+import { DeleteOutlined, PlusOutlined, SettingOutlined } from "@ant-design/icons";
 import {
-  Alert, App, Button, Checkbox, Form, Input, List, Modal, Popover, Progress, Select, Space, Typography,
+  Alert, App, Button, Checkbox, Form, Input, List, Modal, Popconfirm, Popover, Progress, Select, Space, Tag, Typography,
 } from "antd";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
@@ -12,11 +12,15 @@ import LightTable, { type LightColumn } from "../components/LightTable";
 import type { MessageKey } from "../i18n/messages";
 import { formatDateTime } from "../lib/format";
 import { STAGE_COLORS, STAGES, stageKey } from "../lib/labels";
-import { release, transfer } from "../api/work";
+import {
+  type Answer, bulkRelease, bulkTags, createView, deleteView, savedViews, type SavedView, transfer, updateView,
+} from "../api/work";
+import type { Problem } from "../api/problem";
+import { callJson, download, type ExportJob, finished } from "../lib/imports";
 import { personName, useUserNames } from "../components/useUserNames";
 import {
-  CUSTOMER_COLUMNS, loadViews, runBulk, storeViews, toCsv, viewsKey, withView, type BulkResult, type CustomerColumn,
-  type SavedView,
+  bulkResult, columnsOfFields, CUSTOMER_COLUMNS, loadViews, storeViews, viewBody, viewQuery, viewsKey, type BulkResult,
+  type CustomerColumn,
 } from "../lib/work";
 import { columnOrder, PAGE_SIZE, parseListQuery, sortParam, toSearchParams, type SortField } from "../lib/listQuery";
 
@@ -28,12 +32,44 @@ const COLUMN_LABELS: Record<CustomerColumn, MessageKey> = {
   created_at: "customers.createdAt",
 };
 
+type Sharing = "private" | "department" | "tenant";
+type BulkAnswer = Schemas["BulkResult"];
+const EXPORT_POLL_MS = 500;
+
+// Views this browser kept before they lived on the server move there once (per user), then leave
+// localStorage; one move per page load even when the list mounts twice.
+const moving = new Map<string, Promise<void>>();
+
+function moveLocalViews(key: string): Promise<void> {
+  let done = moving.get(key);
+  if (!done) {
+    done = (async () => {
+      const state = loadViews(localStorage, key);
+      if (!state.views.length) return;
+      const left = [];
+      for (const view of state.views) {
+        const { error } = await createView({ ...viewBody(view.name, view.query, view.columns), shared: "private" });
+        // 409: moved already (another tab); 422: a view the API refuses (a field now hidden) is dropped.
+        // Anything else (offline, 503) stays here for the next time.
+        if (error && error.status !== 409 && error.status !== 422) left.push(view);
+      }
+      storeViews(localStorage, key, { columns: loadViews(localStorage, key).columns, views: left });
+    })();
+    moving.set(key, done);
+  }
+  return done;
+}
+
 export default function CustomerList() {
   const { t, locale, me } = useApp();
   const { message } = App.useApp();
   const names = useUserNames();
   const storeKey = me ? viewsKey(me.tenant.id, me.user.id) : "huike.views.customers";
   const [prefs, setPrefs] = useState(() => loadViews(localStorage, storeKey));
+  const [views, setViews] = useState<SavedView[]>([]);
+  const [viewsVersion, setViewsVersion] = useState(0);
+  const [current, setCurrent] = useState<string | null>(null);
+  const [sharing, setSharing] = useState<Sharing>("private");
   const [selected, setSelected] = useState<string[]>([]);
   const [bulk, setBulk] = useState<{ title: string; result: BulkResult } | null>(null);
   const [asking, setAsking] = useState<"tag" | "transfer" | "view" | null>(null);
@@ -62,6 +98,14 @@ export default function CustomerList() {
     return () => { live = false; };
   }, [query, form, reload]);
 
+  useEffect(() => {
+    let live = true;
+    void moveLocalViews(storeKey).then(() => savedViews("customer")).then(({ data }) => {
+      if (live && data) setViews(data.items);
+    });
+    return () => { live = false; };
+  }, [storeKey, viewsVersion]);
+
   const update = (changes: Partial<typeof query>) => setParams(toSearchParams({ ...query, cursor: undefined, ...changes }));
   const sortable = (field: SortField) => ({ sortOrder: columnOrder(query.sort, field) });
   const stageChip = (c: Customer) => c.lifecycle_stage
@@ -84,25 +128,22 @@ export default function CustomerList() {
   ];
   const columns = allColumns.filter((c) => c.key === "name" || prefs.columns.includes(c.key as CustomerColumn));
 
-  const savePrefs = (next: typeof prefs) => { setPrefs(next); storeViews(localStorage, storeKey, next); };
-  const chosen = (rows ?? []).filter((r) => selected.includes(r.id));
-  const bulkRun = async (title: string, action: (c: Customer) => Promise<string | null>) => {
-    const byId = new Map(chosen.map((c) => [c.id, c]));
-    setBulk({ title, result: { done: 0, total: chosen.length, errors: [] } });
-    await runBulk(chosen.map((c) => ({ id: c.id, label: c.name ?? c.id })), (row) => action(byId.get(row.id)!),
-      (result) => setBulk({ title, result }));
+  // Only the columns stay in this browser; views are on the server (any views still here move on load).
+  const savePrefs = (next: typeof prefs) => {
+    setPrefs(next);
+    storeViews(localStorage, storeKey, { columns: next.columns, views: loadViews(localStorage, storeKey).views });
   };
-  const doTag = (tag: string) => bulkRun(t("bulk.tag"), async (c) => {
-    if (c.tags?.includes(tag)) return null;
-    const { error: problem } = await api.PATCH("/api/v1/customers/{customer_id}", {
-      params: { path: { customer_id: c.id } }, body: { tags: [...(c.tags ?? []), tag] }, headers: { "If-Match": `"${c.version}"` },
-    });
-    return problem ? problemText(problem) ?? t("common.error") : null;
-  });
-  const doRelease = () => bulkRun(t("pool.release"), async (c) => {
-    const { error: problem } = await release(c.id);
-    return problem ? problemText(problem) ?? t("common.error") : null;
-  });
+  const chosen = (rows ?? []).filter((r) => selected.includes(r.id));
+  // One request for the whole selection; its answer names each customer it left alone and why.
+  const bulkCall = async (title: string, call: (ids: string[]) => Promise<Answer<BulkAnswer>>) => {
+    const rowsOf = chosen.map((c) => ({ id: c.id, label: c.name ?? c.id }));
+    setBulk({ title, result: { done: 0, total: rowsOf.length, errors: [] } });
+    const { data, error: problem } = await call(rowsOf.map((r) => r.id));
+    setBulk({ title, result: data ? bulkResult(rowsOf, data) : { done: rowsOf.length, total: rowsOf.length,
+      errors: [{ id: "", label: t("bulk.selected"), message: problemText(problem) ?? t("common.error") }] } });
+  };
+  const doTag = (tag: string) => bulkCall(t("bulk.tag"), (ids) => bulkTags(ids, [tag]));
+  const doRelease = () => bulkCall(t("pool.release"), bulkRelease);
   const doTransfer = async (to: string) => {
     // One request for all of them: the API moves them together or refuses with its reason.
     setBulk({ title: t("transfer.title"), result: { done: 0, total: chosen.length, errors: [] } });
@@ -110,16 +151,50 @@ export default function CustomerList() {
     setBulk({ title: t("transfer.title"), result: { done: chosen.length, total: chosen.length,
       errors: problem ? [{ id: "", label: t("bulk.selected"), message: problemText(problem) ?? t("common.error") }] : [] } });
   };
-  const doExport = () => {
-    // The rows on screen, as the API showed them to this user (hidden fields stay hidden).
-    const csv = toCsv([t("customers.name"), t("customers.stage"), t("customers.owner"), t("customers.tier"), t("customers.phone"),
-      t("customers.email"), t("customers.tags")], chosen.map((c) => [c.name, c.lifecycle_stage ? t(stageKey(c.lifecycle_stage)) : "",
-      personName(c.owner_id, names), c.tier, c.phone, c.email, (c.tags ?? []).join(";")]));
-    const link = document.createElement("a");
-    link.href = URL.createObjectURL(new Blob([csv], { type: "text/csv;charset=utf-8" }));
-    link.download = "customers.csv";
-    link.click();
-    URL.revokeObjectURL(link.href);
+  const doExport = async () => {
+    // An export job of exactly the selected customers, with this user's rights (hidden fields stay
+    // hidden), followed until its file is ready, then downloaded.
+    const ids = chosen.map((c) => c.id);
+    const title = t("bulk.exporting");
+    const failed = (problem: Problem | string | null | undefined) => setBulk({ title, result: { done: ids.length,
+      total: ids.length, errors: [{ id: "", label: t("bulk.selected"),
+        message: (typeof problem === "string" ? problem : problemText(problem)) ?? t("common.error") }] } });
+    setBulk({ title, result: { done: 0, total: ids.length, errors: [] } });
+    const started = await callJson<ExportJob>("/api/v1/exports", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ entity: "customer", format: "csv", filters: { ids } }) });
+    if (!started.data) return failed(started.error);
+    let job = started.data;
+    while (!finished(job)) {
+      await new Promise((r) => setTimeout(r, EXPORT_POLL_MS));
+      const { data, error: problem } = await callJson<ExportJob>(`/api/v1/exports/${job.id}`);
+      if (!data) return failed(problem);
+      job = data;
+      setBulk({ title, result: { done: Math.min(job.rows_done, ids.length - 1), total: ids.length, errors: [] } });
+    }
+    if (job.status === "failed" || !job.file_url) return failed(job.error);
+    const problem = await download(job.file_url, "customers.csv");
+    if (problem) return failed(problem);
+    setBulk({ title, result: { done: ids.length, total: ids.length, errors: [] } });
+    message.success(t("bulk.exportReady"));
+  };
+  const saveView = async (name: string) => {
+    const body = viewBody(name, params.toString(), prefs.columns);
+    // Saving under the name of one of your views replaces it (names are what people pick by).
+    const same = views.find((v) => v.mine && v.name === body.name);
+    const { error: problem } = same
+      ? await updateView(same, { columns: body.columns, filters: body.filters, sort: body.sort, shared: sharing })
+      : await createView({ ...body, shared: sharing });
+    if (problem) message.error(problemText(problem) ?? t("common.error"));
+    else message.success(t("customers.saved"));
+    setViewsVersion((n) => n + 1);
+  };
+  const currentView = views.find((v) => v.id === current);
+  const removeView = async (view: SavedView) => {
+    const problem = await deleteView(view);
+    if (problem) message.error(problemText(problem) ?? t("common.error"));
+    else message.success(t("views.deleted"));
+    setCurrent(null);
+    setViewsVersion((n) => n + 1);
   };
   const closeBulk = () => { setBulk(null); setReload((n) => n + 1); };
 
@@ -128,16 +203,35 @@ export default function CustomerList() {
       <Space style={{ width: "100%", justifyContent: "space-between", marginBottom: 12 }} wrap>
         <Typography.Title level={3} style={{ margin: 0 }}>{t("customers.title")}</Typography.Title>
         <Space wrap>
-          <Select style={{ minWidth: 160 }} placeholder={t("views.saved")} aria-label={t("views.saved")} data-testid="saved-views"
-            value={null} title={t("views.storedHere")}
-            options={prefs.views.map((v) => ({ value: v.name, label: v.name }))}
-            onChange={(name: string) => {
-              const view = prefs.views.find((v) => v.name === name);
+          <Select style={{ minWidth: 180 }} placeholder={t("views.saved")} aria-label={t("views.saved")} data-testid="saved-views"
+            value={currentView?.id ?? null} title={t("views.storedHere")}
+            options={views.map((v) => ({ value: v.id, title: v.name, label: (
+              <span data-testid={`view-${v.id}`}>
+                {v.name}{v.shared !== "private" && (
+                  <Tag color={v.mine ? "blue" : "purple"} style={{ marginInlineStart: 6 }} data-testid="view-shared">
+                    {t("views.shared")}
+                  </Tag>
+                )}
+              </span>
+            ) }))}
+            onChange={(id: string) => {
+              const view = views.find((v) => v.id === id);
               if (!view) return;
-              savePrefs({ ...prefs, columns: view.columns });
-              setParams(new URLSearchParams(view.query));
+              setCurrent(view.id);
+              const columns = columnsOfFields(view.columns);
+              if (columns.length) savePrefs({ ...prefs, columns });
+              setParams(viewQuery(view));
             }} />
-          <Button onClick={() => { setAnswer(""); setAsking("view"); }} data-testid="save-view">{t("views.save")}</Button>
+          {currentView?.mine && (
+            <Popconfirm title={t("views.delete")} onConfirm={() => void removeView(currentView)}>
+              <Button icon={<DeleteOutlined />} aria-label={t("views.delete")} data-testid="delete-view" />
+            </Popconfirm>
+          )}
+          <Button data-testid="save-view" onClick={() => {
+            setAnswer(currentView?.mine ? currentView.name : "");
+            setSharing((currentView?.mine ? currentView.shared : "private") as Sharing);
+            setAsking("view");
+          }}>{t("views.save")}</Button>
           <Popover trigger="click" title={t("views.columns")} content={
             <Checkbox.Group style={{ display: "flex", flexDirection: "column" }} value={prefs.columns} data-testid="column-choice"
               options={CUSTOMER_COLUMNS.map((c) => ({ value: c, label: t(COLUMN_LABELS[c]) }))}
@@ -171,7 +265,7 @@ export default function CustomerList() {
           <Button onClick={() => { setAnswer(""); setAsking("tag"); }} data-testid="bulk-tag">{t("bulk.tag")}</Button>
           <Button onClick={() => { setAnswer(""); setAsking("transfer"); }} data-testid="bulk-transfer">{t("transfer.action")}</Button>
           <Button onClick={() => void doRelease()} data-testid="bulk-release">{t("pool.release")}</Button>
-          <Button onClick={doExport} data-testid="bulk-export">{t("bulk.export")}</Button>
+          <Button onClick={() => void doExport()} data-testid="bulk-export">{t("bulk.export")}</Button>
         </Space>
       )}
       <Modal open={asking !== null} onCancel={() => setAsking(null)} okButtonProps={{ disabled: !answer.trim() }}
@@ -182,18 +276,21 @@ export default function CustomerList() {
           setAsking(null);
           if (what === "tag") void doTag(value);
           else if (what === "transfer") void doTransfer(value);
-          else if (what === "view") {
-            const view: SavedView = { name: value, query: params.toString(), columns: prefs.columns };
-            savePrefs({ ...prefs, views: withView(prefs.views, view) });
-            message.success(t("customers.saved"));
-          }
+          else if (what === "view") void saveView(value);
         }}>
         {asking === "transfer" ? (
           <Select style={{ width: "100%" }} aria-label={t("transfer.to")} value={answer || null} onChange={setAnswer} showSearch
             optionFilterProp="label" data-testid="bulk-transfer-to" options={[...names].map(([value, label]) => ({ value, label }))} />
         ) : (
-          <Input aria-label={asking === "tag" ? t("bulk.tagName") : t("views.name")} value={answer}
-            onChange={(e) => setAnswer(e.target.value)} data-testid="bulk-input" />
+          <Space direction="vertical" style={{ width: "100%" }}>
+            <Input aria-label={asking === "tag" ? t("bulk.tagName") : t("views.name")} value={answer}
+              onChange={(e) => setAnswer(e.target.value)} data-testid="bulk-input" />
+            {asking === "view" && (
+              <Select<Sharing> style={{ width: "100%" }} aria-label={t("views.sharing")} value={sharing} onChange={setSharing}
+                data-testid="view-sharing" options={(["private", "department", "tenant"] as const).map((v) => ({
+                  value: v, label: `${t("views.sharing")}: ${t(`views.${v}`)}` }))} />
+            )}
+          </Space>
         )}
       </Modal>
       <Modal open={bulk !== null} title={bulk?.title} closable={false} maskClosable={false}

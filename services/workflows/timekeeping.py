@@ -305,8 +305,7 @@ async def pause(unit: Unit, objection_id: uuid.UUID, by: uuid.UUID, reason: str,
     if clock["paused_at"] is not None:
         return
     await reconcile(unit, objection_id, None, now, now)   # whatever fell due before the pause goes out first
-    await sla_db.save_clock(unit, {"objection_id": objection_id, "paused_at": now, "pause_reason": reason,
-                                   "paused_by": by})
+    await sla_db.update_clock(unit, objection_id, {"paused_at": now, "pause_reason": reason, "paused_by": by})
     await timers.remove_keys(unit, _all_sla_keys(objection_id))
     await unit.emit("sla", "paused", objection_id, actor=Actor(kind="user", id=str(by)), data={
         "objection_id": str(objection_id), "record": {"type": "objection", "id": str(objection_id)},
@@ -321,8 +320,8 @@ async def resume(unit: Unit, objection_id: uuid.UUID, by: uuid.UUID, now: dateti
         raise NotFound(f"Objection {objection_id} has no running SLA clock")
     if clock["paused_at"] is None:
         return
-    values = {"objection_id": objection_id, **await _resumed(unit, dict(clock), now)}
-    await sla_db.save_clock(unit, values)
+    values = await _resumed(unit, dict(clock), now)
+    await sla_db.update_clock(unit, objection_id, values)
     await reconcile(unit, objection_id, None, now, now)
     await unit.emit("sla", "resumed", objection_id, actor=Actor(kind="user", id=str(by)), data={
         "objection_id": str(objection_id), "record": {"type": "objection", "id": str(objection_id)},

@@ -57,6 +57,13 @@ async def save_clock(unit: Unit, values: dict[str, Any]) -> None:
         unit.tenant_id, *values.values())
 
 
+async def update_clock(unit: Unit, objection_id: uuid.UUID, values: dict[str, Any]) -> None:
+    """Overwrite the columns given of an existing clock."""
+    sets = ", ".join(f"{name} = ${i + 3}" for i, name in enumerate(values))
+    await unit.execute(f"UPDATE workflows.sla_clocks SET {sets}, updated_at = now() "
+                       "WHERE tenant_id = $1 AND objection_id = $2", unit.tenant_id, objection_id, *values.values())
+
+
 async def set_assignee(unit: Unit, objection_id: uuid.UUID, assignee_id: uuid.UUID | None) -> None:
     await unit.execute("UPDATE workflows.sla_clocks SET assignee_id = $3 WHERE tenant_id = $1 AND objection_id = $2",
                        unit.tenant_id, objection_id, assignee_id)

@@ -473,7 +473,7 @@ async def test_a_template_with_its_own_trigger_requests_itself_when_a_customer_i
 
 
 async def test_a_steps_sla_escalates_level_by_level_each_once(
-    client: httpx.AsyncClient, office: Office, events: Events
+    client: httpx.AsyncClient, office: Office, events: Events, runtime: Any
 ) -> None:
     o = office
     # Bad levels are refused whole, each at its place.
@@ -494,10 +494,20 @@ async def test_a_steps_sla_escalates_level_by_level_each_once(
             {"at": 1.5, "notify": [{"type": "department_head"}, users(o.lead)]}]}])
     customer = await customer_of(client, o.rep)
     approval = await request(client, o.rep, template_id, customer["id"])
-    # A step decided at once escalates to nobody.
+    # A decided step escalates no more: its levels' timers go with the decision.
+    slow = await template(client, o.tenant, [{
+        "approvers": [users(o.a[0])], "sla": "PT1H", "escalations": [{"at": 0.5, "notify": [{"type": "assignee"}]}]}])
     other = await customer_of(client, o.rep)
-    decided = await request(client, o.rep, template_id, other["id"])
+    decided = await request(client, o.rep, slow, other["id"])
+
+    async def level_timers(approval_id: str) -> int:
+        async with runtime.db("workflows").tenant_unit(scope_for_system(uuid.UUID(o.tenant.id))) as unit:
+            return int(await unit.fetchval("SELECT count(*) FROM workflows.timers WHERE tenant_id = $1 AND key LIKE $2",
+                                           unit.tenant_id, f"approval:{approval_id}:0:level%"))
+
+    assert await level_timers(decided["id"]) == 1
     assert (await decide(client, o.a[0], decided["id"], "approve")).status_code == 200
+    assert await level_timers(decided["id"]) == 0
 
     async def both_levels() -> bool:
         return len(events.of("escalated", approval["id"])) >= 2 and bool(events.of("reminder", approval["id"]))
@@ -508,4 +518,3 @@ async def test_a_steps_sla_escalates_level_by_level_each_once(
     assert second.data["user_ids"] == [o.tenant.admin_id, o.lead.id] and second.data["waiting_approvers"] == [o.a[0].id]
     [reminder] = events.of("reminder", approval["id"])   # the step's own reminder at the SLA still goes out
     assert reminder.data["approvers"] == [o.a[0].id]
-    assert events.of("escalated", decided["id"]) == [] and events.of("reminder", decided["id"]) == []

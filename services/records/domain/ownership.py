@@ -143,6 +143,13 @@ async def transfer(unit: Unit, access: RecordAccess, body: TransferBody) -> dict
     return {"id": saved["id"], "to_user_id": body.to_user_id, **report}
 
 
+def _skipped(entity: str, record_id: uuid.UUID, customer_id: uuid.UUID | None, conflict: Any) -> dict[str, Any]:
+    """A record a handover left with the leaver, and why (``fields``: the guarded ones it would change)."""
+    return {"entity": entity, "record_id": str(record_id), "customer_id": str(customer_id) if customer_id else None,
+            "reason": "approval-pending", "approval_id": conflict.members["approval_id"],
+            "fields": [e.field for e in conflict.errors]}
+
+
 async def handover(unit: Unit, actor: Actor, from_user: uuid.UUID, to_user: uuid.UUID | None, *,
                    trigger: str, created_by: uuid.UUID | None) -> dict[str, Any]:
     """Move everything ``from_user`` owns (and open work assigned to them) to ``to_user``, or to the
@@ -161,13 +168,19 @@ async def handover(unit: Unit, actor: Actor, from_user: uuid.UUID, to_user: uuid
     after, followers = await store.set_owner(unit, ids, to_user, department, created_by) if ids else ([], [])
     await publish_moved(unit, "contact", followers, actor=actor, settings=cfg)
     report: dict[str, Any] = {"customers": len(after), "contacts_follow": True}
-    if held:
-        report["skipped"] = [{"customer_id": str(cid), "reason": "approval-pending",
-                              "approval_id": conflict.members["approval_id"]} for cid, conflict in held.items()]
+    skipped = [_skipped("customer", cid, cid, conflict) for cid, conflict in held.items()]
     for entity in ("interaction", "task", "objection", "opportunity"):
-        moved = await store.move_user_rows(unit, entity, from_user, to_user, department, created_by)
+        # A child whose owner or assignee a pending approval guards stays too, reported like a customer.
+        kept = await locks.conflicts(unit, entity, await store.user_row_ids(unit, entity, from_user),
+                                     store.MOVED_FIELDS[entity])
+        moved = await store.move_user_rows(unit, entity, from_user, to_user, department, created_by, list(kept))
         await publish_moved(unit, entity, moved, actor=actor, settings=cfg)
         report[PLURAL[entity]] = len(moved)
+        if kept:
+            customers_of = await store.customers_of_rows(unit, entity, list(kept))
+            skipped += [_skipped(entity, rid, customers_of.get(rid), conflict) for rid, conflict in kept.items()]
+    if skipped:
+        report["skipped"] = skipped
     action = "transferred" if to_user is not None else "returned_to_pool"
     await _publish_owner_changes(unit, {r["id"]: r for r in customers}, after, action, actor,
                                  {"to_user_id": to_user, "reason": "handover"})

@@ -172,13 +172,19 @@ async def reconcile(unit: Unit, objection_id: uuid.UUID, record: dict[str, Any] 
             values["resolved_at"] = values.get("resolved_at") or moment_of(record.get("resolved_at")) or occurred_at
         else:
             values["resolved_at"] = None
-    # A paused clock stands still at its pause.
-    moment = min(now, values["paused_at"]) if values.get("paused_at") is not None else now
+    # A paused clock stands still at its pause: a first response given meanwhile counts as given then.
+    paused_at = values.get("paused_at")
+    moment = min(now, paused_at) if paused_at is not None else now
+
+    def on_clock(ended: datetime | None) -> datetime | None:
+        return min(ended, paused_at) if ended is not None and paused_at is not None else ended
+
     states = {
-        "first_response": sla_domain.phase_state(values["first_response_warn_at"], values["first_response_due_at"],
-                                                 values.get("first_responded_at") or values.get("resolved_at"), moment),
+        "first_response": sla_domain.phase_state(
+            values["first_response_warn_at"], values["first_response_due_at"],
+            on_clock(values.get("first_responded_at") or values.get("resolved_at")), moment),
         "resolution": sla_domain.phase_state(values["resolution_warn_at"], values["resolution_due_at"],
-                                             values.get("resolved_at"), moment),
+                                             on_clock(values.get("resolved_at")), moment),
     }
     if not quiet and clock is not None:
         for phase, state in states.items():

@@ -172,3 +172,24 @@ async def test_a_guard_on_an_api_field_sees_its_columns_in_merge_and_patch(
     await unlock(runtime, tenant, survivor["id"], held)
     merged = await client.post(url, headers=tenant.headers, json={"merge_ids": [other["id"]]})
     assert merged.status_code in (200, 201), merged.text
+
+
+async def test_a_transfer_with_open_work_leaves_guarded_work_and_reports_it(
+    client: httpx.AsyncClient, signup: SignUp, customer: Any, invite: Any, in_directory: Any, runtime: Any
+) -> None:
+    tenant = await signup()
+    heir = await invite(tenant, roles=["sales"])
+    await in_directory(tenant.id, heir.id)
+    theirs = await customer(tenant, name="转移客户")
+    guarded = await _make(client, tenant, "tasks", customer_id=theirs["id"], title="待审批的任务")
+    free = await _make(client, tenant, "tasks", customer_id=theirs["id"], title="普通任务")
+    held = await lock(runtime, tenant, guarded["id"], "owner_id", entity="task")
+    moved = await client.post("/api/v1/customers/transfer", headers=tenant.headers, json={
+        "customer_ids": [theirs["id"]], "to_user_id": heir.id, "include_tasks": True})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["tasks"] == 1 and moved.json()["skipped"] == [
+        {"entity": "task", "record_id": guarded["id"], "customer_id": theirs["id"], "reason": "approval-pending",
+         "approval_id": held, "fields": ["owner_id"]}]
+    owners = [(await client.get(f"/api/v1/tasks/{t['id']}", headers=tenant.headers)).json()["owner_id"]
+              for t in (guarded, free)]
+    assert owners == [tenant.admin_id, heir.id]

@@ -182,6 +182,7 @@ class TransferOut(msgspec.Struct, kw_only=True):
     tasks: int
     objections: int
     opportunities: int
+    skipped: list[HandoverSkippedOut] | U = UNSET   # open work a pending approval kept back
 
 
 class HandoverSkippedOut(msgspec.Struct, kw_only=True):

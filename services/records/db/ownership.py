@@ -107,11 +107,20 @@ async def move_rows(unit: Unit, entity: str, *, sets: str, where: str, args: lis
     )
 
 
+async def open_work_ids(unit: Unit, entity: str, customer_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """The open ``entity`` rows of these customers (a transfer checks their locks first)."""
+    rows = await unit.fetch(f"SELECT y.id FROM records.{TABLES[entity]} y WHERE y.tenant_id = $1 "
+                            f"AND y.customer_id = ANY($2::uuid[]) AND y.deleted_at IS NULL AND y.{OPEN[entity]}",
+                            unit.tenant_id, customer_ids)
+    return [r["id"] for r in rows]
+
+
 async def move_open_work(unit: Unit, entity: str, customer_ids: list[uuid.UUID], from_owner: dict[uuid.UUID, Any],
                          to_user: uuid.UUID | None, department_id: uuid.UUID | None,
-                         user_id: uuid.UUID | None) -> list[asyncpg.Record]:
+                         user_id: uuid.UUID | None, keep: list[uuid.UUID] | None = None) -> list[asyncpg.Record]:
     """Open ``entity`` rows of these customers follow the new owner: owner_id, and assignee_id when
-    it was the customer's previous owner. ``from_owner`` maps customer id -> previous owner."""
+    it was the customer's previous owner. ``from_owner`` maps customer id -> previous owner; rows
+    in ``keep`` stay."""
     args: list[Any] = [to_user, department_id, customer_ids]
     assignee = ""
     if entity in ASSIGNABLE:
@@ -120,9 +129,11 @@ async def move_open_work(unit: Unit, entity: str, customer_ids: list[uuid.UUID],
         prev = "(SELECT u.prev FROM unnest($5::uuid[], $6::uuid[]) AS u(customer_id, prev) WHERE u.customer_id = x.customer_id)"
         assignee = f", assignee_id = CASE WHEN x.assignee_id = {prev} THEN $3 ELSE x.assignee_id END"
         args.append([from_owner.get(c) for c in customer_ids])
+    args.append(keep or [])
     return await move_rows(
         unit, entity, sets=f"owner_id = $3, department_id = $4{assignee}",
-        where=f"y.customer_id = ANY($5::uuid[]) AND y.deleted_at IS NULL AND y.{OPEN[entity]}",
+        where=f"y.customer_id = ANY($5::uuid[]) AND y.deleted_at IS NULL AND y.{OPEN[entity]} "
+              f"AND NOT (y.id = ANY(${len(args) + 2}::uuid[]))",
         args=args, user_id=user_id)
 
 

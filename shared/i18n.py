@@ -60,6 +60,7 @@ TITLES_ZH: dict[str, str] = {
     "run-not-cancellable": "该运行无法取消",
     "run-not-failed": "只有失败的运行可以重试",
     "approval-pending": "该记录有待审批的申请",
+    "sla-ended": "该异议已解决，SLA 计时已结束",
     "approval-finished": "审批已结束",
     "not-an-approver": "您不是当前审批步骤的审批人",
     "already-decided": "您已审批过该步骤",

@@ -31,12 +31,13 @@ from services.workflows.db import directory as directory_db
 from services.workflows.db import runs, timers, tracked
 from services.workflows.db import sla as sla_db
 from services.workflows.db import workflows as workflows_store
-from services.workflows.domain import calendar_settings, people
+from services.workflows.domain import calendar_settings, escalation, people
 from services.workflows.domain import definitions as d
 from services.workflows.domain import sla as sla_domain
 from services.workflows.domain.calendar import BusinessCalendar
 from services.workflows.records_client import RecordsClient
 from shared.db import Unit
+from shared.errors import Conflict, NotFound
 from shared.events.bus import service_stream_name
 from shared.events.consumer import EventConsumer
 from shared.events.envelope import Actor, Event
@@ -116,8 +117,7 @@ async def objection_event(unit: Unit, event: Event, now: datetime, *, quiet: boo
     if event.action in _ENDED:
         clock = await sla_db.clock(unit, objection_id, for_update=True)
         await sla_db.drop_clock(unit, objection_id)
-        await timers.remove_keys(unit, [_sla_key(objection_id, p, lvl) for p in sla_domain.PHASES
-                                        for lvl in ("warning", "breached")])
+        await timers.remove_keys(unit, _all_sla_keys(objection_id))
         if clock is not None and clock["customer_id"] is not None:
             await health.recompute(unit, clock["customer_id"], now)
         return
@@ -132,6 +132,11 @@ async def objection_event(unit: Unit, event: Event, now: datetime, *, quiet: boo
 
 def _sla_key(objection_id: uuid.UUID, phase: str, level: str) -> str:
     return f"sla:{objection_id}:{phase}:{level}"
+
+
+def _all_sla_keys(objection_id: uuid.UUID) -> list[str]:
+    levels = ["warning", "breached", *(f"level{i}" for i in range(escalation.MAX_LEVELS))]
+    return [_sla_key(objection_id, p, level) for p in sla_domain.PHASES for level in levels]
 
 
 async def reconcile(unit: Unit, objection_id: uuid.UUID, record: dict[str, Any] | None, occurred_at: datetime,
@@ -154,20 +159,32 @@ async def reconcile(unit: Unit, objection_id: uuid.UUID, record: dict[str, Any] 
         if clock is None or (severity, category) != (clock["severity"], clock["category"]):
             calendar = await calendar_settings.load(unit)
             policy = sla_domain.policy_out(await sla_db.policy(unit))
-            planned = sla_domain.plan(calendar, policy, severity, category, values["started_at"])
+            planned = sla_domain.plan(calendar, policy, severity, category, values["started_at"],
+                                      values.get("paused_total") or timedelta(0), values.get("escalations"))
             values.update(severity=severity, category=category, **planned.__dict__)
         status = record.get("status")
+        if status in ("resolved", "closed") and values.get("paused_at") is not None:
+            # Resolved while waiting on the customer: the pause ends then, so it does not count.
+            values.update(await _resumed(unit, values, occurred_at))
         if values.get("first_responded_at") is None and status not in (None, "open"):
             values["first_responded_at"] = occurred_at
         if status in ("resolved", "closed"):
             values["resolved_at"] = values.get("resolved_at") or moment_of(record.get("resolved_at")) or occurred_at
         else:
             values["resolved_at"] = None
+    # A paused clock stands still at its pause: a first response given meanwhile counts as given then.
+    paused_at = values.get("paused_at")
+    moment = min(now, paused_at) if paused_at is not None else now
+
+    def on_clock(ended: datetime | None) -> datetime | None:
+        return min(ended, paused_at) if ended is not None and paused_at is not None else ended
+
     states = {
-        "first_response": sla_domain.phase_state(values["first_response_warn_at"], values["first_response_due_at"],
-                                                 values.get("first_responded_at") or values.get("resolved_at"), now),
+        "first_response": sla_domain.phase_state(
+            values["first_response_warn_at"], values["first_response_due_at"],
+            on_clock(values.get("first_responded_at") or values.get("resolved_at")), moment),
         "resolution": sla_domain.phase_state(values["resolution_warn_at"], values["resolution_due_at"],
-                                             values.get("resolved_at"), now),
+                                             on_clock(values.get("resolved_at")), moment),
     }
     if not quiet and clock is not None:
         for phase, state in states.items():
@@ -180,6 +197,7 @@ async def reconcile(unit: Unit, objection_id: uuid.UUID, record: dict[str, Any] 
             if state in ("at_risk", "breached"):
                 values["escalated_to"] = await _publish_sla(unit, values, phase, state, now) or values.get(
                     "escalated_to")
+    await _escalate(unit, values, moment, now, quiet=quiet)
     values["first_response_state"], values["resolution_state"] = states["first_response"], states["resolution"]
     values["state"] = sla_domain.overall(states["first_response"], states["resolution"],
                                          values.get("resolved_at") is not None)
@@ -194,19 +212,127 @@ async def reconcile(unit: Unit, objection_id: uuid.UUID, record: dict[str, Any] 
                           record_type="objection", record_id=objection_id, payload={"sync": True})
 
 
+def _ended(values: dict[str, Any]) -> dict[str, datetime | None]:
+    return {"first_response": values.get("first_responded_at") or values.get("resolved_at"),
+            "resolution": values.get("resolved_at")}
+
+
 async def _plan_sla_timers(unit: Unit, objection_id: uuid.UUID, values: dict[str, Any], now: datetime) -> None:
-    ended = {"first_response": values.get("first_responded_at") or values.get("resolved_at"),
-             "resolution": values.get("resolved_at")}
-    gone: list[str] = []
+    if values.get("paused_at") is not None:   # nothing fires while paused; the resume plans again
+        await timers.remove_keys(unit, _all_sla_keys(objection_id))
+        return
+    ended = _ended(values)
+    wanted: dict[str, tuple[str, datetime]] = {}
     for phase in sla_domain.PHASES:
         for level, column in (("warning", f"{phase}_warn_at"), ("breached", f"{phase}_due_at")):
-            key = _sla_key(objection_id, phase, level)
-            if ended[phase] is None and values[column] > now:
-                await timers.plan(unit, key=key, timer_kind="sla", due_at=values[column], record_type="objection",
-                                  record_id=objection_id, payload={"phase": phase, "level": level})
-            else:
-                gone.append(key)
+            wanted[_sla_key(objection_id, phase, level)] = (phase, values[column])
+    for level in values.get("escalations") or []:
+        if level.get("fired_at") is None:
+            wanted[_sla_key(objection_id, level["phase"], f"level{level['index']}")] = (
+                level["phase"], datetime.fromisoformat(level["due_at"]))
+    gone = [k for k in _all_sla_keys(objection_id) if k not in wanted]
+    for key, (phase, due) in wanted.items():
+        if ended[phase] is None and due > now:
+            await timers.plan(unit, key=key, timer_kind="sla", due_at=due, record_type="objection",
+                              record_id=objection_id, payload={"phase": phase, "level": key.rsplit(":", 1)[1]})
+        else:
+            gone.append(key)
     await timers.remove_keys(unit, gone)
+
+
+async def _escalate(unit: Unit, values: dict[str, Any], moment: datetime, now: datetime, *, quiet: bool) -> None:
+    """Fire each escalation level whose time has come while its phase runs, once (marked
+    ``fired_at`` in the clock, which the caller holds locked). ``quiet`` (the backfill) marks the
+    past ones without telling anyone."""
+    ended = _ended(values)
+    levels = []
+    for level in values.get("escalations") or []:
+        due = datetime.fromisoformat(level["due_at"])
+        if level.get("fired_at") is None and ended[level["phase"]] is None and due <= moment:
+            level = {**level, "fired_at": now.isoformat()}
+            if not quiet:
+                level["notified"], level["reassigned_to"] = await _publish_level(unit, values, level, now)
+        levels.append(level)
+    values["escalations"] = levels
+
+
+async def _publish_level(unit: Unit, clock: dict[str, Any], level: dict[str, Any],
+                         now: datetime) -> tuple[list[str], str | None]:
+    """``sla.escalated``: the people the level names (``user_ids``), reassigning the objection to
+    the first of them who is an active user other than its assignee when the level says so."""
+    responsible = clock.get("assignee_id") or clock.get("owner_id")
+    notify = msgspec.convert(level["notify"], list[escalation.Recipient])
+    users = await escalation.resolve(unit, notify, [responsible] if responsible else [])
+    reassign_to = None
+    if level.get("reassign"):
+        active = await directory_db.active_users(unit, users)
+        reassign_to = next((u for u in users if u in active and u != clock.get("assignee_id")), None)
+    if reassign_to is not None:
+        clock["escalated_to"] = reassign_to
+        await timers.plan(unit, key=f"sla-reassign:{clock['objection_id']}", timer_kind="sla", due_at=now,
+                          record_type="objection", record_id=clock["objection_id"],
+                          payload={"sync": True, "reassign_to": str(reassign_to)})
+    phase = level["phase"]
+    due = clock[f"{phase}_due_at"]
+    calendar = await calendar_settings.load(unit)
+    await unit.emit("sla", "escalated", clock["objection_id"], actor=ACTOR, data={
+        "objection_id": str(clock["objection_id"]), "customer_id": _text(clock.get("customer_id")),
+        "record": {"type": "objection", "id": str(clock["objection_id"])},
+        "title": clock.get("title") or "", "severity": clock["severity"], "category": clock.get("category"),
+        "phase": phase, "level": level["index"] + 1, "at": level["at"], "breached": now >= due,
+        "due_at": due.isoformat(), "time_left_seconds": int(calendar.working_time_between(now, due).total_seconds()),
+        "assignee_id": _text(clock.get("assignee_id")), "owner_id": _text(clock.get("owner_id")),
+        "user_ids": [str(u) for u in users], "reassigned_to": _text(reassign_to),
+    })
+    return [str(u) for u in users], _text(reassign_to)
+
+
+# --- pausing -----------------------------------------------------------------------------------
+
+
+async def _resumed(unit: Unit, clock: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The columns of ``clock`` resumed at ``at``: moments still ahead at the pause move by the
+    business time it lasted."""
+    calendar = await calendar_settings.load(unit)
+    paused_at = clock["paused_at"]
+    paused = calendar.working_time_between(paused_at, at)
+    return {**sla_domain.shifted(calendar, clock, paused_at, paused), "paused_at": None, "pause_reason": None,
+            "paused_by": None, "paused_total": (clock.get("paused_total") or timedelta(0)) + paused}
+
+
+async def pause(unit: Unit, objection_id: uuid.UUID, by: uuid.UUID, reason: str, now: datetime) -> None:
+    """Stop the clock (e.g. waiting on the customer): nothing warns, breaches or escalates until it
+    resumes. Pausing a paused clock leaves it as it is; an ended one answers 409."""
+    clock = await sla_db.clock(unit, objection_id, for_update=True)
+    if clock is None:
+        raise NotFound(f"Objection {objection_id} has no running SLA clock")
+    if clock["resolved_at"] is not None:
+        raise Conflict("This objection is resolved: its SLA clock has stopped for good", kind="sla-ended")
+    if clock["paused_at"] is not None:
+        return
+    await reconcile(unit, objection_id, None, now, now)   # whatever fell due before the pause goes out first
+    await sla_db.update_clock(unit, objection_id, {"paused_at": now, "pause_reason": reason, "paused_by": by})
+    await timers.remove_keys(unit, _all_sla_keys(objection_id))
+    await unit.emit("sla", "paused", objection_id, actor=Actor(kind="user", id=str(by)), data={
+        "objection_id": str(objection_id), "record": {"type": "objection", "id": str(objection_id)},
+        "reason": reason, "paused_by": str(by)})
+
+
+async def resume(unit: Unit, objection_id: uuid.UUID, by: uuid.UUID, now: datetime) -> None:
+    """Run the clock again: every moment still ahead moves by the business time it was paused
+    (records gets the new due times). Resuming a running clock leaves it as it is."""
+    clock = await sla_db.clock(unit, objection_id, for_update=True)
+    if clock is None:
+        raise NotFound(f"Objection {objection_id} has no running SLA clock")
+    if clock["paused_at"] is None:
+        return
+    values = await _resumed(unit, dict(clock), now)
+    await sla_db.update_clock(unit, objection_id, values)
+    await reconcile(unit, objection_id, None, now, now)
+    await unit.emit("sla", "resumed", objection_id, actor=Actor(kind="user", id=str(by)), data={
+        "objection_id": str(objection_id), "record": {"type": "objection", "id": str(objection_id)},
+        "paused_seconds": int((values["paused_total"] - (clock["paused_total"] or timedelta(0))).total_seconds()),
+        "resolution_due_at": values.get("resolution_due_at", clock["resolution_due_at"]).isoformat()})
 
 
 async def _publish_sla(unit: Unit, clock: dict[str, Any], phase: str, state: str, now: datetime) -> uuid.UUID | None:

@@ -10,15 +10,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
+import msgspec
 from litestar import Router, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter, SkipValidation
 
 from shared.errors import NotFound, ServiceUnavailable
 from shared.events.bus import Bus
-from shared.events.dead_letters import DeadLetter, list_dead_letters, replay_all, replay_dead_letter
+from shared.events.dead_letters import DeadLetter, ReplayFailure, list_dead_letters, replay_all, replay_dead_letter
 from shared.http.operator import operator_only
 from shared.runtime import Runtime
 
@@ -51,12 +52,18 @@ async def replay_one(sequence: FromPath[int], runtime: RuntimeDep) -> DeadLetter
     return replayed
 
 
+class ReplayedAll(msgspec.Struct, kw_only=True):
+    replayed: int
+    dead_letters: list[DeadLetter]      # those replayed (and deleted)
+    failed: list[ReplayFailure]         # those kept, with why
+
+
 @post("/dead-letters/replay", tags=["operator"], status_code=200)
-async def replay_every(runtime: RuntimeDep) -> dict[str, Any]:
+async def replay_every(runtime: RuntimeDep) -> ReplayedAll:
     """Replay every dead letter there is now, oldest first; those that cannot be replayed (their
     stream is gone) are listed under ``failed`` and kept."""
     replayed, failed = await replay_all(_bus(runtime))
-    return {"replayed": len(replayed), "dead_letters": replayed, "failed": failed}
+    return ReplayedAll(replayed=len(replayed), dead_letters=replayed, failed=failed)
 
 
 def dead_letter_router(prefix: str) -> Router:

@@ -29,3 +29,23 @@ async def test_a_tasks_reminder_and_a_follow_up_fired_by_workflows_reach_the_inb
     [follow_up] = await wait_inbox(client, tenant.headers, 1, type="follow_up.due")
     assert follow_up["link"] == {"type": "customer", "id": customer.json()["id"]}
     assert "回访提醒科技" in follow_up["title"] + follow_up["body"]
+
+
+async def test_an_sla_escalation_level_reaches_the_people_it_names(client, signup) -> None:
+    tenant = await signup()
+    always = {day: [["00:00", "23:59"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    calendar = await client.put("/api/v1/business-calendar", headers=tenant.headers, json={
+        "time_zone": "Asia/Shanghai", "working_hours": always, "china_holidays": False})
+    assert calendar.status_code == 200, calendar.text
+    # Nobody is assigned, so the policy's own warning tells nobody: only the level reaches the owner.
+    policy = await client.put("/api/v1/sla-policy", headers=tenant.headers, json={
+        "warning_share": 0.99, "targets": {"high": {"first_response_hours": 1000, "resolution_hours": 0.002}},
+        "escalations": [{"at": 0.2, "notify": [{"type": "assignee"}]}]})
+    assert policy.status_code == 200, policy.text
+    customer = await client.post("/api/v1/customers", json={"name": "升级提醒科技"}, headers=tenant.headers)
+    objection = await client.post("/api/v1/objections", headers=tenant.headers, json={
+        "customer_id": customer.json()["id"], "category": "price", "severity": "high", "description": "交付延期"})
+    assert objection.status_code == 201, objection.text
+    [item] = await wait_inbox(client, tenant.headers, 1, type="objection.sla_warning")
+    assert item["link"] == {"type": "objection", "id": objection.json()["id"]}
+    assert "交付延期" in item["title"] + item["body"]

@@ -470,3 +470,51 @@ async def test_a_template_with_its_own_trigger_requests_itself_when_a_customer_i
     assert (await decide(client, o.a[0], approval["id"], "approve")).status_code == 200
     assert (await client.post("/api/v1/customers/transfer", headers=o.tenant.headers, json={
         "customer_ids": [big["id"]], "to_user_id": o.a[2].id})).status_code == 200
+
+
+async def test_a_steps_sla_escalates_level_by_level_each_once(
+    client: httpx.AsyncClient, office: Office, events: Events, runtime: Any
+) -> None:
+    o = office
+    # Bad levels are refused whole, each at its place.
+    bad = await client.post("/api/v1/approval-templates", headers=o.tenant.headers, json={
+        "name": "坏模板", "entity": "customer", "steps": [
+            {"approvers": [users(o.a[0])], "escalations": [{"at": 1, "notify": [{"type": "assignee"}]}]},
+            {"approvers": [users(o.a[0])], "sla": "PT1H", "escalations": [
+                {"at": 1, "notify": [{"type": "users", "user_ids": [str(uuid.uuid4())]}]},
+                {"at": 0.5, "notify": [{"type": "assignee"}]}]}]})
+    assert bad.status_code == 422, bad.text
+    assert {e["field"] for e in bad.json()["errors"]} == {
+        "steps[0].sla", "steps[1].escalations[0].notify[0].user_ids[0]", "steps[1].escalations[1].at"}
+    # The waiting approver at half the SLA; past it, their manager (the admin heads the root
+    # department) and the sales lead by name.
+    template_id = await template(client, o.tenant, [{
+        "approvers": [users(o.a[0])], "sla": "PT2S", "business_time": False, "escalations": [
+            {"at": 0.5, "notify": [{"type": "assignee"}]},
+            {"at": 1.5, "notify": [{"type": "department_head"}, users(o.lead)]}]}])
+    customer = await customer_of(client, o.rep)
+    approval = await request(client, o.rep, template_id, customer["id"])
+    # A decided step escalates no more: its levels' timers go with the decision.
+    slow = await template(client, o.tenant, [{
+        "approvers": [users(o.a[0])], "sla": "PT1H", "escalations": [{"at": 0.5, "notify": [{"type": "assignee"}]}]}])
+    other = await customer_of(client, o.rep)
+    decided = await request(client, o.rep, slow, other["id"])
+
+    async def level_timers(approval_id: str) -> int:
+        async with runtime.db("workflows").tenant_unit(scope_for_system(uuid.UUID(o.tenant.id))) as unit:
+            return int(await unit.fetchval("SELECT count(*) FROM workflows.timers WHERE tenant_id = $1 AND key LIKE $2",
+                                           unit.tenant_id, f"approval:{approval_id}:0:level%"))
+
+    assert await level_timers(decided["id"]) == 1
+    assert (await decide(client, o.a[0], decided["id"], "approve")).status_code == 200
+    assert await level_timers(decided["id"]) == 0
+
+    async def both_levels() -> bool:
+        return len(events.of("escalated", approval["id"])) >= 2 and bool(events.of("reminder", approval["id"]))
+
+    await eventually(both_levels, timeout=8)
+    first, second = sorted(events.of("escalated", approval["id"]), key=lambda e: e.data["level"])
+    assert first.data["user_ids"] == [o.a[0].id] and first.data["at"] == 0.5
+    assert second.data["user_ids"] == [o.tenant.admin_id, o.lead.id] and second.data["waiting_approvers"] == [o.a[0].id]
+    [reminder] = events.of("reminder", approval["id"])   # the step's own reminder at the SLA still goes out
+    assert reminder.data["approvers"] == [o.a[0].id]

@@ -225,6 +225,157 @@ async def test_a_severity_change_replans_and_a_resolution_stops_the_clock(
     assert len(events.of("sla.warning", objection_id=ignored["id"], phase="resolution")) == 1
 
 
+def test_a_resume_moves_what_is_still_ahead_by_the_business_time_paused() -> None:
+    calendar = BusinessCalendar()   # 9-12, 13:30-18 on weekdays, China's holidays and 调休
+    paused_at = datetime(2024, 10, 11, 17, tzinfo=SHANGHAI)   # a Friday; Saturday 12th is a 调休 working day
+    resumed_at = datetime(2024, 10, 14, 10, tzinfo=SHANGHAI)  # Monday
+    paused = calendar.working_time_between(paused_at, resumed_at)
+    assert paused == timedelta(hours=1 + 7.5 + 1)
+    clock = {"first_response_warn_at": datetime(2024, 10, 11, 16, tzinfo=SHANGHAI),   # passed: stays
+             "first_response_due_at": datetime(2024, 10, 14, 11, tzinfo=SHANGHAI),
+             "resolution_warn_at": datetime(2024, 10, 15, 9, tzinfo=SHANGHAI),
+             "resolution_due_at": datetime(2024, 10, 16, 9, tzinfo=SHANGHAI),
+             "escalations": [{"phase": "first_response", "index": 0, "due_at": "2024-10-14T11:00:00+08:00",
+                              "fired_at": None},
+                             {"phase": "first_response", "index": 1, "due_at": "2024-10-11T16:00:00+08:00",
+                              "fired_at": "2024-10-11T16:00:00+08:00"}]}
+    moved = sla_domain.shifted(calendar, clock, paused_at, paused)
+    assert "first_response_warn_at" not in moved
+    # Monday 11-12 and 13:30-18 (5.5 h), Tuesday 9-12 (3 h), then one more hour: Tuesday 14:30.
+    assert moved["first_response_due_at"] == datetime(2024, 10, 15, 14, 30, tzinfo=SHANGHAI)
+    # Wednesday 9-12 and 13:30-18 (7.5 h), then two hours of Thursday.
+    assert moved["resolution_due_at"] == datetime(2024, 10, 17, 11, tzinfo=SHANGHAI)
+    assert datetime.fromisoformat(moved["escalations"][0]["due_at"]) == moved["first_response_due_at"]
+    assert moved["escalations"][1] == clock["escalations"][1]   # a fired level stays as it was
+
+
+async def test_escalation_levels_fire_once_each_notify_and_reassign(
+    client: httpx.AsyncClient, signup: SignUp, invite: Any, runtime: Any
+) -> None:
+    tenant = await signup()
+    root = (await client.get("/api/v1/departments", headers=tenant.headers)).json()["items"][0]
+    member = await invite(tenant, department_id=root["id"])   # the admin heads the root department
+    watcher = await invite(tenant, department_id=root["id"], name="Wu Watcher")
+
+    async def mirrored() -> bool:
+        async with runtime.db("workflows").tenant_unit(scope_for_system(uuid.UUID(tenant.id))) as unit:
+            return (await people.manager_of(unit, uuid.UUID(member.id)) == uuid.UUID(tenant.admin_id)
+                    and await people.is_active(unit, uuid.UUID(watcher.id)))
+
+    await eventually(mirrored, timeout=5.0)
+    await always_open(client, tenant)
+    bad = await client.put("/api/v1/sla-policy", headers=tenant.headers, json={"escalations": [
+        {"at": 1, "notify": [{"type": "users", "user_ids": [str(uuid.uuid4())]}]},
+        {"at": 0.5, "notify": [{"type": "nobody"}]}]})
+    assert bad.status_code == 422, bad.text
+    assert {e["field"] for e in bad.json()["errors"]} == {"escalations[1].notify[0].type"}
+    bad = await client.put("/api/v1/sla-policy", headers=tenant.headers, json={"escalations": [
+        {"at": 1, "notify": [{"type": "users", "user_ids": [str(uuid.uuid4())]}]},
+        {"at": 0.5, "notify": [{"type": "assignee"}]}]})
+    assert bad.status_code == 422, bad.text
+    assert {e["field"] for e in bad.json()["errors"]} == {"escalations[0].notify[0].user_ids[0]", "escalations[1].at"}
+    assert (await client.get("/api/v1/sla-policy", headers=tenant.headers)).json()["escalations"] == []
+    await sla_policy(client, tenant, {"targets": {"high": {"first_response_hours": 1000,
+                                                           "resolution_hours": 0.0012}},   # 4.3 s
+                                      "escalations": [
+                                          {"at": 0.25, "notify": [{"type": "assignee"}]},
+                                          {"at": 1, "notify": [{"type": "department_head"}], "reassign": True},
+                                          {"at": 1.25, "notify": [{"type": "users", "user_ids": [watcher.id]}]}]})
+    events = await listen(runtime, tenant)
+    customer = await customer_of(client, tenant)
+    created = await objection_of(client, tenant, customer, severity="high", assignee_id=member.id)
+
+    async def three_levels() -> bool:
+        return len(events.of("sla.escalated", objection_id=created["id"])) >= 3
+
+    await eventually(three_levels, timeout=10.0)
+    levels = sorted(events.of("sla.escalated", objection_id=created["id"]), key=lambda e: e["data"]["level"])
+    assert [(e["data"]["level"], e["data"]["phase"], e["data"]["user_ids"], e["data"]["reassigned_to"])
+            for e in levels] == [(1, "resolution", [member.id], None),
+                                 (2, "resolution", [tenant.admin_id], tenant.admin_id),
+                                 (3, "resolution", [watcher.id], None)]
+    assert levels[0]["data"]["breached"] is False and levels[2]["data"]["breached"] is True
+
+    async def reassigned() -> bool:
+        return (await objection(client, tenant, created["id"]))["assignee_id"] == tenant.admin_id
+
+    await eventually(reassigned, timeout=3.0)
+    clock = (await client.get(f"/api/v1/sla-clocks/{created['id']}", headers=tenant.headers)).json()
+    fired = [(lv["phase"], lv["level"]) for lv in clock["escalations"] if lv["fired_at"]]
+    assert fired == [("resolution", 1), ("resolution", 2), ("resolution", 3)]   # first response: 1000 h away
+    assert clock["state"] == "breached" and clock["paused"] is False
+    # The clock's later looks (the reassignment coming back) fired nothing again.
+    assert len(events.of("sla.escalated", objection_id=created["id"])) == 3
+
+
+async def test_a_paused_clock_neither_warns_nor_breaches_and_its_resume_moves_the_due_time(
+    client: httpx.AsyncClient, signup: SignUp, runtime: Any
+) -> None:
+    tenant, other = await signup(), await signup()
+    await always_open(client, tenant)
+    await sla_policy(client, tenant, {"targets": {"high": {"first_response_hours": 1000,
+                                                           "resolution_hours": 0.0012}}})   # 4.3 s
+    events = await listen(runtime, tenant)
+    customer = await customer_of(client, tenant)
+    created = await objection_of(client, tenant, customer, severity="high")
+    path = f"/api/v1/sla-clocks/{created['id']}"
+
+    async def clocked() -> bool:
+        return (await client.get(path, headers=tenant.headers)).status_code == 200
+
+    await eventually(clocked, timeout=3.0)
+    # Another tenant cannot see, pause or resume it: the same 404 as an unknown id.
+    for answer in (await client.get(path, headers=other.headers),
+                   await client.post(f"{path}/pause", headers=other.headers, json={"reason": "x"}),
+                   await client.post(f"{path}/resume", headers=other.headers)):
+        assert answer.status_code == 404, answer.text
+    assert (await client.post(f"{path}/pause", headers=tenant.headers, json={})).status_code == 422
+    paused = await client.post(f"{path}/pause", headers=tenant.headers, json={"reason": "等待客户回复"})
+    assert paused.status_code == 200, paused.text
+    before = paused.json()
+    assert before["paused"] is True and before["pause_reason"] == "等待客户回复" and before["state"] == "on_track"
+    again = (await client.post(f"{path}/pause", headers=tenant.headers, json={"reason": "again"})).json()
+    assert again["paused_at"] == before["paused_at"] and again["pause_reason"] == "等待客户回复"
+
+    async def past_the_old_due_time() -> bool:
+        return datetime.now(UTC) > at(before["resolution_due_at"]) + timedelta(seconds=1)
+
+    await eventually(past_the_old_due_time, timeout=10.0)
+    assert (await client.get(path, headers=tenant.headers)).json()["state"] == "on_track"
+    assert [e for e in events.items if e["data"].get("objection_id") == created["id"]
+            and e["type"] in ("sla.warning", "sla.breached")] == []
+    resumed = await client.post(f"{path}/resume", headers=tenant.headers)
+    assert resumed.status_code == 200, resumed.text
+    after = resumed.json()
+    assert after["paused"] is False and after["paused_seconds"] >= 3
+    moved = at(after["resolution_due_at"]) - at(before["resolution_due_at"])
+    # Moved by the time paused (the always-open calendar closes a minute a day, so allow a little).
+    assert abs(moved.total_seconds() - after["paused_seconds"]) <= 61
+    assert at(after["resolution_due_at"]) > datetime.now(UTC)
+
+    async def records_shows_the_new_due_time() -> bool:
+        return (await objection(client, tenant, created["id"]))["sla_due_at"] == after["resolution_due_at"].replace(
+            "+00:00", "Z") or at((await objection(client, tenant, created["id"]))["sla_due_at"]) == at(
+            after["resolution_due_at"])
+
+    await eventually(records_shows_the_new_due_time, timeout=3.0)
+
+    async def breached() -> bool:
+        return bool(events.of("sla.breached", objection_id=created["id"], phase="resolution"))
+
+    await eventually(breached, timeout=10.0)
+    # A resolved objection's clock cannot be paused any more.
+    for move in ({"status": "in_progress"}, {"status": "resolved", "resolution": "已补发合同"}):
+        moved_answer = await client.patch(f"/api/v1/objections/{created['id']}", json=move, headers=tenant.headers)
+        assert moved_answer.status_code == 200, moved_answer.text
+
+    async def resolved() -> bool:
+        return (await client.get(path, headers=tenant.headers)).json()["state"] == "breached" and (
+            await client.post(f"{path}/pause", headers=tenant.headers, json={"reason": "late"})).status_code == 409
+
+    await eventually(resolved, timeout=3.0)
+
+
 # --- reminders ----------------------------------------------------------------------------------------
 
 

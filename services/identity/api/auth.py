@@ -16,6 +16,7 @@ from services.identity.api.schemas import (
     PasswordResetConfirm,
     PasswordResetRequest,
     RefreshRequest,
+    ResetRequested,
     SignupOut,
     SignupRequest,
     TokenOut,
@@ -141,14 +142,14 @@ class AuthController(Controller):
     @post("/password-reset/request", exclude_from_auth=True, status_code=202)
     async def request_reset(
         self, data: JSONBody[PasswordResetRequest], request: AnyRequest, runtime: RuntimeDep
-    ) -> dict[str, str]:
+    ) -> ResetRequested:
         """Ask for a password-reset e-mail: 202 whether or not the account exists; 429 with
         Retry-After over 20 requests per address or 5 per account an hour."""
         await accounts.request_password_reset(
             runtime.db("identity"), runtime.settings, tenant_slug=data.tenant, email=data.email,
             origin=origin_of(request),
         )
-        return {"status": "accepted", "detail": "If the account exists, a reset link is on its way"}
+        return ResetRequested(status="accepted", detail="If the account exists, a reset link is on its way")
 
     @post("/password-reset/confirm", exclude_from_auth=True, status_code=204)
     async def confirm_reset(

@@ -71,6 +71,13 @@ class PasswordResetRequest(Body):
     email: Email
 
 
+class ResetRequested(msgspec.Struct, kw_only=True):
+    """The same answer whether or not the account exists (nobody learns which addresses have one)."""
+
+    status: str                 # accepted
+    detail: str
+
+
 class PasswordResetConfirm(Body):
     token: Token
     new_password: NewPassword

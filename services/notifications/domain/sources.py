@@ -14,7 +14,9 @@ members read (a producer may send more):
 | ``task.overdue`` | ``assignee_id`` (or ``user_id``), ``record``, ``title``, ``due_at`` |
 | ``follow_up.due`` | ``user_id`` (or ``owner_id``), ``record``, ``customer_name`` |
 | ``sla.warning`` / ``sla.breached`` | ``assignee_id``, ``head_id`` (breach: told too), ``record``, ``title``, ``due_at`` |
+| ``sla.escalated`` | ``user_ids`` (the level's people), ``breached``, ``record``, ``title``, ``due_at`` |
 | ``approval.requested`` / ``step_advanced`` / ``reminder`` | ``approvers``, ``approval_id``, ``name``, ``record`` |
+| ``approval.escalated`` | ``user_ids`` (the level's people), ``approval_id``, ``name``, ``record`` |
 | ``approval.decided`` | ``submitted_by``, ``approval_id``, ``name``, ``status`` (told when it is no longer pending), ``decision`` |
 | ``notification.requested`` | ``users``, ``message``, ``record`` (a workflow's ``notify`` step) |
 | ``digest.daily`` | ``user_id`` (or ``user_ids``): their held mail goes out as one digest |
@@ -220,6 +222,12 @@ def _sla_breached(event: Event) -> list[Intent]:
     return make(event)
 
 
+def _sla_escalated(event: Event) -> list[Intent]:
+    """An escalation level: its people, told as of a breach once the due time passed, else a warning."""
+    kind = "objection.sla_breached" if event.data.get("breached") else "objection.sla_warning"
+    return _simple(kind, lambda d: _uuids(d.get("user_ids")), ("title", "due_at"))(event)
+
+
 def _approval_decided(event: Event) -> list[Intent]:
     data = event.data
     status = str(data.get("status") or "")
@@ -278,10 +286,12 @@ HANDLERS: dict[tuple[str, str, str], Callable[[Event], list[Intent]]] = {
     ("workflows", "sla", "warning"): _simple("objection.sla_warning", lambda d: _uuids(d.get("assignee_id")),
                                             ("title", "due_at")),
     ("workflows", "sla", "breached"): _sla_breached,
+    ("workflows", "sla", "escalated"): _sla_escalated,
     ("workflows", "approval", "requested"): _approval_requested,
     ("workflows", "approval", "decided"): _approval_decided,
     ("workflows", "approval", "step_advanced"): _approval_requested,
     ("workflows", "approval", "reminder"): _approval_requested,
+    ("workflows", "approval", "escalated"): _approval_requested,
     ("workflows", "notification", "requested"): _workflow_message,
 }
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import msgspec
 from litestar import Controller, Response, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
@@ -31,11 +32,14 @@ from services.records.api.common import (
 )
 from services.records.api.schemas import (
     CustomerOut,
+    HandoverLogOut,
+    HandoverOut,
     MergeOut,
     MergeUndoOut,
     Page,
     PoolCustomerOut,
     PoolLogEntry,
+    PoolPreviewOut,
     TransferOut,
     answers,
 )
@@ -79,16 +83,19 @@ class DataQualityController(Controller):
             return jsonable(await ownership.transfer(unit, access, body))
 
     @post("/handovers", status_code=201)
-    async def handover(self, data: JSONBody[ownership.HandoverBody], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
-        """Move everything a (leaving) user owns to a successor or to the public pool, with a report."""
+    async def handover(self, data: JSONBody[ownership.HandoverBody], access: AccessDep,
+                       runtime: RuntimeDep) -> HandoverOut:
+        """Move everything a (leaving) user owns to a successor or to the public pool, with a report:
+        what moved, and in ``skipped`` each record (customer or child) a pending approval kept back."""
         access.require("customer", "transfer")
         body = data
         async with records_unit(runtime, access) as unit:
-            return jsonable(await ownership.handover_by_request(unit, access, body))
+            return msgspec.convert(jsonable(await ownership.handover_by_request(unit, access, body)), HandoverOut,
+                                   strict=False)
 
     @get("/handovers")
     async def list_handovers(self, access: AccessDep, runtime: RuntimeDep, limit: FromQuery[int | None] = None,
-                             cursor: FromQuery[str | None] = None) -> dict[str, Any]:
+                             cursor: FromQuery[str | None] = None) -> Page[HandoverLogOut]:
         access.require("customer", "transfer")
         size = check_limit(limit)
         before = time_cursor(cursor, bind="handovers")
@@ -96,7 +103,8 @@ class DataQualityController(Controller):
             rows = await ownership.list_handovers(unit, size, before)
         items = rows[:size]
         next_cursor = encode_cursor([items[-1]["created_at"], str(items[-1]["id"])], bind="handovers") if len(rows) > size else None
-        return {"items": [jsonable(dict(r)) for r in items], "next_cursor": next_cursor}
+        return Page(items=[msgspec.convert(jsonable(dict(r)), HandoverLogOut, strict=False) for r in items],
+                    next_cursor=next_cursor)
 
     # --- the public pool -----------------------------------------------------------------------------
 
@@ -150,14 +158,14 @@ class DataQualityController(Controller):
 
     @get("/pool/preview")
     async def preview(self, access: AccessDep, runtime: RuntimeDep,
-                      limit: FromQuery[int | None] = None) -> dict[str, Any]:
+                      limit: FromQuery[int | None] = None) -> PoolPreviewOut:
         """What the next run returns to the pool and whom it warns, with the reason of each: the
         first ``limit`` (default 50, at most 200) of each list, and ``returns_total`` /
         ``warnings_total``."""
         access.require("customer", "transfer")
         size = check_limit(limit)
         async with records_unit(runtime, access) as unit:
-            return await public_pool.preview(unit, size)
+            return msgspec.convert(await public_pool.preview(unit, size), PoolPreviewOut, strict=False)
 
     @get("/pool/log", responses=answers(200, Page[PoolLogEntry]))
     async def pool_log(self, access: AccessDep, runtime: RuntimeDep, customer_id: FromQuery[uuid.UUID | None] = None,

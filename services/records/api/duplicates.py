@@ -18,7 +18,7 @@ from litestar import Controller, Response, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, records_unit, with_etag
-from services.records.api.schemas import DuplicateOut, DuplicateRulesOut, answers
+from services.records.api.schemas import DuplicateOut, DuplicateRulesOut, DuplicateScanOut, answers
 from services.records.domain import duplicates as domain
 from services.records.domain import scans
 from services.records.domain import settings as settings_domain
@@ -86,16 +86,17 @@ class DuplicatesController(Controller):
         return with_etag(answer, current.version)
 
     @post("/duplicate-scans", status_code=202)
-    async def start_scan(self, access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
+    async def start_scan(self, access: AccessDep, runtime: RuntimeDep) -> DuplicateScanOut:
         """Find groups of duplicate customers across the workspace, in the background."""
         access.require("customer", "merge")
         async with records_unit(runtime, access) as unit:
             row = await scans.queue(unit, access.user_id)
         scans.kick(access.tenant_id, row["id"])
-        return scans.out(row)
+        return msgspec.convert(scans.out(row), DuplicateScanOut, strict=False)
 
     @get("/duplicate-scans/{scan_id:uuid}")
-    async def get_scan(self, scan_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep) -> dict[str, Any]:
+    async def get_scan(self, scan_id: FromPath[uuid.UUID], access: AccessDep,
+                       runtime: RuntimeDep) -> DuplicateScanOut:
         access.require("customer", "merge")
         async with records_unit(runtime, access) as unit:
-            return scans.out(await scans.get(unit, scan_id))
+            return msgspec.convert(scans.out(await scans.get(unit, scan_id)), DuplicateScanOut, strict=False)

@@ -6,12 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from litestar import get
 from litestar.params import FromPath, FromQuery
 
 from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, open_list, records_unit
 from services.records.api.entity_routes import entity_routes, list_page
-from services.records.api.schemas import CUSTOMER_ID, ObjectionOut, Page, answers
+from services.records.api.schemas import CUSTOMER_ID, ObjectionOut, Page, StatusChangeOut, answers
 from services.records.domain import objections as domain
 from services.records.entities import OBJECTION
 
@@ -58,10 +59,10 @@ on a resolved or closed objection. Send ``If-Match`` to get 412 instead of overw
     @get("/{objection_id:uuid}/status-history")
     async def objection_status_history(
         self, objection_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
-    ) -> dict[str, Any]:
+    ) -> Page[StatusChangeOut]:
         """Every status move of the objection, oldest first: ``from_status``, ``to_status``,
         ``changed_by``, ``changed_at`` (the first row is its creation, from null to open)."""
         access.require(OBJECTION.name, "read")
         async with records_unit(runtime, access) as unit:
             items = await domain.status_history(unit, access, objection_id)
-        return {"items": items, "next_cursor": None}
+        return Page(items=[msgspec.convert(i, StatusChangeOut, strict=False) for i in items], next_cursor=None)

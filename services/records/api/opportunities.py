@@ -6,12 +6,13 @@ import uuid
 from datetime import date
 from typing import Any, Literal
 
+import msgspec
 from litestar import get
 from litestar.params import FromPath, FromQuery
 
 from services.records.api.common import AccessDep, AnyRequest, RuntimeDep, open_list, page, records_unit
 from services.records.api.entity_routes import entity_routes
-from services.records.api.schemas import CUSTOMER_ID, OpportunityOut, Page, answers
+from services.records.api.schemas import CUSTOMER_ID, OpportunityOut, Page, RecordChangeOut, StageHistoryOut, answers
 from services.records.db import opportunities as store
 from services.records.domain import opportunities as domain
 from services.records.domain.normalise import Errors
@@ -70,23 +71,25 @@ Idempotency-Key.""",
     @get("/{opportunity_id:uuid}/stage-history")
     async def stage_history(
         self, opportunity_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep
-    ) -> dict[str, Any]:
+    ) -> StageHistoryOut:
         """Every stage the opportunity entered, oldest first: from, to, when, by whom, and the
         amount, currency and probability it had then."""
         access.require(domain.ENTITY, "read")
         async with records_unit(runtime, access) as unit:
             moves = await domain.stage_history(unit, access, opportunity_id)
-        return {"items": moves}
+        return msgspec.convert({"items": moves}, StageHistoryOut, strict=False)
 
     @get("/{opportunity_id:uuid}/history")
     async def field_history(
         self, opportunity_id: FromPath[uuid.UUID], access: AccessDep, runtime: RuntimeDep,
         limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,
-    ) -> dict[str, Any]:
+    ) -> Page[RecordChangeOut]:
         """Field history, newest first: who changed which field when, old and new values (fields
         hidden from the caller are left out)."""
         access.require(domain.ENTITY, "read")
         size = check_limit(limit)
         after = domain.history_cursor(cursor)
         async with records_unit(runtime, access) as unit:
-            return await domain.field_history(unit, access, opportunity_id, after=after, limit=size)
+            found = await domain.field_history(unit, access, opportunity_id, after=after, limit=size)
+        return Page(items=[msgspec.convert(i, RecordChangeOut, strict=False) for i in found["items"]],
+                    next_cursor=found["next_cursor"])

@@ -182,6 +182,140 @@ class TransferOut(msgspec.Struct, kw_only=True):
     tasks: int
     objections: int
     opportunities: int
+    skipped: list[HandoverSkippedOut] | U = UNSET   # open work a pending approval kept back
+
+
+class HandoverSkippedOut(msgspec.Struct, kw_only=True):
+    """A record a handover left with the leaver, and why."""
+
+    entity: str                 # customer | interaction | task | objection | opportunity
+    record_id: uuid.UUID
+    customer_id: uuid.UUID | None
+    reason: str                 # approval-pending
+    approval_id: uuid.UUID
+    fields: list[str]           # the guarded fields the move would have changed
+
+
+class HandoverReportOut(msgspec.Struct, kw_only=True):
+    """What moved: counts per entity (a transfer's report also lists its customers)."""
+
+    customers: int
+    contacts_follow: bool | U = UNSET
+    customer_ids: list[uuid.UUID] | U = UNSET
+    interactions: int | U = UNSET
+    tasks: int | U = UNSET
+    objections: int | U = UNSET
+    opportunities: int | U = UNSET
+    skipped: list[HandoverSkippedOut] | U = UNSET
+
+
+class HandoverOut(msgspec.Struct, kw_only=True):
+    """A handover just made (``POST /handovers``)."""
+
+    id: uuid.UUID
+    from_user_id: uuid.UUID
+    to_user_id: uuid.UUID | None
+    to_pool: bool
+    trigger: str                # api | user_deactivated
+    report: HandoverReportOut
+    created_at: datetime
+
+
+class HandoverLogOut(msgspec.Struct, kw_only=True):
+    """One handover or transfer in ``GET /handovers``."""
+
+    id: uuid.UUID
+    kind: str                   # handover | transfer
+    from_user_id: uuid.UUID | None
+    to_user_id: uuid.UUID | None
+    trigger: str
+    report: HandoverReportOut
+    created_by: uuid.UUID | None
+    created_at: datetime
+
+
+class PoolPreviewItem(msgspec.Struct, kw_only=True):
+    customer_id: uuid.UUID
+    name: str
+    owner_id: uuid.UUID | None
+    reason: str                 # no_interaction | no_won_deal
+    due_at: datetime
+    warned: bool
+    last_interaction_at: datetime | None
+    last_won_at: datetime | None
+    detail: str
+
+
+class PoolPreviewOut(msgspec.Struct, kw_only=True):
+    rules_version: int
+    enabled: bool
+    returns: list[PoolPreviewItem]
+    warnings: list[PoolPreviewItem]
+    returns_total: int
+    warnings_total: int
+
+
+class StatusChangeOut(msgspec.Struct, kw_only=True):
+    """One status move of an objection (the first: its creation, from null to open)."""
+
+    id: uuid.UUID
+    objection_id: uuid.UUID
+    from_status: str | None
+    to_status: str
+    changed_by: uuid.UUID | None
+    changed_at: datetime
+
+
+class StageMoveOut(msgspec.Struct, kw_only=True):
+    """One stage an opportunity entered; fields hidden from the caller are left out."""
+
+    id: uuid.UUID | U = UNSET
+    at: datetime | U = UNSET
+    by: uuid.UUID | None | U = UNSET
+    pipeline_id: uuid.UUID | U = UNSET
+    from_stage: uuid.UUID | None | U = UNSET
+    from_stage_name: str | None | U = UNSET
+    to_stage: uuid.UUID | U = UNSET
+    to_stage_name: str | None | U = UNSET
+    status: str | U = UNSET
+    amount: str | None | U = UNSET
+    currency: str | None | U = UNSET
+    probability: int | None | U = UNSET
+
+
+class StageHistoryOut(msgspec.Struct, kw_only=True):
+    items: list[StageMoveOut]
+
+
+class RecordChangeOut(msgspec.Struct, kw_only=True):
+    """One field's change of a record of a known entity (the path names it)."""
+
+    id: int
+    field: str
+    old: Any
+    new: Any
+    changed_at: datetime
+    actor: ChangeActorOut
+
+
+class DuplicateGroupOut(msgspec.Struct, kw_only=True):
+    ids: list[uuid.UUID]        # customers that match each other
+    rules: list[str]            # the rules that matched them
+
+
+class DuplicateScanOut(msgspec.Struct, kw_only=True):
+    """A duplicate scan: its progress (``done`` of ``total``) and, once succeeded, its groups."""
+
+    id: uuid.UUID
+    status: str                 # queued | running | succeeded | failed
+    total: int
+    done: int
+    groups: list[DuplicateGroupOut]
+    error: str | None
+    created_by: uuid.UUID | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
 
 
 class ContactMergeOut(msgspec.Struct, kw_only=True):

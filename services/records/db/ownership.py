@@ -107,11 +107,20 @@ async def move_rows(unit: Unit, entity: str, *, sets: str, where: str, args: lis
     )
 
 
+async def open_work_ids(unit: Unit, entity: str, customer_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """The open ``entity`` rows of these customers (a transfer checks their locks first)."""
+    rows = await unit.fetch(f"SELECT y.id FROM records.{TABLES[entity]} y WHERE y.tenant_id = $1 "
+                            f"AND y.customer_id = ANY($2::uuid[]) AND y.deleted_at IS NULL AND y.{OPEN[entity]}",
+                            unit.tenant_id, customer_ids)
+    return [r["id"] for r in rows]
+
+
 async def move_open_work(unit: Unit, entity: str, customer_ids: list[uuid.UUID], from_owner: dict[uuid.UUID, Any],
                          to_user: uuid.UUID | None, department_id: uuid.UUID | None,
-                         user_id: uuid.UUID | None) -> list[asyncpg.Record]:
+                         user_id: uuid.UUID | None, keep: list[uuid.UUID] | None = None) -> list[asyncpg.Record]:
     """Open ``entity`` rows of these customers follow the new owner: owner_id, and assignee_id when
-    it was the customer's previous owner. ``from_owner`` maps customer id -> previous owner."""
+    it was the customer's previous owner. ``from_owner`` maps customer id -> previous owner; rows
+    in ``keep`` stay."""
     args: list[Any] = [to_user, department_id, customer_ids]
     assignee = ""
     if entity in ASSIGNABLE:
@@ -120,27 +129,44 @@ async def move_open_work(unit: Unit, entity: str, customer_ids: list[uuid.UUID],
         prev = "(SELECT u.prev FROM unnest($5::uuid[], $6::uuid[]) AS u(customer_id, prev) WHERE u.customer_id = x.customer_id)"
         assignee = f", assignee_id = CASE WHEN x.assignee_id = {prev} THEN $3 ELSE x.assignee_id END"
         args.append([from_owner.get(c) for c in customer_ids])
+    args.append(keep or [])
     return await move_rows(
         unit, entity, sets=f"owner_id = $3, department_id = $4{assignee}",
-        where=f"y.customer_id = ANY($5::uuid[]) AND y.deleted_at IS NULL AND y.{OPEN[entity]}",
+        where=f"y.customer_id = ANY($5::uuid[]) AND y.deleted_at IS NULL AND y.{OPEN[entity]} "
+              f"AND NOT (y.id = ANY(${len(args) + 2}::uuid[]))",
         args=args, user_id=user_id)
 
 
+def _user_rows_where(entity: str) -> str:
+    """The rows of ``entity`` a handover of user ``$3`` moves (over the row ``y``)."""
+    if entity in ASSIGNABLE:
+        return f"(y.owner_id = $3 OR (y.assignee_id = $3 AND y.{OPEN[entity]}))"
+    return "y.owner_id = $3"
+
+
+async def user_row_ids(unit: Unit, entity: str, from_user: uuid.UUID) -> list[uuid.UUID]:
+    """The ids of the rows a handover of ``from_user`` would move (to check their locks first)."""
+    rows = await unit.fetch(f"SELECT y.id FROM records.{TABLES[entity]} y WHERE y.tenant_id = $1 AND "
+                            + _user_rows_where(entity).replace("$3", "$2") + " ORDER BY y.id",
+                            unit.tenant_id, from_user)
+    return [r["id"] for r in rows]
+
+
 async def move_user_rows(unit: Unit, entity: str, from_user: uuid.UUID, to_user: uuid.UUID | None,
-                         department_id: uuid.UUID | None, user_id: uuid.UUID | None) -> list[asyncpg.Record]:
+                         department_id: uuid.UUID | None, user_id: uuid.UUID | None,
+                         keep: list[uuid.UUID] | None = None) -> list[asyncpg.Record]:
     """Handover: every row of ``entity`` the user owns, and open rows assigned to them, to ``to_user``
-    (None: the row's customer's owner, itself None for pooled customers)."""
+    (None: the row's customer's owner, itself None for pooled customers); rows in ``keep`` stay."""
     owner = "coalesce($4::uuid, p.c_owner_id)"
     department = "CASE WHEN $4::uuid IS NULL THEN p.c_department_id ELSE $5 END"
     sets = [f"owner_id = CASE WHEN p.owner_id = $3 THEN {owner} ELSE x.owner_id END",
             f"department_id = CASE WHEN p.owner_id = $3 THEN {department} ELSE x.department_id END"]
-    where = "y.owner_id = $3"
     if entity in ASSIGNABLE:
         sets.append(f"assignee_id = CASE WHEN x.assignee_id = $3 AND x.{OPEN[entity]} THEN {owner} "
                     "ELSE x.assignee_id END")
-        where = f"(y.owner_id = $3 OR (y.assignee_id = $3 AND y.{OPEN[entity]}))"
+    where = _user_rows_where(entity) + " AND NOT (y.id = ANY($6::uuid[]))"
     return await move_rows(unit, entity, sets=", ".join(sets), where=where,
-                           args=[from_user, to_user, department_id], user_id=user_id)
+                           args=[from_user, to_user, department_id, keep or []], user_id=user_id)
 
 
 async def insert_handover(unit: Unit, *, kind: str, from_user: uuid.UUID | None, to_user: uuid.UUID | None,
@@ -152,3 +178,10 @@ async def insert_handover(unit: Unit, *, kind: str, from_user: uuid.UUID | None,
         unit.tenant_id, uuid.uuid4(), kind, from_user, to_user, trigger, report, created_by,
     )
 
+
+
+async def customers_of_rows(unit: Unit, entity: str, ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """Each row's customer (for a report naming what a handover left behind)."""
+    rows = await unit.fetch(f"SELECT id, customer_id FROM records.{TABLES[entity]} WHERE tenant_id = $1 "
+                            "AND id = ANY($2::uuid[])", unit.tenant_id, ids)
+    return {r["id"]: r["customer_id"] for r in rows}

@@ -6,7 +6,9 @@ transfer, claim, release, merge, handover and the pool's run are refused alike: 
 update path, ``ownership.transfer`` and ``handover`` (a locked customer is skipped and reported),
 ``public_pool.claim`` / ``release`` / ``run_tenant`` (skipped) and ``merge`` (the survivor's
 changed fields; a merged customer changes whole, so any lock on it refuses the merge). A guarded
-custom field (``custom_fields.<key>``) is refused whenever ``custom_fields`` is sent.
+custom field (``custom_fields.<key>``) is refused whenever ``custom_fields`` is sent. A guard names
+API fields, a path may name columns: ``phone``, ``phones`` and the column ``primary_phone`` are one
+field (so are the e-mail ones), whichever is guarded and whichever is written.
 """
 
 from __future__ import annotations
@@ -20,6 +22,18 @@ from shared.errors import Conflict, FieldError
 
 # ``sent`` for a change of the whole record (a customer merged into another): any lock refuses it.
 EVERY_FIELD = frozenset({"*"})
+
+
+# API names and columns that write the same thing: a guard on any of them sees a write to any.
+SAME_FIELD = (frozenset({"phone", "phones", "primary_phone"}), frozenset({"email", "emails", "primary_email"}))
+
+
+def _widened(sent: Iterable[str]) -> set[str]:
+    names = set(sent)
+    for group in SAME_FIELD:
+        if names & group:
+            names |= group
+    return names
 
 
 def _guarded(field: str, sent: set[str]) -> bool:
@@ -40,7 +54,7 @@ async def conflicts(unit: Unit, entity: str, record_ids: Sequence[uuid.UUID],
                     sent: Iterable[str]) -> dict[uuid.UUID, Conflict]:
     """The records among ``record_ids`` on which ``sent`` names a guarded field, each with its 409
     (the oldest pending approval that guards one); one query for all."""
-    names = set(sent)
+    names = _widened(sent)
     found: dict[uuid.UUID, Conflict] = {}
     if not names or not record_ids:
         return found

@@ -128,12 +128,20 @@ async def transfer(unit: Unit, access: RecordAccess, body: TransferBody) -> dict
     after, followers = await store.set_owner(unit, ids, body.to_user_id, user["department_id"], access.user_id)
     await publish_moved(unit, "contact", followers, actor=access.actor, settings=cfg)
     report: dict[str, Any] = {"customers": len(after), "customer_ids": [str(i) for i in ids]}
+    skipped: list[dict[str, Any]] = []
     for entity, wanted in (("task", body.include_tasks), ("objection", body.include_objections),
                            ("opportunity", body.include_opportunities)):
-        moved = await store.move_open_work(unit, entity, ids, previous, body.to_user_id, user["department_id"],
-                                           access.user_id) if wanted else []
+        moved: list[asyncpg.Record] = []
+        if wanted:
+            # Open work whose owner or assignee a pending approval guards stays, reported.
+            kept = await _held_children(unit, entity, await store.open_work_ids(unit, entity, ids))
+            moved = await store.move_open_work(unit, entity, ids, previous, body.to_user_id, user["department_id"],
+                                               access.user_id, list(kept))
+            skipped += await _skipped_children(unit, entity, kept)
         await publish_moved(unit, entity, moved, actor=access.actor, settings=cfg)
         report[PLURAL[entity]] = len(moved)
+    if skipped:
+        report["skipped"] = skipped
     await _publish_owner_changes(unit, rows, after, "transferred", access.actor,
                                  {"to_user_id": body.to_user_id})
     saved = await store.insert_handover(unit, kind="transfer", from_user=None, to_user=body.to_user_id,
@@ -141,6 +149,26 @@ async def transfer(unit: Unit, access: RecordAccess, body: TransferBody) -> dict
     await history.audit(unit, "customer.transferred", "customer", None, actor=access.actor,
                         details={"transfer_id": saved["id"], "to_user_id": body.to_user_id, **report})
     return {"id": saved["id"], "to_user_id": body.to_user_id, **report}
+
+
+def _skipped(entity: str, record_id: uuid.UUID, customer_id: uuid.UUID | None, conflict: Any) -> dict[str, Any]:
+    """A record a handover left with the leaver, and why (``fields``: the guarded ones it would change)."""
+    return {"entity": entity, "record_id": str(record_id), "customer_id": str(customer_id) if customer_id else None,
+            "reason": "approval-pending", "approval_id": conflict.members["approval_id"],
+            "fields": [e.field for e in conflict.errors]}
+
+
+async def _held_children(unit: Unit, entity: str, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    """Those of ``ids`` whose owner, department or assignee (what a move writes) a pending approval guards."""
+    written = [f for f in store.MOVED_FIELDS[entity] if f != "customer_id"]
+    return await locks.conflicts(unit, entity, ids, written)
+
+
+async def _skipped_children(unit: Unit, entity: str, kept: dict[uuid.UUID, Any]) -> list[dict[str, Any]]:
+    if not kept:
+        return []
+    customers_of = await store.customers_of_rows(unit, entity, list(kept))
+    return [_skipped(entity, rid, customers_of.get(rid), conflict) for rid, conflict in kept.items()]
 
 
 async def handover(unit: Unit, actor: Actor, from_user: uuid.UUID, to_user: uuid.UUID | None, *,
@@ -161,13 +189,16 @@ async def handover(unit: Unit, actor: Actor, from_user: uuid.UUID, to_user: uuid
     after, followers = await store.set_owner(unit, ids, to_user, department, created_by) if ids else ([], [])
     await publish_moved(unit, "contact", followers, actor=actor, settings=cfg)
     report: dict[str, Any] = {"customers": len(after), "contacts_follow": True}
-    if held:
-        report["skipped"] = [{"customer_id": str(cid), "reason": "approval-pending",
-                              "approval_id": conflict.members["approval_id"]} for cid, conflict in held.items()]
+    skipped = [_skipped("customer", cid, cid, conflict) for cid, conflict in held.items()]
     for entity in ("interaction", "task", "objection", "opportunity"):
-        moved = await store.move_user_rows(unit, entity, from_user, to_user, department, created_by)
+        # A child whose owner or assignee a pending approval guards stays too, reported like a customer.
+        kept = await _held_children(unit, entity, await store.user_row_ids(unit, entity, from_user))
+        moved = await store.move_user_rows(unit, entity, from_user, to_user, department, created_by, list(kept))
         await publish_moved(unit, entity, moved, actor=actor, settings=cfg)
         report[PLURAL[entity]] = len(moved)
+        skipped += await _skipped_children(unit, entity, kept)
+    if skipped:
+        report["skipped"] = skipped
     action = "transferred" if to_user is not None else "returned_to_pool"
     await _publish_owner_changes(unit, {r["id"]: r for r in customers}, after, action, actor,
                                  {"to_user_id": to_user, "reason": "handover"})

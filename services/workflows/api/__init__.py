@@ -8,7 +8,7 @@ from services.workflows.api.approvals import ApprovalsController, ApprovalTempla
 from services.workflows.api.calendar import BusinessCalendarController
 from services.workflows.api.runs import RunsController, WorkflowRunsController, workflow_webhook
 from services.workflows.api.settings import WorkflowSettingsController
-from services.workflows.api.sla import SlaPolicyController
+from services.workflows.api.sla import SlaClockController, SlaPolicyController
 from services.workflows.api.templates import WorkflowTemplatesController
 from services.workflows.api.workflows import WorkflowsController
 from shared.http.app import API_PREFIX
@@ -16,6 +16,7 @@ from shared.http.app import API_PREFIX
 
 def router() -> Router:
     return Router(path=API_PREFIX, route_handlers=[WorkflowsController, WorkflowRunsController, RunsController,
-                                                     BusinessCalendarController, SlaPolicyController, workflow_webhook,
+                                                     BusinessCalendarController, SlaPolicyController, SlaClockController,
+                                                     workflow_webhook,
                                                      ApprovalTemplatesController, ApprovalsController,
                                                      WorkflowTemplatesController, WorkflowSettingsController])

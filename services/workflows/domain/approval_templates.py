@@ -24,6 +24,7 @@ import msgspec
 
 from services.workflows.db import approvals as store
 from services.workflows.db import directory
+from services.workflows.domain import escalation
 from services.workflows.domain.conditions import ConditionError, compile_condition
 from services.workflows.domain.definitions import Duration, Expression, parse_duration
 from services.workflows.domain.entities import fields_of
@@ -72,6 +73,9 @@ class ApprovalStep(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     mode: Literal["any", "all"] = "any"      # any: 或签, one approval decides; all: 会签, every approver
     sla: Duration | None = None              # e.g. PT8H: then the step's approvers are reminded
     business_time: bool = True               # the SLA counts working time on the tenant's calendar
+    # Levels at shares of ``sla`` (e.g. 1: the approvers' manager, 2: a role); each fires once while
+    # the step waits.
+    escalations: Annotated[list[escalation.Level], msgspec.Meta(max_length=escalation.MAX_LEVELS)] = []
 
 
 Steps = Annotated[list[ApprovalStep], msgspec.Meta(min_length=1, max_length=10)]
@@ -173,6 +177,9 @@ async def check(unit: Unit, entity: str, condition: str | None, guarded: list[st
                     if user_id not in active:
                         errors.append(FieldError(f"{at}.approvers[{a}].user_ids[{u}]",
                                                  f"no active user {user_id} in this workspace", "unknown_user"))
+        if step.escalations and step.sla is None:
+            errors.append(FieldError(f"{at}.sla", "escalation levels count shares of the step's sla", "required"))
+        errors.extend(await escalation.check(unit, list(step.escalations), f"{at}.escalations"))
         if step.sla is not None:
             try:
                 sla = parse_duration(step.sla)

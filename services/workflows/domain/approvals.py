@@ -34,7 +34,7 @@ import msgspec
 
 from services.workflows.db import approvals as store
 from services.workflows.db import directory, queue, runs, timers
-from services.workflows.domain import calendar_settings, people
+from services.workflows.domain import calendar_settings, escalation, people
 from services.workflows.domain.approval_templates import (
     ApprovalStep,
     DepartmentHead,
@@ -236,6 +236,19 @@ async def _plan_sla(unit: Unit, row: Any, step_index: int, now: datetime) -> Non
     await timers.plan(unit, key=f"approval:{row['id']}:{step_index}", timer_kind="approval", due_at=due,
                       workflow_id=None, record_type=row["entity"], record_id=row["record_id"],
                       payload={"approval_id": str(row["id"]), "step": step_index})
+    calendar = await calendar_settings.load(unit)
+    for i, level in enumerate(step.escalations):
+        share = sla * level.at
+        at = calendar.add(now, share) if step.business_time else now + share
+        await timers.plan(unit, key=f"approval:{row['id']}:{step_index}:level{i}", timer_kind="approval", due_at=at,
+                          workflow_id=None, record_type=row["entity"], record_id=row["record_id"],
+                          payload={"approval_id": str(row["id"]), "step": step_index, "escalation": i})
+
+
+def _step_keys(approval_id: uuid.UUID, step: int) -> list[str]:
+    """A step's SLA timer and its escalation levels' timers."""
+    return [f"approval:{approval_id}:{step}", *(f"approval:{approval_id}:{step}:level{i}"
+                                                for i in range(escalation.MAX_LEVELS))]
 
 
 def _event(row: Any, **data: Any) -> dict[str, Any]:
@@ -323,7 +336,7 @@ async def _finish(unit: Unit, client: RecordsClient, row: Any, status: str, by: 
     """End the approval: its lock released, its timers gone, the waiting run resumed."""
     if row["guarded_fields"]:
         await _records(client, unit.tenant_id, row, "unlock", f"approval:{row['id']}:unlock", {"approval_id": str(row["id"])})
-    await timers.remove_keys(unit, [f"approval:{row['id']}:{i}" for i in range(len(row["steps"]))])
+    await timers.remove_keys(unit, [k for i in range(len(row["steps"])) for k in _step_keys(row["id"], i)])
     done = await store.set_state(unit, row["id"], status=status, current_step=row["current_step"], step_started=False)
     if row["run_id"] is not None:
         # The waiting run goes on; the engine reads the outcome (outcome_of_run). A run still
@@ -411,7 +424,7 @@ async def decide(db: ServiceDatabase, client: RecordsClient, principal: Principa
             done = row
         elif row["current_step"] + 1 < len(steps):
             status = "pending"
-            await timers.remove_keys(unit, [f"approval:{approval_id}:{row['current_step']}"])
+            await timers.remove_keys(unit, _step_keys(approval_id, row["current_step"]))
             done = await store.set_state(unit, approval_id, status="pending", current_step=row["current_step"] + 1,
                                          step_started=True)
             await _plan_sla(unit, done, done["current_step"], datetime.now(UTC))
@@ -483,9 +496,24 @@ async def on_sla_timer(unit: Unit, timer: Any) -> None:
         return
     waiting = [a["user_id"] for a in await store.approvers(unit, [row["id"]])
                if a["step"] == row["current_step"] and a["decision"] is None]
+    if payload.get("escalation") is not None:
+        await _escalate(unit, row, int(payload["escalation"]), waiting, timer["due_at"])
+        return
     await unit.emit("approval", "reminder", row["id"], actor=Actor(kind="system"),
                     data=_event(row, approvers=waiting, due_at=timer["due_at"].isoformat(),
                                 waiting_since=row["step_started_at"].isoformat()))
+
+
+async def _escalate(unit: Unit, row: Any, index: int, waiting: list[uuid.UUID], due_at: datetime) -> None:
+    """One escalation level of the waiting step (its timer fires once): ``approval.escalated`` to
+    the people it names (``user_ids``; "assignee" there means the approvers who have not decided)."""
+    levels = steps_of(row["steps"])[row["current_step"]].escalations
+    if index >= len(levels):
+        return
+    users = await escalation.resolve(unit, list(levels[index].notify), waiting)
+    await unit.emit("approval", "escalated", row["id"], actor=Actor(kind="system"),
+                    data=_event(row, level=index + 1, at=levels[index].at, user_ids=users, waiting_approvers=waiting,
+                                due_at=due_at.isoformat(), waiting_since=row["step_started_at"].isoformat()))
 
 
 def responsible_submitter(record: dict[str, Any], actor: dict[str, Any], entity: str | None,

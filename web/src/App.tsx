@@ -128,7 +128,6 @@ export default function App() {
                   <Route path="approvals" element={<Approvals />} />
                   <Route path="imports" element={<Imports />} />
                   <Route path="admin/:tab?" element={<Admin />} />
-                  <Route path="workflows/new" element={<WorkflowEditor />} />
                   <Route path="workflows/:id" element={<WorkflowEditor />} />
                 </Route>
                 <Route path="*" element={<Navigate to="/" replace />} />

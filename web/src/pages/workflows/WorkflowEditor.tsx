@@ -1,4 +1,4 @@
-import { App as AntApp, Alert, AutoComplete, Button, Card, Checkbox, Descriptions, Dropdown, Empty, Form, Input,
+import { App as AntApp, Alert, Button, Card, Checkbox, Descriptions, Dropdown, Empty, Form, Input,
   InputNumber, Radio, Select, Space, Switch, Table, Tag, Typography } from "antd";
 import { useCallback, useEffect, useMemo, useState, type ReactNode } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
@@ -95,7 +95,10 @@ function cleanStep(step: Node): Node {
 export default function WorkflowEditor() {
   const { locale } = useApp();
   const t: T = useCallback((key, values) => wfText(locale, key, values), [locale]);
-  const { id } = useParams();
+  // One route for /workflows/new and /workflows/:id, so the page (and a webhook secret shown once)
+  // stays when a new workflow's address replaces "new".
+  const { id: param } = useParams();
+  const id = param === "new" ? undefined : param;
   const navigate = useNavigate();
   const { message } = AntApp.useApp();
   const dir = useDirectory();
@@ -196,7 +199,7 @@ export default function WorkflowEditor() {
             onChange={(next) => setTriggers(triggers.map((x, j) => (j === i ? next : x)))}
             onRemove={() => setTriggers(triggers.filter((_x, j) => j !== i))} />
         ))}
-        <Dropdown menu={{ items: TRIGGER_TYPES.map((type) => ({ key: type, label: t(`wf.trigger.${type}` as WorkflowKey) })),
+        <Dropdown trigger={["click"]} menu={{ items: TRIGGER_TYPES.map((type) => ({ key: type, label: t(`wf.trigger.${type}` as WorkflowKey) })),
           onClick: ({ key }) => setTriggers([...triggers, editable(newTrigger(key, entity ?? "customer"))]) }}>
           <Button data-testid="add-trigger">+ {t("wf.addTrigger")}</Button>
         </Dropdown>
@@ -234,6 +237,11 @@ function Item({ ctx, path, label, id, children, required, extra }: {
   );
 }
 
+/** The values a field is known to take, offered by the browser while typing (any other may be typed). */
+function ValueList({ id, values }: { id: string; values: readonly string[] }) {
+  return <datalist id={id}>{values.map((v) => <option key={v} value={v} />)}</datalist>;
+}
+
 const idOf = (path: string) => "wf-" + path.replace(/[^A-Za-z0-9]+/g, "-");
 
 function DurationInput({ ctx, value, onChange, id, signed, allowEmpty }: {
@@ -256,10 +264,10 @@ function DurationInput({ ctx, value, onChange, id, signed, allowEmpty }: {
       {(value || !allowEmpty) && (
         <>
           <InputNumber id={id} min={0} max={100000} value={current.amount} onChange={(n) => set({ amount: Number(n ?? 0) })} />
-          <Select<Unit> value={current.unit} style={{ width: 100 }} aria-label={`${id}-unit`} onChange={(unit) => set({ unit })}
+          <Select<Unit> value={current.unit} style={{ width: 100 }} aria-label={t("wf.unit")} onChange={(unit) => set({ unit })}
             options={(["minutes", "hours", "days"] as Unit[]).map((u) => ({ value: u, label: t(`wf.${u}` as WorkflowKey) }))} />
           {signed && (
-            <Select<string> value={current.negative ? "before" : "after"} style={{ width: 100 }} aria-label={`${id}-direction`}
+            <Select<string> value={current.negative ? "before" : "after"} style={{ width: 100 }} aria-label={t("wf.direction")}
               onChange={(d) => set({ negative: d === "before" })}
               options={[{ value: "before", label: t("wf.before") }, { value: "after", label: t("wf.after") }]} />
           )}
@@ -291,7 +299,7 @@ function TriggerCard({ ctx, index, trigger, count, onChange, onRemove }: {
   let body: ReactNode = null;
   if (trigger.type.startsWith("record.") && known) {
     const change = trigger._change as { field: string; from: string; to: string };
-    const values = valuesOf(entity, change.field).map((v) => ({ value: v }));
+    const values = valuesOf(entity, change.field);
     body = (
       <>
         <Item ctx={ctx} path={`${at}.entity`} label={t("wf.entity")} id={idOf(`${at}.entity`)}>
@@ -307,11 +315,12 @@ function TriggerCard({ ctx, index, trigger, count, onChange, onRemove }: {
           <Space wrap>
             <Select<string> id={idOf(`${at}.value-field`)} allowClear showSearch style={{ width: 220 }} value={change.field || undefined}
               options={fieldChoices(entity, custom)} onChange={(field) => set({ _change: { ...change, field: field ?? "" } })} />
-            <AutoComplete style={{ width: 160 }} value={change.from} options={values} placeholder={`${t("wf.from")}: ${t("wf.any")}`}
-              aria-label={t("wf.from")} onChange={(from: string) => set({ _change: { ...change, from } })} />
+            <Input style={{ width: 160 }} value={change.from} list={`${idOf(at)}-values`} placeholder={`${t("wf.from")}: ${t("wf.any")}`}
+              aria-label={t("wf.from")} onChange={(e) => set({ _change: { ...change, from: e.target.value } })} />
             <span>→</span>
-            <AutoComplete style={{ width: 160 }} value={change.to} options={values} placeholder={`${t("wf.to")}: ${t("wf.any")}`}
-              aria-label={t("wf.to")} onChange={(to: string) => set({ _change: { ...change, to } })} />
+            <Input style={{ width: 160 }} value={change.to} list={`${idOf(at)}-values`} placeholder={`${t("wf.to")}: ${t("wf.any")}`}
+              aria-label={t("wf.to")} onChange={(e) => set({ _change: { ...change, to: e.target.value } })} />
+            <ValueList id={`${idOf(at)}-values`} values={values} />
           </Space>
         </Form.Item>
         <Item ctx={ctx} path={`${at}.condition`} label={t("wf.cel")} id={idOf(`${at}.condition`)} extra={t("wf.celHelp")}>
@@ -399,7 +408,7 @@ function StepList({ ctx, path, steps, onChange }: { ctx: Ctx; path: string; step
             </Space>
           )} />
       ))}
-      <Dropdown menu={{ items: STEP_TYPES.map((type) => ({ key: type, label: t(`wf.step.${type}` as WorkflowKey) })),
+      <Dropdown trigger={["click"]} menu={{ items: STEP_TYPES.map((type) => ({ key: type, label: t(`wf.step.${type}` as WorkflowKey) })),
         onClick: ({ key }) => onChange([...steps, newStep(key)]) }}>
         <Button data-testid={`add-step-${path}`}>+ {t("wf.addStep")}</Button>
       </Dropdown>
@@ -479,9 +488,9 @@ function StepCard({ ctx, path, number, step, onChange, actions }: {
                 <Select<string> showSearch style={{ width: 240 }} value={field || undefined} aria-label={t("wf.field")}
                   options={fieldChoices(entity, custom)} status={ctx.errors[`${path}.fields.${field}`] ? "error" : undefined}
                   onChange={(f) => write(fields.map((p, j) => (j === i ? [f, p[1]] : p)))} />
-                <AutoComplete style={{ width: 240 }} value={String(value ?? "")} aria-label={t("wf.value")}
-                  options={valuesOf(entity, field).map((v) => ({ value: v }))}
-                  onChange={(v: string) => write(fields.map((p, j) => (j === i ? [p[0], v] : p)))} />
+                <Input style={{ width: 240 }} value={String(value ?? "")} aria-label={t("wf.value")} list={`${id("fields")}-${i}`}
+                  onChange={(e) => write(fields.map((p, j) => (j === i ? [p[0], e.target.value] : p)))} />
+                <ValueList id={`${id("fields")}-${i}`} values={valuesOf(entity, field)} />
                 <Button size="small" onClick={() => write(fields.filter((_p, j) => j !== i))}>{t("wf.remove")}</Button>
                 {ctx.errors[`${path}.fields.${field}`] && <Typography.Text type="danger">{ctx.errors[`${path}.fields.${field}`].join("; ")}</Typography.Text>}
               </Space>

@@ -141,12 +141,7 @@ export function normalisePath(path: string): string {
   return path.replace(/^body\./, "").replace(/\.(\d+)(?=\.|$)/g, "[$1]").replace(/^\$\./, "");
 }
 
-/** The messages that belong at `path` (exactly) in the API's errors. */
-export function errorsAt(errors: Record<string, string[]>, path: string): string[] {
-  return errors[path] ?? [];
-}
-
-/** The errors under `prefix` that no field of the form shows (e.g. `steps[1]` for a whole step). */
+/** The API's field errors keyed by their normalised path (the editor's fields are keyed the same way). */
 export function groupErrors(problemErrors: readonly { field: string; message: string }[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const e of problemErrors) (out[normalisePath(e.field)] ??= []).push(e.message);

@@ -34,6 +34,7 @@ const Notifications = lazy(() => import("./pages/admin/Notifications"));
 const Approvals = lazy(() => import("./pages/admin/Approvals"));
 const Imports = lazy(() => import("./pages/admin/Imports"));
 const Admin = lazy(() => import("./pages/admin/Admin"));
+const WorkflowEditor = lazy(() => import("./pages/workflows/WorkflowEditor"));
 
 // The nonce the server put in index.html for this answer: Ant Design's <style> tags carry it.
 const nonce = document.querySelector<HTMLMetaElement>('meta[name="csp-nonce"]')?.content ?? "";
@@ -127,6 +128,7 @@ export default function App() {
                   <Route path="approvals" element={<Approvals />} />
                   <Route path="imports" element={<Imports />} />
                   <Route path="admin/:tab?" element={<Admin />} />
+                  <Route path="workflows/:id" element={<WorkflowEditor />} />
                 </Route>
                 <Route path="*" element={<Navigate to="/" replace />} />
               </Routes>

@@ -1,10 +1,12 @@
 import { Alert, Button, Drawer, Space, Switch, Table, Tag, Timeline, Typography } from "antd";
 import { useCallback, useEffect, useState } from "react";
+import { Link } from "react-router-dom";
 
 import { api, type Schemas } from "../../api/client";
 import { useApp } from "../../AppContext";
 import { problemText } from "../../components/forms";
 import type { MessageKey } from "../../i18n/messages";
+import { wfText } from "../../i18n/messages/workflows";
 import { formatDateTime } from "../../lib/format";
 
 type Workflow = Schemas["WorkflowOut"];
@@ -45,6 +47,7 @@ export function WorkflowsTab() {
   return (
     <>
       {error && <Alert type="error" showIcon message={error} style={{ marginBottom: 12 }} />}
+      <Link to="/workflows/new"><Button type="primary" style={{ marginBottom: 12 }}>{wfText(locale, "wf.new")}</Button></Link>
       <Table<Workflow> rowKey="id" size="small" loading={items === null} dataSource={items ?? []} pagination={false}
         scroll={{ x: "max-content" }} data-testid="workflows" columns={[
           { title: t("admin.name"), dataIndex: "name" },
@@ -52,7 +55,11 @@ export function WorkflowsTab() {
           { title: t("workflows.steps"), key: "st", render: (_v, w) => w.steps.length },
           { title: t("workflows.enabled"), key: "en", render: (_v, w) => (
             <Switch checked={w.enabled} onChange={(v) => toggle(w, v)} aria-label={`${t("workflows.enabled")} ${w.name}`} /> ) },
-          { title: "", key: "runs", render: (_v, w) => <Button size="small" onClick={() => show(w)}>{t("workflows.runs")}</Button> },
+          { title: "", key: "runs", render: (_v, w) => (
+            <Space>
+              <Link to={`/workflows/${w.id}`}><Button size="small">{wfText(locale, "wf.edit")}</Button></Link>
+              <Button size="small" onClick={() => show(w)}>{t("workflows.runs")}</Button>
+            </Space>) },
         ]} />
       <Drawer open={!!open} width={640} onClose={() => setOpen(null)} title={`${t("workflows.runs")} · ${open?.name ?? ""}`}>
         <Table<Run> rowKey="id" size="small" loading={runs === null} dataSource={runs ?? []} pagination={false} data-testid="runs"

@@ -94,6 +94,13 @@ async def test_a_blocked_create_names_the_records_its_exact_keys_match(client, s
     assert similar.json()["duplicates"][0]["score"] < 1.0
     listed = (await client.get("/api/v1/customers", headers=tenant.headers)).json()["items"]
     assert len(listed) == 2  # nothing written
+    # Another workspace blocking on phones is not blocked, nor warned, by this one's record.
+    other = await signup()
+    await client.patch("/api/v1/duplicate-rules", headers=other.headers, json={"phone": "block", "name": "block"})
+    elsewhere = await client.post("/api/v1/customers", headers=other.headers,
+                                  json={"name": "远东仓储物流有限公司", "phone": "13711112222"})
+    assert elsewhere.status_code == 201, elsewhere.text
+    assert "duplicates" not in elsewhere.json()
 
 
 async def test_fuzzy_names_and_aliases_find_the_same_company(client, signup, customer) -> None:

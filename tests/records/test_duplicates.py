@@ -239,3 +239,17 @@ async def test_scan_finds_groups_in_the_background(client, signup, customer) -> 
     assert scan["groups"] == [{"ids": sorted([a["id"], b["id"], c["id"]]), "rules": ["name", "phone"]}]
     other = await signup()
     assert (await client.get(url, headers=other.headers)).status_code == 404
+
+
+async def test_the_runtime_role_merges_the_name_keys_waiting_in_the_index(runtime, signup, customer) -> None:
+    # The lookup reads every name key waiting in the GIN pending list; records merges it every
+    # second as the runtime role (migration 0018's SECURITY DEFINER function and its grant).
+    from services.records.jobs import merge_pending_index_entries
+
+    tenant = await signup()
+    await customer(tenant, name="深圳市远泽科技有限公司")
+    assert await merge_pending_index_entries(runtime) >= 0
+    async with runtime.db("records").system_unit() as unit:
+        definers = await unit.fetchval(
+            "SELECT count(*) FROM pg_proc WHERE proname = 'merge_pending_index_entries' AND prosecdef")
+    assert definers >= 2  # records and search each have one

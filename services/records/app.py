@@ -7,7 +7,7 @@ from pathlib import Path
 from services.records.api import router
 from services.records.commands import start_commands
 from services.records.directory import start_directory
-from services.records.jobs import start_purge
+from services.records.jobs import start_index_upkeep, start_purge
 from services.records.jobs_bulk import start_bulk_jobs
 from services.records.jobs_data_quality import start_data_quality
 from services.records.replay import start_replay
@@ -21,6 +21,6 @@ service = ServiceSpec(
     name="records",
     migrations_dir=Path(__file__).parent / "db" / "migrations",
     route_handlers=[router(), tenant_export_router(API_PREFIX, "records")],
-    starters=[start_directory, start_purge, start_data_quality, start_replay, start_bulk_jobs, start_tenant_purge,
+    starters=[start_directory, start_purge, start_index_upkeep, start_data_quality, start_replay, start_bulk_jobs, start_tenant_purge,
               start_commands, start_workload],
 )

@@ -125,3 +125,20 @@ async def start_purge(runtime: Runtime) -> PeriodicJob:
     job = PeriodicJob("records-purge", lambda: _purge_and_log(runtime), interval=INTERVAL_SECONDS,
                       first_after=FIRST_RUN_AFTER_SECONDS)
     return await job.start()
+
+
+MERGE_INTERVAL_SECONDS = 1.0
+
+
+async def merge_pending_index_entries(runtime: Runtime) -> int:
+    """Merge the pending lists of records' GIN indexes (migration 0018), on the background pool, so
+    a duplicate lookup does not read every name key written since the last merge; answers the
+    pending pages merged."""
+    async with runtime.db("records").system_unit(background=True) as unit:
+        return int(await unit.fetchval("SELECT records.merge_pending_index_entries()"))
+
+
+async def start_index_upkeep(runtime: Runtime) -> PeriodicJob:
+    job = PeriodicJob("records-merge-pending-index-entries", lambda: merge_pending_index_entries(runtime),
+                      interval=MERGE_INTERVAL_SECONDS, first_after=MERGE_INTERVAL_SECONDS)
+    return await job.start()

@@ -67,6 +67,42 @@ async def test_same_phone_warns_by_default_and_blocks_when_the_rule_says_so(clie
     assert "第四个" not in names and len(names) == 3  # the blocked create wrote nothing
 
 
+async def test_a_blocked_create_names_the_records_its_exact_keys_match(client, signup, customer) -> None:
+    # Exact keys first: the phone rule blocks, so the 409 is answered from the btree lookups and
+    # lists the record holding the phone, not the lookalike names a trigram search would add.
+    tenant = await signup()
+    holder = await customer(tenant, name="远东仓储物流有限公司", phone="13711112222")
+    lookalike = await customer(tenant, name="锦程信息技术有限公司")
+    await client.patch("/api/v1/duplicate-rules", headers=tenant.headers, json={"phone": "block"})
+    record = {"name": "锦程信息技术服务有限公司", "phone": "137 1111 2222"}
+    check = await client.post("/api/v1/duplicates/check", headers=tenant.headers, json={"record": record})
+    assert {d["id"] for d in check.json()["duplicates"]} == {holder["id"], lookalike["id"]}
+    assert check.json()["blocked"] is True
+    blocked = await client.post("/api/v1/customers", headers=tenant.headers, json=record)
+    assert blocked.status_code == 409, blocked.text
+    assert [(d["id"], d["rules"]) for d in blocked.json()["duplicates"]] == [(holder["id"], ["phone"])]
+    # The same name core blocks from the exact lookup too when the name rule blocks.
+    await client.patch("/api/v1/duplicate-rules", headers=tenant.headers, json={"phone": "warn", "name": "block"})
+    same_core = await client.post("/api/v1/customers", headers=tenant.headers,
+                                  json={"name": "深圳市锦程信息技术股份有限公司"})
+    assert same_core.status_code == 409
+    assert [(d["id"], d["score"]) for d in same_core.json()["duplicates"]] == [(lookalike["id"], 1.0)]
+    # No exact key matches: the trigram search still runs and its lookalike blocks.
+    similar = await client.post("/api/v1/customers", headers=tenant.headers, json={"name": "锦程信息技术服务"})
+    assert similar.status_code == 409
+    assert [(d["id"], d["rules"]) for d in similar.json()["duplicates"]] == [(lookalike["id"], ["name"])]
+    assert similar.json()["duplicates"][0]["score"] < 1.0
+    listed = (await client.get("/api/v1/customers", headers=tenant.headers)).json()["items"]
+    assert len(listed) == 2  # nothing written
+    # Another workspace blocking on phones is not blocked, nor warned, by this one's record.
+    other = await signup()
+    await client.patch("/api/v1/duplicate-rules", headers=other.headers, json={"phone": "block", "name": "block"})
+    elsewhere = await client.post("/api/v1/customers", headers=other.headers,
+                                  json={"name": "远东仓储物流有限公司", "phone": "13711112222"})
+    assert elsewhere.status_code == 201, elsewhere.text
+    assert "duplicates" not in elsewhere.json()
+
+
 async def test_fuzzy_names_and_aliases_find_the_same_company(client, signup, customer) -> None:
     tenant = await signup()
     tencent = await customer(tenant, name="深圳市腾讯计算机系统有限公司", aliases=["Tencent Co., Ltd."])
@@ -203,3 +239,17 @@ async def test_scan_finds_groups_in_the_background(client, signup, customer) -> 
     assert scan["groups"] == [{"ids": sorted([a["id"], b["id"], c["id"]]), "rules": ["name", "phone"]}]
     other = await signup()
     assert (await client.get(url, headers=other.headers)).status_code == 404
+
+
+async def test_the_runtime_role_merges_the_name_keys_waiting_in_the_index(runtime, signup, customer) -> None:
+    # The lookup reads every name key waiting in the GIN pending list; records merges it every
+    # second as the runtime role (migration 0018's SECURITY DEFINER function and its grant).
+    from services.records.jobs import merge_pending_index_entries
+
+    tenant = await signup()
+    await customer(tenant, name="深圳市远泽科技有限公司")
+    assert await merge_pending_index_entries(runtime) >= 0
+    async with runtime.db("records").system_unit() as unit:
+        definers = await unit.fetchval(
+            "SELECT count(*) FROM pg_proc WHERE proname = 'merge_pending_index_entries' AND prosecdef")
+    assert definers >= 2  # records and search each have one

@@ -55,7 +55,9 @@ class DuplicatesController(Controller):
             cfg = await settings_domain.get(unit)
             rule_set = await domain.rules(unit)
             found = await domain.find_duplicates(unit, body.entity, domain.matchable(access, body.entity, body.record),
-                                                 exclude=[body.exclude_id] if body.exclude_id else [])
+                                                 exclude=[body.exclude_id] if body.exclude_id else [],
+                                                 region=cfg.default_region,
+                                                 rule_set=domain.resolved(rule_set, cfg.duplicate_rule))
         return {"duplicates": domain.out(access, found),
                 "blocked": domain.blocking(found, rule_set, cfg.duplicate_rule)}
 

@@ -49,7 +49,8 @@ async def matches(unit: Unit, entity: str, indexes: list[int], kinds: list[str],
     """Every stored record matching any candidate key, in one query for a whole batch.
 
     Candidate keys come as parallel arrays (candidate index, kind, key). Exact kinds match on
-    equality (btree), ``name`` by trigram similarity >= ``threshold`` (GIN, ``%`` operator).
+    equality (btree), ``name`` by trigram similarity >= ``threshold`` (GIN, ``%`` operator) or,
+    without ``fuzzy``, on equality too (the same name core: the exact-keys-first pass).
     Answers ``(idx, record_id, kind, key, score)`` plus the record's display columns, its
     ``aliases`` and, for name matches, its ``evidence`` (see ``EVIDENCE``).
 
@@ -64,15 +65,16 @@ async def matches(unit: Unit, entity: str, indexes: list[int], kinds: list[str],
     # is planned for its tenant: a generic plan (what PostgreSQL keeps for a prepared statement
     # after five runs) is made for an average tenant, and one made while a tenant was small keeps
     # reading all of its name keys after an import has made it big (seconds per create).
-    await unit.execute("SELECT set_config('pg_trgm.similarity_threshold', $1, true), "
-                       "set_config('plan_cache_mode', 'force_custom_plan', true)", str(threshold))
+    if fuzzy:
+        await unit.execute("SELECT set_config('pg_trgm.similarity_threshold', $1, true), "
+                           "set_config('plan_cache_mode', 'force_custom_plan', true)", str(threshold))
     return await unit.fetch(
         f"""WITH cand AS (SELECT * FROM unnest($3::int[], $4::text[], $5::text[]) AS c(idx, kind, key)),
             hits AS (
               SELECT c.idx, m.record_id, m.kind, m.key, 1.0::real AS score
               FROM cand c JOIN records.match_keys m
                 ON m.tenant_id = $1 AND m.entity = $2 AND m.kind = c.kind AND m.key = c.key
-              WHERE c.kind <> 'name'
+              WHERE c.kind <> 'name' OR NOT $6
               UNION ALL
               SELECT c.idx, n.record_id, 'name', n.key, similarity(n.key, c.key) AS score
               FROM cand c CROSS JOIN LATERAL (

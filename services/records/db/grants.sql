@@ -12,3 +12,5 @@ BEGIN
     EXECUTE 'GRANT MAINTAIN ON records.customers, records.contacts, records.match_keys TO {app_role}';
   END IF;
 END $$;
+-- The background merge of GIN pending lists (migration 0018).
+GRANT EXECUTE ON FUNCTION records.merge_pending_index_entries() TO {app_role};

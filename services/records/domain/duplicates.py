@@ -36,7 +36,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 from cleanco import basename
@@ -342,11 +342,13 @@ class Duplicate(msgspec.Struct, kw_only=True):
 
 async def find_duplicates_batch(unit: Unit, entity: str, candidates: Sequence[Mapping[str, Any]], *,
                                 exclude: Iterable[uuid.UUID] = (), region: str | None = None,
-                                rule_set: DuplicateRules | None = None) -> list[list[Duplicate]]:
+                                rule_set: DuplicateRules | None = None,
+                                exact_only: bool = False) -> list[list[Duplicate]]:
     """For each candidate (a dict with any of name, aliases, phone, phones, email, emails, uscc),
     the stored records of ``entity`` that match it under the tenant's rules (rules set to ``off``
     are skipped), best first, at most ``MAX_REPORTED``. One query for the whole batch.
-    ``exclude``: record ids never to report (the record being updated)."""
+    ``exclude``: record ids never to report (the record being updated). ``exact_only``: btree
+    lookups alone, a name only when its core is the same (score 1.0), no trigram search."""
     if entity not in ENTITIES:
         raise ValueError(f"duplicates are found for {', '.join(ENTITIES)}, not {entity}")
     if not candidates:
@@ -354,7 +356,7 @@ async def find_duplicates_batch(unit: Unit, entity: str, candidates: Sequence[Ma
     if region is None or rule_set is None:
         cfg = await settings_domain.get(unit)
         region = region or cfg.default_region
-        rule_set = rule_set or _resolved(await rules(unit), cfg.duplicate_rule)
+        rule_set = rule_set or resolved(await rules(unit), cfg.duplicate_rule)
     active = {r for r in RULES if rule_set.action(r, "warn") != "off"}
     indexes: list[int] = []
     kinds: list[str] = []
@@ -372,7 +374,7 @@ async def find_duplicates_batch(unit: Unit, entity: str, candidates: Sequence[Ma
     if not keys:
         return [[] for _ in candidates]
     rows = await store.matches(unit, entity, indexes, kinds, keys, threshold=rule_set.name_threshold,
-                               fuzzy="name" in active, exclude=list(exclude))
+                               fuzzy=not exact_only, exclude=list(exclude))
     for row in rows:
         if not match_stands(weighed[row["idx"]], row):
             continue
@@ -395,9 +397,12 @@ async def find_duplicates_batch(unit: Unit, entity: str, candidates: Sequence[Ma
 
 
 async def find_duplicates(unit: Unit, entity: str, candidate: Mapping[str, Any], *,
-                          exclude: Iterable[uuid.UUID] = ()) -> list[Duplicate]:
-    """The stored records of ``entity`` matching one candidate (see ``find_duplicates_batch``)."""
-    return (await find_duplicates_batch(unit, entity, [candidate], exclude=exclude))[0]
+                          exclude: Iterable[uuid.UUID] = (), region: str | None = None,
+                          rule_set: DuplicateRules | None = None) -> list[Duplicate]:
+    """The stored records of ``entity`` matching one candidate (see ``find_duplicates_batch``;
+    a caller that has read the settings and rules passes ``region`` and ``rule_set``, resolved)."""
+    return (await find_duplicates_batch(unit, entity, [candidate], exclude=exclude, region=region,
+                                        rule_set=rule_set))[0]
 
 
 def blocking(found: Sequence[Duplicate], rule_set: DuplicateRules, default: str) -> bool:
@@ -454,22 +459,37 @@ def out(access: RecordAccess, found: Sequence[Duplicate]) -> list[dict[str, Any]
 async def check_on_write(unit: Unit, access: RecordAccess, entity: str, record: Mapping[str, Any], *,
                          region: str, default_action: str, exclude: uuid.UUID | None = None) -> list[dict[str, Any]]:
     """Duplicates of a record about to be written: 409 (kind ``duplicate``, with ``duplicates``)
-    when a blocking rule matches; otherwise the warnings to put in the answer."""
+    when a blocking rule matches; otherwise the warnings to put in the answer.
+
+    Exact keys first: when a rule blocks, the btree lookups (phones, e-mails, USCC, the same name
+    core) run alone, and a blocking match among them answers the 409 with those records, without
+    the trigram search (the costly part; the write is refused whatever else it would find)."""
     rule_set = await rules(unit)
+    in_force = resolved(rule_set, default_action)
     record = matchable(access, entity, record)
-    found = (await find_duplicates_batch(unit, entity, [record], exclude=[exclude] if exclude else [],
-                                         region=region, rule_set=_resolved(rule_set, default_action)))[0]
+    excluded = [exclude] if exclude else []
+    if any(in_force.action(r, default_action) == "block" for r in RULES):
+        found = (await find_duplicates_batch(unit, entity, [record], exclude=excluded, region=region,
+                                             rule_set=in_force, exact_only=True))[0]
+        if blocking(found, rule_set, default_action):
+            _refuse(entity, out(access, found))
+    found = (await find_duplicates_batch(unit, entity, [record], exclude=excluded, region=region,
+                                         rule_set=in_force))[0]
     if not found:
         return []
     answer = out(access, found)
     if blocking(found, rule_set, default_action):
-        raise Conflict(
-            f"This {entity} looks like an existing one ({len(found)} match(es)); the workspace's duplicate rule blocks it",
-            kind="duplicate", extra={"duplicates": answer},
-        )
+        _refuse(entity, answer)
     return answer
 
 
-def _resolved(rule_set: DuplicateRules, default: str) -> DuplicateRules:
+def _refuse(entity: str, answer: list[dict[str, Any]]) -> NoReturn:
+    raise Conflict(
+        f"This {entity} looks like an existing one ({len(answer)} match(es)); the workspace's duplicate rule blocks it",
+        kind="duplicate", extra={"duplicates": answer},
+    )
+
+
+def resolved(rule_set: DuplicateRules, default: str) -> DuplicateRules:
     """The rules with exact rules following the settings resolved, so the finder needs no settings."""
     return msgspec.structs.replace(rule_set, **{r: rule_set.action(r, default) for r in ("phone", "email", "uscc")})

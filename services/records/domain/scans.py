@@ -92,7 +92,7 @@ async def _scan(db: ServiceDatabase, scope: Any, scan_id: uuid.UUID) -> list[dic
     while True:
         async with db.tenant_unit(scope, background=True) as unit:
             cfg = await settings_domain.get(unit)
-            rule_set = duplicates._resolved(await duplicates.rules(unit), cfg.duplicate_rule)
+            rule_set = duplicates.resolved(await duplicates.rules(unit), cfg.duplicate_rule)
             active = {r for r in duplicates.RULES if rule_set.action(r, "warn") != "off"}
             page = await store.customer_page(unit, after, PAGE)
             indexes, kinds, keys = [], [], []

@@ -201,15 +201,12 @@ def _query(description: str, **schema: Any) -> Any:
                           schema_extra={"oneOf": None, "type": OpenAPIType.STRING, **schema})
 
 
-Text = Annotated[str | None, _query("the text to search for (required, at most 200 characters; "
-                                    "`phone:8000` searches the last four digits of phone numbers)")]
-
-
 @get("/search", tags=["search"], responses={200: ResponseSpec(SearchAnswer, description="Hits, best first",
                                                                generate_examples=False)})
 async def search(
     request: AnyRequest, principal: PrincipalDep, runtime: RuntimeDep,
-    q: Text = None,
+    q: Annotated[str | None, _query(f"the text to search for (required, at most {text.MAX_QUERY_CHARS} characters; "
+                                    "`phone:8000` searches the last four digits of phone numbers)")] = None,
     types: Annotated[str | None, _query(f"comma-separated of {', '.join(TYPES)}; default: every type "
                                          "the caller may read")] = None,
     limit: Annotated[str | None, _query(f"hits to answer, 1..{MAX_LIMIT} (default {DEFAULT_LIMIT})",

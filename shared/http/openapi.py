@@ -8,7 +8,9 @@
 * request bodies that refuse unknown fields say ``additionalProperties: false``;
 * multipart uploads a handler streams itself (``opt={"multipart_body": <JSON schema>}``) are
   documented as ``multipart/form-data`` with that schema;
-* generic pages get plain names (``Page_services.x.UserOut_`` -> ``UserOutPage``).
+* generic pages get plain names (``Page_services.x.UserOut_`` -> ``UserOutPage``);
+* Server-Sent Events streams (handlers answering ``ServerSentEvent``) are documented as
+  ``text/event-stream`` text, not as a JSON object.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from litestar.openapi.spec import (
     SecurityScheme,
 )
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
+from litestar.response import ServerSentEvent
 from litestar.routes import HTTPRoute
 
 from shared.errors import PROBLEM_BASE, PROBLEM_JSON
@@ -223,6 +226,27 @@ def _schema_of(node: dict[str, Any]) -> Schema:
     )
 
 
+EVENT_STREAM = "text/event-stream"
+
+
+def _is_event_stream(handler: Any) -> bool:
+    annotation = handler.parsed_fn_signature.return_type.annotation
+    return isinstance(annotation, type) and issubclass(annotation, ServerSentEvent)
+
+
+def _event_stream_answer(operation: Operation) -> None:
+    """The 200 answer of a Server-Sent Events stream: ``text/event-stream`` lines, read as they come."""
+    described = operation.responses.get("200") if operation.responses else None
+    description = described.description if isinstance(described, OpenAPIResponse) else "Server-Sent Events"
+    operation.responses = {**(operation.responses or {}), "200": OpenAPIResponse(
+        description=description or "Server-Sent Events",
+        content={EVENT_STREAM: OpenAPIMediaType(schema=Schema(
+            type=OpenAPIType.STRING,
+            description="Server-Sent Events (`id:`, `event:`, `data:` lines; comment lines keep the connection open)",
+        ))},
+    )}
+
+
 def finish_document(app: Litestar, public_paths: Iterable[str]) -> OpenAPI:
     """Complete ``app``'s OpenAPI document in place (call once, after every route is registered)."""
     document = app.openapi_schema
@@ -250,6 +274,8 @@ def finish_document(app: Litestar, public_paths: Iterable[str]) -> OpenAPI:
             if multipart is not None and operation.request_body is None:
                 operation.request_body = RequestBody(
                     required=True, content={"multipart/form-data": OpenAPIMediaType(schema=_schema_of(multipart))})
+            if _is_event_stream(handler):
+                _event_stream_answer(operation)
             spec = body_type(handler)
             if spec is not None:
                 bodies.append(spec.kind)

@@ -205,3 +205,65 @@ async def test_pipeline_value_by_stage_and_currency(client: httpx.AsyncClient, s
     unknown = await client.get("/api/v1/reports/pipeline-value", params={"pipeline_id": pipelines[0]["id"]},
                                headers=other.headers)
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "pipeline_id"
+
+
+async def test_objection_resolution_per_week_median_and_share_within_sla(
+    client: httpx.AsyncClient, signup: Any, customer: Any, invite: Any, runtime: Any
+) -> None:
+    tenant = await signup()
+    acme = await customer(tenant)
+    sales = await invite(tenant, roles=["sales"])
+    own = await customer(sales)
+    # (who, customer, created, hours to resolve, due after hours); weeks in Asia/Shanghai.
+    monday = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai, ISO week 2026-W10
+    plan = [(tenant, acme, monday, 2, 3), (tenant, acme, monday, 4, 3), (tenant, acme, monday, 30, None),
+            (tenant, acme, monday + timedelta(days=7), 1, 5), (sales, own, monday + timedelta(days=7), 6, 8)]
+    for who, record, created, hours, due in plan:
+        objection_id = await objection(client, who, record["id"], "price", resolve=True)
+        await execute(runtime, tenant.id,
+                      "UPDATE records.objections SET created_at = $2, resolved_at = $3, due_at = $4 WHERE id = $1",
+                      uuid.UUID(objection_id), created, created + timedelta(hours=hours),
+                      created + timedelta(hours=due) if due is not None else None)
+    await objection(client, tenant, acme["id"], "price", resolve=False)  # still open: not counted
+    params = {"from": "2026-03-01", "to": "2026-03-15"}
+    report = await client.get("/api/v1/reports/objection-resolution", params=params, headers=tenant.headers)
+    assert report.status_code == 200, report.text
+    weeks = report.json()["weeks"]
+    assert [(w["week"], w["resolved"], w["median_hours_to_resolve"], w["resolved_within_sla"], w["resolved_with_sla"],
+             w["share_resolved_within_sla"]) for w in weeks] == [
+        ("2026-W10", 3, 4.0, 1, 2, 0.5), ("2026-W11", 2, 3.5, 2, 2, 1.0)]
+    # A sales user counts their own objections only; another workspace counts none of these.
+    mine = (await client.get("/api/v1/reports/objection-resolution", params=params, headers=sales.headers)).json()
+    assert [(w["week"], w["resolved"], w["median_hours_to_resolve"]) for w in mine["weeks"]] == [("2026-W11", 1, 6.0)]
+    other = await signup()
+    theirs = await client.get("/api/v1/reports/objection-resolution", params=params, headers=other.headers)
+    assert theirs.status_code == 200 and theirs.json()["weeks"] == []
+    backwards = await client.get("/api/v1/reports/objection-resolution", headers=tenant.headers,
+                                 params={"from": "2026-03-15", "to": "2026-03-01"})
+    assert backwards.status_code == 422 and backwards.json()["errors"][0]["field"] == "from"
+
+
+async def test_objection_resolution_respects_hidden_fields(
+    client: httpx.AsyncClient, signup: Any, customer: Any, invite: Any
+) -> None:
+    tenant = await signup()
+    acme = await customer(tenant)
+    await objection(client, tenant, acme["id"], "price", resolve=True)
+    for key, rules in (("no_due", {"due_at": "hidden"}), ("no_resolved", {"resolved_at": "hidden"})):
+        role = await client.post("/api/v1/roles", headers=tenant.headers, json={
+            "name": key, "key": key, "field_rules": {"objection": rules},
+            "permissions": {"customer": {"actions": ["read"], "scope": "all"},
+                            "objection": {"actions": ["read"], "scope": "all"},
+                            "report": {"actions": ["read"], "scope": "all"}}})
+        assert role.status_code == 201, role.text
+    no_due = await invite(tenant, roles=["no_due"])
+    answer = await client.get("/api/v1/reports/objection-resolution", headers=no_due.headers)
+    assert answer.status_code == 200, answer.text
+    [week] = answer.json()["weeks"]
+    assert week["resolved"] == 1 and not {"resolved_with_sla", "resolved_within_sla",
+                                          "share_resolved_within_sla"} & set(week)
+    admin = (await client.get("/api/v1/reports/objection-resolution", headers=tenant.headers)).json()["weeks"]
+    assert admin[0]["resolved_with_sla"] == 1
+    no_resolved = await invite(tenant, roles=["no_resolved"])
+    refused = await client.get("/api/v1/reports/objection-resolution", headers=no_resolved.headers)
+    assert refused.status_code == 403 and refused.json()["field"] == "resolved_at"

@@ -155,3 +155,8 @@ async def test_bad_input_answers_4xx_or_nothing_never_5xx(signup, customer, foun
         assert set(ids(response)) <= {made["id"]}, q
     assert made["id"] in ids(await search(tenant, "robust'"))
     assert (await client.get("/api/v1/search", params={"q": "robust"})).status_code == 401
+    # The declared parameters (in the OpenAPI document) are still given once each.
+    twice = await client.get("/api/v1/search", params=[("q", "robust"), ("q", "again"), ("limit", "1"), ("limit", "2")],
+                             headers=tenant.headers)
+    assert twice.status_code == 422, twice.text
+    assert {(e["field"], e["code"]) for e in twice.json()["errors"]} == {("q", "repeated"), ("limit", "repeated")}

@@ -237,9 +237,25 @@ async def test_documented_examples_of_entity_bodies_are_accepted(
 FREE_FORM_ANSWERS: set[tuple[str, str]] = {
     # Liveness and readiness: {"status": ...} plus whatever each dependency reports.
     ("get", "/healthz"), ("get", "/readyz"),
-    # Server-sent events: a text/event-stream, not a JSON body a client decodes once.
-    ("get", "/api/v1/notifications/stream"),
 }
+
+
+def test_event_streams_are_documented_as_text_event_stream(document: dict[str, Any]) -> None:
+    """A generated client reads the notifications stream as Server-Sent Events, never as JSON."""
+    content = deref(document, document["paths"]["/api/v1/notifications/stream"]["get"]["responses"]["200"])["content"]
+    assert list(content) == ["text/event-stream"]
+    assert content["text/event-stream"]["schema"]["type"] == "string"
+
+
+def test_search_declares_its_query_parameters(document: dict[str, Any]) -> None:
+    """The typed client builds GET /api/v1/search's URL from the parameters the document names."""
+    parameters = {p["name"]: p for p in document["paths"]["/api/v1/search"]["get"]["parameters"]
+                  if p["in"] == "query"}
+    assert set(parameters) == {"q", "types", "limit", "sort", "facets", "owner_id", "lifecycle_stage", "tier",
+                               "tag", "status"}
+    assert all(p.get("description") for p in parameters.values())
+    assert parameters["limit"]["schema"]["type"] == "integer"
+    assert parameters["sort"]["schema"]["enum"] == ["relevance", "recent"]
 
 
 def free_form(document: dict[str, Any], schema: dict[str, Any]) -> bool:

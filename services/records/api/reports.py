@@ -15,6 +15,7 @@ from litestar.params import FromQuery, QueryParameter
 from services.records.api.common import AccessDep, RuntimeDep, records_unit
 from services.records.api.schemas import (
     InteractionsReport,
+    ObjectionResolutionReport,
     ObjectionsReport,
     PipelineValueReport,
     QuietCustomersReport,
@@ -43,6 +44,19 @@ class ReportsController(Controller):
         domain.date_range(start, end, default_weeks=None)
         async with records_unit(runtime, access) as unit:
             return await domain.objections(unit, access, start=start, end=end)
+
+    @get("/objection-resolution", responses=answers(200, ObjectionResolutionReport))
+    async def objection_resolution(self, access: AccessDep, runtime: RuntimeDep, start: From = None,
+                                   end: To = None) -> dict[str, Any]:
+        """Objections resolved (or closed) per ISO week of their resolution, between ``from`` and
+        ``to`` (default: the last 12 weeks; at most about two years): how many, the median hours
+        from creation to resolution, and the share of those with a due time resolved within it.
+        Weeks are the workspace's (records settings' ``time_zone``). A role that hides
+        ``resolved_at`` gets 403; one that hides ``due_at`` gets no SLA figures."""
+        access.require("report", "read")
+        domain.date_range(start, end, default_weeks=domain.DEFAULT_WEEKS)  # a bad range is refused before any read
+        async with records_unit(runtime, access) as unit:
+            return await domain.objection_resolution(unit, access, start=start, end=end)
 
     @get("/interactions", responses=answers(200, InteractionsReport))
     async def interactions(self, access: AccessDep, runtime: RuntimeDep, start: From = None,

@@ -548,6 +548,24 @@ class InteractionsReport(msgspec.Struct, kw_only=True):
     by_owner: list[OwnerWeek]
 
 
+class ResolutionWeek(msgspec.Struct, kw_only=True):
+    week: str  # ISO week of the resolution, e.g. 2026-W05
+    week_start: date
+    resolved: int
+    median_hours_to_resolve: float | None
+    # Absent when the caller's role hides the due time (the share would reveal it).
+    resolved_with_sla: int | U = UNSET
+    resolved_within_sla: int | U = UNSET
+    share_resolved_within_sla: float | None | U = UNSET
+
+
+class ObjectionResolutionReport(msgspec.Struct, kw_only=True):
+    from_: date = msgspec.field(name="from")
+    to: date
+    time_zone: str
+    weeks: list[ResolutionWeek]
+
+
 class QuietCustomer(msgspec.Struct, kw_only=True):
     id: uuid.UUID
     name: str | U = UNSET

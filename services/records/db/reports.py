@@ -63,6 +63,34 @@ async def objections(unit: Unit, scope_filter: ScopeFilter, *, created_from: dat
     )
 
 
+async def objection_resolution_per_week(unit: Unit, scope_filter: ScopeFilter, *, start: date, end: date,
+                                        time_zone: str) -> list[asyncpg.Record]:
+    """Objections resolved (or closed) per ISO week of their resolution, from ``start`` to ``end``
+    inclusive in the tenant's ``time_zone``: how many, the median hours from creation, and how many
+    of those with a due time were resolved by it."""
+    args: list[Any] = [unit.tenant_id, start, end, time_zone]
+    scope = _scoped("objection", scope_filter, args)
+    return await unit.fetch(
+        f"""WITH o AS (
+              SELECT coalesce(t.resolved_at, t.closed_at) AS resolved_at, t.due_at,
+                     extract(epoch FROM coalesce(t.resolved_at, t.closed_at) - t.created_at) / 3600.0 AS hours
+              FROM records.objections t
+              WHERE t.tenant_id = $1 AND t.deleted_at IS NULL
+                AND coalesce(t.resolved_at, t.closed_at) >= ($2::date)::timestamp AT TIME ZONE $4::text
+                AND coalesce(t.resolved_at, t.closed_at) < ($3::date + 1)::timestamp AT TIME ZONE $4::text
+                AND {scope})
+            SELECT (date_trunc('week', resolved_at AT TIME ZONE $4::text))::date AS week_start,
+                   count(*) AS resolved,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY hours) AS median_hours,
+                   count(*) FILTER (WHERE due_at IS NOT NULL) AS resolved_with_sla,
+                   count(*) FILTER (WHERE due_at IS NOT NULL AND resolved_at <= due_at) AS resolved_within_sla
+            FROM o
+            GROUP BY week_start
+            ORDER BY week_start""",
+        *args,
+    )
+
+
 async def objection_sla_states(unit: Unit, scope_filter: ScopeFilter, *, created_from: date | None,
                                created_to: date | None, time_zone: str) -> list[asyncpg.Record]:
     """How many objections (created in the range) are in each SLA state (null: no clock yet)."""

@@ -139,6 +139,30 @@ async def interactions(unit: Unit, access: RecordAccess, *, start: date | None, 
     return {"from": start, "to": end, "time_zone": cfg.time_zone, "by_channel": by_channel, "by_owner": by_owner}
 
 
+async def objection_resolution(unit: Unit, access: RecordAccess, *, start: date | None,
+                               end: date | None) -> dict[str, Any]:
+    """Per ISO week of resolution (the tenant's time zone; without ``end``, up to today there): how
+    many objections were resolved, their median hours to resolve and the share within their SLA."""
+    cfg = await settings_domain.get(unit)
+    first, last = date_range(start, end, default_weeks=DEFAULT_WEEKS, time_zone=cfg.time_zone)
+    assert first is not None and last is not None
+    # Weeks of resolution would date each hidden resolution; hours to resolve would too.
+    refuse_hidden(access, "objection", "resolved_at", "objection-resolution")
+    rows = await store.objection_resolution_per_week(unit, access.scope_filter, start=first, end=last,
+                                                     time_zone=cfg.time_zone)
+    # Counted against a hidden due time, the share within SLA would reveal it: left out.
+    sla_hidden = "due_at" in access.hidden_fields("objection")
+    weeks = []
+    for r in rows:
+        week: dict[str, Any] = {"week": _iso_week(r["week_start"]), "week_start": r["week_start"],
+                                "resolved": r["resolved"], "median_hours_to_resolve": _hours(r["median_hours"])}
+        if not sla_hidden:
+            week.update({"resolved_with_sla": r["resolved_with_sla"], "resolved_within_sla": r["resolved_within_sla"],
+                         "share_resolved_within_sla": _share(r["resolved_within_sla"], r["resolved_with_sla"])})
+        weeks.append(week)
+    return {"from": first, "to": last, "time_zone": cfg.time_zone, "weeks": weeks}
+
+
 async def customers_without_interaction(unit: Unit, access: RecordAccess, *, days: int,
                                         limit: int) -> dict[str, Any]:
     refuse_hidden(access, "customer", "last_interaction_at", "customers-without-interaction")

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import get
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
+from litestar.params import QueryParameter
 
 from services.search import text
 from services.search.access import SearchAccess, load_access
@@ -190,9 +192,36 @@ async def run_search(runtime: Runtime, principal: Any, params: dict[str, list[st
     return body
 
 
+# The parameters are declared so the OpenAPI document (and the console's typed client) names them;
+# each is read as text and checked by parse_request, which names every bad one in one 422 and
+# refuses unknown or repeated ones (the framework would not).
+def _query(description: str, **schema: Any) -> Any:
+    # Documented as the value a client sends (a string unless said otherwise), not "string or null".
+    return QueryParameter(description=description, required=False,
+                          schema_extra={"oneOf": None, "type": OpenAPIType.STRING, **schema})
+
+
 @get("/search", tags=["search"], responses={200: ResponseSpec(SearchAnswer, description="Hits, best first",
                                                                generate_examples=False)})
-async def search(request: AnyRequest, principal: PrincipalDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def search(
+    request: AnyRequest, principal: PrincipalDep, runtime: RuntimeDep,
+    q: Annotated[str | None, _query(f"the text to search for (required, at most {text.MAX_QUERY_CHARS} characters; "
+                                    "`phone:8000` searches the last four digits of phone numbers)")] = None,
+    types: Annotated[str | None, _query(f"comma-separated of {', '.join(TYPES)}; default: every type "
+                                         "the caller may read")] = None,
+    limit: Annotated[str | None, _query(f"hits to answer, 1..{MAX_LIMIT} (default {DEFAULT_LIMIT})",
+                                        type=OpenAPIType.INTEGER, minimum=1, maximum=MAX_LIMIT)] = None,
+    sort: Annotated[str | None, _query("`relevance` (default) or `recent` (newest `updated_at` first)",
+                                       enum=["relevance", "recent"])] = None,
+    facets: Annotated[str | None, _query(f"comma-separated of {', '.join(FACETS)}: counts per value "
+                                          "of the hits")] = None,
+    owner_id: Annotated[str | None, _query("only records of this owner (a user id)", format=OpenAPIFormat.UUID)] = None,
+    lifecycle_stage: Annotated[str | None, _query("only customers in this stage",
+                                                  enum=list(LIFECYCLE_STAGES))] = None,
+    tier: Annotated[str | None, _query("only customers of this tier")] = None,
+    tag: Annotated[str | None, _query("only customers with this tag")] = None,
+    status: Annotated[str | None, _query("only objections, tasks or opportunities in this status")] = None,
+) -> dict[str, Any]:
     """Search the caller's tenant's customers, contacts, interactions, objections, tasks and
     opportunities (see the module documentation for the parameters)."""
     params = {key: request.query_params.getall(key) for key in request.query_params}

@@ -1,7 +1,7 @@
 // The department's numbers on the home page, for those who may read reports. Loaded on demand
 // (with ECharts, tree-shaken through echarts/core), so the first page stays small.
 import { Card, Col, Row, Statistic } from "antd";
-import { BarChart, PieChart } from "echarts/charts";
+import { BarChart, LineChart, PieChart } from "echarts/charts";
 import { AriaComponent, GridComponent, LegendComponent, TooltipComponent } from "echarts/components";
 import * as echarts from "echarts/core";
 import { CanvasRenderer } from "echarts/renderers";
@@ -10,11 +10,13 @@ import { useEffect, useRef, useState } from "react";
 import { useApp } from "../AppContext";
 import type { MessageKey } from "../i18n/messages";
 import {
-  type InteractionsReport, type ObjectionsReport, percent, pipelineBars, type PipelineReport, stack,
+  type InteractionsReport, type ObjectionsReport, overallWithinSla, percent, pipelineBars, type PipelineReport,
+  resolutionSeries, type ResolutionReport, type SatisfactionReport, stack,
 } from "../lib/charts";
 import { callJson } from "../lib/imports";
+import { personName, useUserNames } from "./useUserNames";
 
-echarts.use([AriaComponent, BarChart, PieChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
+echarts.use([AriaComponent, BarChart, LineChart, PieChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
 
 function Chart({ option, testId }: { option: echarts.EChartsCoreOption; testId: string }) {
   const { locale } = useApp();
@@ -38,7 +40,12 @@ export default function ManagerCharts() {
   const [objections, setObjections] = useState<ObjectionsReport | null>(null);
   const [interactions, setInteractions] = useState<InteractionsReport | null>(null);
   const [pipeline, setPipeline] = useState<PipelineReport | null>(null);
+  const [resolution, setResolution] = useState<ResolutionReport | null>(null);
+  const [satisfaction, setSatisfaction] = useState<SatisfactionReport | null>(null);
+  const names = useUserNames();
   useEffect(() => {
+    void callJson<ResolutionReport>("/api/v1/reports/objection-resolution").then(({ data }) => setResolution(data ?? null));
+    void callJson<SatisfactionReport>("/api/v1/reports/satisfaction").then(({ data }) => setSatisfaction(data ?? null));
     void callJson<ObjectionsReport>("/api/v1/reports/objections").then(({ data }) => setObjections(data ?? null));
     void callJson<InteractionsReport>("/api/v1/reports/interactions").then(({ data }) => setInteractions(data ?? null));
     void callJson<PipelineReport>("/api/v1/reports/pipeline-value").then(({ data }) => setPipeline(data ?? null));
@@ -47,6 +54,9 @@ export default function ManagerCharts() {
   const byStatus = objections && stack(objections.by_category_status, (r) => r.category ?? "—",
     (r) => label("charts.status", r.status), (r) => r.count);
   const byChannel = interactions && stack(interactions.by_channel, (r) => r.week, (r) => label("channel", r.channel), (r) => r.count);
+  const byOwner = interactions && stack(interactions.by_owner, (r) => r.week, (r) => personName(r.owner_id, names) ?? "—",
+    (r) => r.count);
+  const weekly = resolution && resolutionSeries(resolution);
   const bars = pipeline && pipelineBars(pipeline);
   const money = new Intl.NumberFormat(locale, { style: "currency", currency: bars?.currency || "CNY", maximumFractionDigits: 0 });
   const stacked = (s: NonNullable<typeof byStatus>) => ({
@@ -68,7 +78,38 @@ export default function ManagerCharts() {
           {byChannel && <Chart testId="chart-interactions" option={stacked(byChannel)} />}
         </Card>
       </Col>
-      <Col xs={24}>
+      <Col xs={24} lg={12}>
+        <Card title={t("charts.resolution")} extra={resolution && (
+          <Statistic title={t("charts.withinSla")} value={percent(overallWithinSla(resolution))}
+            valueStyle={{ fontSize: 16 }} data-testid="resolution-within-sla" />)}>
+          {weekly && <Chart testId="chart-resolution" option={{
+            legend: { top: 0 }, grid: { left: 48, right: 48, top: 36, bottom: 28 },
+            xAxis: { type: "category", data: weekly.weeks },
+            yAxis: [{ type: "value", name: t("charts.hours") }, { type: "value", name: "%", min: 0, max: 100 }],
+            series: [{ name: t("charts.medianHours"), type: "bar", data: weekly.median },
+              { name: t("charts.withinSla"), type: "line", yAxisIndex: 1, connectNulls: true, data: weekly.withinSla }],
+          }} />}
+        </Card>
+      </Col>
+      <Col xs={24} lg={12}>
+        <Card title={t("charts.interactionsByOwner")}>
+          {byOwner && <Chart testId="chart-owners" option={stacked(byOwner)} />}
+        </Card>
+      </Col>
+      <Col xs={24} lg={12}>
+        <Card title={t("charts.satisfaction")} extra={satisfaction && (
+          <Statistic title={t("charts.average")} value={satisfaction.overall.average ?? "—"}
+            suffix={satisfaction.overall.average === null ? undefined : "/ 5"}
+            valueStyle={{ fontSize: 16 }} data-testid="satisfaction-average" />)}>
+          {satisfaction && <Chart testId="chart-satisfaction" option={{
+            grid: { left: 40, right: 16, top: 16, bottom: 28 },
+            xAxis: { type: "category", data: satisfaction.by_category.map((c) => c.category) },
+            yAxis: { type: "value", min: 0, max: 5 },
+            series: [{ name: t("charts.average"), type: "bar", data: satisfaction.by_category.map((c) => c.average) }],
+          }} />}
+        </Card>
+      </Col>
+      <Col xs={24} lg={12}>
         <Card title={`${t("charts.pipeline")}${pipeline ? ` · ${pipeline.pipeline.name}` : ""}`}>
           {bars && <Chart testId="chart-pipeline" option={{
             legend: { top: 0 }, grid: { left: 80, right: 16, top: 36, bottom: 28 },

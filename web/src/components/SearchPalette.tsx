@@ -2,7 +2,7 @@ import { Empty, Input, Modal, Spin } from "antd";
 import { useEffect, useRef, useState } from "react";
 import { useNavigate } from "react-router-dom";
 
-import { apiFetch, type Schemas } from "../api/client";
+import { api } from "../api/client";
 import { useApp } from "../AppContext";
 import type { MessageKey } from "../i18n/messages";
 import { groupHits, hitLink, snippetParts, type SearchHit } from "../lib/search";
@@ -13,13 +13,9 @@ function Snippet({ text }: { text: string }) {
   return <>{snippetParts(text).map((p, i) => (p.match ? <mark key={i}>{p.text}</mark> : <span key={i}>{p.text}</span>))}</>;
 }
 
-// The document names no query parameters of GET /api/v1/search (it reads them itself), so the
-// typed client cannot build its URL: fetched here, its answer typed by the generated schema.
 async function search(q: string, signal: AbortSignal): Promise<SearchHit[]> {
-  const params = new URLSearchParams({ q, limit: "20" });
-  const res = await apiFetch(new Request(`/api/v1/search?${params}`, { signal }));
-  if (!res.ok) return [];
-  return ((await res.json()) as Schemas["SearchAnswer"]).hits;
+  const { data } = await api.GET("/api/v1/search", { params: { query: { q, limit: 20 } }, signal });
+  return data?.hits ?? [];
 }
 
 export default function SearchPalette({ open, onClose }: { open: boolean; onClose: () => void }) {

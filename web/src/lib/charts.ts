@@ -48,3 +48,41 @@ export function pipelineBars(report: PipelineReport): { currency: string; stages
 export function percent(share: number | null | undefined): string {
   return share === null || share === undefined ? "—" : `${Math.round(share * 100)}%`;
 }
+
+export type ResolutionReport = Schemas["ObjectionResolutionReport"];
+export type SatisfactionReport = Schemas["SatisfactionReport"];
+
+/** Who sees the department's charts on the home page: a manager, i.e. someone who may read reports
+ * beyond their own records (a department or whole-workspace report scope) or who holds the manager
+ * (or admin) role. A sales rep, whose reports cover only their own records, sees "my day" alone. */
+export function seesDepartmentCharts(me: Pick<Schemas["MeOut"], "roles" | "permissions"> | null): boolean {
+  if (!me) return false;
+  const grants = me.permissions.entities ?? {};
+  const grant = grants.report ?? grants["*"];
+  if (!grant || !(grant.actions.includes("read") || grant.actions.includes("*"))) return false;
+  return grant.scope === "department" || grant.scope === "all"
+    || me.roles.some((r) => r.key === "manager" || r.key === "admin");
+}
+
+/** Per week of resolution: the median hours to resolve, and the share within SLA as a percent
+ * (null where nothing resolved that week had a due time, or the due time is hidden). */
+export function resolutionSeries(report: ResolutionReport): { weeks: string[]; median: (number | null)[]; withinSla: (number | null)[] } {
+  return {
+    weeks: report.weeks.map((w) => w.week),
+    median: report.weeks.map((w) => w.median_hours_to_resolve ?? null),
+    withinSla: report.weeks.map((w) =>
+      w.share_resolved_within_sla === null || w.share_resolved_within_sla === undefined
+        ? null : Math.round(w.share_resolved_within_sla * 1000) / 10),
+  };
+}
+
+/** The share within SLA over every week of the report (resolved within / resolved with a due time). */
+export function overallWithinSla(report: ResolutionReport): number | null {
+  let within = 0;
+  let withSla = 0;
+  for (const w of report.weeks) {
+    within += w.resolved_within_sla ?? 0;
+    withSla += w.resolved_with_sla ?? 0;
+  }
+  return withSla === 0 ? null : within / withSla;
+}

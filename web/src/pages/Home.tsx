@@ -4,21 +4,21 @@ import { Link } from "react-router-dom";
 
 import { api, type Schemas } from "../api/client";
 import { useApp } from "../AppContext";
+import { seesDepartmentCharts } from "../lib/charts";
 import { formatDateTime } from "../lib/format";
 
-// Charts (and ECharts) load only for those who may read reports.
+// Charts (and ECharts) load only for managers.
 const ManagerCharts = lazy(() => import("../components/ManagerCharts"));
 
-// My day: what the services answer for the signed-in user, and for those who may read reports the
-// department's charts.
+// My day (for everyone): what the services answer for the signed-in user; for managers (a department
+// or wider report scope, or the manager role) the department's charts too.
 export default function Home() {
   const { t, me, locale } = useApp();
   const [followUps, setFollowUps] = useState<Schemas["CustomerOut"][] | null>(null);
   const [tasks, setTasks] = useState<Schemas["TaskOut"][] | null>(null);
   const [objections, setObjections] = useState<Schemas["ObjectionOut"][] | null>(null);
   const [approvals, setApprovals] = useState<Schemas["ApprovalOut"][] | null>(null);
-  const grants = me?.permissions.entities ?? {};
-  const readsReports = (grants.report ?? grants["*"])?.actions.includes("read") ?? false;
+  const manager = seesDepartmentCharts(me);
 
   useEffect(() => {
     if (!me) return;
@@ -70,7 +70,7 @@ export default function Home() {
           </Card>
         </Col>
       </Row>
-      {readsReports && <Suspense fallback={null}><ManagerCharts /></Suspense>}
+      {manager && <Suspense fallback={null}><ManagerCharts /></Suspense>}
     </>
   );
 }

@@ -66,7 +66,7 @@ export function CustomFieldsTab() {
             options={FIELD_TYPES.map((v) => ({ value: v, label: t(`admin.ftype.${v}`) }))} />
         </Form.Item>
         {(type === "single_select" || type === "multi_select") && (
-          <Form.Item name="options" label={t("admin.fieldOptions")}><Input style={{ width: 200 }} placeholder="华东、华南、华北" /></Form.Item>
+          <Form.Item name="options" label={t("admin.fieldOptions")}><Input style={{ width: 200 }} placeholder={t("admin.fieldOptionsExample")} /></Form.Item>
         )}
         <Form.Item name="required" valuePropName="checked"><Checkbox>{t("admin.fieldRequired")}</Checkbox></Form.Item>
         <Button type="primary" htmlType="submit" data-testid="add-field">{t("admin.addField")}</Button>

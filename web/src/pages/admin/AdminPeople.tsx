@@ -209,7 +209,7 @@ export function RolesTab() {
         scroll={{ x: "max-content" }} data-testid="roles" columns={[
           { title: t("admin.name"), dataIndex: "name", render: (n: string, r) => <>{n} {r.builtin && <Tag>{t("admin.builtin")}</Tag>}</> },
           { title: t("admin.permissions"), key: "p", render: (_v, r) => Object.entries(r.permissions).map(([e, g]) => (
-            <div key={e}><b>{t(`admin.entity.${e}` as MessageKey) ?? e}</b> · {g.actions.map((a) => t(`admin.action.${a}` as MessageKey) ?? a).join("、")}
+            <div key={e}><b>{t(`admin.entity.${e}` as MessageKey) ?? e}</b> · {g.actions.map((a) => t(`admin.action.${a}` as MessageKey) ?? a).join(t("common.listSeparator"))}
               {" "}<Tag>{t(`admin.scope.${g.scope}` as MessageKey) ?? g.scope}</Tag></div>)) },
           { title: t("admin.fieldRules"), key: "f", render: (_v, r) => Object.entries(r.field_rules).flatMap(([e, fields]) =>
             Object.entries(fields).map(([f, rule]) => <Tag key={`${e}.${f}`}>{e}.{f}: {t(`admin.rule.${rule}` as MessageKey) ?? rule}</Tag>)) },

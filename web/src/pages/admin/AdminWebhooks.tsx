@@ -1,4 +1,4 @@
-import { Alert, Button, Drawer, Form, Input, Modal, Select, Space, Switch, Table, Tag, Typography } from "antd";
+import { Alert, Button, Drawer, Form, Input, Modal, Popconfirm, Select, Space, Switch, Table, Tag, Typography } from "antd";
 import { useCallback, useEffect, useState } from "react";
 
 import { api, type Schemas } from "../../api/client";
@@ -32,6 +32,8 @@ function WebhooksSection() {
   const [items, setItems] = useState<Webhook[] | null>(null);
   const [creating, setCreating] = useState(false);
   const [secret, setSecret] = useState<string | null>(null);
+  // A rotation's new secret (shown once) and until when the old one still signs next to it.
+  const [rotated, setRotated] = useState<{ url: string; secret: string; oldUntil: string | null } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [formError, setFormError] = useState<string | null>(null);
   const [open, setOpen] = useState<Webhook | null>(null);
@@ -55,6 +57,16 @@ function WebhooksSection() {
     setSecret(data.secret ?? null); // the API answers the signing secret in this answer only
     await load();
   };
+  const rotate = async (w: Webhook) => {
+    const { data, error: problem } = await api.POST("/api/v1/webhooks/{webhook_id}/rotate-secret", {
+      params: { path: { webhook_id: w.id } } });
+    setError(problemText(problem));
+    if (data?.secret) {
+      setSecret(null);
+      setRotated({ url: data.url, secret: data.secret, oldUntil: data.previous_secret_expires_at ?? null });
+    }
+    await load();
+  };
   const toggle = async (w: Webhook, enabled: boolean) => {
     const { error: problem } = await api.PATCH("/api/v1/webhooks/{webhook_id}", {
       params: { path: { webhook_id: w.id } }, body: { enabled } });
@@ -74,6 +86,15 @@ function WebhooksSection() {
           message={t("hooks.secretOnce")} data-testid="webhook-secret"
           description={<Typography.Text copyable code>{secret}</Typography.Text>} />
       )}
+      {rotated && (
+        <Alert type="warning" showIcon closable onClose={() => setRotated(null)} style={{ marginBottom: 12 }}
+          message={`${t("hooks.newSecretOnce")} · ${rotated.url}`} data-testid="webhook-rotated"
+          description={<Space direction="vertical" size={4}>
+            <Typography.Text copyable code>{rotated.secret}</Typography.Text>
+            {rotated.oldUntil && <span data-testid="old-secret-until">
+              {t("hooks.oldSecretUntil")} {formatDateTime(rotated.oldUntil, locale)}</span>}
+          </Space>} />
+      )}
       <Table<Webhook> rowKey="id" size="small" loading={items === null} dataSource={items ?? []} pagination={false}
         scroll={{ x: "max-content" }} data-testid="webhooks" style={{ marginBottom: 24 }} columns={[
           { title: "URL", dataIndex: "url", render: (u: string) => <code>{u}</code> },
@@ -84,7 +105,14 @@ function WebhooksSection() {
               <Switch checked={w.enabled} onChange={(v) => toggle(w, v)} aria-label={`${t("workflows.enabled")} ${w.url}`} />
               {w.disabled_reason && <Typography.Text type="danger">{w.disabled_reason}</Typography.Text>}
             </Space>) },
-          { title: "", key: "act", render: (_v, w) => <Button size="small" onClick={() => setOpen(w)}>{t("hooks.deliveries")}</Button> },
+          { title: "", key: "act", render: (_v, w) => (
+            <Space>
+              <Button size="small" onClick={() => setOpen(w)}>{t("hooks.deliveries")}</Button>
+              <Popconfirm title={t("hooks.rotateConfirm")} okText={t("hooks.rotate")} cancelText={t("common.cancel")}
+                onConfirm={() => rotate(w)}>
+                <Button size="small" data-testid="webhook-rotate">{t("hooks.rotate")}</Button>
+              </Popconfirm>
+            </Space>) },
         ]} />
       <Modal open={creating} title={t("hooks.newWebhook")} onCancel={() => setCreating(false)} onOk={() => form.submit()}
         okText={t("common.save")} cancelText={t("common.cancel")}>
@@ -130,6 +158,17 @@ function Deliveries({ webhook, robot, locale }: { webhook?: Webhook; robot?: Rob
     setError(problemText(problem));
     await load();
   };
+  const [since, setSince] = useState("");
+  const [queued, setQueued] = useState<number | null>(null);
+  const replaySince = async () => {
+    const at = new Date(since); // the browser's local time, sent as an instant
+    if (Number.isNaN(at.getTime())) return;
+    const { data, error: problem } = await api.POST("/api/v1/webhooks/{webhook_id}/replay", {
+      params: { path: { webhook_id: webhook!.id } }, body: { since: at.toISOString() } });
+    setError(problemText(problem));
+    setQueued(data ? data.queued : null);
+    await load();
+  };
   const replay = async (d: Delivery) => {
     const { error: problem } = await api.POST("/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay", {
       params: { path: { webhook_id: webhook!.id, delivery_id: d.id } } });
@@ -142,6 +181,16 @@ function Deliveries({ webhook, robot, locale }: { webhook?: Webhook; robot?: Rob
         {webhook && <Button type="primary" onClick={ping} data-testid="webhook-ping">{t("hooks.ping")}</Button>}
         <Button onClick={() => void load()}>{t("hooks.refresh")}</Button>
       </Space>
+      {webhook && (
+        <Space wrap style={{ marginBottom: 12 }}>
+          <label htmlFor="replay-since">{t("hooks.replaySince")}</label>
+          <Input id="replay-since" type="datetime-local" value={since} onChange={(e) => setSince(e.target.value)}
+            style={{ width: 220 }} data-testid="replay-since" />
+          <Button disabled={!since} onClick={replaySince} data-testid="replay-since-submit">{t("hooks.replaySinceButton")}</Button>
+          {queued !== null && <Typography.Text type="success" data-testid="replay-queued">
+            {t("hooks.replayQueued").replace("{n}", String(queued))}</Typography.Text>}
+        </Space>
+      )}
       {error && <Alert type="error" showIcon message={error} style={{ marginBottom: 12 }} />}
       <Table<Delivery> rowKey="id" size="small" loading={items === null} dataSource={items ?? []} pagination={false}
         data-testid="deliveries" locale={{ emptyText: t("hooks.noDeliveries") }}
@@ -229,7 +278,7 @@ function RobotsSection() {
           <Form.Item name="platform" label={t("hooks.platform")}>
             <Select aria-label={t("hooks.platform")} options={PLATFORMS.map((p) => ({ value: p, label: t(`hooks.platform.${p}`) }))} />
           </Form.Item>
-          <Form.Item name="name" label={t("admin.name")}><Input placeholder="华东销售群" /></Form.Item>
+          <Form.Item name="name" label={t("admin.name")}><Input placeholder={t("hooks.robotNameExample")} /></Form.Item>
           <Form.Item name="webhook_url" label={t("hooks.robotUrl")}>
             <Input placeholder="https://oapi.dingtalk.com/robot/send?access_token=…" />
           </Form.Item>

@@ -372,9 +372,13 @@ def _branch(query: text.ParsedQuery, request: SearchRequest, type_: str, params:
         if customer_scope is None:
             del params.values[mark:]
             return None
+        # A scalar subquery, not EXISTS: PostgreSQL turns an EXISTS into a join, and chose to merge
+        # the tenant's children in customer order, testing the text match on each row read
+        # (17,000 buffers, 200 ms for a frequent word at 112,000 documents) instead of the GIN index.
+        # This way the matches come from the index and each is checked by primary key.
         conditions.append(
-            f"""EXISTS (SELECT 1 FROM search.documents c WHERE c.tenant_id = $1 AND c.type = 'customer'
-                       AND c.id = d.customer_id AND NOT c.deleted AND {customer_scope})""")
+            f"""COALESCE((SELECT true FROM search.documents c WHERE c.tenant_id = $1 AND c.type = 'customer'
+                       AND c.id = d.customer_id AND NOT c.deleted AND {customer_scope}), false)""")
     for name, value in request.filters.items():
         attribute = FILTER_ATTRIBUTES[name]
         if attribute not in FILTER_FIELDS[type_]:
@@ -427,8 +431,11 @@ class PostgresEngine:
         # word from a frequent one); never read a whole table (its estimate leaves out the TOASTed
         # lexemes each row loads, and every statement here has an index that fits); the
         # similarity from which a vocabulary word is a typo candidate.
+        # No parallel workers either: starting them cost 40-50 ms on a busy machine for branches
+        # that read a few dozen rows.
         await unit.execute(
             """SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('enable_seqscan', 'off', true),
+                      set_config('max_parallel_workers_per_gather', '0', true),
                       set_config('pg_trgm.similarity_threshold', $1, true)""", str(TYPO_SIMILARITY))
         query = await expand_typos(unit, request.query)
         params = Params(unit.tenant_id)

@@ -57,8 +57,11 @@ from bench.records_data import RecordsData
 from bench.records_import import generate
 from bench.records_load import Loaded, load, login, reload
 from bench.search_index import BulkResult, EventIndexing, bulk_index, check_documents, index_through_events
+from bench.search_twenty import TwentySearch
+from bench.search_twenty import build as build_twenty
 from services.search.access import load_access
 from services.search.api.search import parse_request
+from services.search.engines import postgres
 from services.search.engines.postgres import PostgresEngine
 from services.search.text import pinyin_forms, warm_up
 from shared.auth import Permissions, Principal, PrincipalData
@@ -93,6 +96,13 @@ class Kind:
     floor: Result | None = None
     floor_rows: float = 0.0
     floor_rate: float = 0.0
+    # Twenty's method on the same queries (bench/search_twenty.py)
+    twenty: Result | None = None
+    twenty_hit_rate: float = 0.0
+    twenty_found_rate: float | None = None
+    floor_found_rate: float | None = None
+    # False: only whether each method finds the source record (not timed, not in the mix)
+    timed: bool = True
 
 
 def _like(text: str) -> str:
@@ -116,6 +126,8 @@ async def sample_queries(owner_url: str, tenant_id: uuid.UUID, owners: list[uuid
     rng = random.Random(seed)
     conn = await asyncpg.connect(owner_url)
     try:
+        # The same sample on the same data from run to run (old and new code side by side).
+        await conn.execute("SELECT setseed($1)", seed / 10)
         customers = await conn.fetch(
             """SELECT id, name, aliases, primary_phone FROM records.customers
                WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY random() LIMIT 5000""", tenant_id)
@@ -180,23 +192,37 @@ async def sample_queries(owner_url: str, tenant_id: uuid.UUID, owners: list[uuid
         others = [c for c in by_sound.get(lazy_pinyin(brand[i])[0], []) if c != brand[i]]
         typo = brand[:i] + rng.choice(others) + brand[i + 1:] if others else brand
         kinds[9].queries.append(Query({"q": typo}, source, (CUSTOMERS_ILIKE, [_like(typo)])))
-    for brand, _ in pick(brands):
+    for brand, source in pick(brands):
         first = jieba.lcut(brand)[0]
         if len(first) >= 2:
             full = pinyin_forms(first)[0]
-            kinds[2].queries.append(Query({"q": full}, None, (CUSTOMERS_ILIKE, [_like(full)])))
-    for word, _ in pick(english):
+            kinds[2].queries.append(Query({"q": full}, source, (CUSTOMERS_ILIKE, [_like(full)])))
+    for word, source in pick(english):
         typo = _typo(word, rng)
-        kinds[4].queries.append(Query({"q": typo}, None, (CUSTOMERS_ILIKE, [_like(typo)])))
-    for word, _ in pick(english):
-        kinds[5].queries.append(Query({"q": word[:4].lower()}, None, (CUSTOMERS_ILIKE, [_like(word[:4])])))
+        kinds[4].queries.append(Query({"q": typo}, source, (CUSTOMERS_ILIKE, [_like(typo)])))
+    for word, source in pick(english):
+        kinds[5].queries.append(Query({"q": word[:4].lower()}, source, (CUSTOMERS_ILIKE, [_like(word[:4])])))
     for word in pick(words):
         owner = rng.choice(owners)
         kinds[7].queries.append(Query(
             {"q": word, "owner_id": str(owner)}, None,
             ("SELECT id, summary FROM records.interactions WHERE tenant_id = $1 AND deleted_at IS NULL "
              "AND owner_id = $3 AND summary ILIKE $2 LIMIT 20", [_like(word), owner])))
-    return [k for k in kinds if k.queries]
+    # Only asked whether each method finds the record at all (not timed, not in the mix): the
+    # pinyin initials of a brand (信诚致远 → xczy), a phone number as people write it.
+    initials = Kind("pinyin initials of a company name (xczy)", [], timed=False)
+    for brand, source in pick(brands):
+        letters = pinyin_forms(brand)[1]
+        initials.queries.append(Query({"q": letters}, source, (CUSTOMERS_ILIKE, [_like(letters)])))
+    written = Kind("phone number in another format (+86 138 1234 5678, 010-8765-4321)", [], timed=False)
+    for phone, source in pick(phones):
+        digits = re.sub(r"\D", "", phone)
+        shown = (f"+86 {digits[:3]} {digits[3:7]} {digits[7:]}" if len(digits) == 11
+                 else f"{digits[:3]}-{digits[3:7]}-{digits[7:]}")
+        written.queries.append(Query({"q": shown}, source, (
+            "SELECT id, name FROM records.customers WHERE tenant_id = $1 AND deleted_at IS NULL "
+            "AND primary_phone ILIKE $2 LIMIT 20", [_like(shown)])))
+    return [k for k in [*kinds, initials, written] if k.queries]
 
 
 def search_path(params: dict[str, str]) -> str:
@@ -204,7 +230,8 @@ def search_path(params: dict[str, str]) -> str:
 
 
 async def measure_queries(stack: EmbeddedStack, client: httpx.AsyncClient, headers: dict[str, str],
-                          kinds: list[Kind], records_db: Any, scope: Any, args: argparse.Namespace) -> None:
+                          kinds: list[Kind], records_db: Any, scope: Any, args: argparse.Namespace,
+                          twenty: TwentySearch | None = None) -> None:
     rng = random.Random(17)
     for kind in kinds:
         # One pass over the queries (the warm-up), at most --seconds long: what each finds.
@@ -227,26 +254,51 @@ async def measure_queries(stack: EmbeddedStack, client: httpx.AsyncClient, heade
         def next_request(queries: list[Query] = kind.queries) -> bytes:
             return http_request("GET", search_path(rng.choice(queries).params), stack.port, headers)
 
-        kind.search = await http_load(kind.name, stack.host, stack.port, next_request, args.seconds, args.concurrency)
-        print(f"  search  {kind.name}: p50 {kind.search.p50_ms:.1f} ms p99 {kind.search.p99_ms:.1f} ms, "
-              f"{kind.search.rps:.1f}/s, hits {kind.hits_mean:,.0f} (≥1: {kind.hit_rate:.0%}) "
-              f"errors {kind.search.errors} {kind.search.first_error}", flush=True)
+        if kind.timed:
+            kind.search = await http_load(kind.name, stack.host, stack.port, next_request, args.seconds,
+                                          args.concurrency)
+            print(f"  search  {kind.name}: p50 {kind.search.p50_ms:.1f} ms p99 {kind.search.p99_ms:.1f} ms, "
+                  f"{kind.search.rps:.1f}/s, hits {kind.hits_mean:,.0f} (≥1: {kind.hit_rate:.0%}) "
+                  f"errors {kind.search.errors} {kind.search.first_error}", flush=True)
+        else:
+            print(f"  search  {kind.name}: finds the record {kind.found_rate:.0%}", flush=True)
 
         # The floor: the same text as ILIKE '%…%', as the runtime role in a records tenant unit.
-        rows_found: list[int] = []
-
-        async def floor_query(queries: list[Query] = kind.queries, rows_found: list[int] = rows_found) -> None:
-            query = rng.choice(queries)
+        async def floor_rows(query: Query) -> list[Any]:
             sql, sql_args = query.floor
             async with records_db.tenant_unit(scope) as unit:
-                rows_found.append(len(await unit.fetch(sql, unit.tenant_id, *sql_args)))
+                return await unit.fetch(sql, unit.tenant_id, *sql_args)
 
-        kind.floor = await ops_load(kind.name, floor_query, args.seconds, args.concurrency)
-        kind.floor_rows = statistics.mean(rows_found) if rows_found else 0.0
-        kind.floor_rate = sum(r > 0 for r in rows_found) / len(rows_found) if rows_found else 0.0
-        print(f"  ILIKE   {kind.name}: p50 {kind.floor.p50_ms:.1f} ms p99 {kind.floor.p99_ms:.1f} ms, "
-              f"{kind.floor.rps:.1f}/s, rows {kind.floor_rows:.1f} (≥1: {kind.floor_rate:.0%}) "
-              f"errors {kind.floor.errors} {kind.floor.first_error}", flush=True)
+        floor_found = [any(r["id"] == q.source for r in await floor_rows(q)) for q in kind.queries
+                       if q.source is not None]
+        kind.floor_found_rate = sum(floor_found) / len(floor_found) if floor_found else None
+        if kind.timed:
+            rows_found: list[int] = []
+
+            async def floor_query(queries: list[Query] = kind.queries, rows_found: list[int] = rows_found) -> None:
+                rows_found.append(len(await floor_rows(rng.choice(queries))))
+
+            kind.floor = await ops_load(kind.name, floor_query, args.seconds, args.concurrency)
+            kind.floor_rows = statistics.mean(rows_found) if rows_found else 0.0
+            kind.floor_rate = sum(r > 0 for r in rows_found) / len(rows_found) if rows_found else 0.0
+            print(f"  ILIKE   {kind.name}: p50 {kind.floor.p50_ms:.1f} ms p99 {kind.floor.p99_ms:.1f} ms, "
+                  f"{kind.floor.rps:.1f}/s, rows {kind.floor_rows:.1f} (≥1: {kind.floor_rate:.0%}) "
+                  f"errors {kind.floor.errors} {kind.floor.first_error}", flush=True)
+
+        # Twenty's method (bench/search_twenty.py) on the same queries: what it finds, how fast.
+        if twenty is not None:
+            answers = [(q, await twenty.search(q.params)) for q in kind.queries]
+            kind.twenty_hit_rate = sum(bool(ids) for _, ids in answers) / len(answers)
+            sourced = [q.source in ids for q, ids in answers if q.source is not None]
+            kind.twenty_found_rate = sum(sourced) / len(sourced) if sourced else None
+            if kind.timed:
+                async def twenty_query(queries: list[Query] = kind.queries) -> None:
+                    await twenty.search(rng.choice(queries).params)
+
+                kind.twenty = await ops_load(kind.name, twenty_query, args.seconds, args.concurrency)
+                print(f"  Twenty  {kind.name}: p50 {kind.twenty.p50_ms:.1f} ms p99 {kind.twenty.p99_ms:.1f} ms, "
+                      f"with hits {kind.twenty_hit_rate:.0%}, errors {kind.twenty.errors} {kind.twenty.first_error}",
+                      flush=True)
 
 
 # --- write-to-searchable ----------------------------------------------------------------------------
@@ -440,7 +492,8 @@ async def principal_of(client: httpx.AsyncClient, headers: dict[str, str]) -> Pr
     return Principal(data, scope_from_credential(data.tenant_id))
 
 
-async def explain_searches(app_db: Database, principal: Principal, kinds: list[Kind]) -> list[Plan]:
+async def explain_searches(app_db: Database, principal: Principal, kinds: list[Kind],
+                           ranking: list[tuple[str, float, float]]) -> list[Plan]:
     """Each kind's first query through the engine once on a recording unit, then EXPLAIN ANALYZE of
     the statements it ran (runtime role, search tenant unit, row-level security on)."""
     engine = PostgresEngine()
@@ -457,6 +510,14 @@ async def explain_searches(app_db: Database, principal: Principal, kinds: list[K
                 if "search." in sql and sql.lstrip().upper().startswith(("SELECT", "WITH")):
                     label = f"{kind.name}: q={query.params['q']!r}" + (
                         " (typo vocabulary)" if "search.terms" in sql else "")
+                    if "search.terms" not in sql:
+                        # The same statement with every match ranked (as before issue 18): the
+                        # cost the capped ranking saves, on the same data in the same sitting.
+                        every = sql.replace(f"d.n <= {postgres.RANK_CAP} ", f"d.n <= {postgres.MATCH_CAP} ")
+                        before = await explain(unit.conn, label, every, sql_args)
+                        now = await explain(unit.conn, label, sql, sql_args)
+                        ranking.append((label, min(before.execution_ms, before.cached_ms),
+                                        min(now.execution_ms, now.cached_ms)))
                     plan = await explain(unit.conn, label, sql, sql_args)
                     for lines, warnings in ((plan.lines, plan.warnings), (plan.cached_lines, plan.cached_warnings)):
                         warnings += [f"sequential scan: {line.strip()}" for line in lines
@@ -545,15 +606,25 @@ async def run(stack: EmbeddedStack, args: argparse.Namespace) -> int:
             finally:
                 await conn.close()
             size = await sizes(stack.owner_url, big.id)
+            twenty_pool: asyncpg.Pool | None = None
+            if args.twenty:
+                print("Twenty's method: side tables with generated search vectors ...", flush=True)
+                size["twenty"] = await build_twenty(stack.owner_url, big.id)
+                twenty_pool = await asyncpg.create_pool(stack.owner_url, min_size=2, max_size=2)
 
             print("query mix ...", flush=True)
             kinds = await sample_queries(stack.owner_url, big.id, [o.id for o in big.owners[1:]] or [big.admin_id],
                                          args.queries)
             headers = await login(client, big)
             load_before = os.getloadavg()[0]
-            await measure_queries(stack, client, headers, kinds, records_db, access.scope, args)
+            try:
+                await measure_queries(stack, client, headers, kinds, records_db, access.scope, args,
+                                      TwentySearch(twenty_pool) if twenty_pool is not None else None)
+            finally:
+                if twenty_pool is not None:
+                    await twenty_pool.close()
             headers = await login(client, big)
-            every = [q for k in kinds for q in k.queries]
+            every = [q for k in kinds if k.timed for q in k.queries]
             mix_rng = random.Random(8)
             mixed = await http_load(
                 "the whole mix", stack.host, stack.port,
@@ -571,19 +642,23 @@ async def run(stack: EmbeddedStack, args: argparse.Namespace) -> int:
             if args.import_rows:
                 print(f"write-to-searchable while an import of {args.import_rows:,} customers runs ...", flush=True)
                 during = await write_during_import(client, await login(client, big), stack, big.id, args)
-            principal = await principal_of(client, await login(client, big))
-            plans = await explain_searches(app_db, principal, kinds)
+            plans: list[Plan] = []
+            ranking: list[tuple[str, float, float]] = []
+            if args.plans:
+                principal = await principal_of(client, await login(client, big))
+                plans = await explain_searches(app_db, principal, [k for k in kinds if k.timed], ranking)
         finally:
             await app_db.close()
 
     report(args, loaded, bulk, (same, compared, differences), indexing, size, kinds, mixed, fresh, during, plans,
-           meili, (load_before, load_after))
+           meili, (load_before, load_after), ranking)
     return 0
 
 
 def report(args: argparse.Namespace, loaded: Loaded, bulk: BulkResult, check: tuple[int, int, list[str]],
            indexing: EventIndexing, size: dict[str, Any], kinds: list[Kind], mixed: Result, fresh: Freshness,
-           during: DuringImport | None, plans: list[Plan], meili: str, loads: tuple[float, float]) -> None:
+           during: DuringImport | None, plans: list[Plan], meili: str, loads: tuple[float, float],
+           ranking: list[tuple[str, float, float]]) -> None:
     big = size["big"]
     print(f"\n## Search benchmark: embedded default, PostgreSQL engine, {psutil.cpu_count()} cores, "
           f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM\n")
@@ -609,18 +684,37 @@ def report(args: argparse.Namespace, loaded: Loaded, bulk: BulkResult, check: tu
     print(f"\nQueries: {args.concurrency} caller(s), closed loop, {args.seconds} s per kind, {args.queries} distinct "
           f"queries per kind taken from the big tenant's records, as its administrator (data scope: all). "
           f"Load average (1 min) {loads[0]:.1f} before, {loads[1]:.1f} after.\n")
+    timed = [k for k in kinds if k.timed]
     print("| query kind | example | search p50 ms | search p99 ms | searches/s | hits (mean total) | with hits "
-          "| ILIKE p50 ms | ILIKE p99 ms | ILIKE rows (≤20) | ILIKE with rows |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for k in kinds:
+          "| ILIKE p50 ms | ILIKE p99 ms | ILIKE rows (≤20) | ILIKE with rows | Twenty p50 ms | Twenty p99 ms "
+          "| Twenty with hits |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for k in timed:
         assert k.search is not None and k.floor is not None
         example = "&".join(f"{n}={v}" for n, v in k.queries[0].params.items() if n != "owner_id")
         found = f" (source in top 20: {k.found_rate:.0%})" if k.found_rate is not None else ""
+        twenty = (f"{_ms(k.twenty.p50_ms)} | {_ms(k.twenty.p99_ms)} | {k.twenty_hit_rate:.0%}" if k.twenty
+                  else "| |")
         print(f"| {k.name} | `{example}` | {_ms(k.search.p50_ms)} | {_ms(k.search.p99_ms)} | {k.search.rps:,.1f} "
               f"| {k.hits_mean:,.0f} | {k.hit_rate:.0%}{found} | {_ms(k.floor.p50_ms)} | {_ms(k.floor.p99_ms)} "
-              f"| {k.floor_rows:.1f} | {k.floor_rate:.0%} |")
+              f"| {k.floor_rows:.1f} | {k.floor_rate:.0%} | {twenty} |")
     print(f"| the whole mix at {args.load_concurrency} callers | | {_ms(mixed.p50_ms)} | {_ms(mixed.p99_ms)} "
-          f"| {mixed.rps:,.1f} | | | | | | |")
+          f"| {mixed.rps:,.1f} | | | | | | | | | |")
+    print("\nDoes it find the record the query was taken from (in the first 20 answers)? Huike's API, the "
+          "ILIKE floor, Twenty's method; same queries, same data.\n")
+    print("| query kind | Huike | ILIKE | Twenty |\n| --- | ---: | ---: | ---: |")
+
+    def rate(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.0%}"
+
+    for k in kinds:
+        if k.found_rate is not None:
+            print(f"| {k.name} | {rate(k.found_rate)} | {rate(k.floor_found_rate)} "
+                  f"| {rate(k.twenty_found_rate) if args.twenty else 'not run'} |")
+    if "twenty" in size:
+        t = size["twenty"]
+        print(f"\nTwenty's side tables: {t['companies']:,} companies, {t['notes']:,} notes, {_mib(t['bytes'])} with "
+              f"their GIN indexes (built in {t['seconds']:,.0f} s, or kept from an earlier run).")
     errors = [k for k in kinds if (k.search and k.search.errors) or (k.floor and k.floor.errors)]
     for k in errors:
         print(f"errors in {k.name}: search {k.search.first_error if k.search else ''} "
@@ -656,6 +750,13 @@ def report(args: argparse.Namespace, loaded: Loaded, bulk: BulkResult, check: tu
     slow = [k for k in kinds if k.search and k.search.p50_ms > SLOW_MS]
     print(f"\nQuery kinds slower than {SLOW_MS:.0f} ms p50: "
           f"{', '.join(f'{k.name} ({k.search.p50_ms:.0f} ms)' for k in slow if k.search) or 'none'}.")
+    if ranking:
+        print(f"\nThe engine's search statement with every match ranked (up to {postgres.MATCH_CAP:,} per type, as "
+              f"before) and with the first {postgres.RANK_CAP} ranked: EXPLAIN ANALYZE execution, the lower of two "
+              "runs each, ms.\n")
+        print("| query | every match ranked | first matches ranked |\n| --- | ---: | ---: |")
+        for label, before, now in ranking:
+            print(f"| {label} | {before:,.1f} | {now:,.1f} |")
     print("\n## Plans of the engine's SQL (EXPLAIN ANALYZE, BUFFERS; runtime role, row-level security on)\n")
     for plan in plans:
         print_plan(plan, show_sql=args.show_sql)
@@ -691,12 +792,18 @@ def main() -> int:
     parser.add_argument("--pollers", type=int, default=4, help="searches in flight at once while polling")
     parser.add_argument("--show-sql", action="store_true", help="print the whole SQL of each plan (else its start)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    parser.add_argument("--source", type=Path, metavar="DIR",
+                        help="run the server from another checkout (e.g. /work/main: old and new side by side)")
+    parser.add_argument("--no-plans", dest="plans", action="store_false",
+                        help="skip the EXPLAIN ANALYZE of this checkout's engine SQL (wrong for --source)")
+    parser.add_argument("--no-twenty", dest="twenty", action="store_false",
+                        help="skip Twenty's method (bench/search_twenty.py)")
     parser.add_argument("--reuse", type=Path, metavar="DIR",
                         help="a data directory kept by records_bench/search_bench --keep (no records load; "
                              "documents missing from the index are bulk-loaded; it keeps what the run adds)")
     args = parser.parse_args()
     started = time.monotonic()
-    with EmbeddedStack(keep=args.keep, data_dir=args.reuse) as stack:
+    with EmbeddedStack(keep=args.keep, data_dir=args.reuse, source=args.source) as stack:
         code = asyncio.run(run(stack, args))
         if args.keep:
             print(f"\ndata kept in {stack.data_dir}")

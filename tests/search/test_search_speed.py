@@ -54,3 +54,24 @@ async def test_the_search_indexes_pending_entries_are_merged_in_the_background(
         assert await pending() == 0
     finally:
         await conn.close()
+
+
+async def test_a_frequent_word_ranks_its_first_matches_counts_all_and_still_finds_the_exact_title(
+        signup, customer, found, search, monkeypatch) -> None:  # noqa: ANN001 - fixtures
+    # Ranking reads every match's lexemes (the cost of a frequent word at a million customers), so
+    # only the first RANK_CAP matches of a type in index order are ranked; the others are still
+    # counted. The record whose whole name is the query is looked up on its own and comes first
+    # even when it is not among them (here the last of five matches, with two ranked).
+    from services.search.engines import postgres
+
+    monkeypatch.setattr(postgres, "RANK_CAP", 2)
+    tenant = await signup()
+    others = [await customer(tenant, name=f"Capstone Trading {n}") for n in range(4)]
+    exact = await customer(tenant, name="Capstone")
+    await found(tenant, "capstone", exact["id"])
+    for other in others:
+        await found(tenant, "capstone", other["id"])
+    body = (await search(tenant, "capstone", types="customer")).json()
+    assert body["total_estimate"] == 5
+    assert [h["id"] for h in body["hits"]][0] == exact["id"]
+    assert {h["id"] for h in body["hits"]} == {exact["id"], *(o["id"] for o in others)}

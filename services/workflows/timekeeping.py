@@ -208,8 +208,13 @@ async def reconcile(unit: Unit, objection_id: uuid.UUID, record: dict[str, Any] 
         await health.recompute(unit, values["customer_id"], now)
     shown = ("state", "resolution_due_at", "first_response_due_at")
     if clock is None or any(clock[k] != values[k] for k in shown):
-        await timers.plan(unit, key=f"sla-sync:{objection_id}", timer_kind="sla", due_at=now,
-                          record_type="objection", record_id=objection_id, payload={"sync": True})
+        await _queue_records_copy(unit, objection_id, now)
+
+
+async def _queue_records_copy(unit: Unit, objection_id: uuid.UUID, now: datetime) -> None:
+    """Records shows the clock's state and due times: send it the clock as it is now."""
+    await timers.plan(unit, key=f"sla-sync:{objection_id}", timer_kind="sla", due_at=now,
+                      record_type="objection", record_id=objection_id, payload={"sync": True})
 
 
 def _ended(values: dict[str, Any]) -> dict[str, datetime | None]:
@@ -329,6 +334,7 @@ async def resume(unit: Unit, objection_id: uuid.UUID, by: uuid.UUID, now: dateti
     values = await _resumed(unit, dict(clock), now)
     await sla_db.update_clock(unit, objection_id, values)
     await reconcile(unit, objection_id, None, now, now)
+    await _queue_records_copy(unit, objection_id, now)   # reconcile saw the moved due times as unchanged
     await unit.emit("sla", "resumed", objection_id, actor=Actor(kind="user", id=str(by)), data={
         "objection_id": str(objection_id), "record": {"type": "objection", "id": str(objection_id)},
         "paused_seconds": int((values["paused_total"] - (clock["paused_total"] or timedelta(0))).total_seconds()),

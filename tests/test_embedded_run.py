@@ -50,7 +50,7 @@ def _said(proc: subprocess.Popen[str]) -> str:
     return proc.said.read()  # type: ignore[attr-defined]
 
 
-def _wait_ready(proc: subprocess.Popen[str], base: str, timeout: float = 90) -> None:
+def _wait_ready(proc: subprocess.Popen[str], base: str, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -220,7 +220,9 @@ def cmd_http_process(args: argparse.Namespace) -> int:
         "http processes": health.all_serving,  # every process of the whole serves
     }
     try:
-        _run_server(_serve(load_settings(), [], migrate_first=True, checks=checks, sockets=[sock], announce=False,
+        # A fixed port of the local SMTP sink is the first process's; the others' sinks take any.
+        settings = load_settings() if args.index == 0 else load_settings(smtp_sink_port=0)
+        _run_server(_serve(settings, [], migrate_first=True, checks=checks, sockets=[sock], announce=False,
                            on_serving=lambda serving: health.set_serving(args.index, serving)))
     except KeyboardInterrupt:
         pass

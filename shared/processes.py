@@ -6,6 +6,28 @@ a whole replica of every service, exactly as the Helm chart's pods are: JetStrea
 consumers share their events, queues are leased with ``FOR UPDATE SKIP LOCKED``, one outbox relay
 per schema holds an advisory lock, migrations take their own advisory lock.
 
+Background work, checked for N copies on one machine (the same as N pods):
+- JetStream durable pull consumers (directories, indexer lanes, triggers, timekeeping, delivery,
+  data quality's handover, tenant purgers, identity's deletion reports): the processes fetch from
+  the same durable, so each event goes to one of them; handlers are idempotent (inbox).
+- Outbox relays: one per schema holds ``pg_try_advisory_lock``, the others wait as standbys.
+- Queues: bulk imports/exports (``records.bulk_jobs``), workflows' queue and timers, notifications'
+  deliveries and webhook queue: leased with ``FOR UPDATE SKIP LOCKED``.
+- NATS request/reply (identity's resolver, records' commands, replay, workload): queue groups.
+- Core NATS fan-out (the principal cache's invalidation, push to SSE streams): every process
+  subscribes, which is what each needs (its own cache, its own open streams).
+- Periodic jobs run in every process, each safe to run twice: identity's housekeeping (deletes
+  of stale rows) and tenant purges (the tenant row locked ``FOR UPDATE`` and its status checked
+  again), records' purge (deletes), the public pool (a per-tenant advisory lock), search's GIN
+  pending-list merge, search's reconciliation (one reindex run per tenant). Workflows' start-up
+  backfill runs in each process too: it plans only what is missing (timers upsert by key), so
+  the second pass is wasted work, not wrong work.
+- Migrations: every process runs them at start under their advisory lock; the first applies.
+- Per-process resources: the import validator and the search document builders are each
+  process's own (``HUIKE_SEARCH_WORKERS`` defaults to the cores divided among the processes);
+  the local SMTP sink listens in every process (a fixed ``HUIKE_SMTP_SINK_PORT`` is process 0's,
+  the others take a free port), storing what it receives in the database every process reads.
+
 The port: the parent binds one listening socket per process, all with ``SO_REUSEPORT``, and hands
 socket *i* to process *i* (``pass_fds``). The kernel spreads new connections over the sockets by
 their addresses, so every process gets its share (one shared accept queue lets whichever process

@@ -67,6 +67,7 @@ FIRST_RESTART_DELAY = 0.5
 MAX_RESTART_DELAY = 30.0
 STABLE_SECONDS = 30.0  # a process that served this long before it died restarts without back-off
 POLL_SECONDS = 0.2
+START_ATTEMPTS = 3
 
 
 def supported() -> bool:
@@ -134,7 +135,6 @@ class _Child:
     sock: socket.socket
     popen: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
-    served: bool = False  # it reached "serving" at least once
     restart_at: float | None = None
     delay: float = FIRST_RESTART_DELAY
 
@@ -165,22 +165,29 @@ class ServerProcesses:
         child.started_at, child.restart_at = time.monotonic(), None
 
     def start(self, timeout: float = 300.0) -> None:
-        """Start every process and wait until each serves; StartupFailed if one exits first."""
+        """Start every process and wait until each serves. A process that exits before it served
+        is started again (a NATS or PostgreSQL request that timed out on a busy machine), up to
+        START_ATTEMPTS times; then StartupFailed (what fails every time is not passing)."""
         for child in self.children:
             self._spawn(child)
+        attempts = dict.fromkeys(range(self.count), 1)
         deadline = time.monotonic() + timeout
         while not all(self.health.serving(c.index) for c in self.children):
             self.health.set_servers_healthy(self.servers_healthy())
             for child in self.children:
                 assert child.popen is not None
                 code = child.popen.poll()
-                if code is not None:
-                    raise StartupFailed(f"HTTP process {child.index} exited with code {code} before it served")
+                if code is None:
+                    continue
+                if attempts[child.index] >= START_ATTEMPTS:
+                    raise StartupFailed(f"HTTP process {child.index} exited with code {code} before it served "
+                                        f"({START_ATTEMPTS} times)")
+                attempts[child.index] += 1
+                log.warning("HTTP process %d exited with code %s at start-up; starting it again", child.index, code)
+                self._spawn(child)
             if time.monotonic() > deadline:
                 raise StartupFailed(f"the HTTP processes did not all serve within {timeout:.0f} s")
             time.sleep(POLL_SECONDS)
-        for child in self.children:
-            child.served = True
 
     def supervise_once(self) -> None:
         """One round: publish the servers' health, note processes that died, restart those due."""
@@ -188,8 +195,6 @@ class ServerProcesses:
         now = time.monotonic()
         for child in self.children:
             if child.popen is not None and child.restart_at is None:
-                if self.health.serving(child.index):
-                    child.served = True
                 code = child.popen.poll()
                 if code is None:
                     continue

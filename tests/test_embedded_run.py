@@ -364,7 +364,10 @@ def test_two_http_processes_share_the_port_a_killed_one_comes_back_and_all_die_w
         victim.wait(10)
         replaced = _until(lambda: len(now := {p.pid for p in _http_processes(proc)} - {victim.pid}) == 2 and now,
                           60, "the killed HTTP process to be restarted")
-        _until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, 90, "/readyz back to 200")
+        try:  # a whole process's start-up: seconds on an idle machine, minutes on a loaded one
+            _until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, 240, "/readyz back to 200")
+        except AssertionError as stuck:
+            raise AssertionError(f"{stuck}; huike run said:\n{_said(proc)[-4000:]}") from None
         assert proc.poll() is None  # huike run itself went on
         assert _answering_processes(proc, base, port, headers) == replaced  # the new one serves too
         _written_and_found(base, headers, "Two Processes Trading")  # events, relays and indexing still work

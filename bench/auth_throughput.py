@@ -53,6 +53,51 @@ def stack_memory_mib(pid: int) -> tuple[float, float]:
     return rss / 2**20, pss / 2**20
 
 
+def _kind(proc: psutil.Process) -> str:
+    try:
+        name = proc.name()
+    except psutil.NoSuchProcess:
+        return "gone"
+    return "postgres" if name.startswith("postgres") else "nats" if name.startswith("nats") else "huike"
+
+
+def stack_cpu_seconds(pid: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) so far of every process of the stack: pid -> (kind, seconds)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return {}
+    seen: dict[int, tuple[str, float]] = {}
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        seen[proc.pid] = (_kind(proc), times.user + times.system)
+    return seen
+
+
+class CpuUse:
+    """Cores used by Huike's processes, PostgreSQL and NATS, and each core's busy share, over a run."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.started = time.monotonic()
+        self.before = stack_cpu_seconds(pid)
+        psutil.cpu_percent(percpu=True)  # starts the per-core counters
+
+    def done(self) -> str:
+        per_core = psutil.cpu_percent(percpu=True)
+        elapsed = time.monotonic() - self.started
+        used: dict[str, float] = {"huike": 0.0, "postgres": 0.0, "nats": 0.0}
+        for pid, (kind, seconds) in stack_cpu_seconds(self.pid).items():
+            if kind in used:
+                used[kind] += seconds - self.before.get(pid, (kind, 0.0))[1]
+        cores = " / ".join(f"{used[k] / elapsed:.2f}" for k in ("huike", "postgres", "nats"))
+        return f"{cores} | {' '.join(f'{c:.0f}' for c in per_core)}"
+
+
 def stack_rss_mib(pid: int) -> float:
     return stack_memory_mib(pid)[0]
 
@@ -144,9 +189,12 @@ def main() -> int:
     parser.add_argument("--profile", type=Path, default=None,
                         help="record each measured endpoint with py-spy (collapsed stacks) into this directory")
     parser.add_argument("--only", default="", help="comma-separated endpoint names (healthz,me-jwt,me-key,customer,list)")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="HUIKE_HTTP_PROCESSES of the server (default: its own, one per usable core)")
     args = parser.parse_args()
 
-    with EmbeddedStack(source=args.source) as stack:
+    env = {"HUIKE_HTTP_PROCESSES": str(args.processes)} if args.processes is not None else {}
+    with EmbeddedStack(source=args.source, env=env) as stack:
         base = stack.base
         answer = httpx.post(f"{base}/api/v1/signup", json={
             "company_name": "基准测试有限公司", "admin_email": "bench@example.com",
@@ -166,7 +214,7 @@ def main() -> int:
         generator = "wrk" if shutil.which("wrk") else "a raw-socket asyncio client (on the same 2 cores as the server)"
         sampler = PeakSampler(stack.proc.pid)
         sampler.start()
-        results, per_request = [], []
+        results, per_request, cpu = [], [], []
         endpoints = (
             ("healthz", "GET /healthz", "/healthz", {}),
             ("me-jwt", "GET /api/v1/me (JWT)", "/api/v1/me", jwt_headers),
@@ -189,7 +237,9 @@ def main() -> int:
                      "-o", str(args.profile / f"{short}.txt")],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             before = xacts(stack)
+            use = CpuUse(stack.proc.pid)
             result = load(name, f"{base}{path}", headers, args.seconds, args.connections)
+            cpu.append(use.done())
             time.sleep(0.6)  # pg_stat_database is flushed about every 0.5 s
             per_request.append((xacts(stack) - before) / max(1, result.rps * args.seconds))
             results.append(result)
@@ -200,11 +250,16 @@ def main() -> int:
     print(f"\nHuike embedded default ({args.source or 'this checkout'}), {psutil.cpu_count()} cores, load by "
           f"{generator}, {args.connections} connections, {args.seconds} s per endpoint, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
-    print("| endpoint | requests/s | ÷ /healthz | p50 ms | p99 ms | errors | transactions/request |\n"
-          "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(f"HTTP processes: {args.processes if args.processes is not None else 'the default (one per usable core)'}; "
+          "cores used: CPU seconds per second of Huike's processes / PostgreSQL / NATS; "
+          "busy %: each core's, load generator included\n")
+    print("| endpoint | requests/s | ÷ /healthz | p50 ms | p99 ms | errors | transactions/request "
+          "| cores used (Huike / PG / NATS) | busy % per core |\n"
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     health = results[0].rps if results and results[0].name == "GET /healthz" else float("nan")
-    for r, x in zip(results, per_request, strict=True):
-        print(f"| {r.name} | {r.rps:,.0f} | {r.rps / health:.2f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {x:.2f} |")
+    for r, x, c in zip(results, per_request, cpu, strict=True):
+        print(f"| {r.name} | {r.rps:,.0f} | {r.rps / health:.2f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} "
+              f"| {x:.2f} | {c} |")
     print(f"\nresident memory of the whole stack (sum of RSS): {at_rest:.0f} MiB at rest, {peak:.0f} MiB peak under load;"
           f" sum of PSS (shared pages once): {at_rest_pss:.0f} MiB at rest, {sampler.peak_pss:.0f} MiB peak")
     return 0

@@ -1,7 +1,8 @@
 """``huike``: run the embedded default, serve one service, migrate, operate tenants.
 
-    huike run                      every service in one process, with embedded PostgreSQL and NATS
-                                   unless HUIKE_DATABASE_URL and HUIKE_NATS_URL point elsewhere
+    huike run                      every service, with embedded PostgreSQL and NATS unless
+                                   HUIKE_DATABASE_URL and HUIKE_NATS_URL point elsewhere; one HTTP
+                                   process per usable core (HUIKE_HTTP_PROCESSES), all on one port
     huike serve identity [...]     the named services only, against external servers
     huike migrate [service ...]    apply migrations as the owning role (the Helm hook runs this)
     huike tenants list|show|suspend|reactivate|delete [--immediately] ...
@@ -21,6 +22,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +31,8 @@ from shared.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("huike.cli")
 
+MAX_DEFAULT_HTTP_PROCESSES = 8
+
 
 def _fail(message: str, code: int = 2) -> int:
     print(f"huike: {message}", file=sys.stderr)
@@ -36,7 +40,10 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 async def _serve(settings: Settings, service_names: list[str], *, migrate_first: bool,
-                 checks: dict[str, Callable[[], bool]] | None = None) -> None:
+                 checks: dict[str, Callable[[], bool]] | None = None, sockets: list[socket.socket] | None = None,
+                 on_serving: Callable[[bool], None] | None = None, announce: bool = True) -> None:
+    """Serve on ``settings.host:port``, or on ``sockets`` a parent listens on (``huike run`` with
+    several processes); ``on_serving(True)`` once requests are answered, ``(False)`` at shutdown."""
     import uvicorn
 
     from services.registry import ALL_SERVICES, BY_NAME, migrate_all
@@ -59,11 +66,36 @@ async def _serve(settings: Settings, service_names: list[str], *, migrate_first:
         timeout_graceful_shutdown=20, proxy_headers=False, server_header=False,
         http=ProblemHttpProtocol,  # a request uvicorn cannot parse answers problem+json too
     )
-    server = uvicorn.Server(config)
-    print(f"huike: serving {', '.join(s.name for s in specs)} on http://{settings.host}:{settings.port}", file=sys.stderr)
-    await server.serve()
+    server = _server_class()(config, on_serving)
+    if announce:
+        print(f"huike: serving {', '.join(s.name for s in specs)} on http://{settings.host}:{settings.port}",
+              file=sys.stderr)
+    await server.serve(sockets=sockets)
     if not server.started:
         raise RuntimeError(f"could not serve on {settings.host}:{settings.port}")
+
+
+def _server_class() -> Any:
+    import uvicorn  # here, not at the top: the operator commands start without the server's imports
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, telling ``on_serving`` when it starts and stops answering."""
+
+        def __init__(self, config: uvicorn.Config, on_serving: Callable[[bool], None] | None) -> None:
+            super().__init__(config)
+            self.on_serving = on_serving
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and self.on_serving is not None:
+                self.on_serving(True)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            if self.on_serving is not None:
+                self.on_serving(False)
+            await super().shutdown(sockets=sockets)
+
+    return Server
 
 
 def _run_server(coroutine: Any) -> None:
@@ -114,8 +146,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             checks["embedded servers"] = servers.supervise().healthy
         elif not settings.jwt_secret:
             return _fail("HUIKE_JWT_SECRET must be set when running against external servers")
-        _run_server(_serve(settings, [], migrate_first=True, checks=checks))
-        return 0
+        processes = _http_processes(settings)
+        if processes == 1:
+            _run_server(_serve(settings, [], migrate_first=True, checks=checks))
+            return 0
+        return _run_processes(settings, processes, overrides if servers is not None else {},
+                              checks.get("embedded servers"))
     except EmbeddedError as exc:
         return _fail(str(exc), 1)
     except KeyboardInterrupt:
@@ -125,6 +161,76 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if servers is not None:
             servers.stop()
+
+
+def _http_processes(settings: Settings) -> int:
+    from shared import processes
+    from shared.cpu import usable_cpus
+
+    # Each process holds about 14 PostgreSQL connections (its pool, bulk work, relays, listeners):
+    # the default stops at MAX_DEFAULT_HTTP_PROCESSES, well inside the embedded server's 200.
+    wanted = settings.http_processes or min(usable_cpus(), MAX_DEFAULT_HTTP_PROCESSES)
+    if wanted > 1 and not processes.supported():
+        log.warning("several HTTP processes need SO_REUSEPORT and memfd (Linux): serving with one")
+        return 1
+    return wanted
+
+
+def _run_processes(settings: Settings, count: int, overrides: dict[str, Any],
+                   servers_healthy: Callable[[], bool] | None) -> int:
+    """``huike run`` with ``count`` HTTP processes (shared/processes.py): start them, restart the
+    ones that die, stop them all on SIGTERM or Ctrl-C (KeyboardInterrupt, caught by the caller)."""
+    from shared.processes import ServerProcesses, StartupFailed
+    from shared.telemetry import setup_logging
+
+    setup_logging(settings.log_level, settings.log_format)
+    # The children read the embedded servers' URLs and generated secrets from their environment.
+    env = {**os.environ, **{f"HUIKE_{name.upper()}": str(value) for name, value in overrides.items()}}
+    if not settings.search_workers:  # the cores are shared out: not a pool of document builders per core each
+        from shared.cpu import usable_cpus
+
+        env["HUIKE_SEARCH_WORKERS"] = str(max(1, usable_cpus() // count))
+    group = ServerProcesses(settings.host, settings.port, count, env, servers_healthy)
+    try:
+        print(f"huike: starting {count} HTTP processes on http://{settings.host}:{settings.port}", file=sys.stderr)
+        try:
+            group.start()
+        except StartupFailed as exc:
+            return _fail(str(exc), 1)
+        print(f"huike: serving every service on http://{settings.host}:{settings.port} with {count} processes "
+              f"(pids {', '.join(map(str, group.pids()))})", file=sys.stderr)
+        group.run_forever()
+    finally:
+        group.stop()
+    return 0
+
+
+def cmd_http_process(args: argparse.Namespace) -> int:
+    """One of ``huike run``'s HTTP processes (started by it, not by hand): serve on the inherited
+    socket, tell the parent through the shared health bytes, die with the parent."""
+    from shared.processes import SharedHealth
+    from shared.workers import die_with_parent
+
+    die_with_parent(args.parent_pid)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: the runtime stops its work first
+    health = SharedHealth(args.health_fd, args.processes)
+    sock = socket.socket(fileno=args.socket_fd)
+    checks: dict[str, Callable[[], bool]] = {
+        "embedded servers": health.servers_healthy,  # the parent supervises them
+        "http processes": health.all_serving,  # every process of the whole serves
+    }
+    try:
+        # A fixed port of the local SMTP sink is the first process's; the others' sinks take any.
+        settings = load_settings() if args.index == 0 else load_settings(smtp_sink_port=0)
+        _run_server(_serve(settings, [], migrate_first=True, checks=checks, sockets=[sock], announce=False,
+                           on_serving=lambda serving: health.set_serving(args.index, serving)))
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # noqa: BLE001 - one clear line, then exit non-zero (the parent restarts it)
+        return _fail(f"HTTP process {args.index}: {type(exc).__name__}: {exc}", 1)
+    finally:
+        health.set_serving(args.index, False)
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -282,6 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
     mail.add_argument("--limit", type=int, default=50, help="list at most this many")
     mail.add_argument("--url", default=None, help="base URL of the API (default http://HUIKE_HOST:HUIKE_PORT)")
     commands.add_parser("openapi", help="print the OpenAPI document as JSON (no server needed)")
+    # One of `huike run`'s HTTP processes: started by `huike run` itself, never by hand.
+    child = commands.add_parser("http-process")
+    for name in ("--index", "--socket-fd", "--health-fd", "--processes", "--parent-pid"):
+        child.add_argument(name, type=int, required=True)
     return parser
 
 
@@ -294,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "mail" and args.action == "show" and args.id is None:
         return _fail("huike mail show needs a mail's id (huike mail list shows them)")
     handlers = {"mail": cmd_mail, "run": cmd_run, "serve": cmd_serve, "migrate": cmd_migrate, "tenants": cmd_tenants,
-                "search": cmd_search, "dead-letters": cmd_dead_letters, "openapi": cmd_openapi}
+                "search": cmd_search, "dead-letters": cmd_dead_letters, "openapi": cmd_openapi,
+                "http-process": cmd_http_process}
     try:
         return handlers[args.command](args)
     except SettingsError as exc:

@@ -3,6 +3,11 @@
 One trace follows a request from HTTP through SQL (asyncpg instrumentation) and NATS (W3C trace
 context in message headers, stored in the outbox row when the event is created) into every
 consumer. Spans are exported over OTLP/HTTP when an endpoint is configured, and nowhere otherwise.
+
+Without an exporter SQL is not instrumented at all: even a non-recording span per statement (the
+sampler's decision, a context attached and detached, the wrapper's own work) cost about a tenth
+of the server's CPU under load. Request and event spans stay (non-recording but with ids), so
+logs keep their trace ids and events their ``traceparent``.
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ def tracer(name: str = "huike") -> trace.Tracer:
 
 
 def setup_tracing(service_name: str, otlp_endpoint: str = "", extra_processor: SpanProcessor | None = None) -> None:
-    """Install the tracer provider once per process (and asyncpg instrumentation)."""
+    """Install the tracer provider once per process, and asyncpg instrumentation once spans are
+    exported (a processor added later, by a test or a tool, turns it on then)."""
     global _configured, _exporting
     if _configured:
         if extra_processor is not None:
@@ -56,6 +62,7 @@ def setup_tracing(service_name: str, otlp_endpoint: str = "", extra_processor: S
             if isinstance(provider, TracerProvider):
                 provider.add_span_processor(extra_processor)
                 _exporting = True
+                _instrument_sql()
         return
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}), sampler=_WhenExported())
     _exporting = bool(otlp_endpoint) or extra_processor is not None
@@ -66,10 +73,25 @@ def setup_tracing(service_name: str, otlp_endpoint: str = "", extra_processor: S
     if extra_processor is not None:
         provider.add_span_processor(extra_processor)
     trace.set_tracer_provider(provider)
+    if _exporting:
+        _instrument_sql()
+    _configured = True
+
+
+def _instrument_sql() -> None:
+    """A span per SQL statement (asyncpg's), only worth its cost when spans go somewhere."""
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
-    AsyncPGInstrumentor().instrument()
-    _configured = True
+    instrumentor = AsyncPGInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()
+
+
+def sql_traced() -> bool:
+    """Whether asyncpg's statements are traced (only when spans are exported)."""
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+    return bool(AsyncPGInstrumentor().is_instrumented_by_opentelemetry)
 
 
 def current_trace_headers() -> dict[str, str]:

@@ -50,7 +50,7 @@ def _said(proc: subprocess.Popen[str]) -> str:
     return proc.said.read()  # type: ignore[attr-defined]
 
 
-def _wait_ready(proc: subprocess.Popen[str], base: str, timeout: float = 90) -> None:
+def _wait_ready(proc: subprocess.Popen[str], base: str, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -61,7 +61,11 @@ def _wait_ready(proc: subprocess.Popen[str], base: str, timeout: float = 90) -> 
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise AssertionError("huike run did not become ready")
+    try:
+        readiness = httpx.get(f"{base}/readyz", timeout=5).text
+    except httpx.HTTPError as exc:
+        readiness = repr(exc)
+    raise AssertionError(f"huike run did not become ready: {readiness}; it said:\n{_said(proc)[-3000:]}")
 
 
 def _servers_using(data_dir: Path) -> list[psutil.Process]:
@@ -88,7 +92,7 @@ def test_run_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = _start(data_dir, port)
+    proc = _start(data_dir, port, {"HUIKE_HTTP_PROCESSES": "2"})
     try:
         _wait_ready(proc, base)
         assert httpx.get(f"{base}/healthz").status_code == 200
@@ -114,9 +118,10 @@ def test_run_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
             proc.kill()
     assert _servers_using(data_dir) == []
 
-    proc = _start(data_dir, port)
+    proc = _start(data_dir, port, {"HUIKE_HTTP_PROCESSES": "1"})  # today's one process, on the same data
     try:
         _wait_ready(proc, base)
+        assert _http_processes(proc) == []
         login = httpx.post(f"{base}/api/v1/auth/login", json={
             "tenant": slug, "email": "ops@example.com", "password": "Correct-Horse-Battery-9"})
         assert login.status_code == 200, login.text
@@ -277,7 +282,9 @@ def test_kill_9_mid_import_leaves_no_process_behind_and_the_import_resumes_witho
         assert any("spawn_main" in n for n in names) and any("resource_tracker" in n for n in names), names
         proc.kill()  # kill -9 of the server in the middle of the import
         proc.wait(10)
-        gone, alive = psutil.wait_procs(everything, timeout=15)
+        # A worker being spawned at the kill exits at its initializer's parent check: that takes
+        # its imports, which on a loaded machine is seconds (the kernel's death signal is set there).
+        gone, alive = psutil.wait_procs(everything, timeout=60)
         assert alive == [], [" ".join(p.cmdline())[:120] for p in alive]
     finally:
         if proc.poll() is None:
@@ -306,6 +313,70 @@ def test_kill_9_mid_import_leaves_no_process_behind_and_the_import_resumes_witho
         lines = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
         assert [line[0] for line in lines[1:]] == [str(i + 2) for i in sorted(bad)]  # each once (file lines)
         assert _stop(proc, signal.SIGTERM) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _servers_using(data_dir) == []
+
+
+# --- several HTTP processes (HUIKE_HTTP_PROCESSES) ---------------------------------------------------------
+
+
+def _http_processes(proc: subprocess.Popen[str]) -> list[psutil.Process]:
+    return [child for child in psutil.Process(proc.pid).children() if "http-process" in " ".join(child.cmdline())]
+
+
+def _answering_processes(proc: subprocess.Popen[str], base: str, port: int, headers: dict[str, str]) -> set[int]:
+    """Sixteen keep-alive connections each ask for the caller's profile; answers the pids of the
+    HTTP processes that hold those connections (read from the OS while they are still open)."""
+    clients = [httpx.Client(base_url=base, headers=headers, timeout=30) for _ in range(16)]
+    try:
+        for client in clients:
+            response = client.get("/api/v1/me")
+            assert response.status_code == 200, response.text
+        holders = set()
+        for child in _http_processes(proc):
+            if any(c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port
+                   for c in child.net_connections(kind="tcp")):
+                holders.add(child.pid)
+        return holders
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_two_http_processes_share_the_port_a_killed_one_comes_back_and_all_die_with_the_parent(
+        tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(data_dir, port, {"HUIKE_HTTP_PROCESSES": "2"})
+    try:
+        _wait_ready(proc, base)
+        first = {p.pid for p in _http_processes(proc)}
+        assert len(first) == 2, _said(proc)
+        headers = _signup(base)
+        # Both processes answer (the kernel spreads the connections over their sockets), and a token
+        # one process issued is good in the other.
+        assert _answering_processes(proc, base, port, headers) == first
+
+        victim = psutil.Process(min(first))
+        victim.kill()  # kill -9 of one HTTP process
+        victim.wait(10)
+        replaced = _until(lambda: len(now := {p.pid for p in _http_processes(proc)} - {victim.pid}) == 2 and now,
+                          60, "the killed HTTP process to be restarted")
+        try:  # a whole process's start-up: seconds on an idle machine, minutes on a loaded one
+            _until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, 240, "/readyz back to 200")
+        except AssertionError as stuck:
+            raise AssertionError(f"{stuck}; huike run said:\n{_said(proc)[-4000:]}") from None
+        assert proc.poll() is None  # huike run itself went on
+        assert _answering_processes(proc, base, port, headers) == replaced  # the new one serves too
+        _written_and_found(base, headers, "Two Processes Trading")  # events, relays and indexing still work
+
+        everything = psutil.Process(proc.pid).children(recursive=True)
+        proc.kill()  # kill -9 of huike run: every HTTP process, worker and server goes with it
+        proc.wait(10)
+        gone, alive = psutil.wait_procs(everything, timeout=60)  # as in the import's kill -9 above
+        assert alive == [], [" ".join(p.cmdline())[:120] for p in alive]
     finally:
         if proc.poll() is None:
             proc.kill()

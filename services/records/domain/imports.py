@@ -365,6 +365,7 @@ class Row:
     keys: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # duplicate match keys of a valid row
     skipped: Twin | None = None  # the record or earlier row it duplicates, when skipped
     missing: str | None = None  # required fields the row lacks: its reason if it is to be created
+    evidence: duplicates.Evidence | None = None  # what weighs a name match of a valid row (its keys, its places)
 
 
 # Dates as people and spreadsheets write them: 2027-03-31, 2027/3/31 (Excel, WPS), 2027.3.31,
@@ -605,6 +606,7 @@ def prepare_batch(entity: str, batch: list[tuple[int, list[str]]], columns: Mapp
         validate_row(target, row, cfg, defs)
         if row.columns is not None:
             row.keys = duplicates.match_keys(entity, _candidate(row), cfg.default_region, normalised=True)
+            row.evidence = duplicates.evidence(row.keys, _names(row))
         parsed.append(row)
     return parsed
 
@@ -693,7 +695,8 @@ async def _duplicates(unit: Unit, target: Target, rows: list[Row], cfg: RecordsS
     if target is CUSTOMER and stored_rules.name != "off":
         active.add("name")
     keys = {row.number: [k for k in row.keys if k[0] in active] for row in valid}
-    weighed = {row.number: duplicates.evidence(row.keys, _names(row)) for row in valid}
+    # Weighed in validation (the places a name carries cost as much to find as its key).
+    weighed = {row.number: row.evidence or duplicates.evidence(row.keys, _names(row)) for row in valid}
     wanted = [(i, kind, key) for i, row in enumerate(valid) for kind, key in keys[row.number]]
     found = await store.live_matches(unit, target.entity, [w[0] for w in wanted], [w[1] for w in wanted],
                                      [w[2] for w in wanted])

@@ -31,6 +31,7 @@ one record.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 import uuid
@@ -39,12 +40,12 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import msgspec
-from cleanco import basename
 
 from services.records.db import duplicates as store
 from services.records.domain import normalise
 from services.records.domain import settings as settings_domain
 from services.records.domain.access import RecordAccess
+from services.records.domain.legal_forms import basename
 from shared.db import Unit
 from shared.errors import Conflict, FieldError, ValidationProblem
 from shared.http.conditional import check_version
@@ -106,6 +107,7 @@ def name_places(name: str) -> frozenset[str]:
     return _name_parts(name)[1]
 
 
+@functools.lru_cache(maxsize=4096)  # a name is keyed and then weighed (name_key, name_places)
 def _name_parts(name: str) -> tuple[str, frozenset[str]]:
     text = unicodedata.normalize("NFKC", name).strip()
     places = {m.group(1) for m in _BRACKETED_REGION.finditer(text) if m.group(1).lower() not in ("中国", "china")}

@@ -10,9 +10,15 @@ with a reason, and commits all of that together with the job's checkpoint (``las
 loses at most the batch in flight, which is redone from the checkpoint: never counted twice.
 
 Where the time goes: validating a row and making its duplicate match keys (phone parsing, e-mail
-syntax, company name keys) is pure Python, about as much CPU as all the writing of that row. It
-runs once per row, in a separate process (``prepare_batch``), while the previous batch is written:
-the event loop that answers HTTP and writes the batches never waits on it.
+syntax, company name keys) is pure Python. It runs once per row, in a separate process
+(``prepare_batch``), while the previous batch is written: the event loop that answers HTTP and
+writes the batches never waits on it. Its costliest steps have exact shortcuts (issue 18: about a
+third of the CPU it took): Chinese mobile numbers are judged per 号段 block, e-mail domains
+email_validator accepted are remembered, cleanco's legal forms are indexed (``legal_forms.py``),
+and a name's places are weighed there too rather than on the event loop. Writing a batch is
+set-based (one INSERT ... SELECT per table, one query for its duplicates); what each created
+record's event costs downstream (the relay, JetStream, every consumer, search's documents) is now
+more than the import's own work: services/records/README.md, "Imports: where the time goes".
 
 Row numbers are the file's: the header is row 1, the first data row is row 2 (as Excel shows it).
 Cells are never evaluated: an XLSX formula is imported as its text (``=A1+1``).
@@ -365,6 +371,7 @@ class Row:
     keys: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # duplicate match keys of a valid row
     skipped: Twin | None = None  # the record or earlier row it duplicates, when skipped
     missing: str | None = None  # required fields the row lacks: its reason if it is to be created
+    evidence: duplicates.Evidence | None = None  # what weighs a name match of a valid row (its keys, its places)
 
 
 # Dates as people and spreadsheets write them: 2027-03-31, 2027/3/31 (Excel, WPS), 2027.3.31,
@@ -605,6 +612,7 @@ def prepare_batch(entity: str, batch: list[tuple[int, list[str]]], columns: Mapp
         validate_row(target, row, cfg, defs)
         if row.columns is not None:
             row.keys = duplicates.match_keys(entity, _candidate(row), cfg.default_region, normalised=True)
+            row.evidence = duplicates.evidence(row.keys, _names(row))
         parsed.append(row)
     return parsed
 
@@ -693,7 +701,8 @@ async def _duplicates(unit: Unit, target: Target, rows: list[Row], cfg: RecordsS
     if target is CUSTOMER and stored_rules.name != "off":
         active.add("name")
     keys = {row.number: [k for k in row.keys if k[0] in active] for row in valid}
-    weighed = {row.number: duplicates.evidence(row.keys, _names(row)) for row in valid}
+    # Weighed in validation (the places a name carries cost as much to find as its key).
+    weighed = {row.number: row.evidence or duplicates.evidence(row.keys, _names(row)) for row in valid}
     wanted = [(i, kind, key) for i, row in enumerate(valid) for kind, key in keys[row.number]]
     found = await store.live_matches(unit, target.entity, [w[0] for w in wanted], [w[1] for w in wanted],
                                      [w[2] for w in wanted])

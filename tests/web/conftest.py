@@ -115,6 +115,33 @@ class Page:
         await self.page.screenshot(path=str(folder / f"{name}.png"))
 
 
+class InFlight:
+    """The page's requests still running, the live notifications stream left out: it stays open
+    for good, so Playwright's "networkidle" never comes once the bell listens."""
+
+    def __init__(self, page: Any) -> None:
+        self.open: set[Any] = set()
+        page.on("request", lambda r: self.open.add(r) if "/notifications/stream" not in r.url else None)
+        page.on("requestfinished", lambda r: self.open.discard(r))
+        page.on("requestfailed", lambda r: self.open.discard(r))
+
+    async def settled(self, quiet: float = 0.5, timeout: float = 15.0) -> None:
+        """Wait until no request has run for ``quiet`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline, calm_since = loop.time() + timeout, None
+        while True:
+            now = loop.time()
+            if self.open:
+                calm_since = None
+            elif calm_since is None:
+                calm_since = now
+            elif now - calm_since >= quiet:
+                return
+            if now > deadline:
+                raise AssertionError(f"requests still running after {timeout} s: {[r.url for r in self.open]}")
+            await asyncio.sleep(0.05)
+
+
 FAILURES = Path(tempfile.gettempdir()) / "huike-web-failures"
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.notifications.receivers import Receiver, allow_private, receivers  # noqa: F401 - fixtures
 from tests.shared.test_events import eventually
-from tests.web.conftest import PASSWORD, Account, Page, login
+from tests.web.conftest import PASSWORD, Account, InFlight, Page, login
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +50,7 @@ async def test_admin_tabs_in_english_show_no_chinese_leftovers(web: Page, api: h
     assert made.status_code == 201, made.text
     who = Account(made.json()["tenant"]["slug"], f"ada-{suffix}@example.com", PASSWORD, made.json()["access_token"],
                   made.json()["tenant"]["id"], made.json()["user"]["id"])
+    in_flight = InFlight(web.page)
     await login(web, who)
     await web.page.get_by_test_id("language-switch").click()
     await web.page.get_by_role("heading", name="My day").wait_for()
@@ -62,7 +63,7 @@ async def test_admin_tabs_in_english_show_no_chinese_leftovers(web: Page, api: h
     for index in range(len(labels)):
         await tabs.nth(index).click()
         await web.page.locator(".ant-tabs-tabpane-active").wait_for()
-        await web.page.wait_for_load_state("networkidle")
+        await in_flight.settled()
         # What is shown, and what stands in empty fields or is read out for controls.
         shown = await web.page.locator("main").inner_text() + " ".join(await web.page.evaluate(
             """[...document.querySelectorAll('main [placeholder], main [aria-label], main [title]')]
@@ -215,6 +216,7 @@ async def test_a_manager_sees_the_department_charts_and_a_sales_rep_does_not(
     context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     try:
         page = await context.new_page()
+        in_flight = InFlight(page)
         scripts: list[str] = []
         page.on("request", lambda r: scripts.append(r.url) if r.resource_type == "script" else None)
         await page.goto(live_server.url + "/login")
@@ -224,7 +226,7 @@ async def test_a_manager_sees_the_department_charts_and_a_sales_rep_does_not(
         await page.get_by_test_id("login-submit").click()
         await page.get_by_role("heading", name="我的一天").wait_for()
         await page.get_by_test_id("home-follow-ups").wait_for()
-        await page.wait_for_load_state("networkidle")
+        await in_flight.settled()
         assert await page.get_by_test_id("manager-charts").count() == 0
         assert not any("ManagerCharts" in s for s in scripts), scripts
     finally:

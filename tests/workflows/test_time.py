@@ -101,6 +101,13 @@ def test_a_high_objection_on_the_friday_before_national_day_breaches_after_the_h
     assert quick.first_response_due_at == datetime(2024, 10, 11, 18, tzinfo=SHANGHAI)
 
 
+
+async def records_knows(runtime: Any, tenant: Any, user_id: str) -> bool:
+    """Records' directory mirror has the user (an objection may then be assigned to them)."""
+    async with runtime.db("records").tenant_unit(scope_for_system(uuid.UUID(tenant.id))) as unit:
+        return bool(await unit.fetchval("SELECT count(*) FROM records.directory_users WHERE id = $1",
+                                        uuid.UUID(user_id)))
+
 async def test_the_sla_policy_has_defaults_and_refuses_bad_targets(client: httpx.AsyncClient, signup: SignUp) -> None:
     tenant = await signup()
     defaults = (await client.get("/api/v1/sla-policy", headers=tenant.headers)).json()
@@ -128,9 +135,10 @@ async def test_warning_then_breach_escalates_to_the_department_head_and_shows_in
     root = (await client.get("/api/v1/departments", headers=tenant.headers)).json()["items"][0]
     member = await invite(tenant, department_id=root["id"])   # the admin heads the root department
 
-    async def mirrored() -> bool:
+    async def mirrored() -> bool:   # workflows knows the member's head, records the member
         async with runtime.db("workflows").tenant_unit(scope_for_system(uuid.UUID(tenant.id))) as unit:
-            return await people.manager_of(unit, uuid.UUID(member.id)) == uuid.UUID(tenant.admin_id)
+            headed = await people.manager_of(unit, uuid.UUID(member.id)) == uuid.UUID(tenant.admin_id)
+        return headed and await records_knows(runtime, tenant, member.id)
 
     await eventually(mirrored, timeout=5.0)
     await always_open(client, tenant)
@@ -257,10 +265,11 @@ async def test_escalation_levels_fire_once_each_notify_and_reassign(
     member = await invite(tenant, department_id=root["id"])   # the admin heads the root department
     watcher = await invite(tenant, department_id=root["id"], name="Wu Watcher")
 
-    async def mirrored() -> bool:
+    async def mirrored() -> bool:   # and records knows the member it is assigned to
         async with runtime.db("workflows").tenant_unit(scope_for_system(uuid.UUID(tenant.id))) as unit:
             return (await people.manager_of(unit, uuid.UUID(member.id)) == uuid.UUID(tenant.admin_id)
-                    and await people.is_active(unit, uuid.UUID(watcher.id)))
+                    and await people.is_active(unit, uuid.UUID(watcher.id))
+                    and await records_knows(runtime, tenant, member.id))
 
     await eventually(mirrored, timeout=5.0)
     await always_open(client, tenant)

@@ -190,7 +190,7 @@ def main() -> int:
                         help="record each measured endpoint with py-spy (collapsed stacks) into this directory")
     parser.add_argument("--only", default="", help="comma-separated endpoint names (healthz,me-jwt,me-key,customer,list)")
     parser.add_argument("--processes", type=int, default=None,
-                        help="HUIKE_HTTP_PROCESSES of the server (default: its own, one per usable core)")
+                        help="HUIKE_HTTP_PROCESSES of the server (default: its own, one process)")
     args = parser.parse_args()
 
     env = {"HUIKE_HTTP_PROCESSES": str(args.processes)} if args.processes is not None else {}
@@ -250,7 +250,7 @@ def main() -> int:
     print(f"\nHuike embedded default ({args.source or 'this checkout'}), {psutil.cpu_count()} cores, load by "
           f"{generator}, {args.connections} connections, {args.seconds} s per endpoint, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
-    print(f"HTTP processes: {args.processes if args.processes is not None else 'the default (one per usable core)'}; "
+    print(f"HTTP processes: {args.processes if args.processes is not None else 'the default (one)'}; "
           "cores used: CPU seconds per second of Huike's processes / PostgreSQL / NATS; "
           "busy %: each core's, load generator included\n")
     print("| endpoint | requests/s | ÷ /healthz | p50 ms | p99 ms | errors | transactions/request "

@@ -43,6 +43,14 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(type_name, encoder=_encode_json, decoder=msgspec.json.decode, schema="pg_catalog")
 
 
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    """A released connection keeps no session state of ours: every setting is transaction-local
+    (``set_config(..., true)``), locks and LISTEN live on connections of their own (the relay's)
+    or are released by their holder (a tenant purge's), and the pool itself still rolls back any
+    transaction left open. So asyncpg's reset query (advisory unlock, CLOSE ALL, UNLISTEN, RESET
+    ALL) would only cost every request one more round trip and one more transaction."""
+
+
 async def _init_background_connection(conn: asyncpg.Connection) -> None:
     await _init_connection(conn)
     await lower_backend_priority(conn)
@@ -65,9 +73,10 @@ class Database:
     @classmethod
     async def connect(cls, url: str, *, min_size: int = 2, max_size: int = 10, background_size: int = 3
                       ) -> "Database":
-        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection)
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection,
+                                         reset=_nothing_to_reset)
         background = await asyncpg.create_pool(url, min_size=0, max_size=background_size,
-                                               init=_init_background_connection)
+                                               init=_init_background_connection, reset=_nothing_to_reset)
         return cls(pool, url, background)
 
     async def close(self, timeout: float = 10.0) -> None:

@@ -25,16 +25,14 @@ class BulkActionsController(Controller):
 
     @post("/bulk-tags", status_code=200, responses=answers(200, BulkResult))
     async def bulk_tags(self, data: JSONBody[domain.BulkTagsBody], access: AccessDep, request: AnyRequest,
-                        runtime: RuntimeDep
-                        ) -> dict[str, Any]:
+                        runtime: RuntimeDep) -> dict[str, Any]:
         """Add and remove tags on up to 500 customers; ``failed`` lists those left alone and why."""
         async with records_unit(runtime, access) as unit:
             return await domain.tag(unit, access, data, language_of(request))
 
     @post("/bulk-release", status_code=200, responses=answers(200, BulkResult))
     async def bulk_release(self, data: JSONBody[domain.BulkIdsBody], access: AccessDep, request: AnyRequest,
-                        runtime: RuntimeDep
-                           ) -> dict[str, Any]:
+                           runtime: RuntimeDep) -> dict[str, Any]:
         """Return up to 500 customers to the public pool; ``failed`` lists those left alone and why."""
         async with records_unit(runtime, access) as unit:
             return await domain.release(unit, access, data, language_of(request))

@@ -52,6 +52,21 @@ CHUNK_BYTES = 1_048_576
 S3_PART_BYTES = 5 * 1_048_576
 
 
+
+@asynccontextmanager
+async def _local_copy(chunks: AsyncIterator[bytes], suffix: str) -> AsyncIterator[Path]:
+    """A stored file copied to a private temporary file for a library that wants a path (openpyxl),
+    removed afterwards."""
+    fd, name = tempfile.mkstemp(prefix="huike-", suffix=suffix)
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            async for chunk in chunks:
+                await asyncio.to_thread(handle.write, chunk)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
 class FileSink(Protocol):
     async def write(self, data: bytes) -> None: ...
 
@@ -172,17 +187,8 @@ class PostgresFileStore:
                 raise FileNotFoundError(key)
             yield data
 
-    @asynccontextmanager
-    async def local_copy(self, key: str) -> AsyncIterator[Path]:
-        fd, name = tempfile.mkstemp(prefix="huike-", suffix=Path(key).suffix)
-        path = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                async for chunk in self.read(key):
-                    await asyncio.to_thread(handle.write, chunk)
-            yield path
-        finally:
-            path.unlink(missing_ok=True)
+    def local_copy(self, key: str) -> AbstractAsyncContextManager[Path]:
+        return _local_copy(self.read(key), Path(key).suffix)
 
     async def size(self, key: str) -> int:
         async with self._unit(key) as unit:
@@ -264,17 +270,8 @@ class S3FileStore:
         async for chunk in answer.stream(min_chunk_size=CHUNK_BYTES):
             yield bytes(chunk)
 
-    @asynccontextmanager
-    async def local_copy(self, key: str) -> AsyncIterator[Path]:
-        fd, name = tempfile.mkstemp(prefix="huike-", suffix=Path(key).suffix)
-        path = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                async for chunk in self.read(key):
-                    await asyncio.to_thread(handle.write, chunk)
-            yield path
-        finally:
-            path.unlink(missing_ok=True)
+    def local_copy(self, key: str) -> AbstractAsyncContextManager[Path]:
+        return _local_copy(self.read(key), Path(key).suffix)
 
     async def size(self, key: str) -> int:
         import obstore

@@ -21,6 +21,35 @@ BEGIN
     'WITH CHECK (tenant_id = (SELECT huike.current_tenant()))', target);
 END $$;
 
+-- A service's file store in PostgreSQL (shared/files.py): a row per file, visible once complete,
+-- and its bytes in chunks of about 1 MiB; incomplete files (a writer that died) found by age. The
+-- shape of records.files (records' migration 0013, which spells it out); the other services'
+-- migrations call this. Both tables under the tenant's row-level security.
+CREATE OR REPLACE FUNCTION huike.create_file_tables(target_schema text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format($sql$
+    CREATE TABLE %1$I.files (
+      tenant_id  uuid        NOT NULL,
+      key        text        NOT NULL,
+      size       bigint      NOT NULL DEFAULT 0,
+      complete   boolean     NOT NULL DEFAULT false,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (tenant_id, key)
+    );
+    CREATE INDEX files_incomplete ON %1$I.files (tenant_id, created_at) WHERE NOT complete;
+    CREATE TABLE %1$I.file_chunks (
+      tenant_id uuid    NOT NULL,
+      key       text    NOT NULL,
+      n         integer NOT NULL,
+      data      bytea   NOT NULL,
+      PRIMARY KEY (tenant_id, key, n),
+      FOREIGN KEY (tenant_id, key) REFERENCES %1$I.files (tenant_id, key) ON DELETE CASCADE
+    )$sql$, target_schema);
+  PERFORM huike.enable_tenant_rls(format('%I.files', target_schema)::regclass);
+  PERFORM huike.enable_tenant_rls(format('%I.file_chunks', target_schema)::regclass);
+END $$;
+
 -- Append-only tables (audit logs): no UPDATE or DELETE by anyone, the owner included, except
 -- one: the purge of a deleted tenant (shared/tenant_purge.py) deletes that tenant's entries, naming
 -- it in huike.purging_tenant. Only a role that may DELETE on the table gets here at all: the runtime

@@ -2,7 +2,8 @@
 
     huike run                      every service, with embedded PostgreSQL and NATS unless
                                    HUIKE_DATABASE_URL and HUIKE_NATS_URL point elsewhere; one HTTP
-                                   process per usable core (HUIKE_HTTP_PROCESSES), all on one port
+                                   process, or HUIKE_HTTP_PROCESSES of them (0: one per usable core),
+                                   all on one port
     huike serve identity [...]     the named services only, against external servers
     huike migrate [service ...]    apply migrations as the owning role (the Helm hook runs this)
     huike tenants list|show|suspend|reactivate|delete [--immediately] ...

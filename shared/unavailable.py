@@ -31,6 +31,9 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.CannotConnectNowError,
+    # A deadlock or serialization failure (class 40): PostgreSQL rolled the transaction back whole
+    # because of another one at the same moment; the same work succeeds when tried again.
+    asyncpg.exceptions.TransactionRollbackError,
     # NATS: nobody to answer, no answer in time, no connection.
     nats.errors.NoRespondersError,
     nats.errors.ConnectionClosedError,
@@ -84,6 +87,8 @@ def describe_unavailable(exc: BaseException) -> str:
         if module.startswith("asyncpg"):
             if isinstance(current, asyncpg.exceptions.DiskFullError):
                 return "The database is out of disk space"
+            if isinstance(current, asyncpg.exceptions.TransactionRollbackError):
+                return "The database rolled this back because of a simultaneous change"
             return "The database is unavailable"
         if module.startswith("nats"):
             return "The event bus (NATS) is unavailable"

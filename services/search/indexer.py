@@ -202,6 +202,21 @@ class Indexer:
         await asyncio.gather(*(c.stop() for c in self.consumers))
 
 
+async def caught_up(runtime: Runtime, *, within: float, poll: float = 0.5) -> bool:
+    """True once both lanes' consumers have no event left to deliver or to acknowledge, waiting up
+    to ``within`` seconds. A count the index has not reached yet is lag while this is False."""
+    assert runtime.bus is not None
+    engine, stream = engine_of(runtime), service_stream_name("records")
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        infos = [await runtime.bus.js.consumer_info(stream, consumer_name(engine, lane)) for lane in LANES]
+        if all(not (i.num_pending or 0) and not (i.num_ack_pending or 0) for i in infos):
+            return True
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(poll)
+
+
 async def start_indexer(runtime: Runtime) -> Indexer:
     engine, builder = engine_of(runtime), builder_of(runtime)
     indexer = Indexer([IndexConsumer(runtime, engine, builder, lane) for lane in LANES])

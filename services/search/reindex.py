@@ -7,7 +7,11 @@ and marked as seen. Searches keep answering from the documents meanwhile. Afterw
 document the replay did not see (and no event touched since the run began) is swept.
 
 Reconciliation (soon after start-up, then hourly): per tenant, records' live counts and ``id:version`` checksums per entity
-(``huike.rpc.records.counts``) against the index's; any difference starts a reindex of the tenant.
+(``huike.rpc.records.counts``) against the index's; a difference that is still there once the
+indexer has applied every event it was given starts a reindex of the tenant. While events are
+still queued (an import in flight) a difference is lag, not loss: the pass ends and is tried
+again in a few minutes (reindexing then rebuilt the same records twice and deadlocked with the
+indexer's writes).
 So does a tenant whose documents an older text analysis built (``search.tenants.analysis`` below
 ``text.ANALYSIS_VERSION``); the reindex's success records the version.
 """
@@ -21,6 +25,7 @@ import random
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import msgspec
 from nats.errors import NoRespondersError
 
@@ -28,6 +33,7 @@ from services.search import attachments
 from services.search.building import Spec, builder_of
 from services.search.documents import TYPES
 from services.search.engines import Engine, engine_of
+from services.search.indexer import caught_up
 from services.search.text import ANALYSIS_VERSION
 from shared.tenancy import scope_for_system
 from shared.unavailable import log_failure
@@ -44,6 +50,9 @@ RPC_TIMEOUT = 10.0
 RPC_ATTEMPTS = 5  # waits of 1, 2, 4 and 8 s (jittered) between them
 RPC_BACKOFF = 1.0
 RECONCILE_EVERY_SECONDS = 3600.0
+CATCH_UP_SECONDS = 30.0  # how long a pass waits for the indexer before calling a difference lag
+RECONCILE_AGAIN_SECONDS = 300.0  # the next pass, when this one ended on an indexer still behind
+PAGE_ATTEMPTS = 3  # a page's write that lost a deadlock to the indexer's is written again
 TOMBSTONE_DAYS = 7
 # A sum of hashes of "id:version" (the records service computes the same over its rows).
 CHECKSUM = "coalesce(sum(('x' || substr(md5(id::text || ':' || version), 1, 8))::bit(32)::int::bigint), 0)"
@@ -57,6 +66,10 @@ class ReindexError(RuntimeError):
 
 class RecordsUnavailable(ReindexError):
     """The records service left a request unanswered through every attempt."""
+
+
+class IndexingBehind(ReindexError):
+    """The indexer still had events to apply: a difference in counts may be nothing but lag."""
 
 
 async def _request(runtime: Runtime, subject: str, body: dict[str, Any], *, timeout: float | None = None,
@@ -139,10 +152,18 @@ async def _run(runtime: Runtime, engine: Engine, tenant_id: uuid.UUID, run_id: u
                                       {"tenant_id": str(tenant_id), "entity": entity, "after": after, "limit": PAGE})
                 docs = await builder_of(runtime).build(
                     [Spec(entity, r, int(r.get("version") or 1)) for r in page["records"]], background=True)
-                async with db.tenant_unit(scope, background=True) as unit:
-                    await engine.apply(unit, docs, replay=True, background=True)
-                    # Replayed records carry their attachments; keep any this service missed.
-                    await attachments.resync(unit, entity, page["records"])
+                for attempt in range(1, PAGE_ATTEMPTS + 1):
+                    try:
+                        async with db.tenant_unit(scope, background=True) as unit:
+                            await engine.apply(unit, docs, replay=True, background=True)
+                            # Replayed records carry their attachments; keep any this service missed.
+                            await attachments.resync(unit, entity, page["records"])
+                        break
+                    except asyncpg.DeadlockDetectedError:
+                        # The indexer wrote some of the same documents at the same moment;
+                        # PostgreSQL rolled this page back, so writing it again is safe.
+                        if attempt == PAGE_ATTEMPTS:
+                            raise
                 records += len(docs)
                 after = page.get("next")
                 if not after:
@@ -183,9 +204,21 @@ async def drift(runtime: Runtime, tenant_id: uuid.UUID, **rpc: Any) -> dict[str,
             for t in TYPES if theirs.get(t, empty) != ours.get(t, empty)}
 
 
-async def reconcile(runtime: Runtime, **rpc: Any) -> int:
+async def lasting_drift(runtime: Runtime, tenant_id: uuid.UUID, *, catch_up: float = CATCH_UP_SECONDS,
+                        **rpc: Any) -> dict[str, Any]:
+    """``drift`` that is still there once the indexer has applied every event it holds (compared
+    again then). Raises ``IndexingBehind`` when it does not catch up within ``catch_up`` seconds."""
+    if not await drift(runtime, tenant_id, **rpc):
+        return {}
+    if not await caught_up(runtime, within=catch_up):
+        raise IndexingBehind(f"the indexer did not catch up within {catch_up:g} s")
+    return await drift(runtime, tenant_id, **rpc)
+
+
+async def reconcile(runtime: Runtime, *, catch_up: float = CATCH_UP_SECONDS, **rpc: Any) -> int:
     """Compare every known tenant; reindex those that drifted; purge old tombstones. Answers how
-    many reindexes started. ``rpc`` as for ``drift``."""
+    many reindexes started. ``rpc`` as for ``drift``. Raises ``IndexingBehind`` (after the
+    tenants before) when the indexer is too far behind to tell drift from lag."""
     table = _ledger(engine_of(runtime))
     db = runtime.db("search")
     started, after = 0, uuid.UUID(int=0)
@@ -201,13 +234,15 @@ async def reconcile(runtime: Runtime, **rpc: Any) -> int:
                 if tenant_id in outdated:
                     await start_reindex(runtime, tenant_id, "text analysis")
                     started += 1
-                elif await drift(runtime, tenant_id, **rpc):
+                elif await lasting_drift(runtime, tenant_id, catch_up=catch_up, **rpc):
                     await start_reindex(runtime, tenant_id, "reconciliation")
                     started += 1
                 async with db.tenant_unit(scope_for_system(tenant_id)) as unit:
                     await unit.execute(
                         f"""DELETE FROM search.{table} WHERE tenant_id = $1 AND deleted
                             AND indexed_at < now() - make_interval(days => $2)""", tenant_id, TOMBSTONE_DAYS)
+            except IndexingBehind:
+                raise
             except RecordsUnavailable as exc:
                 # Not this tenant's problem: asking each of thousands of tenants again, with its
                 # back-off, would take hours. The next pass tries them all.
@@ -239,6 +274,9 @@ class ReconcileJob:
             try:
                 started = await reconcile(self.runtime)
                 log.info("search reconciliation: %d tenant(s) reindexed", started)
+            except IndexingBehind as exc:
+                delay = min(self.interval, RECONCILE_AGAIN_SECONDS)
+                log.info("search reconciliation put off for %.0f s: %s", delay, exc)
             except Exception as exc:  # noqa: BLE001 - try again next time
                 log_failure(log, exc, "search reconciliation failed")
 

@@ -207,3 +207,33 @@ async def test_documents_of_an_older_text_analysis_are_rebuilt(signup, customer,
             return await unit.fetchval("SELECT analysis FROM search.tenants WHERE id = $1", tenant_id) == ANALYSIS_VERSION
 
     await eventually(recorded, timeout=10)
+
+
+async def test_a_difference_while_events_wait_to_be_indexed_is_lag_and_starts_no_reindex(
+        client, signup, customer, found, runtime, replay) -> None:
+    # An import queues thousands of events; reconciliation then saw records ahead of the index
+    # and reindexed the whole tenant, twice the work, and deadlocked with the indexer.
+    from services.search.indexer import Indexer
+    from services.search.reindex import IndexingBehind, lasting_drift, reconcile
+
+    tenant = await signup()
+    made = await customer(tenant, name="Lagging Before")
+    await found(tenant, "lagging", made["id"])
+    tenant_id = uuid.UUID(tenant.id)
+    indexer = next(item for item in runtime._background if isinstance(item, Indexer))  # noqa: SLF001
+    await indexer.stop()
+    try:
+        queued = await customer(tenant, name="Lagging Queued")  # its event waits: nobody indexes it
+        assert set(await drift(runtime, tenant_id)) == {"customer"}
+        with pytest.raises(IndexingBehind):
+            await lasting_drift(runtime, tenant_id, catch_up=1)
+        with pytest.raises(IndexingBehind):
+            await reconcile(runtime, catch_up=1)
+        async with runtime.db("search").tenant_unit(scope_for_system(tenant_id)) as unit:
+            assert await unit.fetchval("SELECT count(*) FROM search.reindex_runs WHERE tenant_id = $1", tenant_id) == 0
+    finally:
+        for consumer in indexer.consumers:
+            await consumer.start()
+    # Once indexed, the difference is gone by itself: there was nothing to repair.
+    await found(tenant, "lagging", queued["id"])
+    assert await lasting_drift(runtime, tenant_id, catch_up=10) == {}

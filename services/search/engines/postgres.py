@@ -85,13 +85,15 @@ def vocabulary(docs: Sequence[Document]) -> list[str]:
 
 
 def _newest(docs: Sequence[Document]) -> list[Document]:
-    """One document per key, the highest version (the last one given among equals)."""
+    """One document per key, the highest version (the last one given among equals), in key order:
+    every writer then locks rows in the same order, so the indexer's lanes and a reindex writing
+    the same documents at once wait for each other instead of deadlocking."""
     best: dict[tuple[str, uuid.UUID], Document] = {}
     for doc in docs:
         current = best.get(doc.key)
         if current is None or doc.version >= current.version:
             best[doc.key] = doc
-    return list(best.values())
+    return [best[key] for key in sorted(best)]
 
 
 def _rows(docs: Sequence[Document], with_text: bool) -> list[dict[str, Any]]:

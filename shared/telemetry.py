@@ -48,6 +48,11 @@ class _WhenExported(Sampler):
         return "huike.WhenExported"
 
 
+def exporting() -> bool:
+    """Whether spans go anywhere (an exporter or an added processor)."""
+    return _exporting
+
+
 def tracer(name: str = "huike") -> trace.Tracer:
     return trace.get_tracer(name)
 

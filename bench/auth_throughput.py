@@ -87,7 +87,8 @@ class CpuUse:
         self.before = stack_cpu_seconds(pid)
         psutil.cpu_percent(percpu=True)  # starts the per-core counters
 
-    def done(self) -> str:
+    def done(self) -> tuple[str, dict[str, float]]:
+        """The table's cells, and the CPU seconds each kind of process used."""
         per_core = psutil.cpu_percent(percpu=True)
         elapsed = time.monotonic() - self.started
         used: dict[str, float] = {"huike": 0.0, "postgres": 0.0, "nats": 0.0}
@@ -95,7 +96,7 @@ class CpuUse:
             if kind in used:
                 used[kind] += seconds - self.before.get(pid, (kind, 0.0))[1]
         cores = " / ".join(f"{used[k] / elapsed:.2f}" for k in ("huike", "postgres", "nats"))
-        return f"{cores} | {' '.join(f'{c:.0f}' for c in per_core)}"
+        return f"{cores} | {' '.join(f'{c:.0f}' for c in per_core)}", used
 
 
 def stack_rss_mib(pid: int) -> float:
@@ -253,13 +254,17 @@ def main() -> int:
     print(f"HTTP processes: {args.processes if args.processes is not None else 'the default (one)'}; "
           "cores used: CPU seconds per second of Huike's processes / PostgreSQL / NATS; "
           "busy %: each core's, load generator included\n")
+    print("CPU ms per request: CPU time of Huike's processes / PostgreSQL over the run, divided by the requests "
+          "answered (steadier than rates on a busy machine)\n")
     print("| endpoint | requests/s | ÷ /healthz | p50 ms | p99 ms | errors | transactions/request "
-          "| cores used (Huike / PG / NATS) | busy % per core |\n"
-          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| CPU ms per request (Huike / PG) | cores used (Huike / PG / NATS) | busy % per core |\n"
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     health = results[0].rps if results and results[0].name == "GET /healthz" else float("nan")
-    for r, x, c in zip(results, per_request, cpu, strict=True):
+    for r, x, (cells, used) in zip(results, per_request, cpu, strict=True):
+        answered = max(1.0, r.rps * args.seconds)
+        per = f"{1000 * used['huike'] / answered:.2f} / {1000 * used['postgres'] / answered:.2f}"
         print(f"| {r.name} | {r.rps:,.0f} | {r.rps / health:.2f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} "
-              f"| {x:.2f} | {c} |")
+              f"| {x:.2f} | {per} | {cells} |")
     print(f"\nresident memory of the whole stack (sum of RSS): {at_rest:.0f} MiB at rest, {peak:.0f} MiB peak under load;"
           f" sum of PSS (shared pages once): {at_rest_pss:.0f} MiB at rest, {sampler.peak_pss:.0f} MiB peak")
     return 0

@@ -90,3 +90,28 @@ async def test_custom_fields_of_another_tenant_answer_404(client, signup) -> Non
                                json={"label": "x"})).status_code == 404
     assert (await client.post(f"/api/v1/custom-fields/{field['id']}/retire", headers=b.headers)).status_code == 404
     assert (await client.get("/api/v1/custom-fields", headers=b.headers)).json()["items"] == []
+
+
+async def test_settings_read_after_any_write_are_the_written_ones(client, signup, runtime) -> None:
+    # Reads skip decoding a row they decoded before; every kind of write must still be seen at
+    # once: a PATCH, a write outside the API (a migration), two writes in one transaction.
+    import uuid
+
+    from services.records.domain import settings
+    from shared.tenancy import scope_for_system
+
+    tenant = await signup()
+    headers = tenant.headers
+    assert (await client.get("/api/v1/settings/records", headers=headers)).json()["duplicate_rule"] == "warn"
+    patched = await client.patch("/api/v1/settings/records", headers=headers, json={"duplicate_rule": "block"})
+    assert patched.status_code == 200, patched.text
+    assert (await client.get("/api/v1/settings/records", headers=headers)).json()["duplicate_rule"] == "block"
+    scope = scope_for_system(uuid.UUID(tenant.id))
+    async with runtime.db("records").tenant_unit(scope) as unit:  # as a migration would: version unchanged
+        await unit.execute("UPDATE records.settings SET default_region = 'US' WHERE tenant_id = $1", unit.tenant_id)
+    assert (await client.get("/api/v1/settings/records", headers=headers)).json()["default_region"] == "US"
+    async with runtime.db("records").tenant_unit(scope) as unit:
+        for region in ("GB", "DE"):
+            await unit.execute("UPDATE records.settings SET default_region = $2 WHERE tenant_id = $1",
+                               unit.tenant_id, region)
+            assert (await settings.get(unit)).default_region == region

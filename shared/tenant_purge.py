@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from nats.js.errors import NotFoundError
 
-from shared.db import Database, ServiceDatabase, SystemUnit, Unit
+from shared.db import Database, ServiceDatabase, SystemUnit, Unit, advisory_lock
 from shared.events.bus import DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_ROOT, Bus, service_stream_name
 from shared.events.consumer import HDR_ORIGINAL_SUBJECT, EventConsumer
 from shared.events.envelope import SUBJECT_ROOT, Actor, Event
@@ -343,14 +343,11 @@ class TenantPurger:
             for tenant_id in pending:
                 # One replica at a time per tenant: the lock lives as long as this connection holds it.
                 key = f"tenant-purge:{self.db.schema}:{tenant_id}"
-                async with owner.pool.acquire() as lock:
-                    if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", key):
+                async with advisory_lock(owner.pool, key) as held:
+                    if not held:
                         continue
-                    try:
-                        await self.purge(owner_db, tenant_id)
-                        done.append(tenant_id)
-                    finally:
-                        await lock.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+                    await self.purge(owner_db, tenant_id)
+                    done.append(tenant_id)
         finally:
             await owner.close()
         return done

@@ -21,7 +21,7 @@ import msgspec
 
 from services.workflows import health, timekeeping
 from services.workflows.db import tracked
-from shared.db import ServiceDatabase, Unit
+from shared.db import ServiceDatabase, Unit, advisory_lock
 from shared.tenancy import scope_for_system
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ PAGE = 500
 TIMEOUT_SECONDS = 10.0
 START_DELAY_SECONDS = 2.0   # records' responders start alongside in the embedded default
 OPEN_OBJECTION = ("open", "in_progress", "reopened")
+LOCK_KEY = "workflows-backfill"
 
 
 class Backfill:
@@ -66,14 +67,20 @@ class Backfill:
     async def _run(self) -> None:
         await asyncio.sleep(START_DELAY_SECONDS)
         try:
-            after: str | None = None
-            while True:
-                page = await self._ask(TENANTS_SUBJECT, {"after": after, "limit": PAGE})
-                for tenant in page["tenants"]:
-                    await self.tenant(uuid.UUID(tenant))
-                after = page["next"]
-                if after is None:
-                    break
+            # One process at a time: every HTTP process and replica starts one, and the others
+            # would plan the same records again (harmless, timers upsert by key, but wasted).
+            async with advisory_lock(self.db.pool, LOCK_KEY) as held:
+                if not held:
+                    log.info("workflows backfill left to the process already running it")
+                    return
+                after: str | None = None
+                while True:
+                    page = await self._ask(TENANTS_SUBJECT, {"after": after, "limit": PAGE})
+                    for tenant in page["tenants"]:
+                        await self.tenant(uuid.UUID(tenant))
+                    after = page["next"]
+                    if after is None:
+                        break
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - records or the database away: the next start-up goes on

@@ -25,12 +25,28 @@ from shared.events.envelope import Actor, Event, encode_event, new_event
 from shared.priority import lower_backend_priority
 from shared.tenancy import TenantScope
 
-__all__ = ["Database", "ServiceDatabase", "Unit", "SystemUnit"]
+__all__ = ["Database", "ServiceDatabase", "Unit", "SystemUnit", "advisory_lock"]
 
 
 _JSON_ENCODER = msgspec.json.Encoder()
 # This process's row in huike.readiness.
 _PROBE = f"{socket.gethostname()}:{os.getpid()}"
+
+
+@asynccontextmanager
+async def advisory_lock(pool: asyncpg.Pool, key: str) -> AsyncIterator[bool]:
+    """Try PostgreSQL's session lock named ``key`` on a connection held for the block; yields
+    whether this process got it (another process, replica or HTTP process holds it otherwise).
+    For work one process at a time should do: it is released at the end of the block, or when
+    the process dies and its connection closes. (The pools skip asyncpg's reset query, which
+    would unlock too: the block unlocks itself.)"""
+    async with pool.acquire() as conn:
+        held = bool(await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", key))
+        try:
+            yield held
+        finally:
+            if held:
+                await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
 
 
 def _encode_json(value: Any) -> str:

@@ -34,3 +34,32 @@ async def test_a_stale_if_match_is_refused_and_saves_nothing(client, signup, pat
 
     bad = await client.put(path, json=BODY, headers={**tenant.headers, "If-Match": "yesterday"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "If-Match"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/notification-preferences", "/api/v1/notification-defaults"])
+async def test_of_two_first_saves_at_once_only_one_wins(client, signup, runtime, path) -> None:
+    # Both tabs read "nothing saved" (version 0). The other tab's first save is written but not
+    # yet committed when this one's arrives: it must not silently overwrite it once committed.
+    import asyncio
+    import uuid
+
+    from shared.tenancy import scope_for_system
+
+    tenant = await signup()
+    tenant_id = uuid.UUID(tenant.id)
+    async with runtime.db("notifications").tenant_unit(scope_for_system(tenant_id)) as other_tab:
+        if path.endswith("preferences"):
+            await other_tab.execute(
+                "INSERT INTO notifications.user_preferences (tenant_id, user_id, types) VALUES ($1, $2, '{}')",
+                tenant_id, uuid.UUID(tenant.admin_id))
+        else:
+            await other_tab.execute(
+                "INSERT INTO notifications.tenant_defaults (tenant_id, types) VALUES ($1, '{}')", tenant_id)
+        mine = asyncio.create_task(client.put(path, json=BODY, headers={**tenant.headers, "If-Match": '"0"'}))
+        await asyncio.sleep(0.5)  # it reads no row and waits on the other tab's insert
+        assert not mine.done()
+    answer = await mine
+    assert answer.status_code == 412, answer.text
+    assert answer.json()["current_version"] == 1
+    stored = await client.get(path, headers=tenant.headers)
+    assert stored.headers["etag"] == '"1"' and stored.json()["types"] == {}

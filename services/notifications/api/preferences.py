@@ -61,7 +61,11 @@ class PreferencesController(Controller):
             current = await store.user_preferences(unit, principal.user_id, lock=expected is not None)
             check_version(expected, _version(current), "notification preferences")
             row = await store.save_user_preferences(unit, principal.user_id, domain.types_json(body.types),
-                                                    body.quiet_hours or None, body.time_zone or None)
+                                                    body.quiet_hours or None, body.time_zone or None,
+                                                    expected_version=expected)
+            if row is None:  # a first save by another tab committed meanwhile
+                check_version(expected, _version(await store.user_preferences(unit, principal.user_id)),
+                              "notification preferences")
         domain.CACHE.forget(principal.tenant_id, principal.user_id)  # committed: the next event sees it
         return _answer(row)
 
@@ -88,6 +92,8 @@ class DefaultsController(Controller):
             current = await store.tenant_defaults(unit, lock=expected is not None)
             check_version(expected, _version(current), "notification defaults")
             row = await store.save_tenant_defaults(unit, domain.types_json(body.types), body.quiet_hours or None,
-                                                   body.time_zone or None)
+                                                   body.time_zone or None, expected_version=expected)
+            if row is None:  # a first save by another administrator committed meanwhile
+                check_version(expected, _version(await store.tenant_defaults(unit)), "notification defaults")
         domain.CACHE.forget(principal.tenant_id)  # committed: every user's next event sees them
         return _answer(row)

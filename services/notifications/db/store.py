@@ -269,14 +269,17 @@ async def user_preferences(unit: Unit, user_id: uuid.UUID, *, lock: bool = False
 
 
 async def save_user_preferences(unit: Unit, user_id: uuid.UUID, types: dict[str, Any], quiet_hours: str | None,
-                                time_zone: str | None) -> asyncpg.Record:
+                                time_zone: str | None, *, expected_version: int | None = None) -> asyncpg.Record | None:
+    """None when ``expected_version`` is given and the stored one differs (0: nothing stored): two
+    first saves at once both read no row, and only one may win."""
     return await unit.fetchrow(
         """INSERT INTO notifications.user_preferences (tenant_id, user_id, types, quiet_hours, time_zone)
            VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (tenant_id, user_id) DO UPDATE SET types = excluded.types, quiet_hours = excluded.quiet_hours,
              time_zone = excluded.time_zone, version = user_preferences.version + 1, updated_at = now()
+           WHERE $6::int IS NULL OR user_preferences.version = $6
            RETURNING types, quiet_hours, time_zone, version""",
-        unit.tenant_id, user_id, types, quiet_hours, time_zone)
+        unit.tenant_id, user_id, types, quiet_hours, time_zone, expected_version)
 
 
 async def tenant_defaults(unit: Unit, *, lock: bool = False) -> asyncpg.Record | None:
@@ -286,14 +289,16 @@ async def tenant_defaults(unit: Unit, *, lock: bool = False) -> asyncpg.Record |
 
 
 async def save_tenant_defaults(unit: Unit, types: dict[str, Any], quiet_hours: str | None,
-                               time_zone: str | None) -> asyncpg.Record:
+                               time_zone: str | None, *, expected_version: int | None = None) -> asyncpg.Record | None:
+    """None when ``expected_version`` is stale, as for ``save_user_preferences``."""
     return await unit.fetchrow(
         """INSERT INTO notifications.tenant_defaults (tenant_id, types, quiet_hours, time_zone)
            VALUES ($1, $2, $3, $4)
            ON CONFLICT (tenant_id) DO UPDATE SET types = excluded.types, quiet_hours = excluded.quiet_hours,
              time_zone = excluded.time_zone, version = tenant_defaults.version + 1, updated_at = now()
+           WHERE $5::int IS NULL OR tenant_defaults.version = $5
            RETURNING types, quiet_hours, time_zone, version""",
-        unit.tenant_id, types, quiet_hours, time_zone)
+        unit.tenant_id, types, quiet_hours, time_zone, expected_version)
 
 
 # --- deliveries ----------------------------------------------------------------------------------

@@ -323,7 +323,13 @@ def test_kill_9_mid_import_leaves_no_process_behind_and_the_import_resumes_witho
 
 
 def _http_processes(proc: subprocess.Popen[str]) -> list[psutil.Process]:
-    return [child for child in psutil.Process(proc.pid).children() if "http-process" in " ".join(child.cmdline())]
+    """huike run's HTTP processes: forked from it, named by it (shared/workers.py: name_process)."""
+    found = []
+    for child in psutil.Process(proc.pid).children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if child.name().startswith("huike-http-"):
+                found.append(child)
+    return found
 
 
 def _answering_processes(proc: subprocess.Popen[str], base: str, port: int, headers: dict[str, str]) -> set[int]:

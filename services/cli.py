@@ -2,8 +2,9 @@
 
     huike run                      every service, with embedded PostgreSQL and NATS unless
                                    HUIKE_DATABASE_URL and HUIKE_NATS_URL point elsewhere; one HTTP
-                                   process, or HUIKE_HTTP_PROCESSES of them (0: one per usable core),
-                                   all on one port
+                                   process per usable core, at most 2 (or HUIKE_HTTP_PROCESSES of
+                                   them), all on one port, forked from it after it loaded what
+                                   they share
     huike serve identity [...]     the named services only, against external servers
     huike migrate [service ...]    apply migrations as the owning role (the Helm hook runs this)
     huike tenants list|show|suspend|reactivate|delete [--immediately] ...
@@ -37,7 +38,10 @@ if TYPE_CHECKING:  # the operator commands start without the servers' imports
 
 log = logging.getLogger("huike.cli")
 
-MAX_DEFAULT_HTTP_PROCESSES = 8
+# The default's cap: two processes forked from one parent fit the embedded default's memory target
+# (~600 MiB PSS at rest, README "Performance"): each one more adds ~70 MiB of its own pages, its
+# document builder's few, and ~14 PostgreSQL connections. A bigger machine asks for more by number.
+MAX_DEFAULT_HTTP_PROCESSES = 2
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -195,8 +199,6 @@ def _http_processes(settings: Settings) -> int:
     from shared import processes
     from shared.cpu import usable_cpus
 
-    # Each process holds about 14 PostgreSQL connections (its pool, bulk work, relays, listeners):
-    # the default stops at MAX_DEFAULT_HTTP_PROCESSES, well inside the embedded server's 200.
     wanted = settings.http_processes or min(usable_cpus(), MAX_DEFAULT_HTTP_PROCESSES)
     if wanted > 1 and not processes.supported():
         log.warning("several HTTP processes need SO_REUSEPORT and memfd (Linux): serving with one")

@@ -1,7 +1,8 @@
 """``huike run`` on N cores: N HTTP server processes on one port, supervised by the parent.
 
 One Python process uses one core (the GIL), so the embedded default serves with one process per
-usable core (``HUIKE_HTTP_PROCESSES``; 1 serves in the parent itself, as before). Each process is
+usable core, at most two (``HUIKE_HTTP_PROCESSES``: a number chooses; 1 serves in the parent
+itself). Each process is
 a whole replica of every service, exactly as the Helm chart's pods are: JetStream durable pull
 consumers share their events, queues are leased with ``FOR UPDATE SKIP LOCKED``, one outbox relay
 per schema holds an advisory lock, migrations take their own advisory lock.
@@ -24,12 +25,27 @@ Background work, checked for N copies on one machine (the same as N pods):
   the second pass is wasted work, not wrong work.
 - Migrations: every process runs them at start under their advisory lock; the first applies.
 - Per-process resources: the import validator and the search document builders are each
-  process's own (``HUIKE_SEARCH_WORKERS`` defaults to the cores divided among the processes);
+  process's own (``HUIKE_SEARCH_WORKERS`` defaults to the cores divided among the processes; the
+  live builders are forked from their process, see below);
   the local SMTP sink listens in every process (a fixed ``HUIKE_SMTP_SINK_PORT`` is process 0's,
   the others take a free port), storing what it receives in the database every process reads.
 
+Memory: the processes are forked from the parent, not started afresh, after the parent imported
+every service and loaded jieba's dictionary, pypinyin's tables and libphonenumber's metadata
+(shared/preload.py) and froze the garbage collector's view of them (``gc.freeze()``, so a
+collection in a child does not write into every object and unshare its page). All of that, about
+245 MiB, is in memory once, copy-on-write; each process then forks its live document builders
+before it starts a thread (services/search/building.py: ``prefork``), so they share it too.
+Measured on 2 cores (``bench/auth_throughput.py``, PSS): two processes take about as much as one
+did when each loaded its own (README "Performance"). Forking needs one thread in the forking
+process (a lock another thread holds at the fork stays held in the child for ever): nothing
+before a fork opens a socket other than the listening ones, starts a thread or an event loop, or
+connects to PostgreSQL or NATS, and the parent supervises its embedded servers from the same loop
+that restarts the processes (``tick``), not from a thread. The child leaves the parent's stack at
+once (``os._exit``): it never runs the parent's clean-up.
+
 The port: the parent binds one listening socket per process, all with ``SO_REUSEPORT``, and hands
-socket *i* to process *i* (``pass_fds``). The kernel spreads new connections over the sockets by
+socket *i* to process *i* (the others' are closed in the child). The kernel spreads new connections over the sockets by
 their addresses, so every process gets its share (one shared accept queue lets whichever process
 wakes first take most of them). The parent keeps every socket open: a process that crashed is
 restarted on the same socket, and connections that arrived meanwhile wait in its queue instead of

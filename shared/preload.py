@@ -36,10 +36,24 @@ def preload() -> None:
 
     warm_up()  # jieba's dictionary, pypinyin's tables
     PhoneMetadata.load_all()  # libphonenumber loads a region's metadata on first use otherwise
+    _build_an_app()
     try:
         import uvloop  # noqa: F401
     except ImportError:  # the standard loop
         pass
+
+
+def _build_an_app() -> None:
+    """Build the whole application once and drop it: what Litestar and msgspec import and cache
+    per type on the way (handlers' signatures, encoders, decoders) is then the parent's, shared.
+    No runtime is started (``manage_runtime=False``, as ``huike openapi``): nothing connects."""
+    from services.registry import ALL_SERVICES
+    from shared.http import create_app
+    from shared.runtime import Runtime
+    from shared.settings import load_settings
+
+    create_app(Runtime(load_settings(jwt_secret="preload-only-never-serves"), ALL_SERVICES), manage_runtime=False,
+               documented=ALL_SERVICES)
 
 
 def freeze() -> None:

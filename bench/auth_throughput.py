@@ -53,6 +53,50 @@ def stack_memory_mib(pid: int) -> tuple[float, float]:
     return rss / 2**20, pss / 2**20
 
 
+def _role(proc: psutil.Process) -> str:
+    """What a process of the stack is, by the name Huike gives it (shared/workers.py: name_process)
+    or, for older code, by its command line."""
+    name, cmdline = proc.name(), " ".join(proc.cmdline())
+    if name.startswith("postgres") or name.startswith("nats"):
+        return name.split()[0].removesuffix(":").removesuffix("-server")
+    if name.startswith("huike-"):
+        return name.rstrip("0123456789").rstrip("-")
+    if "http-process" in cmdline:
+        return "huike-http"
+    if "resource_tracker" in cmdline:
+        return "resource tracker"
+    if "spawn_main" in cmdline:
+        return "spawned worker"
+    return "huike run"
+
+
+def memory_by_role(pid: int) -> dict[str, tuple[int, float, float]]:
+    """role -> (processes, sum of PSS, sum of USS) in MiB: what each part of the stack holds (USS:
+    the pages only that process has; PSS adds its share of the pages it shares)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return {}
+    roles: dict[str, tuple[int, float, float]] = {}
+    for proc in procs:
+        try:
+            role, info = _role(proc), proc.memory_full_info()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        count, pss, uss = roles.get(role, (0, 0.0, 0.0))
+        roles[role] = (count + 1, pss + getattr(info, "pss", info.rss) / 2**20, uss + info.uss / 2**20)
+    return roles
+
+
+def print_memory_by_role(title: str, roles: dict[str, tuple[int, float, float]]) -> None:
+    print(f"\n{title}\n\n| process | count | PSS MiB | USS MiB |\n| --- | ---: | ---: | ---: |")
+    for role, (count, pss, uss) in sorted(roles.items(), key=lambda item: -item[1][1]):
+        print(f"| {role} | {count} | {pss:.0f} | {uss:.0f} |")
+    print(f"| all | {sum(c for c, _, _ in roles.values())} | {sum(p for _, p, _ in roles.values()):.0f} "
+          f"| {sum(u for _, _, u in roles.values()):.0f} |")
+
+
 def _kind(proc: psutil.Process) -> str:
     try:
         name = proc.name()
@@ -191,7 +235,7 @@ def main() -> int:
                         help="record each measured endpoint with py-spy (collapsed stacks) into this directory")
     parser.add_argument("--only", default="", help="comma-separated endpoint names (healthz,me-jwt,me-key,customer,list)")
     parser.add_argument("--processes", type=int, default=None,
-                        help="HUIKE_HTTP_PROCESSES of the server (default: its own, one process)")
+                        help="HUIKE_HTTP_PROCESSES of the server (default: its own)")
     args = parser.parse_args()
 
     env = {"HUIKE_HTTP_PROCESSES": str(args.processes)} if args.processes is not None else {}
@@ -210,6 +254,7 @@ def main() -> int:
         customer_id = make_customers(base, jwt_headers)
         time.sleep(5)  # the search index and the relay catch up with the customers' events
         at_rest, at_rest_pss = stack_memory_mib(stack.proc.pid)
+        rest_roles = memory_by_role(stack.proc.pid)
 
         load = run_wrk if shutil.which("wrk") else run_python
         generator = "wrk" if shutil.which("wrk") else "a raw-socket asyncio client (on the same 2 cores as the server)"
@@ -247,11 +292,12 @@ def main() -> int:
             if spy is not None:
                 spy.wait()
         peak = sampler.stop()
+        loaded_roles = memory_by_role(stack.proc.pid)
 
     print(f"\nHuike embedded default ({args.source or 'this checkout'}), {psutil.cpu_count()} cores, load by "
           f"{generator}, {args.connections} connections, {args.seconds} s per endpoint, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
-    print(f"HTTP processes: {args.processes if args.processes is not None else 'the default (one)'}; "
+    print(f"HTTP processes: {args.processes if args.processes is not None else 'the default'}; "
           "cores used: CPU seconds per second of Huike's processes / PostgreSQL / NATS; "
           "busy %: each core's, load generator included\n")
     print("CPU ms per request: CPU time of Huike's processes / PostgreSQL over the run, divided by the requests "
@@ -267,6 +313,8 @@ def main() -> int:
               f"| {x:.2f} | {per} | {cells} |")
     print(f"\nresident memory of the whole stack (sum of RSS): {at_rest:.0f} MiB at rest, {peak:.0f} MiB peak under load;"
           f" sum of PSS (shared pages once): {at_rest_pss:.0f} MiB at rest, {sampler.peak_pss:.0f} MiB peak")
+    print_memory_by_role("memory by process, at rest", rest_roles)
+    print_memory_by_role("memory by process, after the load", loaded_roles)
     return 0
 
 

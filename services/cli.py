@@ -2,8 +2,9 @@
 
     huike run                      every service, with embedded PostgreSQL and NATS unless
                                    HUIKE_DATABASE_URL and HUIKE_NATS_URL point elsewhere; one HTTP
-                                   process, or HUIKE_HTTP_PROCESSES of them (0: one per usable core),
-                                   all on one port
+                                   process per usable core, at most 2 (or HUIKE_HTTP_PROCESSES of
+                                   them), all on one port, forked from it after it loaded what
+                                   they share
     huike serve identity [...]     the named services only, against external servers
     huike migrate [service ...]    apply migrations as the owning role (the Helm hook runs this)
     huike tenants list|show|suspend|reactivate|delete [--immediately] ...
@@ -25,14 +26,22 @@ import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.settings import Settings, SettingsError, load_settings
 
+if TYPE_CHECKING:  # the operator commands start without the servers' imports
+    from shared.embedded import Supervisor
+    from shared.processes import SharedHealth
+
 log = logging.getLogger("huike.cli")
 
-MAX_DEFAULT_HTTP_PROCESSES = 8
+# The default's cap: two processes forked from one parent fit the embedded default's memory target
+# (~600 MiB PSS at rest, README "Performance"): each one more adds ~70 MiB of its own pages, its
+# document builder's few, and ~14 PostgreSQL connections. A bigger machine asks for more by number.
+MAX_DEFAULT_HTTP_PROCESSES = 2
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -125,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not port_is_free(settings.host, settings.port):
         return _fail(f"port {settings.port} on {settings.host} is already in use; stop what uses it or set HUIKE_PORT")
     servers: EmbeddedServers | None = None
-    checks: dict[str, Callable[[], bool]] = {}
+    overrides: dict[str, Any] = {}
     try:
         if settings.embedded:
             try:
@@ -133,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 servers.start()
             except OSError as exc:  # the data directory: unwritable, full
                 return _fail(data_dir_problem(settings.data_dir.resolve(), exc), 1)
-            overrides: dict[str, Any] = {
+            overrides = {
                 "database_url": servers.postgres.app_url,
                 "database_owner_url": servers.postgres.owner_url,
                 "nats_url": servers.nats.url,
@@ -143,16 +152,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             }
             settings = load_settings(**overrides)
             print(f"huike: embedded PostgreSQL and NATS running, data in {servers.data_dir}", file=sys.stderr)
-            # From now on a server that dies is restarted (and /readyz says 503 until it is back).
-            checks["embedded servers"] = servers.supervise().healthy
         elif not settings.jwt_secret:
             return _fail("HUIKE_JWT_SECRET must be set when running against external servers")
         processes = _http_processes(settings)
         if processes == 1:
+            _prefork_builders(settings)  # before the supervisor's thread: this process forks them
+            checks: dict[str, Callable[[], bool]] = {}
+            if servers is not None:
+                # From now on a server that dies is restarted (and /readyz says 503 until it is back).
+                checks["embedded servers"] = servers.supervise().healthy
             _run_server(_serve(settings, [], migrate_first=True, checks=checks))
             return 0
-        return _run_processes(settings, processes, overrides if servers is not None else {},
-                              checks.get("embedded servers"))
+        # Several: the parent forks them, so it stays single-threaded and supervises from its loop.
+        supervisor = servers.supervise(thread=False) if servers is not None else None
+        return _run_processes(settings, processes, overrides, supervisor)
     except EmbeddedError as exc:
         return _fail(str(exc), 1)
     except KeyboardInterrupt:
@@ -164,12 +177,28 @@ def cmd_run(args: argparse.Namespace) -> int:
             servers.stop()
 
 
+def _prefork_builders(settings: Settings, *, preloaded: bool = False) -> None:
+    """Load what every process shares (shared/preload.py), then fork search's live document
+    builders from this process while it has one thread: they share its dictionaries."""
+    from services.search.building import prefork, worker_count
+    from shared.preload import fork_safe, freeze, preload
+
+    if not preloaded:
+        preload()
+    if not fork_safe():  # a thread could hold a lock the workers would inherit held: spawn them later
+        log.warning("not forking the document builders: %d threads run", threading.active_count())
+        return
+    freeze()
+    try:
+        prefork(worker_count(settings.search_workers))
+    except OSError as exc:  # no memory or process slot now: the builder spawns its workers on first use
+        log.warning("could not fork the document builders (%s); they start on first use", exc)
+
+
 def _http_processes(settings: Settings) -> int:
     from shared import processes
     from shared.cpu import usable_cpus
 
-    # Each process holds about 14 PostgreSQL connections (its pool, bulk work, relays, listeners):
-    # the default stops at MAX_DEFAULT_HTTP_PROCESSES, well inside the embedded server's 200.
     wanted = settings.http_processes or min(usable_cpus(), MAX_DEFAULT_HTTP_PROCESSES)
     if wanted > 1 and not processes.supported():
         log.warning("several HTTP processes need SO_REUSEPORT and memfd (Linux): serving with one")
@@ -177,21 +206,29 @@ def _http_processes(settings: Settings) -> int:
     return wanted
 
 
-def _run_processes(settings: Settings, count: int, overrides: dict[str, Any],
-                   servers_healthy: Callable[[], bool] | None) -> int:
-    """``huike run`` with ``count`` HTTP processes (shared/processes.py): start them, restart the
-    ones that die, stop them all on SIGTERM or Ctrl-C (KeyboardInterrupt, caught by the caller)."""
+def _run_processes(settings: Settings, count: int, overrides: dict[str, Any], supervisor: Supervisor | None) -> int:
+    """``huike run`` with ``count`` HTTP processes (shared/processes.py): load what they share,
+    fork them, restart the ones that die, stop them all on SIGTERM or Ctrl-C (KeyboardInterrupt,
+    caught by the caller)."""
+    from shared.cpu import usable_cpus
+    from shared.preload import preload
     from shared.processes import ServerProcesses, StartupFailed
     from shared.telemetry import setup_logging
 
     setup_logging(settings.log_level, settings.log_format)
-    # The children read the embedded servers' URLs and generated secrets from their environment.
-    env = {**os.environ, **{f"HUIKE_{name.upper()}": str(value) for name, value in overrides.items()}}
+    # The processes read the embedded servers' URLs and generated secrets from the environment.
+    os.environ.update({f"HUIKE_{name.upper()}": str(value) for name, value in overrides.items()})
     if not settings.search_workers:  # the cores are shared out: not a pool of document builders per core each
-        from shared.cpu import usable_cpus
+        os.environ["HUIKE_SEARCH_WORKERS"] = str(max(1, usable_cpus() // count))
+    preload()
+    parent_pid = os.getpid()
 
-        env["HUIKE_SEARCH_WORKERS"] = str(max(1, usable_cpus() // count))
-    group = ServerProcesses(settings.host, settings.port, count, env, servers_healthy)
+    def child_main(index: int, sock: socket.socket, health: SharedHealth) -> int:
+        return _http_process(index, sock, health, parent_pid)
+
+    group = ServerProcesses(settings.host, settings.port, count, child_main,
+                            servers_healthy=supervisor.healthy if supervisor is not None else None,
+                            tick=supervisor.check if supervisor is not None else None)
     try:
         print(f"huike: starting {count} HTTP processes on http://{settings.host}:{settings.port}", file=sys.stderr)
         try:
@@ -206,31 +243,31 @@ def _run_processes(settings: Settings, count: int, overrides: dict[str, Any],
     return 0
 
 
-def cmd_http_process(args: argparse.Namespace) -> int:
-    """One of ``huike run``'s HTTP processes (started by it, not by hand): serve on the inherited
-    socket, tell the parent through the shared health bytes, die with the parent."""
-    from shared.processes import SharedHealth
-    from shared.workers import die_with_parent
+def _http_process(index: int, sock: socket.socket, health: SharedHealth, parent_pid: int) -> int:
+    """One of ``huike run``'s HTTP processes, just forked from it: fork its document builders while
+    it has one thread, serve on its socket, tell the parent through the shared health bytes, die
+    with the parent."""
+    from shared.workers import die_with_parent, name_process
 
-    die_with_parent(args.parent_pid)
     signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: the runtime stops its work first
-    health = SharedHealth(args.health_fd, args.processes)
-    sock = socket.socket(fileno=args.socket_fd)
     checks: dict[str, Callable[[], bool]] = {
         "embedded servers": health.servers_healthy,  # the parent supervises them
         "http processes": health.all_serving,  # every process of the whole serves
     }
     try:
+        name_process(f"huike-http-{index}")
         # A fixed port of the local SMTP sink is the first process's; the others' sinks take any.
-        settings = load_settings() if args.index == 0 else load_settings(smtp_sink_port=0)
+        settings = load_settings() if index == 0 else load_settings(smtp_sink_port=0)
+        _prefork_builders(settings, preloaded=True)
+        die_with_parent(parent_pid)  # its watchdog is a thread: after the builders' fork
         _run_server(_serve(settings, [], migrate_first=True, checks=checks, sockets=[sock], announce=False,
-                           on_serving=lambda serving: health.set_serving(args.index, serving)))
+                           on_serving=lambda serving: health.set_serving(index, serving)))
     except KeyboardInterrupt:
         pass
     except Exception as exc:  # noqa: BLE001 - one clear line, then exit non-zero (the parent restarts it)
-        return _fail(f"HTTP process {args.index}: {type(exc).__name__}: {exc}", 1)
+        return _fail(f"HTTP process {index}: {type(exc).__name__}: {exc}", 1)
     finally:
-        health.set_serving(args.index, False)
+        health.set_serving(index, False)
     return 0
 
 
@@ -246,6 +283,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not settings.jwt_secret:
         return _fail("HUIKE_JWT_SECRET must be set")
     try:
+        if "search" in args.services:  # its document builders share this process's dictionaries
+            _prefork_builders(settings)
         _run_server(_serve(settings, args.services, migrate_first=args.migrate))
     except KeyboardInterrupt:
         pass
@@ -389,10 +428,6 @@ def build_parser() -> argparse.ArgumentParser:
     mail.add_argument("--limit", type=int, default=50, help="list at most this many")
     mail.add_argument("--url", default=None, help="base URL of the API (default http://HUIKE_HOST:HUIKE_PORT)")
     commands.add_parser("openapi", help="print the OpenAPI document as JSON (no server needed)")
-    # One of `huike run`'s HTTP processes: started by `huike run` itself, never by hand.
-    child = commands.add_parser("http-process")
-    for name in ("--index", "--socket-fd", "--health-fd", "--processes", "--parent-pid"):
-        child.add_argument(name, type=int, required=True)
     return parser
 
 
@@ -405,8 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "mail" and args.action == "show" and args.id is None:
         return _fail("huike mail show needs a mail's id (huike mail list shows them)")
     handlers = {"mail": cmd_mail, "run": cmd_run, "serve": cmd_serve, "migrate": cmd_migrate, "tenants": cmd_tenants,
-                "search": cmd_search, "dead-letters": cmd_dead_letters, "openapi": cmd_openapi,
-                "http-process": cmd_http_process}
+                "search": cmd_search, "dead-letters": cmd_dead_letters, "openapi": cmd_openapi}
     try:
         return handlers[args.command](args)
     except SettingsError as exc:

@@ -353,8 +353,10 @@ class EmbeddedNats:
 class Supervisor:
     """Restarts an embedded server that died (killed, crashed, out of memory), on the same port
     and data, with back-off: 1 s doubling to 30 s between failed starts, back to 1 s once a start
-    held for a minute. Each death and restart is logged. A daemon thread polls the children twice
-    a second; ``healthy()`` is False from a death until the restart succeeds (/readyz says 503)."""
+    held for a minute. Each death and restart is logged. ``check()`` is one round; ``start()`` runs
+    rounds twice a second in a daemon thread, unless the caller runs them from its own loop
+    (``huike run`` with several HTTP processes: it forks them, so it keeps to one thread).
+    ``healthy()`` is False from a death until the restart succeeds (/readyz says 503)."""
 
     POLL_SECONDS = 0.5
     FIRST_BACKOFF = 1.0
@@ -367,6 +369,9 @@ class Supervisor:
         self._down: set[str] = set()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="huike-embedded-supervisor", daemon=True)
+        self._backoff = dict.fromkeys(self.servers, self.FIRST_BACKOFF)
+        self._started_at = dict.fromkeys(self.servers, time.monotonic())
+        self._retry_at: dict[str, float] = {}
 
     def start(self) -> None:
         self._thread.start()
@@ -380,35 +385,37 @@ class Supervisor:
         return not self._down
 
     def _watch(self) -> None:
-        backoff = dict.fromkeys(self.servers, self.FIRST_BACKOFF)
-        started_at = dict.fromkeys(self.servers, time.monotonic())
-        retry_at: dict[str, float] = {}
         while not self._stopping.wait(self.POLL_SECONDS):
-            for name, server in self.servers.items():
-                proc = server.proc
-                if name not in self._down:
-                    if proc is None or proc.poll() is None:
-                        if time.monotonic() - started_at[name] > self.STABLE_SECONDS:
-                            backoff[name] = self.FIRST_BACKOFF
-                        continue
-                    self._down.add(name)
-                    retry_at[name] = time.monotonic() + backoff[name]
-                    log.error("embedded %s exited with code %s; restarting in %.0f s (log: %s)",
-                              name, proc.returncode, backoff[name], server.log_path)
-                if time.monotonic() < retry_at[name] or self._stopping.is_set():
+            self.check()
+
+    def check(self) -> None:
+        """One round: note a server that died, restart the ones whose back-off has passed."""
+        backoff, started_at, retry_at = self._backoff, self._started_at, self._retry_at
+        for name, server in self.servers.items():
+            proc = server.proc
+            if name not in self._down:
+                if proc is None or proc.poll() is None:
+                    if time.monotonic() - started_at[name] > self.STABLE_SECONDS:
+                        backoff[name] = self.FIRST_BACKOFF
                     continue
-                try:
-                    server.start()
-                except Exception as exc:  # noqa: BLE001 - keep trying, ever more slowly
-                    backoff[name] = min(self.MAX_BACKOFF, backoff[name] * 2)
-                    retry_at[name] = time.monotonic() + backoff[name]
-                    log.error("embedded %s could not restart (%s); next try in %.0f s", name, exc, backoff[name])
-                    continue
-                self._down.discard(name)
-                self.restarts[name] += 1
-                started_at[name] = time.monotonic()
+                self._down.add(name)
+                retry_at[name] = time.monotonic() + backoff[name]
+                log.error("embedded %s exited with code %s; restarting in %.0f s (log: %s)",
+                          name, proc.returncode, backoff[name], server.log_path)
+            if time.monotonic() < retry_at[name] or self._stopping.is_set():
+                continue
+            try:
+                server.start()
+            except Exception as exc:  # noqa: BLE001 - keep trying, ever more slowly
                 backoff[name] = min(self.MAX_BACKOFF, backoff[name] * 2)
-                log.warning("embedded %s restarted on port %d (restart %d)", name, server.port, self.restarts[name])
+                retry_at[name] = time.monotonic() + backoff[name]
+                log.error("embedded %s could not restart (%s); next try in %.0f s", name, exc, backoff[name])
+                continue
+            self._down.discard(name)
+            self.restarts[name] += 1
+            started_at[name] = time.monotonic()
+            backoff[name] = min(self.MAX_BACKOFF, backoff[name] * 2)
+            log.warning("embedded %s restarted on port %d (restart %d)", name, server.port, self.restarts[name])
 
 
 class EmbeddedServers:
@@ -430,11 +437,13 @@ class EmbeddedServers:
             self.stop()
             raise
 
-    def supervise(self) -> Supervisor:
-        """Restart either server whenever it dies, until ``stop()``."""
+    def supervise(self, *, thread: bool = True) -> Supervisor:
+        """Restart either server whenever it dies, until ``stop()``: from a thread of its own, or,
+        with ``thread=False``, from the caller's loop calling ``check()``."""
         if self.supervisor is None:
             self.supervisor = Supervisor({"PostgreSQL": self.postgres, "NATS": self.nats})
-            self.supervisor.start()
+            if thread:
+                self.supervisor.start()
         return self.supervisor
 
     def healthy(self) -> bool:

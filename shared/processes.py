@@ -1,7 +1,8 @@
 """``huike run`` on N cores: N HTTP server processes on one port, supervised by the parent.
 
 One Python process uses one core (the GIL), so the embedded default serves with one process per
-usable core (``HUIKE_HTTP_PROCESSES``; 1 serves in the parent itself, as before). Each process is
+usable core, at most two (``HUIKE_HTTP_PROCESSES``: a number chooses; 1 serves in the parent
+itself). Each process is
 a whole replica of every service, exactly as the Helm chart's pods are: JetStream durable pull
 consumers share their events, queues are leased with ``FOR UPDATE SKIP LOCKED``, one outbox relay
 per schema holds an advisory lock, migrations take their own advisory lock.
@@ -24,12 +25,27 @@ Background work, checked for N copies on one machine (the same as N pods):
   the second pass is wasted work, not wrong work.
 - Migrations: every process runs them at start under their advisory lock; the first applies.
 - Per-process resources: the import validator and the search document builders are each
-  process's own (``HUIKE_SEARCH_WORKERS`` defaults to the cores divided among the processes);
+  process's own (``HUIKE_SEARCH_WORKERS`` defaults to the cores divided among the processes; the
+  live builders are forked from their process, see below);
   the local SMTP sink listens in every process (a fixed ``HUIKE_SMTP_SINK_PORT`` is process 0's,
   the others take a free port), storing what it receives in the database every process reads.
 
+Memory: the processes are forked from the parent, not started afresh, after the parent imported
+every service and loaded jieba's dictionary, pypinyin's tables and libphonenumber's metadata
+(shared/preload.py) and froze the garbage collector's view of them (``gc.freeze()``, so a
+collection in a child does not write into every object and unshare its page). All of that, about
+245 MiB, is in memory once, copy-on-write; each process then forks its live document builders
+before it starts a thread (services/search/building.py: ``prefork``), so they share it too.
+Measured on 2 cores (``bench/auth_throughput.py``, PSS): two processes take about as much as one
+did when each loaded its own (README "Performance"). Forking needs one thread in the forking
+process (a lock another thread holds at the fork stays held in the child for ever): nothing
+before a fork opens a socket other than the listening ones, starts a thread or an event loop, or
+connects to PostgreSQL or NATS, and the parent supervises its embedded servers from the same loop
+that restarts the processes (``tick``), not from a thread. The child leaves the parent's stack at
+once (``os._exit``): it never runs the parent's clean-up.
+
 The port: the parent binds one listening socket per process, all with ``SO_REUSEPORT``, and hands
-socket *i* to process *i* (``pass_fds``). The kernel spreads new connections over the sockets by
+socket *i* to process *i* (the others' are closed in the child). The kernel spreads new connections over the sockets by
 their addresses, so every process gets its share (one shared accept queue lets whichever process
 wakes first take most of them). The parent keeps every socket open: a process that crashed is
 restarted on the same socket, and connections that arrived meanwhile wait in its queue instead of
@@ -51,16 +67,17 @@ import mmap
 import os
 import signal
 import socket
-import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+
+from shared.preload import fork_safe, freeze
 
 log = logging.getLogger("huike.processes")
 
-ROOT = Path(__file__).parents[1]
 BACKLOG = 2048  # uvicorn's default
 STOP_SECONDS = 30.0  # uvicorn drains for up to 20 s, then the runtime stops its background work
 FIRST_RESTART_DELAY = 1.0  # as the embedded servers: 1 s, doubling to 30 s while it keeps dying young
@@ -133,35 +150,83 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
 class _Child:
     index: int
     sock: socket.socket
-    popen: subprocess.Popen[bytes] | None = None
+    pid: int | None = None
+    returncode: int | None = None
     started_at: float = 0.0
     restart_at: float | None = None
     delay: float = FIRST_RESTART_DELAY
 
+    def poll(self) -> int | None:
+        """The exit code once the process ended (reaped here), else None; a signal is -signum."""
+        if self.pid is None or self.returncode is not None:
+            return self.returncode
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere: gone all the same
+            self.returncode = 1
+            return self.returncode
+        if pid == 0:
+            return None
+        self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def running(self) -> bool:
+        return self.pid is not None and self.poll() is None
+
+
+# What a forked HTTP process runs: (index, its socket, the shared health bytes) -> exit code.
+ChildMain = Callable[[int, socket.socket, SharedHealth], int]
+
 
 class ServerProcesses:
-    """The parent's side: start N ``huike http-process`` children, restart the ones that die,
-    keep the shared health bytes true, stop them all."""
+    """The parent's side: fork N HTTP processes, restart the ones that die, keep the shared health
+    bytes true, stop them all.
 
-    def __init__(self, host: str, port: int, count: int, env: Mapping[str, str],
-                 servers_healthy: Callable[[], bool] | None = None) -> None:
+    The processes are forked, not started afresh: what the parent loaded before (shared/preload.py)
+    is shared by all of them, copy-on-write. So the parent must be single-threaded whenever it
+    forks (a thread holding a lock at the fork leaves it held forever in the child): it runs
+    ``tick`` (the embedded servers' supervision) from this loop rather than from a thread."""
+
+    def __init__(self, host: str, port: int, count: int, child_main: ChildMain,
+                 servers_healthy: Callable[[], bool] | None = None, tick: Callable[[], None] | None = None) -> None:
         self.count = count
-        self.env = dict(env)
+        self.child_main = child_main
         self.servers_healthy = servers_healthy or (lambda: True)
+        self.tick = tick or (lambda: None)
         self.health = SharedHealth.create(count)
         self.health.set_servers_healthy(self.servers_healthy())
         self.children = [_Child(i, sock) for i, sock in enumerate(listening_sockets(host, port, count))]
 
     def pids(self) -> list[int]:
-        return [c.popen.pid for c in self.children if c.popen is not None and c.popen.poll() is None]
+        return [c.pid for c in self.children if c.pid is not None and c.running()]
 
     def _spawn(self, child: _Child) -> None:
-        argv = [sys.executable, "-m", "services.cli", "http-process", "--index", str(child.index),
-                "--socket-fd", str(child.sock.fileno()), "--health-fd", str(self.health.fd),
-                "--processes", str(self.count), "--parent-pid", str(os.getpid())]
+        if not fork_safe():
+            log.warning("forking HTTP process %d while %d threads run", child.index, threading.active_count())
         self.health.set_serving(child.index, False)
-        child.popen = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            argv, env=self.env, cwd=ROOT, stdin=subprocess.DEVNULL, pass_fds=(child.sock.fileno(), self.health.fd))
+        freeze()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # SIGTERM and SIGINT wait until the child has left this stack: a KeyboardInterrupt raised in
+        # the child here would unwind into the parent's clean-up and stop the parent's servers.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into the parent's code
+            code = 1
+            try:
+                for other in self.children:
+                    if other is not child:
+                        other.sock.close()
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                code = self.child_main(child.index, child.sock, self.health)
+            except BaseException:  # noqa: BLE001 - one traceback, then the exit code
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        child.pid, child.returncode = pid, None
         child.started_at, child.restart_at = time.monotonic(), None
 
     def start(self, timeout: float = 300.0) -> None:
@@ -173,10 +238,10 @@ class ServerProcesses:
         attempts = dict.fromkeys(range(self.count), 1)
         deadline = time.monotonic() + timeout
         while not all(self.health.serving(c.index) for c in self.children):
+            self.tick()
             self.health.set_servers_healthy(self.servers_healthy())
             for child in self.children:
-                assert child.popen is not None
-                code = child.popen.poll()
+                code = child.poll()
                 if code is None:
                     continue
                 if attempts[child.index] >= START_ATTEMPTS:
@@ -190,12 +255,14 @@ class ServerProcesses:
             time.sleep(POLL_SECONDS)
 
     def supervise_once(self) -> None:
-        """One round: publish the servers' health, note processes that died, restart those due."""
+        """One round: supervise the servers, publish their health, note processes that died,
+        restart those due."""
+        self.tick()
         self.health.set_servers_healthy(self.servers_healthy())
         now = time.monotonic()
         for child in self.children:
-            if child.popen is not None and child.restart_at is None:
-                code = child.popen.poll()
+            if child.pid is not None and child.restart_at is None:
+                code = child.poll()
                 if code is None:
                     continue
                 self.health.set_serving(child.index, False)
@@ -203,7 +270,7 @@ class ServerProcesses:
                 child.delay = FIRST_RESTART_DELAY if lived >= STABLE_SECONDS else min(child.delay * 2, MAX_RESTART_DELAY)
                 child.restart_at = now + child.delay
                 log.error("HTTP process %d (pid %d) exited with code %s after %.0f s; restarting it in %.1f s",
-                          child.index, child.popen.pid, code, lived, child.delay)
+                          child.index, child.pid, code, lived, child.delay)
             elif child.restart_at is not None and now >= child.restart_at:
                 self._spawn(child)
 
@@ -215,18 +282,20 @@ class ServerProcesses:
 
     def stop(self) -> None:
         """SIGTERM every process (each drains its requests and stops its work), SIGKILL the late."""
-        running = [c.popen for c in self.children if c.popen is not None and c.popen.poll() is None]
-        for popen in running:
+        running = [c for c in self.children if c.running()]
+        for child in running:
             with contextlib.suppress(ProcessLookupError):
-                popen.send_signal(signal.SIGTERM)
+                os.kill(child.pid, signal.SIGTERM)  # type: ignore[arg-type]
         deadline = time.monotonic() + STOP_SECONDS
-        for popen in running:
-            try:
-                popen.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.error("HTTP process %d did not stop within %.0f s: killed", popen.pid, STOP_SECONDS)
-                popen.kill()
-                popen.wait(10)
+        for child in running:
+            while child.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if child.poll() is None:
+                log.error("HTTP process %d did not stop within %.0f s: killed", child.pid, STOP_SECONDS)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(child.pid, 0)  # type: ignore[arg-type]
         for child in self.children:
             child.sock.close()
         with contextlib.suppress(OSError):

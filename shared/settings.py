@@ -27,8 +27,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     # `huike run`: HTTP server processes on the port (each a replica of every service); 0: one per
-    # usable core (shared/cpu.py: affinity and cgroup quota); 1 serves in the `huike run` process.
-    http_processes: int = Field(1, ge=0, le=64, description="HTTP server processes of `huike run`; 0: one per usable core")
+    # usable core (shared/cpu.py: affinity and cgroup quota), at most 2 (services/cli.py); 1 serves
+    # in the `huike run` process.
+    http_processes: int = Field(
+        0, ge=0, le=64, description="HTTP server processes of `huike run`; 0: one per usable core, at most 2")
     max_request_bytes: int = Field(1_048_576, ge=1024, description="largest accepted request body")
     import_max_bytes: int = Field(100 * 1_048_576, ge=1024, description="largest accepted import file (POST /api/v1/imports)")
     attachment_max_bytes: int = Field(

@@ -20,9 +20,10 @@ import signal
 import threading
 import time
 
-__all__ = ["die_with_parent"]
+__all__ = ["die_with_parent", "name_process"]
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
 WATCHDOG_SECONDS = 1.0
 
 
@@ -40,3 +41,10 @@ def _watch(parent_pid: int) -> None:
     while os.getppid() == parent_pid:
         time.sleep(WATCHDOG_SECONDS)
     os._exit(1)  # no clean-up: the parent that would collect our results is gone
+
+
+def name_process(name: str) -> None:
+    """The process's name as ``ps -o comm``, ``top`` and psutil's ``name()`` show it (15 bytes at
+    most): a process forked from ``huike run`` has its command line, not one of its own."""
+    with contextlib.suppress(Exception):  # not Linux: the inherited name
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NAME, name.encode()[:15])

@@ -323,7 +323,23 @@ def test_kill_9_mid_import_leaves_no_process_behind_and_the_import_resumes_witho
 
 
 def _http_processes(proc: subprocess.Popen[str]) -> list[psutil.Process]:
-    return [child for child in psutil.Process(proc.pid).children() if "http-process" in " ".join(child.cmdline())]
+    """huike run's HTTP processes: forked from it, named by it (shared/workers.py: name_process)."""
+    found = []
+    for child in psutil.Process(proc.pid).children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if child.name().startswith("huike-http-"):
+                found.append(child)
+    return found
+
+
+def _builders_of(http: psutil.Process) -> list[psutil.Process]:
+    """The live search document builders an HTTP process runs (services/search/building.py)."""
+    found = []
+    for child in http.children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if child.name() == "huike-search":
+                found.append(child)
+    return found
 
 
 def _answering_processes(proc: subprocess.Popen[str], base: str, port: int, headers: dict[str, str]) -> set[int]:
@@ -370,7 +386,18 @@ def test_two_http_processes_share_the_port_a_killed_one_comes_back_and_all_die_w
             raise AssertionError(f"{stuck}; huike run said:\n{_said(proc)[-4000:]}") from None
         assert proc.poll() is None  # huike run itself went on
         assert _answering_processes(proc, base, port, headers) == replaced  # the new one serves too
-        _written_and_found(base, headers, "Two Processes Trading")  # events, relays and indexing still work
+        # Every process, the restarted one too, forked its search document builder from itself
+        # after huike run had loaded the dictionaries: the builder's own pages are a few MiB, where
+        # a spawned builder loads jieba and pypinyin again (~150 MiB of its own).
+        builders = {http.pid: _builders_of(http) for http in _http_processes(proc)}
+        assert all(builders.values()), builders
+        own_mib = [b.memory_full_info().uss / 2**20 for found in builders.values() for b in found]
+        assert max(own_mib) < 64, own_mib
+        _written_and_found(base, headers, "Shared Builders Trading")  # events, relays and indexing still work
+        for found in builders.values():  # kill -9 of every builder: the next batch gets a new one
+            for builder in found:
+                builder.kill()
+        _written_and_found(base, headers, "Two Processes Trading")
 
         everything = psutil.Process(proc.pid).children(recursive=True)
         proc.kill()  # kill -9 of huike run: every HTTP process, worker and server goes with it

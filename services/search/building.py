@@ -28,7 +28,7 @@ from services.search.documents import Document, build
 from services.search.text import warm_up
 from shared.cpu import usable_cpus
 from shared.priority import lower_priority
-from shared.workers import die_with_parent
+from shared.workers import die_with_parent, name_process
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -51,6 +51,7 @@ class Spec:
 
 
 def _init_worker(parent_pid: int, background: bool) -> None:
+    name_process("huike-search-bg" if background else "huike-search")
     die_with_parent(parent_pid)
     if background:
         lower_priority()
@@ -68,6 +69,23 @@ def worker_count(configured: int) -> int:
     return configured if configured > 0 else usable_cpus()
 
 
+# The live workers forked by ``prefork`` (one pool per process), taken by the first builder.
+_preforked: ProcessPoolExecutor | None = None
+
+
+def prefork(workers: int) -> None:
+    """Fork the live workers now, from this process, while it has one thread and no event loop
+    (an HTTP process of ``huike run``, right after its own fork): they share the parent's pages
+    (jieba's and pypinyin's dictionaries, shared/preload.py) instead of each loading them again
+    in a spawned interpreter (~150 MiB each). A pool that breaks later is replaced by a spawned
+    one: by then this process runs threads, and forking it is no longer safe."""
+    global _preforked  # noqa: PLW0603 - one per process, like the spawned pools
+    pool = ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("fork"),
+                               initializer=_init_worker, initargs=(os.getpid(), False))
+    pool.submit(build_all, []).result()  # a fork pool starts all its workers at the first task
+    _preforked = pool
+
+
 class DocumentBuilder:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers or usable_cpus())
@@ -75,11 +93,15 @@ class DocumentBuilder:
         self._closed = False
 
     def _executor(self, background: bool) -> ProcessPoolExecutor:
+        global _preforked  # noqa: PLW0603
         if self._closed:
             raise RuntimeError("the document builder is stopped")
         pool = self._pools.get(background)
+        if pool is None and not background and _preforked is not None:
+            pool, _preforked = _preforked, None
+            self._pools[background] = pool
         if pool is None:
-            # spawn: the service process runs threads (asyncpg, nats); forking it is unsafe.
+            # spawn: the service process runs threads (asyncpg, nats) by now; forking it is unsafe.
             pool = self._pools[background] = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker, initargs=(os.getpid(), background))

@@ -8,6 +8,9 @@
 -- filter's. Their operators (text and uuid equality) are LEAKPROOF, so row-level security lets the
 -- index answer them. Tags stay out: array containment is not LEAKPROOF (its own GIN index,
 -- documents_tags, and a check after the match).
+-- The rebuild reads every live document once (minutes at a million documents; writes wait):
+-- more sort memory than the default 64 MB for this one transaction.
+SET LOCAL maintenance_work_mem = '256MB';
 DROP INDEX search.documents_lexemes;
 CREATE INDEX documents_lexemes ON search.documents
   USING gin (tenant_id, type, owner_id, department_id, lifecycle_stage, tier, status, lexemes) WHERE NOT deleted;

@@ -798,12 +798,15 @@ def main() -> int:
                         help="skip the EXPLAIN ANALYZE of this checkout's engine SQL (wrong for --source)")
     parser.add_argument("--no-twenty", dest="twenty", action="store_false",
                         help="skip Twenty's method (bench/search_twenty.py)")
+    parser.add_argument("--http-processes", type=int, default=None, metavar="N",
+                        help="HUIKE_HTTP_PROCESSES of the server (default: its own default, one process)")
     parser.add_argument("--reuse", type=Path, metavar="DIR",
                         help="a data directory kept by records_bench/search_bench --keep (no records load; "
                              "documents missing from the index are bulk-loaded; it keeps what the run adds)")
     args = parser.parse_args()
     started = time.monotonic()
-    with EmbeddedStack(keep=args.keep, data_dir=args.reuse, source=args.source) as stack:
+    env = {"HUIKE_HTTP_PROCESSES": str(args.http_processes)} if args.http_processes is not None else None
+    with EmbeddedStack(keep=args.keep, data_dir=args.reuse, source=args.source, env=env) as stack:
         code = asyncio.run(run(stack, args))
         if args.keep:
             print(f"\ndata kept in {stack.data_dir}")

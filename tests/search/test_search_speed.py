@@ -75,3 +75,20 @@ async def test_a_frequent_word_ranks_its_first_matches_counts_all_and_still_find
     assert body["total_estimate"] == 5
     assert [h["id"] for h in body["hits"]][0] == exact["id"]
     assert {h["id"] for h in body["hits"]} == {exact["id"], *(o["id"] for o in others)}
+
+
+async def test_the_filters_and_the_department_scope_are_keys_of_the_lexeme_index(runtime) -> None:
+    # Migration 0008: a frequent word with a rare stage, tier or status (or a department-scoped
+    # caller) read every match of the word before the filter when only the owner was a key of the
+    # text match's GIN index. Each is now a key of it (btree_gin), and its equality operator is
+    # LEAKPROOF, so row-level security lets the index answer it together with the text match.
+    async with runtime.db("search").system_unit() as unit:
+        definition = await unit.fetchval("SELECT pg_get_indexdef('search.documents_lexemes'::regclass)")
+        leakproof = await unit.fetch(
+            """SELECT t.typname, p.proleakproof FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode
+               JOIN pg_type t ON t.oid = o.oprleft
+               WHERE o.oprname = '=' AND o.oprleft = o.oprright AND t.typname IN ('text', 'uuid')""")
+    keys = definition.split("USING gin (", 1)[1].split(")", 1)[0].split(", ")
+    assert keys[:2] == ["tenant_id", "type"] and keys[-1] == "lexemes"
+    assert {"owner_id", "department_id", "lifecycle_stage", "tier", "status"} <= set(keys)
+    assert {r["typname"]: r["proleakproof"] for r in leakproof} == {"text": True, "uuid": True}

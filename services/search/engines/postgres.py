@@ -272,21 +272,25 @@ EXACT_POINTS = 8
 
 
 def rank_sql(query: text.ParsedQuery, type_: str, visible: Sequence[str], params: Params) -> str:
-    """The rank expression of a branch, over the visible fields' (weighted) lexemes only."""
+    """The rank expression of a branch, over the visible fields' (weighted) lexemes only.
+
+    It reads ``d.lexemes`` once: a document's lexemes (about 4 KB) are stored out of line (TOAST),
+    and PostgreSQL fetches such a value again for every function that reads it (here ts_rank and up
+    to four ``@@``), so the expression runs on one in-memory copy (``|| ''``: the same vector)."""
     fielded = tsquery_text(query, visible)
     # ts_rank normalised to rank/(rank+1), halved: below 0.5, an order within a tier only
-    points = [f"ts_rank(d.lexemes, {params.add(fielded)}::tsquery, 32) / 2"]
+    points = [f"ts_rank(r.lexemes, {params.add(fielded)}::tsquery, 32) / 2"]
     title = TITLE_FIELD[type_]
     if query.whole and title in visible:
         exact = params.add(_quote(f"{title}|{query.whole}"))
-        points.append(f"CASE WHEN d.lexemes @@ {exact}::tsquery THEN {EXACT_POINTS} ELSE 0 END")
+        points.append(f"CASE WHEN r.lexemes @@ {exact}::tsquery THEN {EXACT_POINTS} ELSE 0 END")
     for tier, value in TIER_POINTS:
         tiered = tsquery_text(query, visible, tier)
         if tiered is not None and tiered != fielded:
-            points.append(f"CASE WHEN d.lexemes @@ {params.add(tiered)}::tsquery THEN {value} ELSE 0 END")
+            points.append(f"CASE WHEN r.lexemes @@ {params.add(tiered)}::tsquery THEN {value} ELSE 0 END")
         elif tiered is not None:
             points.append(str(value))  # every form is of this tier: every match reaches it
-    return " + ".join(points)
+    return f"(SELECT {' + '.join(points)} FROM (SELECT d.lexemes || ''::tsvector AS lexemes OFFSET 0) r)"
 
 
 # Trigram similarity from which a vocabulary word is a typo candidate: a transposition in a
@@ -390,7 +394,7 @@ def _branch(query: text.ParsedQuery, request: SearchRequest, type_: str, params:
         conditions.append(f"{placeholder} = ANY(d.tags)" if attribute == "tags" else f"d.{attribute} = {placeholder}")
     # The rank: the tier of the match, then where each form is found (title A, other fields B,
     # derived forms D).
-    rank = f"({rank_sql(query, type_, visible, params)})" if ranked else "0"
+    rank = rank_sql(query, type_, visible, params) if ranked else "0"
     exact = None
     if ranked and query.whole and TITLE_FIELD[type_] in visible:
         exact = params.add(_quote(f"{TITLE_FIELD[type_]}|{query.whole}"))

@@ -13,6 +13,14 @@ process (as the embedded default runs them), then for each size (default 100,000
 3. loads the same rows with a bare ``COPY`` into a plain table of the same columns (no validation,
    no events, no duplicate keys): the floor the import compares with;
 
+4. waits until every consumer of records' events has caught up (records' outbox empty, no
+   message pending or unacknowledged on any durable consumer of ``CRM_RECORDS``): what each
+   imported record costs after the import wrote it (relay, JetStream, search's documents,
+   workflows, notifications), which the job's own rate does not show; reports when each consumer
+   caught up and the CPU seconds per imported row of each process (this server process, the
+   import's validation process, search's document builders, PostgreSQL, NATS) from the upload
+   until then;
+
 and finally exports every customer of the tenant to CSV and reports the time. Each figure comes
 with the 1-minute load average: on a shared machine the rates follow it.
 
@@ -128,6 +136,45 @@ class PeakMemory:
             self._task.cancel()
 
 
+def cpu_by_process() -> dict[str, float]:
+    """CPU seconds (user + system) so far of this process and of its descendants, by kind."""
+    me = psutil.Process()
+    pool = imports._pool  # noqa: SLF001 - the bench reads which processes are the import's
+    validation = {p.pid for p in (pool._processes or {}).values()} if pool is not None else set()  # noqa: SLF001
+    out: dict[str, float] = {}
+    for proc in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times, name = proc.cpu_times(), proc.name()
+            kind = ("server" if proc.pid == me.pid else "validation" if proc.pid in validation
+                    else "postgres" if "postgres" in name else "nats" if "nats" in name else "search builders")
+            # A finished child's time stays in children_*: only its own, not its reaped children's.
+            out[kind] = out.get(kind, 0.0) + times.user + times.system
+    return out
+
+
+async def caught_up(runtime: Any, owner: asyncpg.Connection, started: float,
+                    timeout: float = 3600) -> dict[str, float]:
+    """Wait until records' outbox is empty and every durable consumer of its stream has nothing
+    pending or unacknowledged; answers, per consumer, the seconds since ``started`` when it first
+    had nothing left (the outbox's under ``relay``)."""
+    js = runtime.bus.js
+    done: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = time.perf_counter() - started
+        if "relay" not in done and not await owner.fetchval("SELECT count(*) FROM records.outbox"):
+            done["relay"] = now
+        if "relay" in done:
+            consumers = await js.consumers_info("CRM_RECORDS")
+            for info in consumers:
+                if info.name not in done and not info.num_pending and not info.num_ack_pending:
+                    done[info.name] = now
+            if all(info.name in done for info in consumers):
+                return done
+        await asyncio.sleep(0.25)
+    raise TimeoutError(f"consumers not caught up after {timeout} s: {done}")
+
+
 class Session:
     """The bench's administrator: the bearer header, renewed when the access token runs out (an
     import of 1,000,000 rows outlasts it)."""
@@ -199,7 +246,7 @@ async def bench(sizes: list[int], on_duplicate: str = "skip") -> list[dict[str, 
                         "admin_password": "Correct-Horse-Battery-9", "admin_name": "Bench"})).json()
                     session = Session(signed)
                     for size in sizes:
-                        results.append(await _one(client, session, owner, root, size, on_duplicate))
+                        results.append(await _one(client, session, owner, root, size, on_duplicate, runtime))
                         print(f"  done: {results[-1]}", file=sys.stderr, flush=True)
                     started = time.perf_counter()
                     export = (await client.post("/api/v1/exports", headers=session.headers,
@@ -217,10 +264,11 @@ async def bench(sizes: list[int], on_duplicate: str = "skip") -> list[dict[str, 
 
 
 async def _one(client: httpx.AsyncClient, session: Session, owner: asyncpg.Connection, root: Path,
-               size: int, on_duplicate: str) -> dict[str, Any]:
+               size: int, on_duplicate: str, runtime: Any) -> dict[str, Any]:
     path = root / f"customers-{size}.csv"
     generate(path, size)
     load_before = _load()
+    cpu_before = cpu_by_process()
     with PeakMemory() as memory:
         started = time.perf_counter()
         print(f"importing {size:,} rows ...", file=sys.stderr, flush=True)
@@ -232,7 +280,11 @@ async def _one(client: httpx.AsyncClient, session: Session, owner: asyncpg.Conne
         polls: list[float] = []
         state = await _wait(client, session, f"/api/v1/imports/{answer.json()['id']}", polls)
         seconds = time.perf_counter() - started
-    load_after = _load()
+        load_after = _load()
+        print("  waiting for every consumer of records' events to catch up ...", file=sys.stderr, flush=True)
+        consumers = await caught_up(runtime, owner, started)
+    cpu_after = cpu_by_process()
+    cpu_us = {kind: 1e6 * (cpu_after.get(kind, 0.0) - cpu_before.get(kind, 0.0)) / size for kind in cpu_after}
     await owner.execute("DROP TABLE IF EXISTS public.bench_copy")
     await owner.execute("CREATE TABLE public.bench_copy (tenant_id uuid, id uuid, name text, primary_phone text, "
                         "primary_email text, tags text[])")
@@ -250,6 +302,8 @@ async def _one(client: httpx.AsyncClient, session: Session, owner: asyncpg.Conne
         "copy_seconds": copy_seconds, "copy_rows_per_second": size / copy_seconds,
         "load": f"{load_before} → {load_after} (copy {_load()})",
         "poll_p50_ms": 1000 * statistics.median(polls), "poll_p99_ms": 1000 * _p99(polls),
+        "caught_up_seconds": max(consumers.values()), "consumers": consumers, "cpu_us_per_row": cpu_us,
+        "load_caught_up": _load(),
     }
 
 
@@ -285,6 +339,18 @@ def main() -> None:
                   f"| {r['validation_peak_rss_mb']:.0f} | {r['children_peak_rss_mb']:.0f} "
                   f"| {r['copy_rows_per_second']:,.0f} | {r['copy_seconds']:.1f} "
                   f"| {r['poll_p50_ms']:.0f} / {r['poll_p99_ms']:.0f} | {r['load']} |")
+    print("\n| rows | all consumers caught up s | rows/s to caught up | CPU µs per row: server | validation "
+          "| search builders | PostgreSQL | NATS | all | load average then |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        if "rows" in r:
+            cpu = r["cpu_us_per_row"]
+            kinds = ("server", "validation", "search builders", "postgres", "nats")
+            print(f"| {r['rows']:,} | {r['caught_up_seconds']:.1f} | {r['rows'] / r['caught_up_seconds']:,.0f} "
+                  + "".join(f"| {cpu.get(k, 0.0):,.0f} " for k in kinds)
+                  + f"| {sum(cpu.values()):,.0f} | {r['load_caught_up']} |")
+            slowest = sorted(r["consumers"].items(), key=lambda kv: -kv[1])
+            print("  caught up (s after the upload): " + ", ".join(f"{name} {at:.1f}" for name, at in slowest))
     for r in results:
         if "export_rows" in r:
             print(f"\nExport of {r['export_rows']:,} customers to CSV: {r['export_seconds']:.1f} s "

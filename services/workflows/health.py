@@ -124,6 +124,7 @@ async def remember_many(unit: Unit, customers: list[tuple[uuid.UUID, dict[str, A
         facts.append({"customer_id": customer_id, "tier": str(record.get("tier") or ""), "record": record,
                       "since": since, "next_follow_up_at": _moment(record.get("next_follow_up_at")),
                       "renewal_at": domain.renewal_of(record), "version": int(record.get("version") or 0)})
+    facts.sort(key=lambda f: f["customer_id"])   # rows locked in id order, as ``customers`` and a rescore take them
     saved = await store.save_customers(unit, facts)
     if not saved:
         return

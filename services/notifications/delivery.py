@@ -89,14 +89,28 @@ DISABLED_ENTITY = {"webhook": "webhook", "robot": "chat_robot"}
 
 async def on_event(unit: Unit, event: Event) -> None:
     """Add a delivery for each of the tenant's targets subscribed to ``event``'s type."""
-    if event.type not in hooks.EVENT_TYPES:
+    await on_events(unit, [event])
+
+
+async def on_events(unit: Unit, events: list[Event]) -> None:
+    """``on_event`` for a batch of one tenant's events, in order: its targets read once per batch
+    (a tenant without webhooks or robots costs two reads, not two per event)."""
+    events = [e for e in events if e.type in hooks.EVENT_TYPES]
+    if not events:
         return
-    for endpoint in await store.enabled_endpoints(unit):
+    endpoints = list(await store.enabled_endpoints(unit))
+    robots_ = list(await robots_store.enabled(unit))
+    for event in events:
+        await _deliveries(unit, event, endpoints, robots_)
+
+
+async def _deliveries(unit: Unit, event: Event, endpoints: list[Any], robots_: list[Any]) -> None:
+    for endpoint in endpoints:
         if hooks.matches(list(endpoint["events"]), event.type):
             await store.add_delivery(unit, target_kind="webhook", target_id=endpoint["id"], event_id=event.id,
                                      event_type=event.type, occurred_at=event.occurred_at,
                                      payload=hooks.payload_of(event, endpoint["hidden_fields"] or {}))
-    for robot in await robots_store.enabled(unit):
+    for robot in robots_:
         if not hooks.matches(list(robot["events"]), event.type):
             continue
         payload = hooks.payload_of(event, {})
@@ -400,7 +414,8 @@ async def start_delivery(runtime: Runtime) -> _Started:
                                                 duplicate_window_seconds=settings.event_duplicate_window_seconds)
         consumer = EventConsumer(runtime.bus, runtime.db(SERVICE), name=f"notifications-hooks-{service}",
                                  stream=service_stream_name(service), subjects=[f"crm.{service}.>"],
-                                 handler=on_event, max_deliveries=settings.event_max_deliveries,
+                                 handler=on_event, batch_handler=on_events,
+                                 max_deliveries=settings.event_max_deliveries,
                                  on_applied=worker.wake, batch_size=100, batched=True)
         await consumer.start()
         consumers.append(consumer)

@@ -36,12 +36,24 @@ TIMER_KIND = "approval_start"
 AUTOMATED = frozenset({"workflow", "system"})
 
 
+def may_request(event: Event, action: str | None) -> bool:
+    """Whether a change of this kind may request an approval at all (a person's create, update or transfer)."""
+    return event.actor.kind not in AUTOMATED and action in ("created", "updated", "transferred")
+
+
+async def templates_of(unit: Unit, entity: str) -> list[Any]:
+    """The enabled templates of ``entity`` a record change requests by itself."""
+    return list(await store.triggered_templates(unit, entity))
+
+
 async def on_record_event(unit: Unit, event: Event, action: str | None, context: dict[str, Any],
-                          activation: Activation) -> None:
-    """Plan the requests this record change makes (see the module's note)."""
-    if event.actor.kind in AUTOMATED or action not in ("created", "updated", "transferred"):
+                          activation: Activation, *, templates: list[Any] | None = None) -> None:
+    """Plan the requests this record change makes (see the module's note); ``templates``: the
+    entity's (``templates_of``), when the caller read them already."""
+    if not may_request(event, action):
         return
-    templates = await store.triggered_templates(unit, event.entity)
+    if templates is None:
+        templates = await templates_of(unit, event.entity)
     changes = (event.data or {}).get("changes") or {}
     for row in templates:
         trigger = trigger_of(row["trigger"])

@@ -82,23 +82,62 @@ async def recompute(unit: Unit, customer_id: uuid.UUID, now: datetime, *, quiet:
     if row is None:
         return
     open_, breached = await store.objections_of(unit, customer_id)
+    score, reasons = await _scored(unit, row, open_, breached, now)
+    old = row["score"]
+    if old == score and domain.same(row["reasons"] or [], reasons):
+        return
+    await store.set_score(unit, customer_id, score, reasons, now)
+    await _changed(unit, customer_id, row, old, score, reasons, now, quiet=quiet)
+
+
+async def _scored(unit: Unit, row: Any, open_: int, breached: int, now: datetime) -> tuple[int, list[dict[str, Any]]]:
     follow_up, renewal = row["next_follow_up_at"], row["renewal_at"]
     facts = domain.Facts(
         days_inactive=max(0.0, (now - row["since"]).total_seconds() / 86400),
         norm_days=await norm_days(unit, row["tier"], now), open_objections=open_, breached_objections=breached,
         follow_up_overdue_days=(now - follow_up).total_seconds() / 86400 if follow_up and follow_up < now else None,
         renewal_in_days=(renewal - now).total_seconds() / 86400 if renewal else None)
-    score, reasons = domain.score(facts)
-    old = row["score"]
-    if old == score and domain.same(row["reasons"] or [], reasons):
-        return
-    await store.set_score(unit, customer_id, score, reasons, now)
+    return domain.score(facts)
+
+
+async def _changed(unit: Unit, customer_id: uuid.UUID, row: Any, old: int | None, score: int,
+                   reasons: list[dict[str, Any]], now: datetime, *, quiet: bool) -> None:
+    """What follows a stored score change: records told, crossed ``health.crossed`` triggers started."""
     if old is None and not reasons:
         return   # healthy from the start: records' null already says nothing is wrong
     await timers.plan(unit, key=f"health:{customer_id}", timer_kind="health", due_at=now, record_type="customer",
                       record_id=customer_id, payload={})
     if old != score and not quiet:
         await _crossings(unit, customer_id, dict(row["record"]), old, score, reasons, now)
+
+
+async def remember_many(unit: Unit, customers: list[tuple[uuid.UUID, dict[str, Any], datetime]],
+                        now: datetime) -> None:
+    """``remember`` for many customers at once (``(customer_id, record, occurred_at)``, ids distinct):
+    a statement for their facts, one to read them back with their objections, one for the changed
+    scores; what follows a change (rare for a new customer) stays per customer."""
+    if not customers:
+        return
+    facts = []
+    for customer_id, record, occurred_at in customers:
+        since = _moment(record.get("last_interaction_at")) or _moment(record.get("created_at")) or occurred_at
+        facts.append({"customer_id": customer_id, "tier": str(record.get("tier") or ""), "record": record,
+                      "since": since, "next_follow_up_at": _moment(record.get("next_follow_up_at")),
+                      "renewal_at": domain.renewal_of(record), "version": int(record.get("version") or 0)})
+    facts.sort(key=lambda f: f["customer_id"])   # rows locked in id order, as ``customers`` and a rescore take them
+    saved = await store.save_customers(unit, facts)
+    if not saved:
+        return
+    changes = []
+    for row in await store.customers(unit, sorted(saved)):
+        score, reasons = await _scored(unit, row, int(row["open"]), int(row["breached"]), now)
+        if row["score"] != score or not domain.same(row["reasons"] or [], reasons):
+            changes.append((row, score, reasons))
+    if changes:
+        await store.set_scores(unit, [{"customer_id": row["customer_id"], "score": score, "reasons": reasons}
+                                      for row, score, reasons in changes], now)
+    for row, score, reasons in changes:
+        await _changed(unit, row["customer_id"], row, row["score"], score, reasons, now, quiet=False)
 
 
 async def recompute_all(unit: Unit, now: datetime) -> None:

@@ -76,25 +76,50 @@ def _depth(event: Event) -> int:
 async def on_record_event(unit: Unit, event: Event) -> None:
     if event.entity not in ENTITIES:
         return
+    await on_record_events(unit, [event])
+
+
+async def on_record_events(unit: Unit, events: list[Event]) -> None:
+    """A batch of one tenant's records events, in order. What does not change from one event to
+    the next is read once per batch: the enabled workflows' listeners, the runs waiting on the
+    batch's records, the approval templates a change may request; an event nothing listens to,
+    no run waits on and no template may concern is skipped before its context is built."""
+    events = [e for e in events if e.entity in ENTITIES]
+    if not events:
+        return
     now = datetime.now(UTC)
-    record_id = uuid.UUID(event.entity_id)
-    action = _action(event)
-    context = context_of(event)
-    budget = _RunBudget(unit, now)
     rules = await matching.listeners(unit)
-    changed = None if event.action == "created" else list((event.data or {}).get("changes") or {})
-    # The record's variables are converted for CEL once, for every condition of this event.
-    activation = Activation(record=context["record"], old=context["old"], actor=context["actor"], now=now)
-    for listener in rules.record_listeners(event.entity, action, changed):
-        # A change made before the workflow existed is not its business, even when the consumer
-        # (lagging, or catching up after an outage) reads it afterwards.
-        if event.occurred_at < listener.created_at:
+    waiting = await runs.waiting_records(unit, list({uuid.UUID(e.entity_id) for e in events}))
+    templates: dict[str, list[Any]] = {}
+    for event in events:
+        record_id = uuid.UUID(event.entity_id)
+        action = _action(event)
+        changed = None if event.action == "created" else list((event.data or {}).get("changes") or {})
+        record_listeners = rules.record_listeners(event.entity, action, changed)
+        date_listeners = rules.date_listeners(event.entity)
+        approvals: list[Any] = []
+        if approval_triggers.may_request(event, action):
+            if event.entity not in templates:
+                templates[event.entity] = await approval_triggers.templates_of(unit, event.entity)
+            approvals = templates[event.entity]
+        if not record_listeners and not date_listeners and record_id not in waiting and not approvals:
             continue
-        await _record_trigger(unit, listener, event, context, activation, record_id, now, budget)
-    for listener in rules.date_listeners(event.entity):
-        await _date_trigger(unit, listener, event, context, activation, record_id, now)
-    await _recheck_waiting(unit, record_id, context)
-    await approval_triggers.on_record_event(unit, event, action, context, activation)
+        context = context_of(event)
+        budget = _RunBudget(unit, now)
+        # The record's variables are converted for CEL once, for every condition of this event.
+        activation = Activation(record=context["record"], old=context["old"], actor=context["actor"], now=now)
+        for listener in record_listeners:
+            # A change made before the workflow existed is not its business, even when the consumer
+            # (lagging, or catching up after an outage) reads it afterwards.
+            if event.occurred_at < listener.created_at:
+                continue
+            await _record_trigger(unit, listener, event, context, activation, record_id, now, budget)
+        for listener in date_listeners:
+            await _date_trigger(unit, listener, event, context, activation, record_id, now)
+        if record_id in waiting:
+            await _recheck_waiting(unit, record_id, context)
+        if approvals:
+            await approval_triggers.on_record_event(unit, event, action, context, activation, templates=approvals)
 
 
 class _RunBudget:
@@ -213,6 +238,7 @@ async def start_triggers(runtime: Runtime) -> EventConsumer:
     assert runtime.bus is not None
     consumer = EventConsumer(runtime.bus, runtime.db("workflows"), name=CONSUMER_NAME,
                              stream=service_stream_name("records"), subjects=SUBJECTS, handler=on_record_event,
+                             batch_handler=on_record_events,
                              # A fetched batch of a tenant's events in one transaction: one commit for many.
                              batch_size=50, batched=True)
     await consumer.start()

@@ -151,6 +151,7 @@ class EventConsumer:
         on_applied: Callable[[Event], None] | None = None,
         batched: bool = False,
         batch_handler: BatchHandler | None = None,
+        accepts: Callable[[Event], bool] | None = None,
     ) -> None:
         if not _NAME.match(name) or not _NAME.match(stream):
             raise ValueError("consumer and stream names may hold only letters, digits, '_' and '-'")
@@ -178,6 +179,9 @@ class EventConsumer:
         # With ``batched``: one call for a tenant's fresh events of a fetch (set-based writes)
         # instead of ``handler`` per event; the one-at-a-time fallback still uses ``handler``.
         self.batch_handler = batch_handler
+        # Events this consumer has nothing to do with (another lane's, say) are acknowledged
+        # unread: no transaction, no inbox row (applying nothing twice needs no record).
+        self.accepts = accepts
         self.dead_letter_subject = dead_letter_subject(stream, name)
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -303,6 +307,11 @@ class EventConsumer:
             except _Undeliverable:
                 left.append(msg)
                 continue
+            if self.accepts is not None and not self.accepts(event):
+                with contextlib.suppress(Exception):  # unacked: redelivered, and skipped again
+                    await msg.ack()
+                waiting.discard(msg)
+                continue
             groups.setdefault(event.tenant_id, []).append((msg, event))
         for tenant_id, group in groups.items():
             if self._stopping.is_set():
@@ -368,6 +377,9 @@ class EventConsumer:
             event = _decode(msg)
         except _Undeliverable as exc:
             await self._give_up(msg, str(exc), deliveries, event=None)
+            return
+        if self.accepts is not None and not self.accepts(event):
+            await msg.ack()
             return
         with tracer("huike.events").start_as_current_span(
             f"process {msg.subject}",

@@ -10,9 +10,12 @@ an event exists exactly when its change committed. The relay moves them to JetSt
   '<schema>')`` on commit; the relay LISTENs and drains at once, and polls slowly (every
   ``poll_interval`` seconds) in case a notification was missed.
 - **Two lanes.** Rows written with ``bulk`` (an import's events) are taken only when no other row
-  waits, and ``bulk_batch_size`` (32) at a time: an import writes events faster than they are
+  waits, and ``bulk_batch_size`` (128) at a time: an import writes events faster than they are
   published, and in one queue a person's write made meanwhile would wait behind all of them; in
-  batches of 200 it waited for the 200 publishes (each fsynced) in flight, ~0.5 s. Order holds within each
+  batches of 200 it waited for the 200 publishes (each fsynced) in flight, ~0.5 s. 128 rather than
+  32: JetStream (syncing always) stored 128 pipelined publishes 1.2-1.5x faster per message than
+  32 on this machine's disk, and a batch is five round trips to PostgreSQL; a person's write waits
+  for at most ~0.15 s of them. Order holds within each
   lane; across lanes consumers order by record version (an imported record edited at once may be
   published as updated before its created event).
 - **Drain:** in one transaction, lock the oldest rows of a lane (``WHERE bulk = $2 ORDER BY seq ... FOR UPDATE``), send them
@@ -99,7 +102,7 @@ class OutboxRelay:
         bus: Bus,
         batch_size: int = 200,
         *,
-        bulk_batch_size: int = 32,
+        bulk_batch_size: int = 128,
         poll_interval: float = 5.0,
         standby_interval: float = 2.0,
         publish_timeout: float = 5.0,

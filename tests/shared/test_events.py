@@ -578,6 +578,35 @@ async def test_a_batched_consumer_commits_a_fetch_together_and_dead_letters_a_po
     assert len({txid for _, txid in handled}) == 1
 
 
+async def test_events_a_consumer_does_not_accept_are_acknowledged_unread(
+    service: Service, bus: Bus, consumers: ConsumerFactory, consumer_db: ServiceDatabase
+) -> None:
+    """``accepts``: another lane's events are acknowledged without a transaction or an inbox row,
+    in a fetched batch and one at a time alike; the accepted ones are applied as ever."""
+    tenant = uuid.uuid4()
+    handled: list[str] = []
+
+    async def handler(unit: Unit, event: Event) -> None:
+        await insert_item(unit, event)
+        handled.append(event.data["name"])
+
+    events = [item_event(service, tenant, name) for name in ("mine-0", "theirs-0", "mine-1", "theirs-1")]
+    for event in events:
+        await publish(bus, event)
+    batched = consumers(handler, batch_size=20, batched=True, accepts=lambda e: e.data["name"].startswith("mine"))
+    single = consumers(handler, batch_size=1, accepts=lambda e: e.data["name"] == "theirs-1")
+    await batched.start()
+    await single.start()
+    for consumer in (batched, single):
+        await eventually(lambda c=consumer: consumer_settled(bus, c), what="every message to be acknowledged")
+    assert sorted(handled) == ["mine-0", "mine-1", "theirs-1"]
+    assert await items_of(consumer_db, tenant) == ["mine-0", "mine-1", "theirs-1"]
+    async with consumer_db.tenant_unit(scope_for_system(tenant)) as unit:
+        recorded = await unit.fetch(f"SELECT consumer, event_id FROM {SCHEMA}.inbox")
+    assert {(r["consumer"], r["event_id"]) for r in recorded} == {
+        (batched.name, events[0].id), (batched.name, events[2].id), (single.name, events[3].id)}
+
+
 async def _contains(items: list[Any], value: Any) -> bool:
     return value in items
 

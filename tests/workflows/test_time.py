@@ -657,3 +657,76 @@ async def test_a_breached_objection_lowers_the_customers_health_in_records_and_s
     assert [c["id"] for c in ordered] == [risky["id"], fine["id"]]
     out_of_range = await client.get("/api/v1/customers?health_score_max=101", headers=tenant.headers)
     assert out_of_range.status_code == 422 and out_of_range.json()["errors"][0]["field"] == "health_score_max"
+
+
+async def test_imported_customers_get_the_health_and_follow_ups_of_customers_created_one_by_one(
+    client: httpx.AsyncClient, signup: SignUp, runtime: Any
+) -> None:
+    """An import's created customers are applied a batch at a time (workflows-time-bulk): the same
+    scores, follow-up timers and health workflows as the same customers created through the API,
+    and each tenant's own only."""
+    from services.records import jobs_bulk
+    from tests.records.test_imports import csv_bytes, finished, upload
+
+    tenant, other = await signup(), await signup()
+    workflow = await client.post("/api/v1/workflows", headers=tenant.headers, json={
+        "name": "跟进逾期", "triggers": [{"type": "health.crossed", "threshold": 90, "direction": "below"}],
+        "steps": [{"type": "add_tags", "tags": ["跟进逾期"]}]})
+    assert workflow.status_code == 201, workflow.text
+    soon = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    by_hand = {"plain": await customer_of(client, tenant),
+               "overdue": await customer_of(client, tenant, next_follow_up_at="2020-01-01T00:00:00+08:00"),
+               "planned": await customer_of(client, tenant, next_follow_up_at=soon.isoformat())}
+    rows = [["客户名称", "下次跟进"], ["导入 普通", ""], ["导入 逾期", "2020-01-01"],
+            ["导入 已约", soon.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")]]
+    rows += [[f"导入 批量 {i}", ""] for i in range(40)]   # more than one fetch of the consumer
+    jobs = await jobs_bulk.BulkJobs(runtime, poll_seconds=0.1).start()
+    try:
+        started = [await upload(client, who, csv_bytes(rows)) for who in (tenant, other)]
+        states = [await finished(client, who, answer.json()["id"]) for who, answer in zip((tenant, other), started,
+                                                                                           strict=True)]
+    finally:
+        await jobs.stop()
+    assert [s["rows_created"] for s in states] == [43, 43]
+    listed = (await client.get("/api/v1/customers?limit=200", headers=tenant.headers)).json()["items"]
+    imported = {c["name"]: c for c in listed if c["name"].startswith("导入")}
+    by_import = {"plain": imported["导入 普通"], "overdue": imported["导入 逾期"], "planned": imported["导入 已约"]}
+
+    async def shown(customer: dict[str, Any]) -> dict[str, Any]:
+        return (await client.get(f"/api/v1/customers/{customer['id']}", headers=tenant.headers)).json()
+
+    async def scored() -> bool:
+        scores = [(await shown(c)).get("health_score") for c in (by_hand["overdue"], by_import["overdue"])]
+        return None not in scores
+
+    await eventually(scored, timeout=15.0)
+    for kind in ("plain", "overdue", "planned"):
+        hand, imp = await shown(by_hand[kind]), await shown(by_import[kind])
+        assert (imp["health_score"], imp["health_reasons"]) == (hand["health_score"], hand["health_reasons"]), kind
+    assert (await shown(by_import["overdue"]))["health_score"] == 80   # 20 points off: long overdue
+
+    async def run_records() -> set[str]:
+        answer = await client.get(f"/api/v1/workflows/{workflow.json()['id']}/runs", headers=tenant.headers)
+        return {r["record"]["id"] for r in answer.json()["items"]}
+
+    async def both_ran() -> bool:
+        return await run_records() == {by_hand["overdue"]["id"], by_import["overdue"]["id"]}
+
+    await eventually(both_ran, timeout=10.0)
+    db = runtime.db("workflows")
+
+    async def workflows_view(who: Tenant) -> tuple[set[uuid.UUID], set[str]]:
+        async with db.tenant_unit(scope_for_system(uuid.UUID(who.id))) as unit:
+            known = {r["customer_id"] for r in await unit.fetch("SELECT customer_id FROM workflows.customer_health")}
+            keys = {r["key"] for r in await unit.fetch("SELECT key FROM workflows.timers WHERE key LIKE 'follow_up:%'")}
+        return known, keys
+
+    async def all_known() -> bool:
+        return [len((await workflows_view(who))[0]) for who in (tenant, other)] == [46, 43]
+
+    await eventually(all_known, timeout=15.0)
+    mine, my_timers = await workflows_view(tenant)
+    theirs, their_timers = await workflows_view(other)
+    assert my_timers == {f"follow_up:{by_hand['planned']['id']}", f"follow_up:{by_import['planned']['id']}"}
+    assert len(their_timers) == 1 and not their_timers & my_timers
+    assert {uuid.UUID(c["id"]) for c in listed} == mine and len(theirs) == 43 and not mine & theirs

@@ -81,3 +81,50 @@ async def save_norm(unit: Unit, tier: str, norm_days: float, now: datetime) -> N
         """INSERT INTO workflows.health_norms (tenant_id, tier, norm_days, computed_at) VALUES ($1, $2, $3, $4)
            ON CONFLICT (tenant_id, tier) DO UPDATE SET norm_days = EXCLUDED.norm_days, computed_at = EXCLUDED.computed_at""",
         unit.tenant_id, tier, norm_days, now)
+
+
+# --- a batch of customers at once (an import's created customers) ---------------------------------
+
+async def save_customers(unit: Unit, facts: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """``save_customer`` for many in one statement (``facts``: its keyword arguments and
+    ``customer_id`` per customer, ids distinct); the ids saved (the others had a newer version)."""
+    rows = await unit.fetch(
+        """INSERT INTO workflows.customer_health AS h (tenant_id, customer_id, tier, record, since, next_follow_up_at,
+                                                      renewal_at, version)
+           SELECT $1, x.customer_id, x.tier, x.record, x.since, x.next_follow_up_at, x.renewal_at, x.version
+           FROM jsonb_to_recordset($2::jsonb) AS x(customer_id uuid, tier text, record jsonb, since timestamptz,
+                                                   next_follow_up_at timestamptz, renewal_at timestamptz, version int)
+           ON CONFLICT (tenant_id, customer_id) DO UPDATE SET tier = EXCLUDED.tier, record = EXCLUDED.record,
+             since = EXCLUDED.since, next_follow_up_at = EXCLUDED.next_follow_up_at, renewal_at = EXCLUDED.renewal_at,
+             version = EXCLUDED.version
+           WHERE h.version <= EXCLUDED.version
+           RETURNING customer_id""",
+        unit.tenant_id, facts)
+    return {r["customer_id"] for r in rows}
+
+
+async def customers(unit: Unit, customer_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+    """``customer`` for many (locked, in id order: two batches never wait on each other in a cycle),
+    with their open and breached objections (``objections_of``)."""
+    return await unit.fetch(
+        """SELECT h.customer_id, h.tier, h.record, h.since, h.next_follow_up_at, h.renewal_at, h.score, h.reasons,
+                  coalesce(o.open, 0) AS open, coalesce(o.breached, 0) AS breached
+           FROM workflows.customer_health h
+           LEFT JOIN (SELECT customer_id, count(*) FILTER (WHERE state <> 'breached') AS open,
+                             count(*) FILTER (WHERE state = 'breached') AS breached
+                      FROM workflows.sla_clocks
+                      WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) AND resolved_at IS NULL
+                      GROUP BY customer_id) o ON o.customer_id = h.customer_id
+           WHERE h.tenant_id = $1 AND h.customer_id = ANY($2::uuid[])
+           ORDER BY h.customer_id
+           FOR UPDATE OF h""",
+        unit.tenant_id, customer_ids)
+
+
+async def set_scores(unit: Unit, scores: list[dict[str, Any]], now: datetime) -> None:
+    """``set_score`` for many (``scores``: customer_id, score, reasons)."""
+    await unit.execute(
+        """UPDATE workflows.customer_health h SET score = x.score, reasons = x.reasons, computed_at = $3
+           FROM jsonb_to_recordset($2::jsonb) AS x(customer_id uuid, score smallint, reasons jsonb)
+           WHERE h.tenant_id = $1 AND h.customer_id = x.customer_id""",
+        unit.tenant_id, scores, now)

@@ -93,6 +93,15 @@ async def record_step(unit: Unit, run_id: uuid.UUID, *, path: str, type: str, st
         unit.tenant_id, run_id, path, type, status, input, output, error, started_at, duration_ms)
 
 
+async def waiting_records(unit: Unit, record_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these records have waiting runs (one statement for a batch of events)."""
+    rows = await unit.fetch(
+        """SELECT DISTINCT record_id FROM workflows.runs
+           WHERE tenant_id = $1 AND record_id = ANY($2::uuid[]) AND status = 'waiting'""",
+        unit.tenant_id, record_ids)
+    return {r["record_id"] for r in rows}
+
+
 async def waiting_on_record(unit: Unit, record_id: uuid.UUID) -> list[asyncpg.Record]:
     """Waiting runs of this record (their ``wait until`` conditions are checked on its events)."""
     return await unit.fetch(

@@ -53,3 +53,11 @@ async def overdue_tasks(unit: Unit, now: datetime) -> list[asyncpg.Record]:
         """SELECT entity, record_id, user_id, title, due_at FROM workflows.tracked_records
            WHERE tenant_id = $1 AND entity = 'task' AND open AND due_at < $2 ORDER BY user_id, due_at""",
         unit.tenant_id, now)
+
+
+async def drop_many(unit: Unit, entity: str, record_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """``drop`` for many; the ids that were kept."""
+    rows = await unit.fetch(
+        """DELETE FROM workflows.tracked_records WHERE tenant_id = $1 AND entity = $2 AND record_id = ANY($3::uuid[])
+           RETURNING record_id""", unit.tenant_id, entity, record_ids)
+    return [r["record_id"] for r in rows]

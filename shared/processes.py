@@ -20,9 +20,9 @@ Background work, checked for N copies on one machine (the same as N pods):
 - Periodic jobs run in every process, each safe to run twice: identity's housekeeping (deletes
   of stale rows) and tenant purges (the tenant row locked ``FOR UPDATE`` and its status checked
   again), records' purge (deletes), the public pool (a per-tenant advisory lock), search's GIN
-  pending-list merge, search's reconciliation (one reindex run per tenant). Workflows' start-up
-  backfill runs in each process too: it plans only what is missing (timers upsert by key), so
-  the second pass is wasted work, not wrong work.
+  pending-list merge, search's reconciliation (one reindex run per tenant).
+- Workflows' start-up backfill runs in one process at a time (``shared.db.advisory_lock``); the
+  others leave it to that one.
 - Migrations: every process runs them at start under their advisory lock; the first applies.
 - Per-process resources: the import validator and the search document builders are each
   process's own (``HUIKE_SEARCH_WORKERS`` defaults to the cores divided among the processes; the

@@ -12,7 +12,6 @@ reads (search's free-form filters, custom-field filters) are added by hand below
 from __future__ import annotations
 
 import base64
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -140,7 +139,6 @@ def _hostile_multipart(document: dict[str, Any], operation: dict[str, Any]) -> I
 async def test_every_operation_answers_hostile_input_with_a_4xx_problem(
     client: httpx.AsyncClient, signup: Any, settings: Any,
 ) -> None:
-    started = time.monotonic()
     tenant = await signup()
     created = await client.post("/api/v1/customers", json={"name": "恶意输入测试有限公司"}, headers=tenant.headers)
     assert created.status_code == 201, created.text
@@ -230,7 +228,6 @@ async def test_every_operation_answers_hostile_input_with_a_4xx_problem(
 
     assert not failures, "\n".join(failures)
     assert sent > 500, sent  # the document really was walked
-    assert time.monotonic() - started < 60
 
 
 # --- each class by hand, with what the answer must say --------------------------------------------

@@ -806,7 +806,9 @@ def main() -> int:
     args = parser.parse_args()
     started = time.monotonic()
     env = {"HUIKE_HTTP_PROCESSES": str(args.http_processes)} if args.http_processes is not None else None
-    with EmbeddedStack(keep=args.keep, data_dir=args.reuse, source=args.source, env=env) as stack:
+    # A kept data directory may get a migration that rebuilds an index (minutes at this size).
+    with EmbeddedStack(keep=args.keep, data_dir=args.reuse, source=args.source, env=env,
+                       ready_timeout=3600 if args.reuse else 180) as stack:
         code = asyncio.run(run(stack, args))
         if args.keep:
             print(f"\ndata kept in {stack.data_dir}")

@@ -176,6 +176,9 @@ async def bulk_index(owner_url: str, workers: int) -> BulkResult:
     try:
         await owner.execute("SET maintenance_work_mem = '512MB'")
         await writer.execute("SET synchronous_commit = off")
+        # The documents are built by this analysis: without it, the reconciliation (30 s after the
+        # server starts) would reindex every tenant of a kept data directory while it is measured.
+        await owner.execute("UPDATE search.tenants SET analysis = $1 WHERE analysis < $1", text.ANALYSIS_VERSION)
         customers = await owner.fetchval(
             f"SELECT count(*) FROM records.customers t WHERE deleted_at IS NULL AND {MISSING}", "customer")
         interactions = await owner.fetchval(
@@ -271,7 +274,8 @@ async def _load(owner_url: str, writer: asyncpg.Connection, workers: int, result
             "INSERT INTO search.terms (tenant_id, term) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
             uuid.UUID(tenant_id), sorted(tenant_words))
     await writer.execute(
-        "INSERT INTO search.tenants (id) SELECT DISTINCT tenant_id FROM search.documents ON CONFLICT DO NOTHING")
+        "INSERT INTO search.tenants (id, analysis) SELECT DISTINCT tenant_id, $1::integer FROM search.documents "
+        "ON CONFLICT (id) DO UPDATE SET analysis = excluded.analysis", text.ANALYSIS_VERSION)
     result.phases["typo vocabulary of the customers (search.terms), search.tenants"] = time.monotonic() - started
 
 

@@ -186,8 +186,11 @@ def _until(check: Any, timeout: float, what: str) -> Any:
 def _embedded_child(proc: subprocess.Popen[str], name: str) -> psutil.Process:
     """The embedded server (postmaster or nats-server) that ``huike run`` started."""
     for child in psutil.Process(proc.pid).children():
-        if name in " ".join(child.cmdline()):
-            return child
+        try:
+            if name in " ".join(child.cmdline()):
+                return child
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):  # a killed one not reaped yet, or gone
+            continue
     raise AssertionError(f"no embedded {name} under huike run")
 
 

@@ -16,7 +16,7 @@ from shared.tenancy import scope_for_system
 from tests.conftest import SignUp, Tenant
 from tests.workflows.conftest import eventually
 from tests.workflows.test_engine import customer_of, settled_runs, tasks_of
-from tests.workflows.test_time import always_open, objection_of, sla_policy
+from tests.workflows.test_time import always_open, objection_of, records_knows, sla_policy
 
 KEYS = {"objection-sla-escalation", "no-interaction-reminder", "high-tier-customer", "contract-renewal",
         "opportunity-won-onboarding", "discount-approval"}
@@ -143,6 +143,7 @@ async def test_an_objection_sla_breach_notifies_the_head(
             return await people.manager_of(unit, uuid.UUID(member.id)) == uuid.UUID(tenant.admin_id)
 
     await eventually(member_known, timeout=5.0)
+    await eventually(lambda: records_knows(runtime, tenant, member.id), timeout=10.0)  # to be assigned
     await always_open(client, tenant)
     await sla_policy(client, tenant, {"targets": {"high": {"first_response_hours": 0.0005, "resolution_hours": 100}}})
     workflow = (await enable(client, tenant, "objection-sla-escalation")).json()

@@ -44,7 +44,9 @@ async def _stale_then_unchanged(client, tenant, path: str, change: dict, records
     assert (await client.get(path, headers=tenant.headers)).status_code == 404
     # Events leave in commit order: once the delete's event is here, a stale write's would be too.
     await records_events.wait_for(tenant.id, f"{entity}.deleted")
-    assert [e.type for e in records_events.of(tenant.id)[events_before:]] == [f"{entity}.deleted"]
+    # (Only this entity's: workflows may score the customer's health meanwhile, on its own.)
+    assert [e.type for e in records_events.of(tenant.id)[events_before:]
+            if e.type.startswith(f"{entity}.")] == [f"{entity}.deleted"]
 
 
 async def test_contact_stale_if_match_is_412_and_changes_nothing(client, signup, customer, records_events) -> None:
